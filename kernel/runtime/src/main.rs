@@ -1,5 +1,161 @@
-//! kernel placeholder
+//! dpu-runtime kernel: ordered bring-up, then the console shell in a run-to-completion loop.
+//!
+//! `kernel_init` (unsafe, ordered) installs the vectors, reads the device tree, builds the
+//! identity map and turns the MMU on, starts the console, the GIC and the timer. Then the safe
+//! `kernel_main` prints the banner and runs the poll loop. See `docs/architecture.md`.
+
 #![no_std]
 #![no_main]
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+
+mod arch;
+mod board;
+mod commands;
+mod console;
+mod interrupts;
+mod layout;
+mod log;
+mod sync;
+
+use arch::aarch64 as cpu_arch;
+use board::Board;
+use core::fmt::Write;
+use cpu_arch::{mmu, semihosting, timer};
+
+
+/// Statuses the kernel reports through semihosting (QEMU's exit status in tests).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum ExitCode {
+    /// Orderly power-off.
+    Success = 0,
+    /// An unexpected exception (the fault report precedes it).
+    Exception = 3,
+    /// A Rust panic.
+    Panic = 4,
+    /// No usable device tree.
+    NoDeviceTree = 5,
+    /// The device tree names no usable console UART.
+    NoConsole = 6,
+    /// Memory map or interrupt controller could not be set up.
+    PlatformError = 7,
+}
+
+/// Facts gathered during bring-up, for the banner and the shell.
+pub struct System {
+    /// The board description.
+    pub board: Board,
+    /// Exception level the kernel was entered at (1 or 2); it runs at EL1.
+    pub entry_level: u64,
+    /// GIC version in use.
+    pub gic_version: u8,
+    /// Whether QEMU semihosting is present (tests).
+    pub semihosting: bool,
+}
+
+static SYSTEM: spin::Once<System> = spin::Once::new();
+
+/// The system description; available once bring-up is done.
+pub fn system() -> Option<&'static System> {
+    SYSTEM.get()
+}
+
+/// Ordered bring-up on the boot core.
+///
+/// # Safety
+/// Called once from the entry code, at EL1, with a valid stack, BSS cleared, FP enabled, and
+/// `dtb` either 0 or the address of the device tree blob the loader passed.
+pub unsafe fn kernel_init(dtb: usize, entry_level: u64) -> ! {
+    cpu_arch::exception::install();
+    let semihosting = semihosting::probe();
+    // SAFETY: `dtb` comes from the loader per the booti protocol (or is 0).
+    let board = match unsafe { board::parse(dtb) } {
+        Ok(board) => board,
+        Err(error) => {
+            let _ = write!(console::EmergencyWriter, "no usable device tree at {dtb:#x}: {error:?}\n");
+            fail_boot(ExitCode::NoDeviceTree);
+        }
+    };
+    if let Err(error) = layout::map_everything(&board) {
+        let _ = write!(console::EmergencyWriter, "cannot build the memory map: {error:?}\n");
+        fail_boot(ExitCode::PlatformError);
+    }
+    // SAFETY: `map_everything` mapped the image, stack, RAM, the DTB and every device we use.
+    unsafe { mmu::enable() };
+    let Some(uart) = board.uart else { fail_boot(ExitCode::NoConsole) };
+    // SAFETY: the UART region came from the DTB and is mapped as device memory; only the
+    // console module drives it.
+    unsafe { console::init(uart.registers.base as usize, uart.clock_hz) };
+    // SAFETY: GIC frames are mapped; we are the boot core and IRQs are still masked.
+    let gic_version = match unsafe { interrupts::init(&board) } {
+        Ok(version) => version,
+        Err(error) => {
+            println!("interrupt controller: {:?}", error);
+            fail_boot(ExitCode::PlatformError);
+        }
+    };
+    let system = SYSTEM.call_once(|| System { board, entry_level, gic_version, semihosting });
+    start_interrupt_sources(system);
+    cpu_arch::cpu::enable_interrupts();
+    kernel_main(system)
+}
+
+fn start_interrupt_sources(system: &System) {
+    match system.board.timer_interrupt {
+        Some(id) => {
+            if let Err(error) = interrupts::register(id, gic::Trigger::Level, timer::on_tick) {
+                println!("timer interrupt {}: {:?}", id, error);
+            }
+            timer::start_ticks();
+        }
+        None => println!("warning: the device tree describes no timer interrupt; uptime stays 0"),
+    }
+    if let Some(id) = system.board.uart.and_then(|uart| uart.interrupt) {
+        if let Err(error) = interrupts::register(id, gic::Trigger::Level, console::on_interrupt) {
+            println!("console interrupt {}: {:?} (falling back to polling)", id, error);
+        }
+    }
+}
+
+fn kernel_main(system: &'static System) -> ! {
+    commands::print_banner(system);
+    log_info!("kernel up: EL{=u64} entry, GICv{=u8}", system.entry_level, system.gic_version);
+    let mut shell = commands::Shell::new();
+    shell.prompt();
+    loop {
+        let mut idle = true;
+        while let Some(byte) = console::read_byte() {
+            idle = false;
+            shell.feed(system, byte);
+        }
+        if idle {
+            // Check-then-sleep with IRQs masked: a pending interrupt still wakes `wfi`.
+            let mask = sync::InterruptMask::new();
+            if !console::input_pending() {
+                cpu_arch::cpu::wait_for_interrupt();
+            }
+            drop(mask);
+        }
+    }
+}
+
+/// Ends a boot that cannot continue: reports `code` through semihosting when present (tests),
+/// otherwise parks the core. Never powers off (PSCI SYSTEM_OFF would look like success).
+pub fn fail_boot(code: ExitCode) -> ! {
+    let _ = write!(console::EmergencyWriter, "\r\n*** boot failed: status {}\r\n", code as u32);
+    semihosting::exit(code as u32);
+    let _ = write!(console::EmergencyWriter, "*** system halted; reset to recover\r\n");
+    loop {
+        aarch64_cpu::asm::wfe();
+    }
+}
+
 #[panic_handler]
-fn panic(_info: &core::panic::PanicInfo) -> ! { loop {} }
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    let mut out = console::EmergencyWriter;
+    let _ = write!(out, "\r\n*** KERNEL PANIC: {}\r\n", info.message());
+    if let Some(location) = info.location() {
+        let _ = write!(out, "    at {}:{}:{}\r\n", location.file(), location.line(), location.column());
+    }
+    fail_boot(ExitCode::Panic)
+}

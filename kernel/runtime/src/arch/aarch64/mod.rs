@@ -1,0 +1,13 @@
+//! aarch64 glue: entry, exception levels, vectors, MMU, timer, PSCI, semihosting.
+//!
+//! Everything that touches system registers or needs assembly lives here; the rest of the kernel
+//! calls these safe wrappers.
+
+pub mod cpu;
+pub mod el2;
+mod entry;
+pub mod exception;
+pub mod mmu;
+pub mod psci;
+pub mod semihosting;
+pub mod timer;

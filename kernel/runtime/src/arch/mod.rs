@@ -1,0 +1,3 @@
+//! Architecture layer: only aarch64 today.
+
+pub mod aarch64;

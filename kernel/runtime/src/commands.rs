@@ -1,0 +1,251 @@
+//! The console shell: banner, prompt, and what each command does on this system.
+//!
+//! Line editing and parsing are in the host-tested `dpu-shell` crate; this module only runs
+//! commands against the live system.
+
+use crate::arch::aarch64::{cpu, mmu, psci, semihosting, timer};
+use crate::board::{self, Board};
+use crate::{console, layout, log, print, println, System};
+use dpu_shell::{Command, CrashKind, Feed, LineEditor, LineError, COMMANDS};
+
+/// Longest console line.
+const LINE_CAPACITY: usize = 256;
+/// The prompt; tests wait for it as the readiness line.
+pub const PROMPT: &str = "dpu> ";
+
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+const GIT_HASH: &str = env!("DPU_GIT_HASH");
+const PROFILE: &str = if cfg!(debug_assertions) { "debug" } else { "release" };
+
+/// The shell's state: the line being typed.
+pub struct Shell {
+    editor: LineEditor<LINE_CAPACITY>,
+}
+
+impl Shell {
+    /// A shell with an empty line.
+    pub fn new() -> Self {
+        Self { editor: LineEditor::new() }
+    }
+
+    /// Prints the prompt.
+    pub fn prompt(&self) {
+        print!("{}", PROMPT);
+    }
+
+    /// Handles one received byte.
+    pub fn feed(&mut self, system: &System, byte: u8) {
+        let result = self.editor.feed(byte, console::write_bytes);
+        match result {
+            Feed::Pending => {}
+            Feed::Cancelled => self.prompt(),
+            Feed::Rejected(LineError::TooLong { length }) => {
+                println!("error: line too long ({} bytes, at most {}); ignored", length, LINE_CAPACITY);
+                self.prompt();
+            }
+            Feed::Rejected(LineError::Garbage { bytes }) => {
+                println!("error: {} unprintable byte(s) in the line; ignored", bytes);
+                self.prompt();
+            }
+            Feed::Line => {
+                match Command::parse(self.editor.line()) {
+                    Ok(command) => execute(system, command, &self.editor),
+                    Err(error) => println!("error: {}", error),
+                }
+                self.editor.clear();
+                self.prompt();
+            }
+        }
+    }
+}
+
+/// The boot banner.
+pub fn print_banner(system: &System) {
+    let ram: u64 = system.board.memory.iter().map(|bank| bank.size).sum();
+    let cores = system.board.fdt.cpus().count();
+    println!();
+    println!("dpu-runtime {} (git {}, {} build)", VERSION, GIT_HASH, PROFILE);
+    println!(
+        "  EL1 (entered at EL{}), {} (MIDR {:#010x}), 1 of {} core(s) running",
+        system.entry_level,
+        cpu::core_name(),
+        cpu::midr(),
+        cores
+    );
+    println!(
+        "  RAM {} MiB at {:#x}, GICv{}, timer {} kHz, board '{}'",
+        ram >> 20,
+        system.board.memory.first().map_or(0, |bank| bank.base),
+        system.gic_version,
+        timer::frequency() / 1000,
+        system.board.model
+    );
+    if let Some(conduit) = system.board.psci {
+        let (major, minor) = psci::version(conduit);
+        println!("  PSCI {}.{} via {}", major, minor, conduit.instruction());
+    }
+    if system.semihosting {
+        println!("  semihosting present: test statuses exit QEMU");
+    }
+    println!("Type 'help' for commands.");
+}
+
+fn execute(system: &System, command: Command, editor: &LineEditor<LINE_CAPACITY>) {
+    match command {
+        Command::Nothing => {}
+        Command::Help => {
+            for (name, arguments, description) in COMMANDS {
+                let mut usage: heapless::String<64> = heapless::String::new();
+                let _ = core::fmt::write(&mut usage, format_args!("{} {}", name, arguments));
+                println!("  {:<40} {}", usage.as_str(), description);
+            }
+        }
+        Command::Version => {
+            println!("dpu-runtime {} (git {}, {} build, log level {})", VERSION, GIT_HASH, PROFILE, log::build_level());
+        }
+        Command::Uptime => {
+            let milliseconds = timer::uptime_milliseconds();
+            let (spurious, unhandled) = crate::interrupts::counters();
+            println!(
+                "up {}.{:03} s ({} timer ticks at {} Hz; {} spurious, {} unhandled interrupts)",
+                milliseconds / 1000,
+                milliseconds % 1000,
+                timer::ticks(),
+                timer::TICK_HZ,
+                spurious,
+                unhandled
+            );
+        }
+        Command::Memory => show_memory(&system.board),
+        Command::Devices => show_devices(system),
+        Command::LogShow => {
+            println!("recent log frames (decoded by 'cargo xtask run'; raw defmt on a bare terminal):");
+            let frames = log::replay();
+            println!("{} frame(s) replayed; runtime level {}", frames, log::level().name());
+        }
+        Command::LogLevelShow => {
+            println!("log level {} (build compiled up to {})", log::level().name(), log::build_level());
+        }
+        Command::LogLevelSet(level) => {
+            log::set_level(level);
+            println!("log level set to {}", level.name());
+            crate::log_info!("log level changed");
+        }
+        Command::Reboot => {
+            println!("rebooting");
+            match system.board.psci {
+                Some(conduit) => psci::system_reset(conduit),
+                None => println!("error: no PSCI in the device tree; cannot reset"),
+            }
+            println!("error: the firmware refused to reset");
+        }
+        Command::PowerOff => {
+            let counters = editor.counters();
+            let (overruns, line_errors) = console::input_errors();
+            println!(
+                "console: {} garbage byte(s), {} escape sequence(s), {} overlong line(s), {} input overrun(s), {} line error(s)",
+                counters.garbage_bytes, counters.escape_sequences, counters.overlong_lines, overruns, line_errors
+            );
+            if system.semihosting {
+                println!("power off (semihosting status 0)");
+                semihosting::exit(crate::ExitCode::Success as u32);
+            }
+            println!("power off");
+            match system.board.psci {
+                Some(conduit) => psci::system_off(conduit),
+                None => println!("error: no PSCI in the device tree; cannot power off"),
+            }
+            println!("error: the firmware refused to power off");
+        }
+        Command::Crash(kind) => crash(kind),
+    }
+}
+
+fn show_memory(board: &Board) {
+    let image = layout::image();
+    for bank in &board.memory {
+        println!("  RAM      {:#012x}..{:#012x}  {} MiB", bank.base, bank.end(), bank.size >> 20);
+    }
+    println!("  image    {:#012x}..{:#012x}  {} KiB in RAM", image.start, image.end, (image.end - image.start) >> 10);
+    println!("    text   {:#012x}..{:#012x}  {} KiB (read-only, executable)", image.start, image.text_end, (image.text_end - image.start) >> 10);
+    println!("    data   {:#012x}..{:#012x}  {} KiB (rodata + data)", image.text_end, image.data_end, (image.data_end - image.text_end) >> 10);
+    println!("    bss    {:#012x}..{:#012x}  {} KiB", image.bss.base, image.bss.end(), image.bss.size >> 10);
+    println!("    stack  {:#012x}..{:#012x}  {} KiB", image.stack.base, image.stack.end(), image.stack.size >> 10);
+    println!("  dtb      {:#012x}..{:#012x}  {} KiB", board.dtb.base, board.dtb.end(), board.dtb.size >> 10);
+    let (used, total) = mmu::tables_used();
+    println!("  page tables: {} of {} used", used, total);
+}
+
+fn show_devices(system: &System) {
+    let board = &system.board;
+    let mut virtio_slots = 0;
+    for node in board.fdt.all_nodes() {
+        let Some(compatible) = node.compatible().map(|c| c.first()) else { continue };
+        if board::is_compatible(&node, &["virtio,mmio"]) {
+            virtio_slots += 1;
+            continue;
+        }
+        let base = board::regions(&node).next();
+        let interrupt = board::interrupts(&node).next();
+        print!("  {:<28} {:<26}", node.name, compatible);
+        match base {
+            Some(region) => print!(" {:#012x}", region.base),
+            None => print!(" {:>12}", "-"),
+        }
+        match interrupt {
+            Some(id) => print!(" irq {:<4}", id),
+            None => print!(" {:<8}", ""),
+        }
+        println!(" {}", binding(system, &node));
+    }
+    if virtio_slots > 0 {
+        println!("  {} virtio-mmio slot(s): mapped; no NIC driver in this build yet", virtio_slots);
+    }
+}
+
+fn binding(system: &System, node: &fdt::node::FdtNode<'_, '_>) -> &'static str {
+    let board = &system.board;
+    let base = board::regions(node).next().map(|region| region.base);
+    if board::is_compatible(node, &["arm,pl011"]) && base == board.uart.map(|u| u.registers.base) {
+        "pl011 (console)"
+    } else if base.is_some() && base == board.gic.map(|gic| gic.distributor.base) {
+        if system.gic_version == 3 { "gicv3" } else { "gicv2" }
+    } else if board::is_compatible(node, &["arm,armv8-timer"]) {
+        "generic timer (virtual timer tick)"
+    } else if board::is_compatible(node, &["arm,psci-1.0", "arm,psci-0.2", "arm,psci"]) {
+        match board.psci {
+            Some(conduit) if conduit == psci::Conduit::Hypervisor => "psci (hvc)",
+            Some(_) => "psci (smc)",
+            None => "psci (no conduit)",
+        }
+    } else if board::is_compatible(node, &["cfi-flash"]) {
+        "mapped; no driver yet"
+    } else if layout::is_mapped_device(node, board) {
+        "mapped"
+    } else {
+        "-"
+    }
+}
+
+fn crash(kind: CrashKind) {
+    match kind {
+        CrashKind::DataAbort => {
+            println!("reading from an unmapped address (expect a data abort report)");
+            // An address no map covers: the top of the 39-bit space.
+            let address = (1u64 << 39) - 8;
+            // SAFETY: deliberately unsound read to trigger a translation fault; the fault
+            // handler reports it and ends the boot, so the value is never used.
+            let value = unsafe { core::ptr::read_volatile(address as *const u64) };
+            println!("unexpectedly read {:#x}", value);
+        }
+        CrashKind::Panic => {
+            println!("panicking on purpose");
+            panic!("deliberate panic from the console");
+        }
+        CrashKind::Undefined => {
+            println!("executing an undefined instruction");
+            // SAFETY: `udf` traps immediately; the fault handler ends the boot.
+            unsafe { core::arch::asm!("udf #0") };
+        }
+    }
+}

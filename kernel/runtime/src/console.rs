@@ -1,0 +1,174 @@
+//! Console output and input on the PL011: text for people, defmt frames for the host decoder.
+//!
+//! Before the device tree has told us where the UART is, output goes to an early buffer that is
+//! replayed once the UART is up. Text and defmt frames share the UART (see `docs/logging.md`): a
+//! frame is sent as `0xFF 0x00` + rzcobs bytes + `0x00`, and text never contains `0xFF`.
+//! Received bytes are drained by the UART interrupt into a ring the poll loop reads.
+
+use crate::sync::IrqSafeMutex;
+use core::fmt::{self, Write};
+use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use heapless::Deque;
+use pl011::Pl011;
+
+/// Bytes of early output kept until the UART is known.
+const EARLY_BUFFER_SIZE: usize = 4096;
+/// Received bytes buffered between the interrupt and the poll loop.
+const INPUT_RING_SIZE: usize = 1024;
+
+struct Output {
+    uart: Option<Pl011>,
+    early: Deque<u8, EARLY_BUFFER_SIZE>,
+    early_dropped: usize,
+}
+
+impl Output {
+    fn write(&mut self, bytes: &[u8]) {
+        match &self.uart {
+            Some(uart) => uart.write_bytes(bytes),
+            None => {
+                for &byte in bytes {
+                    if self.early.push_back(byte).is_err() {
+                        self.early_dropped += 1;
+                    }
+                }
+            }
+        }
+    }
+}
+
+static OUTPUT: IrqSafeMutex<Output> =
+    IrqSafeMutex::new(Output { uart: None, early: Deque::new(), early_dropped: 0 });
+static INPUT: IrqSafeMutex<Deque<u8, INPUT_RING_SIZE>> = IrqSafeMutex::new(Deque::new());
+/// The UART's base address, for the fault path that must not take a lock.
+static EMERGENCY_BASE: AtomicUsize = AtomicUsize::new(0);
+/// Received bytes dropped because the ring was full.
+static INPUT_OVERRUNS: AtomicU32 = AtomicU32::new(0);
+/// Line errors (framing, parity, break, FIFO overrun) reported by the UART.
+static LINE_ERRORS: AtomicU32 = AtomicU32::new(0);
+
+/// Starts the UART at `base` and replays the early buffer.
+///
+/// # Safety
+/// `base` must be a PL011 register block mapped as device memory for the rest of the program,
+/// used by no other code.
+pub unsafe fn init(base: usize, clock_hz: Option<u32>) {
+    // SAFETY: forwarded from this function's contract.
+    let uart = unsafe { Pl011::new(base) };
+    uart.init(clock_hz);
+    let mut output = OUTPUT.lock();
+    let (first, second) = output.early.as_slices();
+    uart.write_bytes(first);
+    uart.write_bytes(second);
+    if output.early_dropped > 0 {
+        let _ = write!(PlainUart(&uart), "[{} early bytes dropped]\r\n", output.early_dropped);
+    }
+    output.early.clear();
+    output.uart = Some(uart);
+    EMERGENCY_BASE.store(base, Ordering::SeqCst);
+}
+
+struct PlainUart<'a>(&'a Pl011);
+
+impl Write for PlainUart<'_> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        self.0.write_bytes(text.as_bytes());
+        Ok(())
+    }
+}
+
+/// Writes raw bytes (used by the defmt logger for whole frames).
+pub fn write_bytes(bytes: &[u8]) {
+    OUTPUT.lock().write(bytes);
+}
+
+/// Formats text to the console, turning `\n` into `\r\n` for terminals.
+pub fn write_fmt(arguments: fmt::Arguments<'_>) {
+    struct Translating<'a>(&'a mut Output);
+    impl Write for Translating<'_> {
+        fn write_str(&mut self, text: &str) -> fmt::Result {
+            for (index, piece) in text.split('\n').enumerate() {
+                if index > 0 {
+                    self.0.write(b"\r\n");
+                }
+                self.0.write(piece.as_bytes());
+            }
+            Ok(())
+        }
+    }
+    let mut output = OUTPUT.lock();
+    let _ = Translating(&mut output).write_fmt(arguments);
+}
+
+/// `print!` to the console.
+#[macro_export]
+macro_rules! print {
+    ($($argument:tt)*) => { $crate::console::write_fmt(format_args!($($argument)*)) };
+}
+
+/// `println!` to the console.
+#[macro_export]
+macro_rules! println {
+    () => { $crate::print!("\n") };
+    ($($argument:tt)*) => { $crate::console::write_fmt(format_args!("{}\n", format_args!($($argument)*))) };
+}
+
+/// Writes straight to the UART without locks, for fault and panic reports (the interrupted code
+/// may hold the console lock). Falls back to the early buffer before the UART is up.
+pub struct EmergencyWriter;
+
+impl Write for EmergencyWriter {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        let base = EMERGENCY_BASE.load(Ordering::SeqCst);
+        if base == 0 {
+            if let Some(mut output) = OUTPUT.try_lock() {
+                output.write(text.as_bytes());
+            }
+            return Ok(());
+        }
+        // SAFETY: `base` was validated and mapped by `init`; concurrent use can interleave
+        // characters but cannot break memory safety (register writes only).
+        let uart = unsafe { Pl011::new(base) };
+        uart.write_bytes(text.as_bytes());
+        Ok(())
+    }
+}
+
+/// Interrupt handler for the UART: drain the receive FIFO into the ring, acknowledge.
+pub fn on_interrupt() {
+    let output = OUTPUT.lock();
+    let Some(uart) = &output.uart else { return };
+    let mut input = INPUT.lock();
+    while let Some(received) = uart.read_byte() {
+        match received {
+            Ok(byte) => {
+                if input.push_back(byte).is_err() {
+                    INPUT_OVERRUNS.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Err(_) => {
+                LINE_ERRORS.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+    uart.acknowledge_receive_interrupt();
+}
+
+/// Takes one received byte, if any (also polls the FIFO, so input works without interrupts).
+pub fn read_byte() -> Option<u8> {
+    if let Some(byte) = INPUT.lock().pop_front() {
+        return Some(byte);
+    }
+    on_interrupt();
+    INPUT.lock().pop_front()
+}
+
+/// Input bytes lost to a full ring, and UART line errors.
+pub fn input_errors() -> (u32, u32) {
+    (INPUT_OVERRUNS.load(Ordering::Relaxed), LINE_ERRORS.load(Ordering::Relaxed))
+}
+
+/// Whether received bytes are waiting (checked with IRQs masked before sleeping).
+pub fn input_pending() -> bool {
+    !INPUT.lock().is_empty()
+}

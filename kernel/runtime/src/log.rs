@@ -1,0 +1,164 @@
+//! Kernel logging: defmt frames on the console UART, a replay ring, and a runtime level.
+//!
+//! The build picks the most verbose level compiled in (`DEFMT_LOG`, set by `cargo xtask`);
+//! `log level <name>` narrows it at run time through the `log_*!` macros, which check the
+//! runtime level before calling defmt. Recent frames are kept in a ring so `log` can send them
+//! again; the host decoder (`cargo xtask run`) turns them into timestamped lines.
+
+use crate::sync::InterruptMask;
+use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use dpu_shell::LogLevel;
+use heapless::Deque;
+
+/// Bytes of recent encoded frames kept for `log`.
+const REPLAY_RING_SIZE: usize = 8192;
+/// Frame start marker on the wire: text never contains 0xFF.
+const FRAME_MARKER: [u8; 2] = [0xff, 0x00];
+
+static RUNTIME_LEVEL: AtomicU8 = AtomicU8::new(LogLevel::Trace as u8);
+static TAKEN: AtomicBool = AtomicBool::new(false);
+static ENCODER: spin::Mutex<defmt::Encoder> = spin::Mutex::new(defmt::Encoder::new());
+/// The interrupt mask held between `acquire` and `release`.
+static MASK: spin::Mutex<Option<InterruptMask>> = spin::Mutex::new(None);
+
+/// Whether a message at `level` passes the runtime filter.
+pub fn enabled(level: LogLevel) -> bool {
+    level as u8 >= RUNTIME_LEVEL.load(Ordering::Relaxed)
+}
+
+/// Sets the runtime level (it cannot widen beyond what the build compiled in).
+pub fn set_level(level: LogLevel) {
+    RUNTIME_LEVEL.store(level as u8, Ordering::Relaxed);
+}
+
+/// The runtime level.
+pub fn level() -> LogLevel {
+    let raw = RUNTIME_LEVEL.load(Ordering::Relaxed);
+    LogLevel::ALL.into_iter().find(|level| *level as u8 == raw).unwrap_or(LogLevel::Trace)
+}
+
+/// The most verbose level compiled into this build.
+pub fn build_level() -> &'static str {
+    option_env!("DEFMT_LOG").unwrap_or("error")
+}
+
+/// Log at info level, if the runtime level allows.
+#[macro_export]
+macro_rules! log_info {
+    ($($argument:tt)*) => { if $crate::log::enabled(dpu_shell::LogLevel::Info) { defmt::info!($($argument)*) } };
+}
+/// Log at warn level, if the runtime level allows.
+#[macro_export]
+macro_rules! log_warn {
+    ($($argument:tt)*) => { if $crate::log::enabled(dpu_shell::LogLevel::Warn) { defmt::warn!($($argument)*) } };
+}
+/// Log at error level, if the runtime level allows.
+#[macro_export]
+macro_rules! log_error {
+    ($($argument:tt)*) => { if $crate::log::enabled(dpu_shell::LogLevel::Error) { defmt::error!($($argument)*) } };
+}
+/// Log at debug level, if the runtime level allows.
+#[macro_export]
+macro_rules! log_debug {
+    ($($argument:tt)*) => { if $crate::log::enabled(dpu_shell::LogLevel::Debug) { defmt::debug!($($argument)*) } };
+}
+
+/// Recent frames: their bytes, and each whole frame's length so the oldest can be dropped whole
+/// (rzcobs frame bodies may contain 0xFF, so byte values cannot mark boundaries).
+struct Replay {
+    bytes: Deque<u8, REPLAY_RING_SIZE>,
+    frame_lengths: Deque<u16, { REPLAY_RING_SIZE / 8 }>,
+    current_length: u16,
+}
+
+impl Replay {
+    fn push(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            if self.bytes.is_full() && !self.drop_oldest_frame() {
+                // One frame larger than the ring: keep nothing rather than a torn frame.
+                self.bytes.clear();
+                self.current_length = 0;
+            }
+            let _ = self.bytes.push_back(byte);
+            self.current_length = self.current_length.saturating_add(1);
+        }
+    }
+
+    fn drop_oldest_frame(&mut self) -> bool {
+        let Some(length) = self.frame_lengths.pop_front() else { return false };
+        for _ in 0..length {
+            let _ = self.bytes.pop_front();
+        }
+        true
+    }
+
+    fn end_frame(&mut self) {
+        if self.frame_lengths.is_full() {
+            self.drop_oldest_frame();
+        }
+        let _ = self.frame_lengths.push_back(self.current_length);
+        self.current_length = 0;
+    }
+}
+
+static REPLAY: spin::Mutex<Replay> = spin::Mutex::new(Replay {
+    bytes: Deque::new(),
+    frame_lengths: Deque::new(),
+    current_length: 0,
+});
+
+fn emit(bytes: &[u8]) {
+    crate::console::write_bytes(bytes);
+    REPLAY.lock().push(bytes);
+}
+
+/// Sends the recent frames again (they keep their original timestamps); returns how many.
+pub fn replay() -> usize {
+    let mut copy: heapless::Vec<u8, REPLAY_RING_SIZE> = heapless::Vec::new();
+    let frames = {
+        let replay = REPLAY.lock();
+        // Only whole frames: not the one being written, if any.
+        let complete: usize = replay.frame_lengths.iter().map(|&l| usize::from(l)).sum();
+        for &byte in replay.bytes.iter().take(complete) {
+            let _ = copy.push(byte);
+        }
+        replay.frame_lengths.len()
+    };
+    crate::console::write_bytes(&copy);
+    frames
+}
+
+#[defmt::global_logger]
+struct Logger;
+
+// SAFETY: `acquire` masks interrupts and refuses re-entry, so frames are never interleaved on
+// this core; `write`/`flush`/`release` are only called between acquire and release (defmt's
+// contract) and touch state that acquire made exclusive.
+unsafe impl defmt::Logger for Logger {
+    fn acquire() {
+        let mask = InterruptMask::new();
+        if TAKEN.swap(true, Ordering::Acquire) {
+            // defmt's contract: nested acquire is a bug; say so in plain text and stop.
+            panic!("defmt logger re-entered");
+        }
+        *MASK.lock() = Some(mask);
+        emit(&FRAME_MARKER);
+        ENCODER.lock().start_frame(emit);
+    }
+
+    unsafe fn flush() {}
+
+    unsafe fn release() {
+        ENCODER.lock().end_frame(emit);
+        REPLAY.lock().end_frame();
+        TAKEN.store(false, Ordering::Release);
+        let mask = MASK.lock().take();
+        drop(mask);
+    }
+
+    unsafe fn write(bytes: &[u8]) {
+        ENCODER.lock().write(bytes, emit);
+    }
+}
+
+defmt::timestamp!("{=u64:us}", crate::arch::aarch64::timer::counter_microseconds());

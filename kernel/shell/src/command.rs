@@ -1,0 +1,258 @@
+//! Console commands: the table shown by `help`, and parsing a line into a [`Command`].
+
+use core::fmt;
+
+/// Log levels, most verbose first (the same names defmt uses).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    /// Everything.
+    Trace,
+    /// Developer detail.
+    Debug,
+    /// Normal operation.
+    Info,
+    /// Something unexpected that was handled.
+    Warn,
+    /// Something failed.
+    Error,
+}
+
+impl LogLevel {
+    /// All levels, most verbose first.
+    pub const ALL: [LogLevel; 5] = [
+        Self::Trace,
+        Self::Debug,
+        Self::Info,
+        Self::Warn,
+        Self::Error,
+    ];
+
+    /// The level's lower-case name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Trace => "trace",
+            Self::Debug => "debug",
+            Self::Info => "info",
+            Self::Warn => "warn",
+            Self::Error => "error",
+        }
+    }
+
+    /// Parses a level name (case-insensitive).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|level| level.name().eq_ignore_ascii_case(name))
+    }
+}
+
+/// Deliberate faults, for testing the exception and panic paths on a running system.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CrashKind {
+    /// Load from an unmapped address: a data abort.
+    DataAbort,
+    /// A Rust panic.
+    Panic,
+    /// Execute an undefined instruction.
+    Undefined,
+}
+
+/// A parsed console command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// Empty line: just a fresh prompt.
+    Nothing,
+    /// List the commands.
+    Help,
+    /// Version, git hash, build profile.
+    Version,
+    /// Time since boot and timer ticks.
+    Uptime,
+    /// Memory map: RAM, kernel image, static data, stack.
+    Memory,
+    /// Devices the device tree described and the driver bound to each.
+    Devices,
+    /// Replay recent log frames.
+    LogShow,
+    /// Show the runtime log level.
+    LogLevelShow,
+    /// Narrow (or widen, up to the build's level) the runtime log level.
+    LogLevelSet(LogLevel),
+    /// Reset the machine through PSCI.
+    Reboot,
+    /// Power off through PSCI (or report a test status through semihosting).
+    PowerOff,
+    /// Trigger a deliberate fault.
+    Crash(CrashKind),
+}
+
+/// The command table: name, arguments, one-line description. `help` prints it.
+pub const COMMANDS: &[(&str, &str, &str)] = &[
+    ("help", "", "list the commands"),
+    ("version", "", "firmware version, git hash and build"),
+    ("uptime", "", "time since boot (timer-interrupt driven)"),
+    ("mem", "", "RAM, kernel image and static memory"),
+    (
+        "devices",
+        "",
+        "what the device tree describes and which driver bound it",
+    ),
+    (
+        "log",
+        "[level [trace|debug|info|warn|error]]",
+        "replay recent log lines; show or set the level",
+    ),
+    ("reboot", "", "reset the DPU"),
+    ("poweroff", "", "power the DPU off"),
+    (
+        "crash",
+        "abort|panic|undef",
+        "deliberately fault (tests the fault reports)",
+    ),
+];
+
+/// Why a line is not a command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParseError<'a> {
+    /// No command has this name.
+    Unknown(&'a str),
+    /// The command exists but its arguments are wrong; `usage` says what it takes.
+    Usage {
+        /// The command's name.
+        command: &'static str,
+        /// Its argument synopsis.
+        usage: &'static str,
+    },
+}
+
+impl fmt::Display for ParseError<'_> {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Unknown(name) => write!(formatter, "unknown command '{name}' (try 'help')"),
+            Self::Usage { command, usage } => write!(formatter, "usage: {command} {usage}"),
+        }
+    }
+}
+
+fn usage(command: &'static str) -> ParseError<'static> {
+    let usage = COMMANDS
+        .iter()
+        .find(|(name, _, _)| *name == command)
+        .map_or("", |(_, arguments, _)| *arguments);
+    ParseError::Usage { command, usage }
+}
+
+impl Command {
+    /// Parses one console line (already trimmed of surrounding white space).
+    pub fn parse(line: &str) -> Result<Command, ParseError<'_>> {
+        let mut words = line.split_ascii_whitespace();
+        let Some(name) = words.next() else {
+            return Ok(Command::Nothing);
+        };
+        let first = words.next();
+        let second = words.next();
+        let extra = words.next().is_some();
+        let no_arguments = |command: Command, name: &'static str| {
+            if first.is_none() {
+                Ok(command)
+            } else {
+                Err(usage(name))
+            }
+        };
+        match name {
+            "help" | "?" => no_arguments(Command::Help, "help"),
+            "version" => no_arguments(Command::Version, "version"),
+            "uptime" => no_arguments(Command::Uptime, "uptime"),
+            "mem" => no_arguments(Command::Memory, "mem"),
+            "devices" => no_arguments(Command::Devices, "devices"),
+            "reboot" => no_arguments(Command::Reboot, "reboot"),
+            "poweroff" => no_arguments(Command::PowerOff, "poweroff"),
+            "log" => match (first, second, extra) {
+                (None, _, _) => Ok(Command::LogShow),
+                (Some("level"), None, _) => Ok(Command::LogLevelShow),
+                (Some("level"), Some(level), false) => LogLevel::from_name(level)
+                    .map(Command::LogLevelSet)
+                    .ok_or(usage("log")),
+                _ => Err(usage("log")),
+            },
+            "crash" => match (first, second) {
+                (Some("abort"), None) => Ok(Command::Crash(CrashKind::DataAbort)),
+                (Some("panic"), None) => Ok(Command::Crash(CrashKind::Panic)),
+                (Some("undef"), None) => Ok(Command::Crash(CrashKind::Undefined)),
+                _ => Err(usage("crash")),
+            },
+            unknown => Err(ParseError::Unknown(unknown)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use std::string::ToString;
+
+    #[test]
+    fn every_listed_command_parses() {
+        for (name, arguments, _) in COMMANDS {
+            let line = match *name {
+                "crash" => "crash abort",
+                other => other,
+            };
+            assert!(Command::parse(line).is_ok(), "{name} {arguments}");
+        }
+    }
+
+    #[test]
+    fn simple_commands() {
+        assert_eq!(Command::parse(""), Ok(Command::Nothing));
+        assert_eq!(Command::parse("help"), Ok(Command::Help));
+        assert_eq!(Command::parse("mem"), Ok(Command::Memory));
+        assert_eq!(Command::parse("poweroff"), Ok(Command::PowerOff));
+    }
+
+    #[test]
+    fn log_forms() {
+        assert_eq!(Command::parse("log"), Ok(Command::LogShow));
+        assert_eq!(Command::parse("log level"), Ok(Command::LogLevelShow));
+        assert_eq!(
+            Command::parse("log level WARN"),
+            Ok(Command::LogLevelSet(LogLevel::Warn))
+        );
+        assert!(matches!(
+            Command::parse("log level loud"),
+            Err(ParseError::Usage { command: "log", .. })
+        ));
+        assert!(Command::parse("log level info extra").is_err());
+    }
+
+    #[test]
+    fn arguments_where_none_are_taken_are_refused() {
+        assert_eq!(
+            Command::parse("reboot now").map_err(|error| error.to_string()),
+            Err("usage: reboot ".to_string())
+        );
+    }
+
+    #[test]
+    fn unknown_command_names_itself() {
+        let error = Command::parse("frobnicate 1 2").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "unknown command 'frobnicate' (try 'help')"
+        );
+    }
+
+    #[test]
+    fn crash_kinds() {
+        assert_eq!(
+            Command::parse("crash panic"),
+            Ok(Command::Crash(CrashKind::Panic))
+        );
+        assert_eq!(
+            Command::parse("crash undef"),
+            Ok(Command::Crash(CrashKind::Undefined))
+        );
+        assert!(Command::parse("crash").is_err());
+    }
+}
