@@ -1,4 +1,38 @@
-//! Boot-state records, bank selection, MCUboot image format and a NOR simulator
+//! Boot-state records, bank selection, MCUboot image format and a NOR simulator.
+//!
+//! Shared by dpuboot (the bootloader in flash0), the kernel and the host tool (xtask). Everything
+//! here is pure logic over the [`Flash`] trait, so it builds for `aarch64-unknown-none` without a
+//! heap and is tested on the host against the NOR-flash simulator in [`sim`].
+//!
+//! - [`layout`]: where things live in flash1 (see `docs/boot-layout.md`).
+//! - [`record`]: the boot-state record and its codec; [`store`]: two copies plus the
+//!   anti-rollback floor area on flash.
+//! - [`control`]: the bank selection state machine (dpuboot's and the kernel's transitions).
+//! - [`image`]: the MCUboot image format parser and verifier (SHA-256 + Ed25519).
+//! - `sign` and `sim` (feature `std`, and in tests): host-side signing, PEM keys, NOR simulator.
 
 #![no_std]
 #![forbid(unsafe_code)]
+
+#[cfg(any(test, feature = "std"))]
+extern crate std;
+
+pub mod control;
+pub mod crc32;
+pub mod flash;
+pub mod image;
+pub mod layout;
+pub mod record;
+pub mod store;
+
+#[cfg(feature = "std")]
+pub mod sign;
+#[cfg(any(test, feature = "std"))]
+pub mod sim;
+
+pub use control::{BootControl, BootDecision, ControlError, RollbackOutcome, StagingWriter};
+pub use flash::{Flash, FlashError};
+pub use image::{TrustedKey, VerifiedImage, VerifyError, verify};
+pub use record::{
+    Bank, BankInfo, BankState, BootEvent, BootOutcome, BootRecord, FailureReason, Stage, Version,
+};

@@ -1,0 +1,49 @@
+//! The `Flash` trait: the NOR-flash operations the boot-state logic needs, with typed errors.
+//!
+//! Offsets are relative to the start of the flash device (flash1 on QEMU virt). The kernel
+//! adapts the `cfi-flash` driver to this trait; tests use [`crate::sim::NorSim`].
+
+/// Why a flash operation failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum FlashError {
+    /// The range lies (partly) outside the device.
+    OutOfRange,
+    /// The offset or length is not a multiple of the sector size / program granularity.
+    Unaligned,
+    /// Programming a word that is not erased with different data (NOR can only clear bits).
+    NotErased,
+    /// Power was lost during or before the operation (simulator only).
+    PowerLost,
+    /// The device reported an erase failure.
+    EraseFailed,
+    /// The device reported a program failure.
+    ProgramFailed,
+    /// The device did not become ready in time.
+    Timeout,
+    /// The block is locked.
+    Locked,
+    /// Programming voltage error.
+    Vpp,
+}
+
+/// A NOR flash device: reads anywhere, erases whole sectors to 0xFF, programs by clearing bits.
+pub trait Flash {
+    /// Erase sector size in bytes (a power of two).
+    const SECTOR_SIZE: u32;
+    /// Program granularity in bytes: offsets and lengths of `program` are multiples of it.
+    const PROGRAM_GRANULARITY: u32;
+
+    /// Device size in bytes.
+    fn capacity(&self) -> u32;
+
+    /// Reads `buf.len()` bytes starting at `offset`.
+    fn read(&mut self, offset: u32, buf: &mut [u8]) -> Result<(), FlashError>;
+
+    /// Erases the sector starting at `sector_offset` (a multiple of `SECTOR_SIZE`) to 0xFF.
+    fn erase(&mut self, sector_offset: u32) -> Result<(), FlashError>;
+
+    /// Programs `data` at `offset`; both must be multiples of `PROGRAM_GRANULARITY` and the
+    /// target words must be erased.
+    fn program(&mut self, offset: u32, data: &[u8]) -> Result<(), FlashError>;
+}
