@@ -251,8 +251,8 @@ pub trait NetDevice {
     /// Gives a received buffer back to the pool.
     fn release(&mut self, buffer: RxBuffer);
 
-    /// How many [`TxBuffer`]s [`tx_reserve`](Self::tx_reserve) could issue now (reclaims
-    /// completed transmits first if short).
+    /// How many [`TxBuffer`]s [`tx_reserve`](Self::tx_reserve) could issue now; reclaims
+    /// completed transmits first (call it once per burst, not per frame).
     fn tx_capacity(&mut self) -> usize;
 
     /// Reserves a pool buffer and a TX ring slot; `None` (counted) if either is exhausted.

@@ -1,4 +1,42 @@
 //! virtio-mmio transport, split virtqueues and the virtio-net driver
+//!
+//! Layers, bottom up:
+//! - [`mmio`]: the virtio-mmio register block (modern, version 2), probing, interrupt acknowledge;
+//! - [`transport`]: the [`Transport`] trait the driver runs on (MMIO, or a fake device in tests);
+//! - [`queue`]: split virtqueues with event-index notification suppression, checking every
+//!   used entry the device writes;
+//! - [`features`]: feature bits, the accept/decline policy, a name formatter for logs;
+//! - [`net`]: the virtio-net driver, implementing [`netdev::NetDevice`].
+//!
+//! Kernel usage, per `virtio,mmio` device-tree node:
+//! ```text
+//! static STORAGE: [NetStorage; 8] = [const { NetStorage::new() }; 8];
+//! let transport = unsafe { MmioTransport::new(base) }; // SAFETY: from the DTB, mapped
+//! match transport.probe() {
+//!     Ok(virtio::net::NET_DEVICE_ID) => { let nic = VirtioNet::new(transport, &STORAGE[n])?; }
+//!     Ok(_other) | Err(ProbeError::EmptySlot) => {}
+//!     Err(error) => log!("{error}"),
+//! }
+//! ```
+//! Memory must be identity-mapped and the device DMA-coherent (true on QEMU `virt`): buffer
+//! addresses are given to the device as they are.
 
 #![no_std]
-#![forbid(unsafe_code)]
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+
+pub mod features;
+pub mod mmio;
+pub mod net;
+pub mod queue;
+pub mod transport;
+
+#[cfg(test)]
+mod fake;
+#[cfg(test)]
+mod tests;
+
+pub use features::{FeatureNames, Negotiated};
+pub use mmio::{MmioInterrupt, MmioTransport, ProbeError};
+pub use net::{DeviceErrors, InitError, NetStorage, VirtioNet};
+pub use queue::QueueError;
+pub use transport::Transport;

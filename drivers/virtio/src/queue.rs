@@ -1,0 +1,479 @@
+//! Split virtqueues (virtio 1.2 §2.7): ring memory, driver-side bookkeeping, event index.
+//!
+//! [`QueueMemory`] is the memory the device reads and writes (descriptor table, available ring,
+//! used ring), built from atomics so the device may change it at any time without the driver
+//! ever holding a plain reference to bytes the device owns. It lives in a `static` (see
+//! [`crate::net::NetStorage`]) so its address never changes while the device uses it.
+//!
+//! [`VirtQueue`] is the driver's side: a free-descriptor stack, what is in flight, the shadow
+//! available index, the last used index seen. One descriptor per buffer (no chains, no indirect
+//! descriptors), so a descriptor index names a buffer. Every used entry is checked before it is
+//! believed: id in range and in flight, length within the posted buffer, used index not ahead of
+//! what was posted. A violation is a [`QueueError`], never a panic.
+//!
+//! Notification suppression follows §2.7.10 exactly: with `VIRTIO_F_EVENT_IDX` the driver kicks
+//! only if [`need_event`] says the device's `avail_event` was crossed; without it, only if the
+//! device did not set `VIRTQ_USED_F_NO_NOTIFY`. The driver polls, so it asks for no used-buffer
+//! interrupts: `VIRTQ_AVAIL_F_NO_INTERRUPT` without event index, and with it a `used_event` kept
+//! half the index space ahead, which the device can never cross.
+
+use core::fmt;
+use core::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, Ordering, fence};
+
+/// Descriptor flag: the buffer continues in `next` (never set by this driver).
+pub const DESCRIPTOR_F_NEXT: u16 = 1;
+/// Descriptor flag: the device writes the buffer (receive) rather than reads it (transmit).
+pub const DESCRIPTOR_F_WRITE: u16 = 2;
+/// Available-ring flag: the driver wants no used-buffer interrupts.
+pub const AVAIL_F_NO_INTERRUPT: u16 = 1;
+/// Used-ring flag: the device wants no notifications.
+pub const USED_F_NO_NOTIFY: u16 = 1;
+/// Largest split queue size the spec allows.
+pub const MAX_QUEUE_SIZE: usize = 32768;
+
+/// True if the other side, which asked to be told at `event`, must be notified now that the
+/// index moved from `old` to `new` (virtio 1.2 §2.7.10, `vring_need_event`). Wrap-around safe:
+/// all arithmetic is modulo 2^16.
+pub const fn need_event(event: u16, new: u16, old: u16) -> bool {
+    new.wrapping_sub(event).wrapping_sub(1) < new.wrapping_sub(old)
+}
+
+/// One descriptor (16 bytes, §2.7.5). Fields are little-endian on the bus.
+#[repr(C, align(16))]
+struct Descriptor {
+    address: AtomicU64,
+    length: AtomicU32,
+    flags: AtomicU16,
+    next: AtomicU16,
+}
+
+/// The available ring (driver area, §2.7.6); `used_event` follows the ring.
+#[repr(C, align(2))]
+struct AvailRing<const SIZE: usize> {
+    flags: AtomicU16,
+    index: AtomicU16,
+    ring: [AtomicU16; SIZE],
+    used_event: AtomicU16,
+}
+
+/// One used element (§2.7.8): `id` then `len`, each a little-endian u32.
+///
+/// Kept as four 16-bit halves so that, for a queue running below `SIZE` entries, the
+/// `avail_event` field (which then sits at the start of element `size`) is a whole atomic. The
+/// device writes the element before it publishes the used index, so two half loads cannot tear.
+#[repr(C, align(4))]
+struct UsedElement {
+    halves: [AtomicU16; 4],
+}
+
+impl UsedElement {
+    fn read(&self) -> (u32, u32) {
+        let half =
+            |index: usize| u32::from(u16::from_le(self.halves[index].load(Ordering::Relaxed)));
+        (half(0) | half(1) << 16, half(2) | half(3) << 16)
+    }
+
+    fn write(&self, id: u32, length: u32) {
+        for (index, value) in [
+            id as u16,
+            (id >> 16) as u16,
+            length as u16,
+            (length >> 16) as u16,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            self.halves[index].store(value.to_le(), Ordering::Relaxed);
+        }
+    }
+}
+
+/// The used ring (device area, §2.7.8); `avail_event` follows the ring.
+#[repr(C, align(4))]
+struct UsedRing<const SIZE: usize> {
+    flags: AtomicU16,
+    index: AtomicU16,
+    ring: [UsedElement; SIZE],
+    avail_event: AtomicU16,
+}
+
+/// The device-visible memory of one split virtqueue of capacity `SIZE`.
+///
+/// If the device supports fewer entries, the queue runs at a smaller power of two `n`; the spec
+/// then puts `used_event`/`avail_event` at ring slot `n`, which is inside the arrays.
+#[repr(C)]
+pub struct QueueMemory<const SIZE: usize> {
+    descriptors: [Descriptor; SIZE],
+    avail: AvailRing<SIZE>,
+    used: UsedRing<SIZE>,
+}
+
+impl<const SIZE: usize> Default for QueueMemory<SIZE> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const SIZE: usize> QueueMemory<SIZE> {
+    const SIZE_OK: () = assert!(SIZE.is_power_of_two() && SIZE <= MAX_QUEUE_SIZE);
+
+    /// Zeroed ring memory (all-zero, so a `static` of it lands in `.bss`).
+    pub const fn new() -> Self {
+        let () = Self::SIZE_OK;
+        Self {
+            descriptors: [const {
+                Descriptor {
+                    address: AtomicU64::new(0),
+                    length: AtomicU32::new(0),
+                    flags: AtomicU16::new(0),
+                    next: AtomicU16::new(0),
+                }
+            }; SIZE],
+            avail: AvailRing {
+                flags: AtomicU16::new(0),
+                index: AtomicU16::new(0),
+                ring: [const { AtomicU16::new(0) }; SIZE],
+                used_event: AtomicU16::new(0),
+            },
+            used: UsedRing {
+                flags: AtomicU16::new(0),
+                index: AtomicU16::new(0),
+                ring: [const {
+                    UsedElement {
+                        halves: [const { AtomicU16::new(0) }; 4],
+                    }
+                }; SIZE],
+                avail_event: AtomicU16::new(0),
+            },
+        }
+    }
+
+    /// Bus addresses of the descriptor table, driver area and device area (identity-mapped).
+    pub fn addresses(&self) -> (u64, u64, u64) {
+        (
+            self.descriptors.as_ptr() as u64,
+            core::ptr::from_ref(&self.avail) as u64,
+            core::ptr::from_ref(&self.used) as u64,
+        )
+    }
+
+    /// Clears everything, for a fresh start of the queue (the device must be reset).
+    fn clear(&self) {
+        for descriptor in &self.descriptors {
+            descriptor.address.store(0, Ordering::Relaxed);
+            descriptor.length.store(0, Ordering::Relaxed);
+            descriptor.flags.store(0, Ordering::Relaxed);
+            descriptor.next.store(0, Ordering::Relaxed);
+        }
+        self.avail.flags.store(0, Ordering::Relaxed);
+        self.avail.index.store(0, Ordering::Relaxed);
+        self.avail.used_event.store(0, Ordering::Relaxed);
+        for slot in &self.avail.ring {
+            slot.store(0, Ordering::Relaxed);
+        }
+        self.used.flags.store(0, Ordering::Relaxed);
+        self.used.index.store(0, Ordering::Relaxed);
+        self.used.avail_event.store(0, Ordering::Relaxed);
+        for element in &self.used.ring {
+            element.write(0, 0);
+        }
+        fence(Ordering::SeqCst);
+    }
+}
+
+/// A device broke the virtqueue protocol. The entry is not trusted; the driver counts it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QueueError {
+    /// The used index moved further ahead than the number of buffers in flight.
+    UsedIndexJump {
+        /// Entries the device claims to have added.
+        claimed: u16,
+        /// Buffers actually in flight.
+        in_flight: u16,
+    },
+    /// A used id is not a descriptor index of this queue.
+    UsedIdOutOfRange {
+        /// The id the device wrote.
+        id: u32,
+    },
+    /// A used id names a descriptor the driver did not post (or already got back).
+    UsedIdNotPosted {
+        /// The id the device wrote.
+        id: u32,
+    },
+    /// A used length is larger than the device-writable buffer. The buffer was reclaimed.
+    UsedLengthTooLarge {
+        /// The token (buffer index) of the reclaimed buffer.
+        token: u16,
+        /// The length the device wrote.
+        length: u32,
+        /// The buffer's device-writable capacity.
+        capacity: u32,
+    },
+}
+
+impl fmt::Display for QueueError {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            QueueError::UsedIndexJump { claimed, in_flight } => write!(
+                formatter,
+                "device used index jumped by {claimed} with only {in_flight} buffers in flight"
+            ),
+            QueueError::UsedIdOutOfRange { id } => {
+                write!(formatter, "device used id {id} out of range")
+            }
+            QueueError::UsedIdNotPosted { id } => {
+                write!(formatter, "device used id {id} that was not posted")
+            }
+            QueueError::UsedLengthTooLarge {
+                length, capacity, ..
+            } => write!(
+                formatter,
+                "device used length {length} larger than the {capacity}-byte buffer"
+            ),
+        }
+    }
+}
+
+/// A buffer the device gave back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UsedBuffer {
+    /// The token given to [`VirtQueue::push`] (the pool buffer index).
+    pub token: u16,
+    /// Bytes the device wrote into it (0 for device-readable buffers).
+    pub length: u32,
+}
+
+/// Marks a descriptor that is not in flight.
+const NOT_IN_FLIGHT: u16 = u16::MAX;
+
+/// The driver's side of one split virtqueue of capacity `SIZE`.
+pub struct VirtQueue<const SIZE: usize> {
+    memory: &'static QueueMemory<SIZE>,
+    /// Entries in use: a power of two, at most `SIZE`.
+    size: u16,
+    free_descriptors: [u16; SIZE],
+    free_count: u16,
+    /// Per descriptor: the token in flight, or `NOT_IN_FLIGHT`.
+    tokens: [u16; SIZE],
+    /// Per descriptor: device-writable capacity (`u32::MAX`, unchecked, for device-readable).
+    writable_capacity: [u32; SIZE],
+    in_flight: u16,
+    /// Next available index to publish.
+    avail_index: u16,
+    /// Available index at the last notification decision.
+    kicked_index: u16,
+    last_used: u16,
+    event_index: bool,
+}
+
+impl<const SIZE: usize> VirtQueue<SIZE> {
+    /// Sets up the driver side over `memory` for a device supporting `device_max` entries, and
+    /// clears the ring memory. Returns `None` if `device_max` is 0 (queue does not exist).
+    pub fn new(
+        memory: &'static QueueMemory<SIZE>,
+        device_max: u32,
+        event_index: bool,
+    ) -> Option<Self> {
+        if device_max == 0 {
+            return None;
+        }
+        let limit = device_max.min(SIZE as u32);
+        // Largest power of two not above the limit: ring positions are `index & (size - 1)`.
+        let size = 1u32 << (31 - limit.leading_zeros());
+        let size = size as u16;
+        memory.clear();
+        let mut free_descriptors = [0u16; SIZE];
+        for (slot, entry) in free_descriptors
+            .iter_mut()
+            .enumerate()
+            .take(usize::from(size))
+        {
+            // Free stack pops from the end; lowest descriptor first is only cosmetic.
+            *entry = size - 1 - slot as u16;
+        }
+        let queue = Self {
+            memory,
+            size,
+            free_descriptors,
+            free_count: size,
+            tokens: [NOT_IN_FLIGHT; SIZE],
+            writable_capacity: [0; SIZE],
+            in_flight: 0,
+            avail_index: 0,
+            kicked_index: 0,
+            last_used: 0,
+            event_index,
+        };
+        if event_index {
+            queue.suppress_used_interrupts();
+        } else {
+            memory
+                .avail
+                .flags
+                .store(AVAIL_F_NO_INTERRUPT.to_le(), Ordering::Release);
+        }
+        Some(queue)
+    }
+
+    /// Entries in use (the size given to the device).
+    pub fn size(&self) -> u16 {
+        self.size
+    }
+
+    /// Descriptors free for [`push`](Self::push).
+    pub fn free(&self) -> u16 {
+        self.free_count
+    }
+
+    /// Buffers the device holds.
+    pub fn in_flight(&self) -> u16 {
+        self.in_flight
+    }
+
+    /// The bus addresses to give the device: descriptors, driver area, device area.
+    pub fn addresses(&self) -> (u64, u64, u64) {
+        self.memory.addresses()
+    }
+
+    fn used_event_slot(&self) -> &AtomicU16 {
+        let size = usize::from(self.size);
+        if size < SIZE {
+            &self.memory.avail.ring[size]
+        } else {
+            &self.memory.avail.used_event
+        }
+    }
+
+    fn avail_event_slot(&self) -> &AtomicU16 {
+        let size = usize::from(self.size);
+        if size < SIZE {
+            &self.memory.used.ring[size].halves[0]
+        } else {
+            &self.memory.used.avail_event
+        }
+    }
+
+    /// Keeps `used_event` half the index space ahead, so the device never crosses it.
+    fn suppress_used_interrupts(&self) {
+        self.used_event_slot().store(
+            self.last_used.wrapping_add(0x8000).to_le(),
+            Ordering::Release,
+        );
+    }
+
+    /// Posts one buffer and makes it available (no notification). `writable` buffers are for
+    /// the device to fill (receive). Returns `false` if no descriptor is free.
+    pub fn push(&mut self, token: u16, address: u64, length: u32, writable: bool) -> bool {
+        if self.free_count == 0 || token == NOT_IN_FLIGHT {
+            return false;
+        }
+        self.free_count -= 1;
+        let descriptor_index = self.free_descriptors[usize::from(self.free_count)];
+        let descriptor = &self.memory.descriptors[usize::from(descriptor_index)];
+        descriptor.address.store(address.to_le(), Ordering::Relaxed);
+        descriptor.length.store(length.to_le(), Ordering::Relaxed);
+        let flags = if writable { DESCRIPTOR_F_WRITE } else { 0 };
+        descriptor.flags.store(flags.to_le(), Ordering::Relaxed);
+        descriptor.next.store(0, Ordering::Relaxed);
+        self.tokens[usize::from(descriptor_index)] = token;
+        // Device-readable buffers: `len` counts bytes written, which some devices misreport
+        // for transmit; it is not used, so it is not checked.
+        self.writable_capacity[usize::from(descriptor_index)] =
+            if writable { length } else { u32::MAX };
+        self.in_flight += 1;
+        let position = usize::from(self.avail_index & (self.size - 1));
+        self.memory.avail.ring[position].store(descriptor_index.to_le(), Ordering::Relaxed);
+        self.avail_index = self.avail_index.wrapping_add(1);
+        // Release: the descriptor and ring slot are visible before the device sees the index.
+        self.memory
+            .avail
+            .index
+            .store(self.avail_index.to_le(), Ordering::Release);
+        true
+    }
+
+    /// Decides whether the device must be notified about buffers made available since the last
+    /// decision (§2.7.10), and records the decision point.
+    pub fn should_notify(&mut self) -> bool {
+        let new = self.avail_index;
+        let old = self.kicked_index;
+        if new == old {
+            return false;
+        }
+        self.kicked_index = new;
+        // Full barrier: our index store is visible before we read what the device asked for.
+        fence(Ordering::SeqCst);
+        if self.event_index {
+            let event = u16::from_le(self.avail_event_slot().load(Ordering::Acquire));
+            need_event(event, new, old)
+        } else {
+            u16::from_le(self.memory.used.flags.load(Ordering::Acquire)) & USED_F_NO_NOTIFY == 0
+        }
+    }
+
+    /// Takes the next used buffer, if any. `Some(Err(..))` reports a protocol violation by the
+    /// device; the offending entry is skipped (and a wrongly long buffer still reclaimed).
+    pub fn pop_used(&mut self) -> Option<Result<UsedBuffer, QueueError>> {
+        let used_index = u16::from_le(self.memory.used.index.load(Ordering::Acquire));
+        let pending = used_index.wrapping_sub(self.last_used);
+        if pending == 0 {
+            return None;
+        }
+        if pending > self.in_flight {
+            // Believe nothing: resynchronise to the device's index and report. Buffers still in
+            // flight stay so (the device may yet return them), so none is double-freed.
+            self.last_used = used_index;
+            self.after_used();
+            return Some(Err(QueueError::UsedIndexJump {
+                claimed: pending,
+                in_flight: self.in_flight,
+            }));
+        }
+        let element = &self.memory.used.ring[usize::from(self.last_used & (self.size - 1))];
+        let (id, length) = element.read();
+        self.last_used = self.last_used.wrapping_add(1);
+        self.after_used();
+        if id >= u32::from(self.size) {
+            return Some(Err(QueueError::UsedIdOutOfRange { id }));
+        }
+        let descriptor_index = id as usize;
+        let token = self.tokens[descriptor_index];
+        if token == NOT_IN_FLIGHT {
+            return Some(Err(QueueError::UsedIdNotPosted { id }));
+        }
+        self.tokens[descriptor_index] = NOT_IN_FLIGHT;
+        self.free_descriptors[usize::from(self.free_count)] = id as u16;
+        self.free_count += 1;
+        self.in_flight -= 1;
+        let capacity = self.writable_capacity[descriptor_index];
+        if length > capacity {
+            return Some(Err(QueueError::UsedLengthTooLarge {
+                token,
+                length,
+                capacity,
+            }));
+        }
+        Some(Ok(UsedBuffer { token, length }))
+    }
+
+    fn after_used(&self) {
+        if self.event_index {
+            self.suppress_used_interrupts();
+        }
+    }
+
+    /// Forgets every buffer in flight (after a device reset), returning their tokens to `sink`.
+    pub fn drain_in_flight(&mut self, mut sink: impl FnMut(u16)) {
+        for descriptor_index in 0..usize::from(self.size) {
+            let token = self.tokens[descriptor_index];
+            if token != NOT_IN_FLIGHT {
+                self.tokens[descriptor_index] = NOT_IN_FLIGHT;
+                self.free_descriptors[usize::from(self.free_count)] = descriptor_index as u16;
+                self.free_count += 1;
+                self.in_flight -= 1;
+                sink(token);
+            }
+        }
+    }
+}
