@@ -109,7 +109,7 @@ pub struct StagingWriter {
 /// Bytes programmed per flash operation while staging (sector size is a multiple of it).
 const STAGING_CHUNK: usize = 256;
 
-const _: () = assert!(crate::layout::SECTOR_SIZE % STAGING_CHUNK as u32 == 0);
+const _: () = assert!(crate::layout::SECTOR_SIZE.is_multiple_of(STAGING_CHUNK as u32));
 
 impl StagingWriter {
     /// The bank being staged.
@@ -295,7 +295,7 @@ impl<F: Flash> BootControl<F> {
     pub fn load(mut flash: F) -> Result<Self, ControlError> {
         const {
             assert!(F::SECTOR_SIZE == crate::layout::SECTOR_SIZE);
-            assert!(crate::layout::PROGRAM_GRANULARITY % F::PROGRAM_GRANULARITY == 0);
+            assert!(crate::layout::PROGRAM_GRANULARITY.is_multiple_of(F::PROGRAM_GRANULARITY));
         }
         let records = Records::load(&mut flash)?;
         let floor = Floor::load(&mut flash)?;
@@ -470,7 +470,7 @@ impl<F: Flash> BootControl<F> {
         }
         let base = bank_offset(writer.bank);
         let at = base + writer.written;
-        if writer.written % F::SECTOR_SIZE == 0 {
+        if writer.written.is_multiple_of(F::SECTOR_SIZE) {
             self.flash.erase(at)?;
         }
         let granularity = F::PROGRAM_GRANULARITY as usize;

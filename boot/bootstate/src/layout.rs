@@ -68,20 +68,31 @@ pub const fn record_offset(copy: usize) -> u32 {
 
 const _: () = {
     assert!(SECTOR_SIZE.is_power_of_two());
-    assert!(FLASH_SIZE % SECTOR_SIZE == 0);
+    assert!(FLASH_SIZE.is_multiple_of(SECTOR_SIZE));
     // Every region starts on a sector boundary, so erasing one never touches another.
-    assert!(RECORD0_OFFSET % SECTOR_SIZE == 0 && RECORD0_OFFSET > RESERVED_ENV_OFFSET);
-    assert!(RECORD1_OFFSET % SECTOR_SIZE == 0 && RECORD1_OFFSET >= RECORD0_OFFSET + SECTOR_SIZE);
-    assert!(FLOOR_OFFSET % SECTOR_SIZE == 0 && FLOOR_OFFSET >= RECORD1_OFFSET + SECTOR_SIZE);
-    assert!(FLOOR_SIZE % SECTOR_SIZE == 0 && FLOOR_SIZE % FLOOR_SLOT_SIZE == 0);
-    assert!(FLOOR_SLOT_SIZE % PROGRAM_GRANULARITY == 0);
-    assert!(BANK_A_OFFSET % SECTOR_SIZE == 0 && BANK_A_OFFSET >= FLOOR_OFFSET + FLOOR_SIZE);
-    assert!(BANK_SIZE % SECTOR_SIZE == 0);
-    assert!(BANK_B_OFFSET % SECTOR_SIZE == 0 && BANK_B_OFFSET >= BANK_A_OFFSET + BANK_SIZE);
-    assert!(CONFIG_OFFSET % SECTOR_SIZE == 0 && CONFIG_OFFSET >= BANK_B_OFFSET + BANK_SIZE);
+    assert!(RECORD0_OFFSET.is_multiple_of(SECTOR_SIZE) && RECORD0_OFFSET > RESERVED_ENV_OFFSET);
+    assert!(
+        RECORD1_OFFSET.is_multiple_of(SECTOR_SIZE)
+            && RECORD1_OFFSET >= RECORD0_OFFSET + SECTOR_SIZE
+    );
+    assert!(
+        FLOOR_OFFSET.is_multiple_of(SECTOR_SIZE) && FLOOR_OFFSET >= RECORD1_OFFSET + SECTOR_SIZE
+    );
+    assert!(FLOOR_SIZE.is_multiple_of(SECTOR_SIZE) && FLOOR_SIZE.is_multiple_of(FLOOR_SLOT_SIZE));
+    assert!(FLOOR_SLOT_SIZE.is_multiple_of(PROGRAM_GRANULARITY));
+    assert!(
+        BANK_A_OFFSET.is_multiple_of(SECTOR_SIZE) && BANK_A_OFFSET >= FLOOR_OFFSET + FLOOR_SIZE
+    );
+    assert!(BANK_SIZE.is_multiple_of(SECTOR_SIZE));
+    assert!(
+        BANK_B_OFFSET.is_multiple_of(SECTOR_SIZE) && BANK_B_OFFSET >= BANK_A_OFFSET + BANK_SIZE
+    );
+    assert!(
+        CONFIG_OFFSET.is_multiple_of(SECTOR_SIZE) && CONFIG_OFFSET >= BANK_B_OFFSET + BANK_SIZE
+    );
     assert!(CONFIG_OFFSET as u64 + CONFIG_SIZE as u64 <= FLASH_SIZE as u64);
     // The header must hold the 32-byte MCUboot header and fit imgtool's u16 `hdr_size`.
     assert!(IMAGE_HEADER_SIZE >= 32 && IMAGE_HEADER_SIZE <= 0xFFFF);
-    assert!(IMAGE_HEADER_SIZE % PROGRAM_GRANULARITY == 0);
+    assert!(IMAGE_HEADER_SIZE.is_multiple_of(PROGRAM_GRANULARITY));
     assert!(DEFAULT_TRIAL_TRIES > 0);
 };

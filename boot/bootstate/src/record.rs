@@ -22,7 +22,7 @@ const BANKS_OFFSET: usize = 24;
 const CRC_OFFSET: usize = RECORD_BODY_LEN - 4;
 
 const _: () = {
-    assert!(RECORD_BODY_LEN % 4 == 0 && RECORD_LEN % 4 == 0);
+    assert!(RECORD_BODY_LEN.is_multiple_of(4) && RECORD_LEN.is_multiple_of(4));
     assert!(BANKS_OFFSET + 2 * BANK_INFO_LEN <= CRC_OFFSET);
     assert!(RECORD_MAGIC != u32::MAX && RECORD_MAGIC != 0);
 };

@@ -149,14 +149,12 @@ pub fn signing_key_to_pem(key: &SigningKey) -> String {
 /// Reads a PKCS#8 (v1 or v2) Ed25519 `PRIVATE KEY` PEM.
 pub fn signing_key_from_pem(pem: &str) -> Result<SigningKey, PemError> {
     let der = pem_decode("PRIVATE KEY", pem)?;
-    let seed = if der.len() == 48 && der[..16] == PKCS8_V1_PREFIX {
-        &der[16..48]
-    } else if der.len() == 83 && der[..16] == PKCS8_V2_PREFIX && der[48..51] == PKCS8_V2_PUBLIC_TAG
-    {
-        &der[16..48]
-    } else {
+    let v1 = der.len() == 48 && der[..16] == PKCS8_V1_PREFIX;
+    let v2 = der.len() == 83 && der[..16] == PKCS8_V2_PREFIX && der[48..51] == PKCS8_V2_PUBLIC_TAG;
+    if !v1 && !v2 {
         return Err(PemError::NotEd25519);
-    };
+    }
+    let seed = &der[16..48];
     let mut bytes = [0u8; 32];
     bytes.copy_from_slice(seed);
     Ok(SigningKey::from_bytes(&bytes))

@@ -204,7 +204,7 @@ impl Flash for NorSim {
     }
 
     fn erase(&mut self, sector_offset: u32) -> Result<(), FlashError> {
-        if sector_offset % SECTOR != 0 {
+        if !sector_offset.is_multiple_of(SECTOR) {
             return Err(FlashError::Unaligned);
         }
         check_range(self.size, sector_offset, SECTOR as usize)?;
@@ -234,7 +234,7 @@ impl Flash for NorSim {
 
     fn program(&mut self, offset: u32, data: &[u8]) -> Result<(), FlashError> {
         let granularity = layout::PROGRAM_GRANULARITY;
-        if offset % granularity != 0 || data.len() % granularity as usize != 0 {
+        if !offset.is_multiple_of(granularity) || !data.len().is_multiple_of(granularity as usize) {
             return Err(FlashError::Unaligned);
         }
         check_range(self.size, offset, data.len())?;

@@ -2,6 +2,8 @@
 //! a torn program and an interrupted erase; after each, a reboot must find consistent state
 //! and a bootable, verifying bank.
 
+#![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
+
 mod common;
 
 use bootstate::sim::{Fault, NorSim};

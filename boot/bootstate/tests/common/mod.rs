@@ -1,6 +1,10 @@
 //! Shared helpers for the integration tests: keys, signed images, provisioned flash.
 
 #![allow(dead_code, reason = "each test binary uses a different subset")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers: a failure should stop the test"
+)]
 
 use bootstate::sign::{SigningKey, sign, trusted_key};
 use bootstate::sim::NorSim;
