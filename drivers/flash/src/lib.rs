@@ -1,4 +1,312 @@
-//! CFI NOR flash driver (Intel/Sharp command set) for QEMU virt pflash
+//! CFI NOR flash driver (Intel/Sharp command set 0x0001) for QEMU virt pflash.
+//!
+//! QEMU virt has two 64 MiB `pflash_cfi01` devices on a 32-bit bus made of two 16-bit chips
+//! side by side (bus width 4, device width 2): every command is sent in both 16-bit lanes
+//! (e.g. 0x00200020) and status comes back in both lanes (ready = 0x00800080). Sequences follow
+//! the Intel/Sharp "basic command set" (CFI primary command set 0x0001):
+//!
+//! - read array 0xFF; read ID 0x90; CFI query 0x98 (at x16 address 0x55);
+//! - block erase 0x20 then confirm 0xD0 at the block; word program 0x40 then the data;
+//! - read status 0x70: bit 7 ready, 5 erase error, 4 program error, 3 Vpp low, 1 locked;
+//!   clear status 0x50.
+//!
+//! The command logic is generic over [`Bus`] (32-bit reads and writes at an offset) so it is
+//! tested on the host against a model of QEMU's pflash; [`mmio::MmioBus`] is the real bus.
+//! Polling is bounded by a caller-chosen poll budget: no timer, no std.
 
 #![no_std]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+
+#[cfg(test)]
+extern crate std;
+
+pub mod mmio;
+
+#[cfg(test)]
+mod fake;
+
+/// 32-bit access to the flash window, offsets in bytes from its base (multiples of 4).
+pub trait Bus {
+    /// Size of the window in bytes.
+    fn size(&self) -> usize;
+    /// Reads the 32-bit word at `offset`.
+    fn read32(&mut self, offset: usize) -> u32;
+    /// Writes the 32-bit word at `offset`.
+    fn write32(&mut self, offset: usize, value: u32);
+}
+
+/// Why a flash operation failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum Error {
+    /// The device did not report ready within the poll budget.
+    Timeout,
+    /// Status bit 5: the erase failed.
+    EraseFailed,
+    /// Status bit 4: the program failed.
+    ProgramFailed,
+    /// Status bit 1: the block is locked.
+    Locked,
+    /// Status bit 3: programming voltage too low.
+    Vpp,
+    /// The range lies outside the device.
+    OutOfRange,
+    /// The erase offset is not on a block boundary.
+    Unaligned,
+    /// The CFI query did not answer "QRY".
+    NoCfi,
+}
+
+/// Geometry from the CFI query, for the whole bus (both chips together).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CfiInfo {
+    /// Primary vendor command set (0x0001 = Intel/Sharp).
+    pub command_set: u16,
+    /// Chips side by side on the bus.
+    pub interleave: u32,
+    /// Total size in bytes.
+    pub size: u64,
+    /// Erase block size in bytes (first erase region), as seen on the bus.
+    pub erase_block_size: u32,
+    /// Number of erase blocks in the first region.
+    pub erase_blocks: u32,
+}
+
+/// Bus width in bytes.
+pub const BUS_WIDTH: usize = 4;
+/// Device (chip) width in bytes.
+pub const DEVICE_WIDTH: usize = 2;
+const LANES: u32 = (BUS_WIDTH / DEVICE_WIDTH) as u32;
+
+/// Replicates a 16-bit command or status value into both lanes.
+#[must_use]
+pub const fn both_lanes(value: u16) -> u32 {
+    (value as u32) << 16 | value as u32
+}
+
+/// Command codes, already in both lanes.
+pub mod command {
+    use super::both_lanes;
+    /// Read array (normal reads).
+    pub const READ_ARRAY: u32 = both_lanes(0xFF);
+    /// Read identifier codes.
+    pub const READ_ID: u32 = both_lanes(0x90);
+    /// CFI query.
+    pub const CFI_QUERY: u32 = both_lanes(0x98);
+    /// Read status register.
+    pub const READ_STATUS: u32 = both_lanes(0x70);
+    /// Clear status register.
+    pub const CLEAR_STATUS: u32 = both_lanes(0x50);
+    /// Block erase setup.
+    pub const BLOCK_ERASE: u32 = both_lanes(0x20);
+    /// Block erase confirm.
+    pub const ERASE_CONFIRM: u32 = both_lanes(0xD0);
+    /// Word program setup.
+    pub const WORD_PROGRAM: u32 = both_lanes(0x40);
+}
+
+/// Status register bits, in both lanes.
+pub mod status {
+    use super::both_lanes;
+    /// Bit 7: ready.
+    pub const READY: u32 = both_lanes(1 << 7);
+    /// Bit 5: erase error.
+    pub const ERASE_ERROR: u32 = both_lanes(1 << 5);
+    /// Bit 4: program error.
+    pub const PROGRAM_ERROR: u32 = both_lanes(1 << 4);
+    /// Bit 3: Vpp low.
+    pub const VPP_LOW: u32 = both_lanes(1 << 3);
+    /// Bit 1: block locked.
+    pub const LOCKED: u32 = both_lanes(1 << 1);
+}
+
+/// Default poll budget for an erase (QEMU is instant; real parts take up to seconds).
+pub const DEFAULT_ERASE_POLLS: u32 = 50_000_000;
+/// Default poll budget for one word program.
+pub const DEFAULT_PROGRAM_POLLS: u32 = 1_000_000;
+
+/// Which operation a status check follows, to name its error.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Operation {
+    Erase,
+    Program,
+}
+
+/// A CFI flash on a [`Bus`].
+#[derive(Debug)]
+pub struct CfiFlash<B: Bus> {
+    bus: B,
+    block_size: u32,
+    erase_polls: u32,
+    program_polls: u32,
+}
+
+impl<B: Bus> CfiFlash<B> {
+    /// A driver for the flash on `bus` with erase blocks of `block_size` bytes (QEMU virt:
+    /// 256 KiB; check it with [`CfiFlash::query`]).
+    #[must_use]
+    pub fn new(bus: B, block_size: u32) -> Self {
+        CfiFlash {
+            bus,
+            block_size,
+            erase_polls: DEFAULT_ERASE_POLLS,
+            program_polls: DEFAULT_PROGRAM_POLLS,
+        }
+    }
+
+    /// Sets the status poll budgets for erase and program.
+    #[must_use]
+    pub fn with_poll_budget(mut self, erase_polls: u32, program_polls: u32) -> Self {
+        self.erase_polls = erase_polls.max(1);
+        self.program_polls = program_polls.max(1);
+        self
+    }
+
+    /// Device size in bytes.
+    #[must_use]
+    pub fn size(&self) -> usize {
+        self.bus.size()
+    }
+
+    /// Erase block size in bytes.
+    #[must_use]
+    pub fn block_size(&self) -> u32 {
+        self.block_size
+    }
+
+    /// The bus, e.g. for tests.
+    pub fn bus_mut(&mut self) -> &mut B {
+        &mut self.bus
+    }
+
+    fn check_range(&self, offset: usize, len: usize) -> Result<(), Error> {
+        match offset.checked_add(len) {
+            Some(end) if end <= self.bus.size() => Ok(()),
+            _ => Err(Error::OutOfRange),
+        }
+    }
+
+    /// Reads the CFI query table and returns the geometry (leaves the flash in read-array mode).
+    pub fn query(&mut self) -> Result<CfiInfo, Error> {
+        // The query command goes to x16 address 0x55; table byte `i` then reads at bus word `i`.
+        self.bus.write32(0x55 * BUS_WIDTH, command::CFI_QUERY);
+        let mut byte = |index: usize| (self.bus.read32(index * BUS_WIDTH) & 0xFF) as u8;
+        let qry = [byte(0x10), byte(0x11), byte(0x12)];
+        let command_set = u16::from_le_bytes([byte(0x13), byte(0x14)]);
+        let size_log2 = byte(0x27);
+        let regions = byte(0x2C);
+        let blocks = u16::from_le_bytes([byte(0x2D), byte(0x2E)]);
+        let block_units = u16::from_le_bytes([byte(0x2F), byte(0x30)]);
+        self.bus.write32(0, command::READ_ARRAY);
+        if qry != *b"QRY" || regions == 0 || size_log2 >= 48 {
+            return Err(Error::NoCfi);
+        }
+        // The table describes one chip; the bus sees `LANES` of them side by side.
+        Ok(CfiInfo {
+            command_set,
+            interleave: LANES,
+            size: (1u64 << size_log2) * u64::from(LANES),
+            erase_block_size: u32::from(block_units) * 256 * LANES,
+            erase_blocks: u32::from(blocks) + 1,
+        })
+    }
+
+    /// Reads the manufacturer and device codes (of the low chip).
+    pub fn read_id(&mut self) -> (u16, u16) {
+        self.bus.write32(0, command::READ_ID);
+        let manufacturer = (self.bus.read32(0) & 0xFFFF) as u16;
+        let device = (self.bus.read32(BUS_WIDTH) & 0xFFFF) as u16;
+        self.bus.write32(0, command::READ_ARRAY);
+        (manufacturer, device)
+    }
+
+    /// Reads `buf.len()` bytes from `offset` (any alignment), in read-array mode.
+    pub fn read(&mut self, offset: usize, buf: &mut [u8]) -> Result<(), Error> {
+        self.check_range(offset, buf.len())?;
+        self.bus.write32(0, command::READ_ARRAY);
+        let mut at = offset;
+        let mut filled = 0;
+        while filled < buf.len() {
+            let word_offset = at & !(BUS_WIDTH - 1);
+            let word = self.bus.read32(word_offset).to_le_bytes();
+            let start = at - word_offset;
+            let count = (BUS_WIDTH - start).min(buf.len() - filled);
+            buf[filled..filled + count].copy_from_slice(&word[start..start + count]);
+            filled += count;
+            at += count;
+        }
+        Ok(())
+    }
+
+    /// Erases the block at `offset` (a multiple of the block size) to 0xFF.
+    pub fn erase_sector(&mut self, offset: usize) -> Result<(), Error> {
+        if self.block_size == 0 || !offset.is_multiple_of(self.block_size as usize) {
+            return Err(Error::Unaligned);
+        }
+        self.check_range(offset, self.block_size as usize)?;
+        self.bus.write32(offset, command::BLOCK_ERASE);
+        self.bus.write32(offset, command::ERASE_CONFIRM);
+        self.wait_ready(offset, self.erase_polls, Operation::Erase)
+    }
+
+    /// Programs `data` at `offset` one 32-bit word at a time. An unaligned start or end is
+    /// completed with the bytes already in flash, so neighbouring bytes keep their contents.
+    pub fn program(&mut self, offset: usize, data: &[u8]) -> Result<(), Error> {
+        self.check_range(offset, data.len())?;
+        let mut at = offset;
+        let mut done = 0;
+        while done < data.len() {
+            let word_offset = at & !(BUS_WIDTH - 1);
+            let start = at - word_offset;
+            let count = (BUS_WIDTH - start).min(data.len() - done);
+            let mut word = [0u8; BUS_WIDTH];
+            if count == BUS_WIDTH {
+                word.copy_from_slice(&data[done..done + BUS_WIDTH]);
+            } else {
+                self.read(word_offset, &mut word)?;
+                word[start..start + count].copy_from_slice(&data[done..done + count]);
+            }
+            self.bus.write32(word_offset, command::WORD_PROGRAM);
+            self.bus.write32(word_offset, u32::from_le_bytes(word));
+            self.wait_ready(word_offset, self.program_polls, Operation::Program)?;
+            done += count;
+            at += count;
+        }
+        Ok(())
+    }
+
+    /// Polls the status register until both chips are ready, then checks the error bits.
+    /// Always leaves the flash in read-array mode.
+    fn wait_ready(&mut self, offset: usize, polls: u32, operation: Operation) -> Result<(), Error> {
+        self.bus.write32(offset, command::READ_STATUS);
+        let mut value = 0;
+        let mut ready = false;
+        for _ in 0..polls {
+            value = self.bus.read32(offset);
+            if value & status::READY == status::READY {
+                ready = true;
+                break;
+            }
+        }
+        let result = if !ready {
+            Err(Error::Timeout)
+        } else if value & status::LOCKED != 0 {
+            Err(Error::Locked)
+        } else if value & status::VPP_LOW != 0 {
+            Err(Error::Vpp)
+        } else if value & (status::ERASE_ERROR | status::PROGRAM_ERROR) != 0 {
+            Err(match operation {
+                Operation::Erase => Error::EraseFailed,
+                Operation::Program => Error::ProgramFailed,
+            })
+        } else {
+            Ok(())
+        };
+        if result.is_err() && ready {
+            self.bus.write32(offset, command::CLEAR_STATUS);
+        }
+        self.bus.write32(offset, command::READ_ARRAY);
+        result
+    }
+}
