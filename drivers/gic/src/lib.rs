@@ -19,8 +19,8 @@
 //! accesses), so a driver can sit behind a lock for setup and still be reachable from the handler.
 //!
 //! GICv3 needs the EL2 side prepared first: before dropping to EL1, the entry code must set
-//! `ICC_SRE_EL2.SRE` and `ICC_SRE_EL2.Enable` (`gicv3::enable_system_registers_for_el1`, target builds), or
-//! EL1's first access to `ICC_SRE_EL1` traps to EL2.
+//! `ICC_SRE_EL2.SRE` and `ICC_SRE_EL2.Enable` (`gicv3::enable_system_registers_for_el1`, on
+//! target builds), or EL1's first access to `ICC_SRE_EL1` traps to EL2.
 //!
 //! System-register code is compiled only for the bare-metal aarch64 target; host builds replace
 //! the GICv3 CPU interface with an in-memory model so the crate builds and tests on the host.
