@@ -37,9 +37,9 @@ use crate::status::StatusSnapshot;
 pub const REQUEST_BUFFER_SIZE: usize = 2048;
 /// Time a peer has to deliver a complete request, from connect or from the previous response.
 pub const IDLE_TIMEOUT_MS: u64 = 5000;
-/// An output buffer size that fits every response of this server (the largest, `/healthz`
-/// with [`MAX_NICS`](crate::MAX_NICS) NICs, needs under 1.5 KiB with names of 16 bytes and
-/// version strings of 64; a longer one would be answered with 500).
+/// An output buffer size that fits every response of this server: the largest `/healthz`
+/// ([`MAX_NICS`](crate::MAX_NICS) NICs, 16-byte names, 32-byte version, 40-byte git revision,
+/// every character escaped) fits, as a test checks. A response that does not fit becomes a 500.
 pub const RESPONSE_BUFFER_SIZE: usize = 4096;
 
 const _: () = assert!(
@@ -153,8 +153,8 @@ pub struct Connection {
     scanned: usize,
     /// Start of the line being scanned.
     line_start: usize,
-    /// The current head's request line was complete and valid.
-    request_line_seen: bool,
+    /// The current head's request line, once complete and valid, said this method.
+    request_method: Option<Method>,
     phase: Phase,
     /// When the wait for the current request began.
     waiting_since_ms: u64,
@@ -170,7 +170,7 @@ impl Connection {
             buffered: 0,
             scanned: 0,
             line_start: 0,
-            request_line_seen: false,
+            request_method: None,
             phase: Phase::Head,
             waiting_since_ms: now_ms,
             counters: Counters {
@@ -259,7 +259,7 @@ impl Connection {
                 }
                 let pending = Pending {
                     reply: Reply::Timeout,
-                    head_only: false,
+                    head_only: self.is_head_request(),
                     keep_alive: false,
                 };
                 self.respond(now_ms, pending, snapshot, out)
@@ -355,21 +355,20 @@ impl Connection {
             }
             let line = &self.buffer[self.line_start..self.scanned - 1];
             let empty = line.is_empty() || line == b"\r";
-            if !self.request_line_seen {
+            if self.request_method.is_none() {
                 if empty {
                     // RFC 9112 §2.2: ignore empty lines before a request line.
                     self.discard_front(self.scanned);
                     continue;
                 }
-                if let Err(rejection) = request::parse_request_line(line) {
-                    return self.reject(rejection);
+                match request::parse_request_line(line) {
+                    Ok(request_line) => self.request_method = Some(request_line.method),
+                    Err(rejection) => return self.reject(rejection),
                 }
-                self.request_line_seen = true;
             } else if empty {
                 let head_end = self.scanned;
                 let parsed = request::parse_head(&self.buffer[..head_end]);
                 self.discard_front(head_end);
-                self.request_line_seen = false;
                 return match parsed {
                     Ok(head) => self.accept(&head),
                     Err(rejection) => self.reject(rejection),
@@ -383,6 +382,7 @@ impl Connection {
     }
 
     fn accept(&mut self, head: &RequestHead) {
+        self.request_method = None;
         self.counters.requests += 1;
         let mut pending = Pending {
             reply: Reply::Routed(router::route(&head.line)),
@@ -410,16 +410,21 @@ impl Connection {
         }
     }
 
+    /// Whether the request being gathered said HEAD (its answer, even an error, has no body).
+    fn is_head_request(&self) -> bool {
+        self.request_method == Some(Method::Head)
+    }
+
     fn reject(&mut self, rejection: Rejection) {
         self.counters.malformed += 1;
+        self.phase = Phase::Ready(Pending {
+            reply: Reply::Rejected(rejection),
+            head_only: self.is_head_request(),
+            keep_alive: false,
+        });
+        self.request_method = None;
         self.buffered = 0;
         self.scanned = 0;
         self.line_start = 0;
-        self.request_line_seen = false;
-        self.phase = Phase::Ready(Pending {
-            reply: Reply::Rejected(rejection),
-            head_only: false,
-            keep_alive: false,
-        });
     }
 }

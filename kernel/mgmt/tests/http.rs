@@ -155,6 +155,30 @@ fn bad_request_line_is_refused_before_the_head_ends() {
 }
 
 #[test]
+fn refused_head_requests_get_headers_only() {
+    let (response, closed) = single(b"HEAD /healthz HTTP/1.1\r\nBad Header: x\r\n\r\n");
+    assert_eq!(response.status, 400);
+    assert!(response.body.is_empty());
+    assert!(closed);
+    // A HEAD whose request line itself is bad is not known to be a HEAD: it gets a body.
+    let result = run(b"HEAD /healthz HTTP/3.0\r\n\r\n", usize::MAX);
+    let response = parse(&result.responses[0], false);
+    assert_eq!(response.status, 505);
+    // A stalled HEAD times out with headers only.
+    let mut connection = Connection::new(0);
+    let _ = exchange(
+        &mut connection,
+        0,
+        b"HEAD /healthz HTTP/1.1\r\nHost: a\r\n",
+        usize::MAX,
+    );
+    let result = exchange(&mut connection, IDLE_TIMEOUT_MS, b"", 1);
+    let response = parse(&result.responses[0], true);
+    assert_eq!(response.status, 408);
+    assert!(result.closed);
+}
+
+#[test]
 fn http_1_0_closes_unless_keep_alive() {
     let (response, closed) = single(b"GET /healthz HTTP/1.0\r\n\r\n");
     assert_eq!(response.status, 200);
