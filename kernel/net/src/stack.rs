@@ -47,7 +47,8 @@ const SOCKETS: usize = TCP_CONNECTIONS + 2;
 /// Outstanding echo requests tracked for RTT (sequence number modulo this).
 const PING_SLOTS: usize = 8;
 
-/// Memory for the stack's sockets. Large (about 26 KiB): place it in static storage.
+/// Memory for the stack's sockets and the adapter's scratch buffers, about 32 KiB
+/// ([`MgmtStorage::BYTES`]): place it in static storage.
 pub struct MgmtStorage<'a> {
     sockets: [SocketStorage<'a>; SOCKETS],
     tcp_rx: [[u8; TCP_RX_BUFFER]; TCP_CONNECTIONS],
@@ -66,6 +67,9 @@ impl Default for MgmtStorage<'_> {
 }
 
 impl MgmtStorage<'_> {
+    /// Bytes of memory this takes.
+    pub const BYTES: usize = core::mem::size_of::<Self>();
+
     /// Empty storage.
     pub const fn new() -> Self {
         Self {
@@ -255,17 +259,14 @@ impl<'a> MgmtStack<'a> {
         interface_config.random_seed = random_seed;
         let interface = Interface::new(interface_config, &mut NicAdapter::new(nic, scratch), now);
         let mut sockets = SocketSet::new(&mut sockets[..]);
-        let mut tcp_rx = tcp_rx.iter_mut();
-        let mut tcp_tx = tcp_tx.iter_mut();
-        let tcp = core::array::from_fn(|_| {
-            let (Some(rx), Some(tx)) = (tcp_rx.next(), tcp_tx.next()) else {
-                unreachable!("one buffer pair per connection by construction")
-            };
-            sockets.add(tcp::Socket::new(
+        let mut tcp = [SocketHandle::default(); TCP_CONNECTIONS];
+        for ((handle, rx), tx) in tcp.iter_mut().zip(tcp_rx.iter_mut()).zip(tcp_tx.iter_mut()) {
+            let socket = tcp::Socket::new(
                 tcp::SocketBuffer::new(&mut rx[..]),
                 tcp::SocketBuffer::new(&mut tx[..]),
-            ))
-        });
+            );
+            *handle = sockets.add(socket);
+        }
         let mut icmp_socket = icmp::Socket::new(
             icmp::PacketBuffer::new(&mut icmp_rx_metadata[..], &mut icmp_rx[..]),
             icmp::PacketBuffer::new(&mut icmp_tx_metadata[..], &mut icmp_tx[..]),
