@@ -1,2 +1,91 @@
-//! xtask placeholder
-fn main() {}
+//! `cargo xtask`: the one entry point to build, run, test and benchmark the DPU firmware.
+//!
+//! Subcommands: `build`, `run`, `test`, `bench`. Run `cargo xtask help` for options.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "a host tool: failing loudly is fine")]
+
+mod bench;
+mod build;
+mod qemu;
+mod run;
+mod serial;
+mod tests;
+
+use anyhow::{Result, bail};
+use std::path::PathBuf;
+
+const USAGE: &str = "\
+cargo xtask <command> [options]
+
+commands:
+  build [--debug] [--log LEVEL]     build the kernel: target/dpu/Image (booti) + dpu-runtime.elf
+  run [options]                     build, then boot under QEMU with the console on this terminal
+      --el2                         enter at EL2 (virtualization=on); the kernel drops to EL1
+      --gicv3                       GICv3 instead of GICv2
+      --memory SIZE                 guest RAM (default 256M)
+      --cpus N                      cores (secondaries stay parked)
+      --cpu MODEL                   cortex-a53 | cortex-a72 (default) | max
+      --gdb                         wait for gdb-multiarch on a TCP port and print how to attach
+  test [--host-only] [FILTER]       host unit tests, then every in-QEMU test (qemu/tests/*.test)
+  bench boot [--runs N]             QEMU start to the dpu> prompt, median of N runs (default 10)
+
+options for build/run/test: --debug builds the debug profile; --log LEVEL sets the compiled-in
+defmt level (trace, debug, info, warn, error; default info).";
+
+/// Build settings shared by every subcommand.
+#[derive(Clone, Debug)]
+pub struct BuildOptions {
+    /// Release (default) or debug profile.
+    pub release: bool,
+    /// defmt level compiled in.
+    pub log_level: String,
+}
+
+/// The workspace root (xtask lives one level below it).
+pub fn workspace_root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().map(PathBuf::from).unwrap_or(manifest)
+}
+
+fn main() {
+    if let Err(error) = real_main() {
+        eprintln!("xtask: error: {error:#}");
+        std::process::exit(1);
+    }
+}
+
+fn real_main() -> Result<()> {
+    let mut arguments: Vec<String> = std::env::args().skip(1).collect();
+    let mut build = BuildOptions { release: true, log_level: "info".into() };
+    if let Some(position) = arguments.iter().position(|a| a == "--debug") {
+        arguments.remove(position);
+        build.release = false;
+    }
+    if let Some(position) = arguments.iter().position(|a| a == "--log") {
+        arguments.remove(position);
+        if position >= arguments.len() {
+            bail!("--log needs a level");
+        }
+        build.log_level = arguments.remove(position);
+    }
+    let Some(command) = arguments.first().cloned() else {
+        println!("{USAGE}");
+        return Ok(());
+    };
+    let rest = &arguments[1..];
+    match command.as_str() {
+        "build" => {
+            let artifacts = build::build_kernel(&build)?;
+            build::print_sizes(&artifacts)?;
+            Ok(())
+        }
+        "run" => run::run(&build, rest),
+        "test" => tests::test(&build, rest),
+        "bench" => bench::bench(&build, rest),
+        "help" | "--help" | "-h" => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        other => bail!("unknown command '{other}'\n\n{USAGE}"),
+    }
+}

@@ -1,0 +1,128 @@
+//! QEMU: finding (or installing) it, and building its command line from the `qemu/` profiles.
+
+use crate::workspace_root;
+use anyhow::{Context, Result, bail};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+/// The emulator binary (Debian package `qemu-system-arm`).
+pub const QEMU: &str = "qemu-system-aarch64";
+
+/// Machine settings that fill the profile's placeholders.
+#[derive(Clone, Debug)]
+pub struct Machine {
+    /// Extra `-machine virt` options, without the leading comma.
+    pub options: Vec<String>,
+    /// `-cpu` model.
+    pub cpu: String,
+    /// `-m` size.
+    pub memory: String,
+    /// `-smp` count.
+    pub cpus: u32,
+}
+
+impl Default for Machine {
+    fn default() -> Self {
+        Self { options: Vec::new(), cpu: "cortex-a72".into(), memory: "256M".into(), cpus: 1 }
+    }
+}
+
+/// Makes sure QEMU is installed: installs it with apt when we are root on Debian/Ubuntu,
+/// otherwise stops with the exact command to run.
+pub fn ensure_installed() -> Result<()> {
+    if Command::new(QEMU).arg("--version").stdout(Stdio::null()).status().is_ok_and(|s| s.success()) {
+        return Ok(());
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let is_root = unsafe { libc::geteuid() } == 0;
+    let has_apt = Path::new("/usr/bin/apt-get").exists();
+    if is_root && has_apt {
+        eprintln!("xtask: {QEMU} is missing; installing qemu-system-arm with apt-get");
+        let status = Command::new("sh")
+            .args(["-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-system-arm"])
+            .status()?;
+        if status.success() {
+            return Ok(());
+        }
+        bail!("apt-get could not install qemu-system-arm");
+    }
+    bail!(
+        "{QEMU} is not installed. Install it with:\n    sudo apt-get update && sudo apt-get install -y qemu-system-arm"
+    )
+}
+
+/// Reads a profile file: one argument per line, `#` comments, placeholders filled.
+pub fn profile(name: &str, fill: &[(&str, String)]) -> Result<Vec<String>> {
+    let path = workspace_root().join("qemu").join(name);
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let mut arguments = Vec::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        let mut argument = line.to_string();
+        for (key, value) in fill {
+            argument = argument.replace(&format!("{{{key}}}"), value);
+        }
+        if argument.contains('{') {
+            bail!("{}: unfilled placeholder in '{argument}'", path.display());
+        }
+        arguments.push(argument);
+    }
+    Ok(arguments)
+}
+
+/// The full QEMU argument list for `kernel` on `machine`, plus the `extra` profile.
+pub fn arguments(machine: &Machine, kernel: &Path, extra_profile: &str) -> Result<Vec<String>> {
+    let machine_options: String = machine.options.iter().map(|option| format!(",{option}")).collect();
+    let fill = [
+        ("machine_options", machine_options),
+        ("cpu", machine.cpu.clone()),
+        ("memory", machine.memory.clone()),
+        ("cpus", machine.cpus.to_string()),
+        ("kernel", kernel.display().to_string()),
+    ];
+    let mut arguments = profile("virt.args", &fill)?;
+    arguments.extend(profile(extra_profile, &fill)?);
+    Ok(arguments)
+}
+
+/// Shell-quoted command line, for printing.
+pub fn display_command(arguments: &[String]) -> String {
+    let mut line = QEMU.to_string();
+    for argument in arguments {
+        line.push(' ');
+        if argument.contains(|c: char| c.is_whitespace() || c == '\'' || c == '"') {
+            line.push_str(&format!("'{}'", argument.replace('\'', "'\\''")));
+        } else {
+            line.push_str(argument);
+        }
+    }
+    line
+}
+
+/// A QEMU child process that is killed when dropped (tests never leave one behind).
+pub struct QemuProcess {
+    /// The child.
+    pub child: Child,
+}
+
+impl QemuProcess {
+    /// Starts QEMU with piped stdin and stdout.
+    pub fn spawn(arguments: &[String]) -> Result<Self> {
+        let child = Command::new(QEMU)
+            .args(arguments)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("starting {QEMU}"))?;
+        Ok(Self { child })
+    }
+}
+
+impl Drop for QemuProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! `cargo xtask run`: boot under QEMU with the console on this terminal, logs decoded.
+
+use crate::qemu::{self, Machine, QemuProcess};
+use crate::serial::{Output, Splitter};
+use crate::{BuildOptions, build};
+use anyhow::{Result, bail};
+use std::io::{Read, Write};
+
+/// Puts the terminal in raw mode until dropped (keys go to the guest one by one, unechoed).
+struct RawTerminal {
+    saved: Option<libc::termios>,
+}
+
+impl RawTerminal {
+    fn enable() -> Self {
+        // SAFETY: isatty/tcgetattr/tcsetattr on fd 0 with a valid termios out-pointer.
+        unsafe {
+            if libc::isatty(0) != 1 {
+                return Self { saved: None };
+            }
+            let mut saved: libc::termios = std::mem::zeroed();
+            if libc::tcgetattr(0, &mut saved) != 0 {
+                return Self { saved: None };
+            }
+            let mut raw = saved;
+            libc::cfmakeraw(&mut raw);
+            // Keep output post-processing so our "\n" still returns the carriage.
+            raw.c_oflag |= libc::OPOST | libc::ONLCR;
+            libc::tcsetattr(0, libc::TCSANOW, &raw);
+            Self { saved: Some(saved) }
+        }
+    }
+}
+
+impl Drop for RawTerminal {
+    fn drop(&mut self) {
+        if let Some(saved) = &self.saved {
+            // SAFETY: restores the attributes read in `enable` on the same fd.
+            unsafe { libc::tcsetattr(0, libc::TCSANOW, saved) };
+        }
+    }
+}
+
+/// Parses `run` options into a machine description; returns it and whether gdb was asked for.
+pub fn parse_machine(arguments: &[String]) -> Result<(Machine, bool)> {
+    let mut machine = Machine::default();
+    let mut gdb = false;
+    let mut iterator = arguments.iter();
+    while let Some(argument) = iterator.next() {
+        let mut value = |name: &str| {
+            iterator.next().cloned().ok_or_else(|| anyhow::anyhow!("{name} needs a value"))
+        };
+        match argument.as_str() {
+            "--el2" => machine.options.push("virtualization=on".into()),
+            "--gicv3" => machine.options.push("gic-version=3".into()),
+            "--memory" => machine.memory = value("--memory")?,
+            "--cpus" => machine.cpus = value("--cpus")?.parse()?,
+            "--cpu" => machine.cpu = value("--cpu")?,
+            "--gdb" => gdb = true,
+            other => bail!("unknown run option '{other}' (see cargo xtask help)"),
+        }
+    }
+    Ok((machine, gdb))
+}
+
+/// Builds and boots the kernel interactively.
+pub fn run(options: &BuildOptions, arguments: &[String]) -> Result<()> {
+    let (machine, gdb) = parse_machine(arguments)?;
+    qemu::ensure_installed()?;
+    let artifacts = build::build_kernel(options)?;
+    let mut qemu_arguments = qemu::arguments(&machine, &artifacts.image, "run.args")?;
+    if gdb {
+        let port = free_port()?;
+        qemu_arguments.extend(["-S".into(), "-gdb".into(), format!("tcp:127.0.0.1:{port}")]);
+        println!("QEMU waits for gdb. In another terminal:");
+        println!("    gdb-multiarch {} -ex 'target remote 127.0.0.1:{port}'", artifacts.elf.display());
+        println!("(apt-get install gdb-multiarch if you do not have it; 'continue' starts the kernel)");
+    }
+    println!("{}", qemu::display_command(&qemu_arguments));
+    println!("Quit: Ctrl-A then x. QEMU monitor: Ctrl-A then c. Logs are decoded from defmt.\n");
+
+    let mut splitter = Splitter::new(&artifacts.elf)?;
+    let mut process = QemuProcess::spawn(&qemu_arguments)?;
+    let mut guest_input = process.child.stdin.take().ok_or_else(|| anyhow::anyhow!("no stdin"))?;
+    let mut guest_output = process.child.stdout.take().ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+    let terminal = RawTerminal::enable();
+    std::thread::spawn(move || {
+        let mut buffer = [0u8; 256];
+        let stdin = std::io::stdin();
+        let mut stdin = stdin.lock();
+        while let Ok(count) = stdin.read(&mut buffer) {
+            if count == 0 || guest_input.write_all(&buffer[..count]).is_err() {
+                break;
+            }
+            let _ = guest_input.flush();
+        }
+    });
+    let mut stdout = std::io::stdout();
+    let mut buffer = [0u8; 4096];
+    let mut at_line_start = true;
+    while let Ok(count) = guest_output.read(&mut buffer) {
+        if count == 0 {
+            break;
+        }
+        for output in splitter.feed(&buffer[..count]) {
+            match output {
+                Output::Text(text) => {
+                    at_line_start = text.last() == Some(&b'\n');
+                    stdout.write_all(&text)?;
+                }
+                Output::Log(line) => {
+                    let separator = if at_line_start { "" } else { "\r\n" };
+                    write!(stdout, "{separator}{line}\r\n")?;
+                    at_line_start = true;
+                }
+                Output::BadFrame(length) => write!(stdout, "\r\n[undecodable defmt frame, {length} bytes]\r\n")?,
+            }
+        }
+        stdout.flush()?;
+    }
+    drop(terminal);
+    let status = process.child.wait()?;
+    let mut errors = String::new();
+    if let Some(mut stderr) = process.child.stderr.take() {
+        let _ = stderr.read_to_string(&mut errors);
+    }
+    if !errors.trim().is_empty() {
+        eprintln!("{}", errors.trim());
+    }
+    println!("\nQEMU exited with {status}");
+    Ok(())
+}
+
+/// A free TCP port on loopback, chosen by the kernel.
+pub fn free_port() -> Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}

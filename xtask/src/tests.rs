@@ -1,0 +1,406 @@
+//! `cargo xtask test`: host unit tests, then the in-QEMU test scripts in `qemu/tests/`.
+//!
+//! Each script boots an image, drives the console, and passes only if every expected line
+//! appears within its deadline AND QEMU exits with the status the guest set (semihosting).
+
+use crate::qemu::{self, Machine, QemuProcess};
+use crate::serial::{Output, Splitter};
+use crate::{BuildOptions, build, workspace_root};
+use anyhow::{Context, Result, bail};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{ChildStdin, Command};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::time::{Duration, Instant};
+
+/// A running guest whose console is captured into a transcript.
+pub struct Session {
+    process: QemuProcess,
+    input: ChildStdin,
+    chunks: Receiver<Vec<u8>>,
+    splitter: Splitter,
+    /// Everything seen so far: text, and decoded log lines on their own lines.
+    pub transcript: String,
+    /// Where the next `expect` starts searching.
+    cursor: usize,
+    /// Whether QEMU's output has ended.
+    ended: bool,
+    /// When QEMU was started.
+    pub started: Instant,
+}
+
+impl Session {
+    /// Starts QEMU on `machine` with the test profile.
+    pub fn start(machine: &Machine, kernel: &Path, elf: &Path) -> Result<Self> {
+        let arguments = qemu::arguments(machine, kernel, "test.args")?;
+        let started = Instant::now();
+        let mut process = QemuProcess::spawn(&arguments)?;
+        let input = process.child.stdin.take().context("no stdin")?;
+        let mut output = process.child.stdout.take().context("no stdout")?;
+        let (sender, chunks) = channel();
+        std::thread::spawn(move || {
+            let mut buffer = [0u8; 4096];
+            while let Ok(count) = output.read(&mut buffer) {
+                if count == 0 || sender.send(buffer[..count].to_vec()).is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Self {
+            process,
+            input,
+            chunks,
+            splitter: Splitter::new(elf)?,
+            transcript: String::new(),
+            cursor: 0,
+            ended: false,
+            started,
+        })
+    }
+
+    fn absorb(&mut self, bytes: &[u8]) {
+        for output in self.splitter.feed(bytes) {
+            match output {
+                Output::Text(text) => self.transcript.push_str(&String::from_utf8_lossy(&text)),
+                Output::Log(line) => {
+                    self.transcript.push('\n');
+                    self.transcript.push_str(&line);
+                    self.transcript.push('\n');
+                }
+                Output::BadFrame(length) => {
+                    self.transcript.push_str(&format!("\n[undecodable defmt frame, {length} bytes]\n"))
+                }
+            }
+        }
+    }
+
+    /// Receives output until `deadline`; false once QEMU's output has ended.
+    fn pump(&mut self, deadline: Instant) -> bool {
+        if self.ended {
+            return false;
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return true;
+        }
+        match self.chunks.recv_timeout(deadline - now) {
+            Ok(bytes) => {
+                self.absorb(&bytes);
+                true
+            }
+            Err(RecvTimeoutError::Timeout) => true,
+            Err(RecvTimeoutError::Disconnected) => {
+                self.ended = true;
+                false
+            }
+        }
+    }
+
+    /// Waits until `text` appears after the previous match.
+    pub fn expect(&mut self, text: &str, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(position) = self.transcript[self.cursor..].find(text) {
+                self.cursor += position + text.len();
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                bail!("'{text}' did not appear within {timeout:?}");
+            }
+            if !self.pump(deadline) {
+                if let Some(position) = self.transcript[self.cursor..].find(text) {
+                    self.cursor += position + text.len();
+                    return Ok(());
+                }
+                bail!("QEMU ended before '{text}' appeared");
+            }
+        }
+    }
+
+    /// Waits until `prefix` followed by a number appears after the previous match; returns it.
+    pub fn expect_number(&mut self, prefix: &str, timeout: Duration) -> Result<f64> {
+        let pattern = regex::Regex::new(&format!(r"{}\s*([0-9]+(?:\.[0-9]+)?)[^0-9.]", regex::escape(prefix)))?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(found) = pattern.captures(&self.transcript[self.cursor..]) {
+                let whole = found.get(0).context("match")?;
+                let value: f64 = found[1].parse()?;
+                self.cursor += whole.end();
+                return Ok(value);
+            }
+            if Instant::now() >= deadline || !self.pump(deadline) {
+                bail!("'{prefix}<number>' did not appear within {timeout:?}");
+            }
+        }
+    }
+
+    /// Sends raw bytes to the console.
+    pub fn send_bytes(&mut self, bytes: &[u8]) -> Result<()> {
+        self.input.write_all(bytes)?;
+        self.input.flush()?;
+        Ok(())
+    }
+
+    /// Waits for QEMU to exit; returns its status code.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Result<i32> {
+        let deadline = Instant::now() + timeout;
+        while self.pump(deadline) {
+            if Instant::now() >= deadline {
+                bail!("QEMU did not exit within {timeout:?}");
+            }
+        }
+        loop {
+            if let Some(status) = self.process.child.try_wait()? {
+                return status.code().context("QEMU was killed by a signal");
+            }
+            if Instant::now() >= deadline {
+                bail!("QEMU did not exit within {timeout:?}");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// QEMU's own error output; stops QEMU first if it is still running (reading would block).
+    pub fn stderr(&mut self) -> String {
+        if let Ok(None) = self.process.child.try_wait() {
+            let _ = self.process.child.kill();
+            let _ = self.process.child.wait();
+        }
+        let mut errors = String::new();
+        if let Some(mut stderr) = self.process.child.stderr.take() {
+            let _ = stderr.read_to_string(&mut errors);
+        }
+        errors
+    }
+}
+
+/// One step of a test script.
+#[derive(Clone, Debug)]
+enum Step {
+    Timeout(u64),
+    Expect(String),
+    Reject(String),
+    Send(String),
+    SendBytes(Vec<u8>),
+    CaptureNumber(String),
+    ExpectGreater(String),
+    Exit(i32),
+}
+
+/// A parsed `qemu/tests/*.test` script.
+#[derive(Clone, Debug)]
+struct Script {
+    name: String,
+    title: String,
+    machine: Machine,
+    steps: Vec<Step>,
+}
+
+fn parse_script(path: &Path) -> Result<Script> {
+    let text = std::fs::read_to_string(path)?;
+    let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("?").to_string();
+    let mut script = Script { name, title: String::new(), machine: Machine::default(), steps: Vec::new() };
+    for (number, line) in text.lines().enumerate() {
+        let line = line.trim_end_matches(['\r', '\n']);
+        if line.trim().is_empty() || line.trim_start().starts_with('#') {
+            continue;
+        }
+        let (key, value) = line
+            .split_once(':')
+            .with_context(|| format!("{}:{}: expected 'key: value'", path.display(), number + 1))?;
+        // One space after the colon separates; the rest is literal (prompts end in spaces).
+        let value = value.strip_prefix(' ').unwrap_or(value).to_string();
+        match key.trim() {
+            "title" => script.title = value,
+            "machine" => script.machine.options.extend(value.split(',').map(str::to_string)),
+            "cpu" => script.machine.cpu = value,
+            "memory" => script.machine.memory = value,
+            "cpus" => script.machine.cpus = value.trim().parse()?,
+            "timeout" => script.steps.push(Step::Timeout(value.trim().parse()?)),
+            "expect" => script.steps.push(Step::Expect(value)),
+            "reject" => script.steps.push(Step::Reject(value)),
+            "send" => script.steps.push(Step::Send(value)),
+            "send-bytes" => {
+                let bytes = value
+                    .split_whitespace()
+                    .map(|pair| u8::from_str_radix(pair, 16))
+                    .collect::<Result<Vec<u8>, _>>()
+                    .with_context(|| format!("{}:{}: bad hex", path.display(), number + 1))?;
+                script.steps.push(Step::SendBytes(bytes));
+            }
+            "capture-number" => script.steps.push(Step::CaptureNumber(value)),
+            "expect-greater" => script.steps.push(Step::ExpectGreater(value)),
+            "exit" => script.steps.push(Step::Exit(value.trim().parse()?)),
+            other => bail!("{}:{}: unknown key '{other}'", path.display(), number + 1),
+        }
+    }
+    if !script.steps.iter().any(|step| matches!(step, Step::Exit(_))) {
+        bail!("{}: a test must end with 'exit: <status>'", path.display());
+    }
+    Ok(script)
+}
+
+fn run_script(script: &Script, kernel: &Path, elf: &Path) -> Result<(), (anyhow::Error, String)> {
+    let mut session = match Session::start(&script.machine, kernel, elf) {
+        Ok(session) => session,
+        Err(error) => return Err((error, String::new())),
+    };
+    let mut timeout = Duration::from_secs(20);
+    let mut captured = None;
+    let mut last_sent: Option<String> = None;
+    let mut result = Ok(());
+    let trace = std::env::var_os("XTASK_TRACE").is_some();
+    for step in &script.steps {
+        if trace {
+            eprintln!("  step {step:?}");
+        }
+        let outcome: Result<()> = match step {
+            Step::Timeout(seconds) => {
+                timeout = Duration::from_secs(*seconds);
+                Ok(())
+            }
+            Step::Expect(text) => session.expect(text, timeout),
+            Step::Reject(text) => {
+                if session.transcript.contains(text.as_str()) {
+                    Err(anyhow::anyhow!("'{text}' appeared in the output"))
+                } else {
+                    Ok(())
+                }
+            }
+            Step::Send(line) => {
+                last_sent = Some(line.clone());
+                session.send_bytes(format!("{line}\r").as_bytes())
+            }
+            Step::SendBytes(bytes) => session.send_bytes(bytes),
+            Step::CaptureNumber(prefix) => session.expect_number(prefix, timeout).map(|value| {
+                captured = Some(value);
+            }),
+            Step::ExpectGreater(prefix) => {
+                // The value may legitimately not have moved yet (same timer tick): send the last
+                // line again until it grows or the deadline passes. No fixed sleeps.
+                let before = captured.unwrap_or(f64::MIN);
+                let deadline = Instant::now() + timeout;
+                let mut outcome = Err(anyhow::anyhow!("'{prefix}' never became greater than {before}"));
+                while Instant::now() < deadline {
+                    match session.expect_number(prefix, deadline - Instant::now()) {
+                        Ok(value) if value > before => {
+                            outcome = Ok(());
+                            break;
+                        }
+                        Ok(_) => match &last_sent {
+                            Some(line) => {
+                                if let Err(error) = session.send_bytes(format!("{line}\r").as_bytes()) {
+                                    outcome = Err(error);
+                                    break;
+                                }
+                            }
+                            None => break,
+                        },
+                        Err(error) => {
+                            outcome = Err(error);
+                            break;
+                        }
+                    }
+                }
+                outcome
+            }
+            Step::Exit(expected) => session.wait_exit(timeout).and_then(|status| {
+                if status == *expected {
+                    Ok(())
+                } else {
+                    Err(anyhow::anyhow!("QEMU exited with status {status}, expected {expected}"))
+                }
+            }),
+        };
+        if let Err(error) = outcome {
+            result = Err(error.context(format!("step {step:?}")));
+            break;
+        }
+    }
+    let errors = session.stderr();
+    match result {
+        Ok(()) => Ok(()),
+        Err(error) => Err((error, format!("{}\n--- QEMU stderr ---\n{}", session.transcript, errors))),
+    }
+}
+
+/// Runs `cargo test` for the host crates; returns (passed, failed) test counts.
+fn host_tests() -> Result<(usize, usize)> {
+    println!("== host unit tests (cargo test) ==");
+    let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(workspace_root())
+        .args(["test", "--workspace", "--exclude", "dpu-runtime", "--exclude", "dpuboot", "--exclude", "xtask"])
+        .output()
+        .context("running cargo test")?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let summary = regex::Regex::new(r"test result: \w+\. (\d+) passed; (\d+) failed")?;
+    let (mut passed, mut failed) = (0, 0);
+    for captures in summary.captures_iter(&stdout) {
+        passed += captures[1].parse::<usize>()?;
+        failed += captures[2].parse::<usize>()?;
+    }
+    if !output.status.success() {
+        print!("{stdout}");
+        eprint!("{stderr}");
+        if failed == 0 {
+            // A build failure: count it so the run cannot end green.
+            failed = 1;
+        }
+    }
+    println!("host: {passed} passed, {failed} failed");
+    Ok((passed, failed))
+}
+
+/// Every test script, sorted by name.
+fn scripts(filter: Option<&str>) -> Result<Vec<PathBuf>> {
+    let directory = workspace_root().join("qemu").join("tests");
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&directory)?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.extension().is_some_and(|e| e == "test"))
+        .filter(|path| filter.is_none_or(|f| path.to_string_lossy().contains(f)))
+        .collect();
+    paths.sort();
+    Ok(paths)
+}
+
+/// `cargo xtask test [--host-only] [FILTER]`.
+pub fn test(options: &BuildOptions, arguments: &[String]) -> Result<()> {
+    let host_only = arguments.iter().any(|a| a == "--host-only");
+    let filter = arguments.iter().find(|a| !a.starts_with("--")).map(String::as_str);
+    let (mut passed, mut failed) = if filter.is_none() { host_tests()? } else { (0, 0) };
+    if !host_only {
+        qemu::ensure_installed()?;
+        let artifacts = build::build_kernel(options)?;
+        let logs = workspace_root().join("target").join("test-logs");
+        std::fs::create_dir_all(&logs)?;
+        println!("== in-QEMU tests ==");
+        for path in scripts(filter)? {
+            let script = parse_script(&path)?;
+            let started = Instant::now();
+            match run_script(&script, &artifacts.image, &artifacts.elf) {
+                Ok(()) => {
+                    passed += 1;
+                    println!("PASS {:<28} {:>6.2}s  {}", script.name, started.elapsed().as_secs_f64(), script.title);
+                }
+                Err((error, transcript)) => {
+                    failed += 1;
+                    let log = logs.join(format!("{}.log", script.name));
+                    std::fs::write(&log, &transcript)?;
+                    println!("FAIL {:<28} {:>6.2}s  {}", script.name, started.elapsed().as_secs_f64(), script.title);
+                    println!("     {error:#}");
+                    println!("     console transcript: {}", log.display());
+                    let tail: Vec<&str> = transcript.lines().rev().take(15).collect();
+                    for line in tail.iter().rev() {
+                        println!("     | {line}");
+                    }
+                }
+            }
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    if failed > 0 {
+        std::process::exit(1);
+    }
+    Ok(())
+}
