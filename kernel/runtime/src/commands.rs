@@ -5,8 +5,8 @@
 
 use crate::arch::aarch64::{cpu, mmu, psci, semihosting, timer};
 use crate::board::{self, Board};
-use crate::{console, layout, log, print, println, System};
-use dpu_shell::{Command, CrashKind, Feed, LineEditor, LineError, COMMANDS};
+use crate::{System, console, layout, log, print, println};
+use dpu_shell::{COMMANDS, Command, CrashKind, Feed, LineEditor, LineError};
 
 /// Longest console line.
 const LINE_CAPACITY: usize = 256;
@@ -15,7 +15,11 @@ pub const PROMPT: &str = "dpu> ";
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 const GIT_HASH: &str = env!("DPU_GIT_HASH");
-const PROFILE: &str = if cfg!(debug_assertions) { "debug" } else { "release" };
+const PROFILE: &str = if cfg!(debug_assertions) {
+    "debug"
+} else {
+    "release"
+};
 
 /// The shell's state: the line being typed.
 pub struct Shell {
@@ -25,7 +29,9 @@ pub struct Shell {
 impl Shell {
     /// A shell with an empty line.
     pub fn new() -> Self {
-        Self { editor: LineEditor::new() }
+        Self {
+            editor: LineEditor::new(),
+        }
     }
 
     /// Prints the prompt.
@@ -40,7 +46,10 @@ impl Shell {
             Feed::Pending => {}
             Feed::Cancelled => self.prompt(),
             Feed::Rejected(LineError::TooLong { length }) => {
-                println!("error: line too long ({} bytes, at most {}); ignored", length, LINE_CAPACITY);
+                println!(
+                    "error: line too long ({} bytes, at most {}); ignored",
+                    length, LINE_CAPACITY
+                );
                 self.prompt();
             }
             Feed::Rejected(LineError::Garbage { bytes }) => {
@@ -64,7 +73,10 @@ pub fn print_banner(system: &System) {
     let ram: u64 = system.board.memory.iter().map(|bank| bank.size).sum();
     let cores = system.board.fdt.cpus().count();
     println!();
-    println!("dpu-runtime {} (git {}, {} build)", VERSION, GIT_HASH, PROFILE);
+    println!(
+        "dpu-runtime {} (git {}, {} build)",
+        VERSION, GIT_HASH, PROFILE
+    );
     println!(
         "  EL1 (entered at EL{}), {} (MIDR {:#010x}), 1 of {} core(s) running",
         system.entry_level,
@@ -101,7 +113,13 @@ fn execute(system: &System, command: Command, editor: &LineEditor<LINE_CAPACITY>
             }
         }
         Command::Version => {
-            println!("dpu-runtime {} (git {}, {} build, log level {})", VERSION, GIT_HASH, PROFILE, log::build_level());
+            println!(
+                "dpu-runtime {} (git {}, {} build, log level {})",
+                VERSION,
+                GIT_HASH,
+                PROFILE,
+                log::build_level()
+            );
         }
         Command::Uptime => {
             let milliseconds = timer::uptime_milliseconds();
@@ -119,12 +137,22 @@ fn execute(system: &System, command: Command, editor: &LineEditor<LINE_CAPACITY>
         Command::Memory => show_memory(&system.board),
         Command::Devices => show_devices(system),
         Command::LogShow => {
-            println!("recent log frames (decoded by 'cargo xtask run'; raw defmt on a bare terminal):");
+            println!(
+                "recent log frames (decoded by 'cargo xtask run'; raw defmt on a bare terminal):"
+            );
             let frames = log::replay();
-            println!("{} frame(s) replayed; runtime level {}", frames, log::level().name());
+            println!(
+                "{} frame(s) replayed; runtime level {}",
+                frames,
+                log::level().name()
+            );
         }
         Command::LogLevelShow => {
-            println!("log level {} (build compiled up to {})", log::level().name(), log::build_level());
+            println!(
+                "log level {} (build compiled up to {})",
+                log::level().name(),
+                log::build_level()
+            );
         }
         Command::LogLevelSet(level) => {
             log::set_level(level);
@@ -144,7 +172,11 @@ fn execute(system: &System, command: Command, editor: &LineEditor<LINE_CAPACITY>
             let (overruns, line_errors) = console::input_errors();
             println!(
                 "console: {} garbage byte(s), {} escape sequence(s), {} overlong line(s), {} input overrun(s), {} line error(s)",
-                counters.garbage_bytes, counters.escape_sequences, counters.overlong_lines, overruns, line_errors
+                counters.garbage_bytes,
+                counters.escape_sequences,
+                counters.overlong_lines,
+                overruns,
+                line_errors
             );
             if system.semihosting {
                 println!("power off (semihosting status 0)");
@@ -164,14 +196,49 @@ fn execute(system: &System, command: Command, editor: &LineEditor<LINE_CAPACITY>
 fn show_memory(board: &Board) {
     let image = layout::image();
     for bank in &board.memory {
-        println!("  RAM      {:#012x}..{:#012x}  {} MiB", bank.base, bank.end(), bank.size >> 20);
+        println!(
+            "  RAM      {:#012x}..{:#012x}  {} MiB",
+            bank.base,
+            bank.end(),
+            bank.size >> 20
+        );
     }
-    println!("  image    {:#012x}..{:#012x}  {} KiB in RAM", image.start, image.end, (image.end - image.start) >> 10);
-    println!("    text   {:#012x}..{:#012x}  {} KiB (read-only, executable)", image.start, image.text_end, (image.text_end - image.start) >> 10);
-    println!("    data   {:#012x}..{:#012x}  {} KiB (rodata + data)", image.text_end, image.data_end, (image.data_end - image.text_end) >> 10);
-    println!("    bss    {:#012x}..{:#012x}  {} KiB", image.bss.base, image.bss.end(), image.bss.size >> 10);
-    println!("    stack  {:#012x}..{:#012x}  {} KiB", image.stack.base, image.stack.end(), image.stack.size >> 10);
-    println!("  dtb      {:#012x}..{:#012x}  {} KiB", board.dtb.base, board.dtb.end(), board.dtb.size >> 10);
+    println!(
+        "  image    {:#012x}..{:#012x}  {} KiB in RAM",
+        image.start,
+        image.end,
+        (image.end - image.start) >> 10
+    );
+    println!(
+        "    text   {:#012x}..{:#012x}  {} KiB (read-only, executable)",
+        image.start,
+        image.text_end,
+        (image.text_end - image.start) >> 10
+    );
+    println!(
+        "    data   {:#012x}..{:#012x}  {} KiB (rodata + data)",
+        image.text_end,
+        image.data_end,
+        (image.data_end - image.text_end) >> 10
+    );
+    println!(
+        "    bss    {:#012x}..{:#012x}  {} KiB",
+        image.bss.base,
+        image.bss.end(),
+        image.bss.size >> 10
+    );
+    println!(
+        "    stack  {:#012x}..{:#012x}  {} KiB",
+        image.stack.base,
+        image.stack.end(),
+        image.stack.size >> 10
+    );
+    println!(
+        "  dtb      {:#012x}..{:#012x}  {} KiB",
+        board.dtb.base,
+        board.dtb.end(),
+        board.dtb.size >> 10
+    );
     let (used, total) = mmu::tables_used();
     println!("  page tables: {} of {} used", used, total);
 }
@@ -180,7 +247,9 @@ fn show_devices(system: &System) {
     let board = &system.board;
     let mut virtio_slots = 0;
     for node in board.fdt.all_nodes() {
-        let Some(compatible) = node.compatible().map(|c| c.first()) else { continue };
+        let Some(compatible) = node.compatible().map(|c| c.first()) else {
+            continue;
+        };
         if board::is_compatible(&node, &["virtio,mmio"]) {
             virtio_slots += 1;
             continue;
@@ -199,7 +268,10 @@ fn show_devices(system: &System) {
         println!(" {}", binding(system, &node));
     }
     if virtio_slots > 0 {
-        println!("  {} virtio-mmio slot(s): mapped; no NIC driver in this build yet", virtio_slots);
+        println!(
+            "  {} virtio-mmio slot(s): mapped; no NIC driver in this build yet",
+            virtio_slots
+        );
     }
 }
 
@@ -209,13 +281,17 @@ fn binding(system: &System, node: &fdt::node::FdtNode<'_, '_>) -> &'static str {
     if board::is_compatible(node, &["arm,pl011"]) && base == board.uart.map(|u| u.registers.base) {
         "pl011 (console)"
     } else if base.is_some() && base == board.gic.map(|gic| gic.distributor.base) {
-        if system.gic_version == 3 { "gicv3" } else { "gicv2" }
+        if system.gic_version == 3 {
+            "gicv3"
+        } else {
+            "gicv2"
+        }
     } else if board::is_compatible(node, &["arm,armv8-timer"]) {
         "generic timer (virtual timer tick)"
     } else if board::is_compatible(node, &["arm,psci-1.0", "arm,psci-0.2", "arm,psci"]) {
         match board.psci {
-            Some(conduit) if conduit == psci::Conduit::Hypervisor => "psci (hvc)",
-            Some(_) => "psci (smc)",
+            Some(psci::Conduit::Hypervisor) => "psci (hvc)",
+            Some(psci::Conduit::SecureMonitor) => "psci (smc)",
             None => "psci (no conduit)",
         }
     } else if board::is_compatible(node, &["cfi-flash"]) {

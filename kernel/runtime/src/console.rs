@@ -37,8 +37,11 @@ impl Output {
     }
 }
 
-static OUTPUT: IrqSafeMutex<Output> =
-    IrqSafeMutex::new(Output { uart: None, early: Deque::new(), early_dropped: 0 });
+static OUTPUT: IrqSafeMutex<Output> = IrqSafeMutex::new(Output {
+    uart: None,
+    early: Deque::new(),
+    early_dropped: 0,
+});
 static INPUT: IrqSafeMutex<Deque<u8, INPUT_RING_SIZE>> = IrqSafeMutex::new(Deque::new());
 /// The UART's base address, for the fault path that must not take a lock.
 static EMERGENCY_BASE: AtomicUsize = AtomicUsize::new(0);
@@ -61,7 +64,11 @@ pub unsafe fn init(base: usize, clock_hz: Option<u32>) {
     uart.write_bytes(first);
     uart.write_bytes(second);
     if output.early_dropped > 0 {
-        let _ = write!(PlainUart(&uart), "[{} early bytes dropped]\r\n", output.early_dropped);
+        let _ = write!(
+            PlainUart(&uart),
+            "[{} early bytes dropped]\r\n",
+            output.early_dropped
+        );
     }
     output.early.clear();
     output.uart = Some(uart);
@@ -165,7 +172,10 @@ pub fn read_byte() -> Option<u8> {
 
 /// Input bytes lost to a full ring, and UART line errors.
 pub fn input_errors() -> (u32, u32) {
-    (INPUT_OVERRUNS.load(Ordering::Relaxed), LINE_ERRORS.load(Ordering::Relaxed))
+    (
+        INPUT_OVERRUNS.load(Ordering::Relaxed),
+        LINE_ERRORS.load(Ordering::Relaxed),
+    )
 }
 
 /// Whether received bytes are waiting (checked with IRQs masked before sleeping).

@@ -21,14 +21,19 @@ struct Controller {
     handlers: Vec<Handler, 16>,
 }
 
-static CONTROLLER: IrqSafeMutex<Controller> =
-    IrqSafeMutex::new(Controller { gic: None, handlers: Vec::new() });
+static CONTROLLER: IrqSafeMutex<Controller> = IrqSafeMutex::new(Controller {
+    gic: None,
+    handlers: Vec::new(),
+});
 static SPURIOUS: AtomicU32 = AtomicU32::new(0);
 static UNHANDLED: AtomicU32 = AtomicU32::new(0);
 
 /// Why interrupts could not be set up.
 #[derive(Clone, Copy, Debug)]
-#[allow(dead_code, reason = "fields are read through Debug in the console message")]
+#[allow(
+    dead_code,
+    reason = "fields are read through Debug in the console message"
+)]
 pub enum InterruptError {
     /// The device tree describes no supported GIC.
     NoController,
@@ -56,7 +61,10 @@ pub unsafe fn init(board: &Board) -> Result<u8, InterruptError> {
     let mut gic = match info.version {
         // SAFETY: frames from the DTB, mapped by the caller; used by no one else.
         2 => Gic::V2(unsafe {
-            GicV2::new(info.distributor.base as usize, info.cpu_or_redistributor.base as usize)
+            GicV2::new(
+                info.distributor.base as usize,
+                info.cpu_or_redistributor.base as usize,
+            )
         }),
         // SAFETY: as above.
         _ => Gic::V3(unsafe {
@@ -76,8 +84,14 @@ pub unsafe fn init(board: &Board) -> Result<u8, InterruptError> {
 pub fn register(raw_id: u32, trigger: Trigger, run: fn()) -> Result<(), InterruptError> {
     let id = IntId::new(raw_id).ok_or(InterruptError::BadId(raw_id))?;
     let mut controller = CONTROLLER.lock();
-    controller.handlers.push(Handler { id, run }).map_err(|_| InterruptError::TooManyHandlers)?;
-    let gic = controller.gic.as_mut().ok_or(InterruptError::NoController)?;
+    controller
+        .handlers
+        .push(Handler { id, run })
+        .map_err(|_| InterruptError::TooManyHandlers)?;
+    let gic = controller
+        .gic
+        .as_mut()
+        .ok_or(InterruptError::NoController)?;
     gic.enable(id, trigger)?;
     Ok(())
 }
@@ -85,7 +99,9 @@ pub fn register(raw_id: u32, trigger: Trigger, run: fn()) -> Result<(), Interrup
 /// Called by the exception vector for every IRQ.
 pub fn handle_irq() {
     let controller = CONTROLLER.lock();
-    let Some(gic) = controller.gic.as_ref() else { return };
+    let Some(gic) = controller.gic.as_ref() else {
+        return;
+    };
     let Some(id) = gic.acknowledge() else {
         SPURIOUS.fetch_add(1, Ordering::Relaxed);
         return;
@@ -101,5 +117,8 @@ pub fn handle_irq() {
 
 /// Spurious and unhandled interrupt counts.
 pub fn counters() -> (u32, u32) {
-    (SPURIOUS.load(Ordering::Relaxed), UNHANDLED.load(Ordering::Relaxed))
+    (
+        SPURIOUS.load(Ordering::Relaxed),
+        UNHANDLED.load(Ordering::Relaxed),
+    )
 }

@@ -41,7 +41,10 @@ pub fn image() -> ImageLayout {
         start: address(core::ptr::addr_of!(__image_start)),
         text_end: address(core::ptr::addr_of!(__text_end)),
         data_end: address(core::ptr::addr_of!(__data_end)),
-        bss: Region { base: bss_start, size: address(core::ptr::addr_of!(__bss_end)) - bss_start },
+        bss: Region {
+            base: bss_start,
+            size: address(core::ptr::addr_of!(__bss_end)) - bss_start,
+        },
         stack: Region {
             base: stack_bottom,
             size: address(core::ptr::addr_of!(__boot_stack_top)) - stack_bottom,
@@ -60,7 +63,11 @@ pub fn map_everything(board: &Board) -> Result<(), MapError> {
     for bank in &board.memory {
         // RAM around the image (the image itself is already mapped with finer attributes).
         if bank.base < image.start {
-            mmu::map(bank.base, image.start.min(bank.end()) - bank.base, Attributes::Data)?;
+            mmu::map(
+                bank.base,
+                image.start.min(bank.end()) - bank.base,
+                Attributes::Data,
+            )?;
         }
         if bank.end() > image.end {
             let from = image.end.max(bank.base);
@@ -68,7 +75,10 @@ pub fn map_everything(board: &Board) -> Result<(), MapError> {
         }
     }
     // The DTB is normally inside RAM (already mapped); map it if a loader put it elsewhere.
-    let dtb_in_ram = board.memory.iter().any(|bank| bank.base <= board.dtb.base && board.dtb.end() <= bank.end());
+    let dtb_in_ram = board
+        .memory
+        .iter()
+        .any(|bank| bank.base <= board.dtb.base && board.dtb.end() <= bank.end());
     if !dtb_in_ram {
         mmu::map(board.dtb.base, board.dtb.size, Attributes::ReadOnlyData)?;
     }
@@ -81,7 +91,10 @@ pub fn map_everything(board: &Board) -> Result<(), MapError> {
 /// Every MMIO region of a device the kernel has a driver for.
 fn device_regions(board: &Board) -> impl Iterator<Item = Region> + '_ {
     let uart = board.uart.map(|uart| uart.registers);
-    let gic = board.gic.into_iter().flat_map(|gic| [gic.distributor, gic.cpu_or_redistributor]);
+    let gic = board
+        .gic
+        .into_iter()
+        .flat_map(|gic| [gic.distributor, gic.cpu_or_redistributor]);
     let virtio = board.virtio_slots.iter().map(|slot| slot.registers);
     let flash = board.flash.iter().copied();
     uart.into_iter().chain(gic).chain(virtio).chain(flash)
@@ -91,7 +104,7 @@ fn device_regions(board: &Board) -> impl Iterator<Item = Region> + '_ {
 pub fn is_mapped_device(node: &fdt::node::FdtNode<'_, '_>, board: &Board) -> bool {
     let is_cpu = node.property("device_type").and_then(|p| p.as_str()) == Some("cpu");
     !is_cpu
-        && board::regions(node).next().is_some_and(|region| {
-            device_regions(board).any(|mapped| mapped == region)
-        })
+        && board::regions(node)
+            .next()
+            .is_some_and(|region| device_regions(board).any(|mapped| mapped == region))
 }

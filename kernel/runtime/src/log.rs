@@ -34,7 +34,10 @@ pub fn set_level(level: LogLevel) {
 /// The runtime level.
 pub fn level() -> LogLevel {
     let raw = RUNTIME_LEVEL.load(Ordering::Relaxed);
-    LogLevel::ALL.into_iter().find(|level| *level as u8 == raw).unwrap_or(LogLevel::Trace)
+    LogLevel::ALL
+        .into_iter()
+        .find(|level| *level as u8 == raw)
+        .unwrap_or(LogLevel::Trace)
 }
 
 /// The most verbose level compiled into this build.
@@ -85,7 +88,9 @@ impl Replay {
     }
 
     fn drop_oldest_frame(&mut self) -> bool {
-        let Some(length) = self.frame_lengths.pop_front() else { return false };
+        let Some(length) = self.frame_lengths.pop_front() else {
+            return false;
+        };
         for _ in 0..length {
             let _ = self.bytes.pop_front();
         }
@@ -161,4 +166,7 @@ unsafe impl defmt::Logger for Logger {
     }
 }
 
-defmt::timestamp!("{=u64:us}", crate::arch::aarch64::timer::counter_microseconds());
+defmt::timestamp!(
+    "{=u64:us}",
+    crate::arch::aarch64::timer::counter_microseconds()
+);

@@ -22,7 +22,6 @@ use board::Board;
 use core::fmt::Write;
 use cpu_arch::{mmu, semihosting, timer};
 
-
 /// Statuses the kernel reports through semihosting (QEMU's exit status in tests).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u32)]
@@ -72,17 +71,25 @@ pub unsafe fn kernel_init(dtb: usize, entry_level: u64) -> ! {
     let board = match unsafe { board::parse(dtb) } {
         Ok(board) => board,
         Err(error) => {
-            let _ = write!(console::EmergencyWriter, "no usable device tree at {dtb:#x}: {error:?}\n");
+            let _ = writeln!(
+                console::EmergencyWriter,
+                "no usable device tree at {dtb:#x}: {error:?}"
+            );
             fail_boot(ExitCode::NoDeviceTree);
         }
     };
     if let Err(error) = layout::map_everything(&board) {
-        let _ = write!(console::EmergencyWriter, "cannot build the memory map: {error:?}\n");
+        let _ = writeln!(
+            console::EmergencyWriter,
+            "cannot build the memory map: {error:?}"
+        );
         fail_boot(ExitCode::PlatformError);
     }
     // SAFETY: `map_everything` mapped the image, stack, RAM, the DTB and every device we use.
     unsafe { mmu::enable() };
-    let Some(uart) = board.uart else { fail_boot(ExitCode::NoConsole) };
+    let Some(uart) = board.uart else {
+        fail_boot(ExitCode::NoConsole)
+    };
     // SAFETY: the UART region came from the DTB and is mapped as device memory; only the
     // console module drives it.
     unsafe { console::init(uart.registers.base as usize, uart.clock_hz) };
@@ -94,7 +101,12 @@ pub unsafe fn kernel_init(dtb: usize, entry_level: u64) -> ! {
             fail_boot(ExitCode::PlatformError);
         }
     };
-    let system = SYSTEM.call_once(|| System { board, entry_level, gic_version, semihosting });
+    let system = SYSTEM.call_once(|| System {
+        board,
+        entry_level,
+        gic_version,
+        semihosting,
+    });
     start_interrupt_sources(system);
     cpu_arch::cpu::enable_interrupts();
     kernel_main(system)
@@ -110,16 +122,23 @@ fn start_interrupt_sources(system: &System) {
         }
         None => println!("warning: the device tree describes no timer interrupt; uptime stays 0"),
     }
-    if let Some(id) = system.board.uart.and_then(|uart| uart.interrupt) {
-        if let Err(error) = interrupts::register(id, gic::Trigger::Level, console::on_interrupt) {
-            println!("console interrupt {}: {:?} (falling back to polling)", id, error);
-        }
+    if let Some(id) = system.board.uart.and_then(|uart| uart.interrupt)
+        && let Err(error) = interrupts::register(id, gic::Trigger::Level, console::on_interrupt)
+    {
+        println!(
+            "console interrupt {}: {:?} (falling back to polling)",
+            id, error
+        );
     }
 }
 
 fn kernel_main(system: &'static System) -> ! {
     commands::print_banner(system);
-    log_info!("kernel up: EL{=u64} entry, GICv{=u8}", system.entry_level, system.gic_version);
+    log_info!(
+        "kernel up: EL{=u64} entry, GICv{=u8}",
+        system.entry_level,
+        system.gic_version
+    );
     let mut shell = commands::Shell::new();
     shell.prompt();
     loop {
@@ -142,9 +161,16 @@ fn kernel_main(system: &'static System) -> ! {
 /// Ends a boot that cannot continue: reports `code` through semihosting when present (tests),
 /// otherwise parks the core. Never powers off (PSCI SYSTEM_OFF would look like success).
 pub fn fail_boot(code: ExitCode) -> ! {
-    let _ = write!(console::EmergencyWriter, "\r\n*** boot failed: status {}\r\n", code as u32);
+    let _ = write!(
+        console::EmergencyWriter,
+        "\r\n*** boot failed: status {}\r\n",
+        code as u32
+    );
     semihosting::exit(code as u32);
-    let _ = write!(console::EmergencyWriter, "*** system halted; reset to recover\r\n");
+    let _ = write!(
+        console::EmergencyWriter,
+        "*** system halted; reset to recover\r\n"
+    );
     loop {
         aarch64_cpu::asm::wfe();
     }
@@ -155,7 +181,13 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     let mut out = console::EmergencyWriter;
     let _ = write!(out, "\r\n*** KERNEL PANIC: {}\r\n", info.message());
     if let Some(location) = info.location() {
-        let _ = write!(out, "    at {}:{}:{}\r\n", location.file(), location.line(), location.column());
+        let _ = write!(
+            out,
+            "    at {}:{}:{}\r\n",
+            location.file(),
+            location.line(),
+            location.column()
+        );
     }
     fail_boot(ExitCode::Panic)
 }

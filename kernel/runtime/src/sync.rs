@@ -42,19 +42,26 @@ impl Drop for InterruptMask {
 impl<T> IrqSafeMutex<T> {
     /// A new unlocked mutex.
     pub const fn new(value: T) -> Self {
-        Self { inner: spin::Mutex::new(value) }
+        Self {
+            inner: spin::Mutex::new(value),
+        }
     }
 
     /// Masks IRQs, then takes the lock.
     pub fn lock(&self) -> IrqSafeGuard<'_, T> {
         let mask = InterruptMask::new();
-        IrqSafeGuard { guard: self.inner.lock(), _mask: mask }
+        IrqSafeGuard {
+            guard: self.inner.lock(),
+            _mask: mask,
+        }
     }
 
     /// Takes the lock if it is free (fault and panic paths must not wait on a lock they interrupted).
     pub fn try_lock(&self) -> Option<IrqSafeGuard<'_, T>> {
         let mask = InterruptMask::new();
-        self.inner.try_lock().map(|guard| IrqSafeGuard { guard, _mask: mask })
+        self.inner
+            .try_lock()
+            .map(|guard| IrqSafeGuard { guard, _mask: mask })
     }
 }
 

@@ -123,11 +123,18 @@ pub unsafe fn parse(address: usize) -> Result<Board, DeviceTreeError> {
     // SAFETY: caller guarantees the blob (whose header says `size` bytes) is readable and stable.
     let bytes: &'static [u8] = unsafe { core::slice::from_raw_parts(address as *const u8, size) };
     let fdt = Fdt::new(bytes).map_err(|_| DeviceTreeError::Malformed)?;
-    let dtb = Region { base: address as u64, size: size as u64 };
+    let dtb = Region {
+        base: address as u64,
+        size: size as u64,
+    };
     let mut board = Board {
-        fdt: fdt.clone(),
+        fdt,
         dtb,
-        model: fdt.root().property("model").and_then(|p| p.as_str()).unwrap_or("unknown board"),
+        model: fdt
+            .root()
+            .property("model")
+            .and_then(|p| p.as_str())
+            .unwrap_or("unknown board"),
         memory: Vec::new(),
         uart: None,
         gic: None,
@@ -150,7 +157,10 @@ pub unsafe fn parse(address: usize) -> Result<Board, DeviceTreeError> {
         if !is_enabled(&node) {
             continue;
         }
-        if is_compatible(&node, &["arm,cortex-a15-gic", "arm,gic-400", "arm,cortex-a9-gic"]) {
+        if is_compatible(
+            &node,
+            &["arm,cortex-a15-gic", "arm,gic-400", "arm,cortex-a9-gic"],
+        ) {
             board.gic = gic_info(&node, 2).or(board.gic);
         } else if is_compatible(&node, &["arm,gic-v3"]) {
             board.gic = gic_info(&node, 3).or(board.gic);
@@ -165,7 +175,10 @@ pub unsafe fn parse(address: usize) -> Result<Board, DeviceTreeError> {
             };
         } else if is_compatible(&node, &["virtio,mmio"]) {
             if let Some(registers) = regions(&node).next() {
-                let slot = VirtioSlot { registers, interrupt: interrupts(&node).next() };
+                let slot = VirtioSlot {
+                    registers,
+                    interrupt: interrupts(&node).next(),
+                };
                 let _ = board.virtio_slots.push(slot);
             }
         } else if is_compatible(&node, &["cfi-flash"]) {
@@ -177,7 +190,10 @@ pub unsafe fn parse(address: usize) -> Result<Board, DeviceTreeError> {
     if board.memory.is_empty() {
         return Err(DeviceTreeError::NoMemory);
     }
-    let stdout = fdt.chosen().stdout().filter(|node| is_compatible(node, &["arm,pl011"]));
+    let stdout = fdt
+        .chosen()
+        .stdout()
+        .filter(|node| is_compatible(node, &["arm,pl011"]));
     let uart_node = stdout.or_else(|| fdt.find_compatible(&["arm,pl011"]));
     board.uart = uart_node.and_then(|node| {
         Some(UartInfo {
@@ -190,12 +206,15 @@ pub unsafe fn parse(address: usize) -> Result<Board, DeviceTreeError> {
 }
 
 fn is_enabled(node: &FdtNode<'_, '_>) -> bool {
-    node.property("status").and_then(|p| p.as_str()).is_none_or(|s| s == "okay" || s == "ok")
+    node.property("status")
+        .and_then(|p| p.as_str())
+        .is_none_or(|s| s == "okay" || s == "ok")
 }
 
 /// Whether `node` is compatible with any of `names`.
 pub fn is_compatible(node: &FdtNode<'_, '_>, names: &[&str]) -> bool {
-    node.compatible().is_some_and(|compatible| compatible.all().any(|c| names.contains(&c)))
+    node.compatible()
+        .is_some_and(|compatible| compatible.all().any(|c| names.contains(&c)))
 }
 
 /// The node's `reg` ranges.
@@ -224,7 +243,11 @@ pub fn interrupts<'a>(node: &FdtNode<'_, 'a>) -> impl Iterator<Item = u32> + 'a 
 
 fn gic_info(node: &FdtNode<'_, '_>, version: u8) -> Option<GicInfo> {
     let mut frames = regions(node);
-    Some(GicInfo { version, distributor: frames.next()?, cpu_or_redistributor: frames.next()? })
+    Some(GicInfo {
+        version,
+        distributor: frames.next()?,
+        cpu_or_redistributor: frames.next()?,
+    })
 }
 
 fn uart_clock(fdt: &Fdt<'_>, node: &FdtNode<'_, '_>) -> Option<u32> {
@@ -233,5 +256,8 @@ fn uart_clock(fdt: &Fdt<'_>, node: &FdtNode<'_, '_>) -> Option<u32> {
     let first = clocks.get(0..4)?;
     let phandle = u32::from_be_bytes([first[0], first[1], first[2], first[3]]);
     let clock = fdt.find_phandle(phandle)?;
-    clock.property("clock-frequency")?.as_usize().map(|hz| hz as u32)
+    clock
+        .property("clock-frequency")?
+        .as_usize()
+        .map(|hz| hz as u32)
 }

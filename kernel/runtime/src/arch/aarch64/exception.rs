@@ -27,7 +27,7 @@ pub struct TrapFrame {
 }
 
 const FRAME_SIZE: usize = core::mem::size_of::<TrapFrame>();
-const _: () = assert!(FRAME_SIZE == 288 && FRAME_SIZE % 16 == 0);
+const _: () = assert!(FRAME_SIZE == 288 && FRAME_SIZE.is_multiple_of(16));
 
 global_asm!(
     r#"
@@ -207,12 +207,20 @@ fn fatal(frame: &TrapFrame, vector: u64) -> ! {
         frame.esr & 0x1ff_ffff,
     );
     if matches!(class, 0x20 | 0x21 | 0x24 | 0x25) {
-        let access = if class >= 0x24 && (frame.esr >> 6) & 1 == 1 { "write" } else { "read" };
+        let access = if class >= 0x24 && (frame.esr >> 6) & 1 == 1 {
+            "write"
+        } else {
+            "read"
+        };
         let _ = write!(
             out,
             "    fault: {} on {} (FAR_EL1 {:#018x})\r\n",
             fault_status_name(frame.esr),
-            if class >= 0x24 { access } else { "instruction fetch" },
+            if class >= 0x24 {
+                access
+            } else {
+                "instruction fetch"
+            },
             frame.far
         );
     }

@@ -106,7 +106,14 @@ impl Tables {
     }
 
     /// Maps [start, end) at `level` inside table `table`, recursing to finer levels as needed.
-    fn map(&mut self, table: usize, level: u32, start: u64, end: u64, bits: u64) -> Result<(), MapError> {
+    fn map(
+        &mut self,
+        table: usize,
+        level: u32,
+        start: u64,
+        end: u64,
+        bits: u64,
+    ) -> Result<(), MapError> {
         let shift = 12 + 9 * (3 - level);
         let block_size = 1u64 << shift;
         let mut address = start;
@@ -115,18 +122,18 @@ impl Tables {
             let block_end = (address & !(block_size - 1)) + block_size;
             let chunk_end = block_end.min(end);
             let entry = self.tables[table].0[index];
-            let whole_block = address % block_size == 0 && chunk_end == block_end;
+            let whole_block = address.is_multiple_of(block_size) && chunk_end == block_end;
             let is_table = level < 3 && entry & (VALID | TABLE_OR_PAGE) == (VALID | TABLE_OR_PAGE);
             if entry & VALID == 0 && whole_block {
                 let kind = if level == 3 { TABLE_OR_PAGE } else { 0 };
                 self.tables[table].0[index] = (address & OUTPUT_ADDRESS_MASK) | bits | kind;
             } else if entry & VALID == 0 || is_table {
                 let next = if is_table {
-                    self.index_of(entry & OUTPUT_ADDRESS_MASK).ok_or(MapError::Conflict)?
+                    self.index_of(entry & OUTPUT_ADDRESS_MASK)
+                        .ok_or(MapError::Conflict)?
                 } else {
                     let next = self.allocate()?;
-                    self.tables[table].0[index] =
-                        self.table_address(next) | VALID | TABLE_OR_PAGE;
+                    self.tables[table].0[index] = self.table_address(next) | VALID | TABLE_OR_PAGE;
                     next
                 };
                 self.map(next, level + 1, address, chunk_end, bits)?;
@@ -146,11 +153,16 @@ impl Tables {
 /// Maps [start, start + size) (widened to whole pages) with `attributes`, identity.
 pub fn map(start: u64, size: u64, attributes: Attributes) -> Result<(), MapError> {
     let first = start & !(PAGE_SIZE - 1);
-    let end = start.checked_add(size).ok_or(MapError::OutOfRange)?.next_multiple_of(PAGE_SIZE);
+    let end = start
+        .checked_add(size)
+        .ok_or(MapError::OutOfRange)?
+        .next_multiple_of(PAGE_SIZE);
     if end > 1 << ADDRESS_BITS {
         return Err(MapError::OutOfRange);
     }
-    TABLES.lock().map(0, 1, first, end, descriptor_bits(attributes))
+    TABLES
+        .lock()
+        .map(0, 1, first, end, descriptor_bits(attributes))
 }
 
 /// How many translation tables the map uses, and how many there are.
