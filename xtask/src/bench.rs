@@ -45,6 +45,9 @@ fn bench_boot(options: &BuildOptions, runs: usize) -> Result<()> {
     let minimum = times.iter().copied().fold(f64::MAX, f64::min);
     let maximum = times.iter().copied().fold(f64::MIN, f64::max);
     let middle = median(&mut times);
-    println!("boot (QEMU start to 'dpu> ', direct -kernel, {} runs): median {middle:.1} ms, min {minimum:.1} ms, max {maximum:.1} ms", times.len());
+    println!(
+        "boot (QEMU start to 'dpu> ', direct -kernel, {} runs): median {middle:.1} ms, min {minimum:.1} ms, max {maximum:.1} ms",
+        times.len()
+    );
     Ok(())
 }

@@ -49,7 +49,11 @@ pub fn cargo_build_target(package: &str, options: &BuildOptions) -> Result<PathB
         bail!("building {package} failed");
     }
     let profile = if options.release { "release" } else { "debug" };
-    Ok(workspace_root().join("target").join(TARGET).join(profile).join(package))
+    Ok(workspace_root()
+        .join("target")
+        .join(TARGET)
+        .join(profile)
+        .join(package))
 }
 
 /// Builds the kernel: ELF plus the raw Image made from its loadable segments.
@@ -79,7 +83,11 @@ pub fn raw_image(elf_bytes: &[u8]) -> Result<Vec<u8>> {
             (!data.is_empty()).then(|| (segment.address(), data))
         })
         .collect();
-    let start = segments.iter().map(|(address, _)| *address).min().context("no loadable segment")?;
+    let start = segments
+        .iter()
+        .map(|(address, _)| *address)
+        .min()
+        .context("no loadable segment")?;
     let end = segments
         .iter()
         .map(|(address, data)| address + data.len() as u64)
@@ -98,15 +106,24 @@ pub fn sizes(artifacts: &KernelArtifacts) -> Result<(u64, u64, u64, u64)> {
     let image = std::fs::metadata(&artifacts.image)?.len();
     let elf_bytes = std::fs::read(&artifacts.elf)?;
     let file = object::File::parse(&*elf_bytes)?;
-    let size_of = |name: &str| file.section_by_name(name).map_or(0, |section| section.size());
+    let size_of = |name: &str| {
+        file.section_by_name(name)
+            .map_or(0, |section| section.size())
+    };
     Ok((image, size_of(".data"), size_of(".bss"), size_of(".stack")))
 }
 
 /// Prints the sizes after a build.
 pub fn print_sizes(artifacts: &KernelArtifacts) -> Result<()> {
     let (image, data, bss, stack) = sizes(artifacts)?;
-    println!("kernel Image: {} ({image} bytes)", artifacts.image.display());
+    println!(
+        "kernel Image: {} ({image} bytes)",
+        artifacts.image.display()
+    );
     println!("kernel ELF:   {}", artifacts.elf.display());
-    println!("static RAM:   {} bytes (data {data} + bss {bss}); boot stack {stack} bytes", data + bss);
+    println!(
+        "static RAM:   {} bytes (data {data} + bss {bss}); boot stack {stack} bytes",
+        data + bss
+    );
     Ok(())
 }

@@ -2,7 +2,11 @@
 //!
 //! Subcommands: `build`, `run`, `test`, `bench`. Run `cargo xtask help` for options.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "a host tool: failing loudly is fine")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a host tool: failing loudly is fine"
+)]
 
 mod bench;
 mod build;
@@ -56,7 +60,10 @@ fn main() {
 
 fn real_main() -> Result<()> {
     let mut arguments: Vec<String> = std::env::args().skip(1).collect();
-    let mut build = BuildOptions { release: true, log_level: "info".into() };
+    let mut build = BuildOptions {
+        release: true,
+        log_level: "info".into(),
+    };
     if let Some(position) = arguments.iter().position(|a| a == "--debug") {
         arguments.remove(position);
         build.release = false;

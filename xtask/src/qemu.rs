@@ -23,14 +23,24 @@ pub struct Machine {
 
 impl Default for Machine {
     fn default() -> Self {
-        Self { options: Vec::new(), cpu: "cortex-a72".into(), memory: "256M".into(), cpus: 1 }
+        Self {
+            options: Vec::new(),
+            cpu: "cortex-a72".into(),
+            memory: "256M".into(),
+            cpus: 1,
+        }
     }
 }
 
 /// Makes sure QEMU is installed: installs it with apt when we are root on Debian/Ubuntu,
 /// otherwise stops with the exact command to run.
 pub fn ensure_installed() -> Result<()> {
-    if Command::new(QEMU).arg("--version").stdout(Stdio::null()).status().is_ok_and(|s| s.success()) {
+    if Command::new(QEMU)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+    {
         return Ok(());
     }
     // SAFETY: geteuid has no preconditions and cannot fail.
@@ -54,9 +64,14 @@ pub fn ensure_installed() -> Result<()> {
 /// Reads a profile file: one argument per line, `#` comments, placeholders filled.
 pub fn profile(name: &str, fill: &[(&str, String)]) -> Result<Vec<String>> {
     let path = workspace_root().join("qemu").join(name);
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     let mut arguments = Vec::new();
-    for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+    for line in text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
         let mut argument = line.to_string();
         for (key, value) in fill {
             argument = argument.replace(&format!("{{{key}}}"), value);
@@ -71,7 +86,11 @@ pub fn profile(name: &str, fill: &[(&str, String)]) -> Result<Vec<String>> {
 
 /// The full QEMU argument list for `kernel` on `machine`, plus the `extra` profile.
 pub fn arguments(machine: &Machine, kernel: &Path, extra_profile: &str) -> Result<Vec<String>> {
-    let machine_options: String = machine.options.iter().map(|option| format!(",{option}")).collect();
+    let machine_options: String = machine
+        .options
+        .iter()
+        .map(|option| format!(",{option}"))
+        .collect();
     let fill = [
         ("machine_options", machine_options),
         ("cpu", machine.cpu.clone()),

@@ -48,7 +48,10 @@ pub fn parse_machine(arguments: &[String]) -> Result<(Machine, bool)> {
     let mut iterator = arguments.iter();
     while let Some(argument) = iterator.next() {
         let mut value = |name: &str| {
-            iterator.next().cloned().ok_or_else(|| anyhow::anyhow!("{name} needs a value"))
+            iterator
+                .next()
+                .cloned()
+                .ok_or_else(|| anyhow::anyhow!("{name} needs a value"))
         };
         match argument.as_str() {
             "--el2" => machine.options.push("virtualization=on".into()),
@@ -73,16 +76,29 @@ pub fn run(options: &BuildOptions, arguments: &[String]) -> Result<()> {
         let port = free_port()?;
         qemu_arguments.extend(["-S".into(), "-gdb".into(), format!("tcp:127.0.0.1:{port}")]);
         println!("QEMU waits for gdb. In another terminal:");
-        println!("    gdb-multiarch {} -ex 'target remote 127.0.0.1:{port}'", artifacts.elf.display());
-        println!("(apt-get install gdb-multiarch if you do not have it; 'continue' starts the kernel)");
+        println!(
+            "    gdb-multiarch {} -ex 'target remote 127.0.0.1:{port}'",
+            artifacts.elf.display()
+        );
+        println!(
+            "(apt-get install gdb-multiarch if you do not have it; 'continue' starts the kernel)"
+        );
     }
     println!("{}", qemu::display_command(&qemu_arguments));
     println!("Quit: Ctrl-A then x. QEMU monitor: Ctrl-A then c. Logs are decoded from defmt.\n");
 
     let mut splitter = Splitter::new(&artifacts.elf)?;
     let mut process = QemuProcess::spawn(&qemu_arguments)?;
-    let mut guest_input = process.child.stdin.take().ok_or_else(|| anyhow::anyhow!("no stdin"))?;
-    let mut guest_output = process.child.stdout.take().ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+    let mut guest_input = process
+        .child
+        .stdin
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no stdin"))?;
+    let mut guest_output = process
+        .child
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
     let terminal = RawTerminal::enable();
     std::thread::spawn(move || {
         let mut buffer = [0u8; 256];
@@ -113,7 +129,9 @@ pub fn run(options: &BuildOptions, arguments: &[String]) -> Result<()> {
                     write!(stdout, "{separator}{line}\r\n")?;
                     at_line_start = true;
                 }
-                Output::BadFrame(length) => write!(stdout, "\r\n[undecodable defmt frame, {length} bytes]\r\n")?,
+                Output::BadFrame(length) => {
+                    write!(stdout, "\r\n[undecodable defmt frame, {length} bytes]\r\n")?
+                }
             }
         }
         stdout.flush()?;

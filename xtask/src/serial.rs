@@ -37,7 +37,11 @@ impl Splitter {
     pub fn new(elf: &Path) -> Result<Self> {
         let bytes = std::fs::read(elf).with_context(|| format!("reading {}", elf.display()))?;
         let table = Table::parse(&bytes).context("reading the defmt table")?;
-        Ok(Self { table, state: State::Text, frame: Vec::new() })
+        Ok(Self {
+            table,
+            state: State::Text,
+            frame: Vec::new(),
+        })
     }
 
     /// Feeds received bytes; returns what they completed, in order.
@@ -84,21 +88,26 @@ impl Splitter {
 
     fn decode_frame(&mut self) -> Output {
         let length = self.frame.len();
-        let Some(table) = &self.table else { return Output::BadFrame(length) };
+        let Some(table) = &self.table else {
+            return Output::BadFrame(length);
+        };
         let mut decoder = table.new_stream_decoder();
         decoder.received(&self.frame);
         match decoder.decode() {
             Ok(frame) => {
-                let timestamp = frame.display_timestamp().map(|t| t.to_string()).unwrap_or_default();
-                let level = frame.level().map_or("PRINT".to_string(), |l| l.as_str().to_uppercase());
-                let seconds = timestamp.parse::<f64>().map(|us| us / 1e6).ok();
-                let stamp = match seconds {
-                    Some(seconds) => format!("{seconds:>11.6}"),
-                    None => timestamp,
-                };
-                Output::Log(format!("[{stamp} {level:<5}] {}", frame.display_message()))
+                let timestamp = frame
+                    .display_timestamp()
+                    .map(|t| t.to_string())
+                    .unwrap_or_default();
+                let level = frame
+                    .level()
+                    .map_or("PRINT".to_string(), |l| l.as_str().to_uppercase());
+                // The kernel's `{=u64:us}` timestamp is shown by defmt as seconds.micros.
+                Output::Log(format!("[{timestamp:>11} {level:<5}] {}", frame.display_message()))
             }
-            Err(DecodeError::UnexpectedEof) | Err(DecodeError::Malformed) => Output::BadFrame(length),
+            Err(DecodeError::UnexpectedEof) | Err(DecodeError::Malformed) => {
+                Output::BadFrame(length)
+            }
         }
     }
 }

@@ -67,9 +67,9 @@ impl Session {
                     self.transcript.push_str(&line);
                     self.transcript.push('\n');
                 }
-                Output::BadFrame(length) => {
-                    self.transcript.push_str(&format!("\n[undecodable defmt frame, {length} bytes]\n"))
-                }
+                Output::BadFrame(length) => self
+                    .transcript
+                    .push_str(&format!("\n[undecodable defmt frame, {length} bytes]\n")),
             }
         }
     }
@@ -119,7 +119,10 @@ impl Session {
 
     /// Waits until `prefix` followed by a number appears after the previous match; returns it.
     pub fn expect_number(&mut self, prefix: &str, timeout: Duration) -> Result<f64> {
-        let pattern = regex::Regex::new(&format!(r"{}\s*([0-9]+(?:\.[0-9]+)?)[^0-9.]", regex::escape(prefix)))?;
+        let pattern = regex::Regex::new(&format!(
+            r"{}\s*([0-9]+(?:\.[0-9]+)?)[^0-9.]",
+            regex::escape(prefix)
+        ))?;
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(found) = pattern.captures(&self.transcript[self.cursor..]) {
@@ -198,8 +201,17 @@ struct Script {
 
 fn parse_script(path: &Path) -> Result<Script> {
     let text = std::fs::read_to_string(path)?;
-    let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("?").to_string();
-    let mut script = Script { name, title: String::new(), machine: Machine::default(), steps: Vec::new() };
+    let name = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("?")
+        .to_string();
+    let mut script = Script {
+        name,
+        title: String::new(),
+        machine: Machine::default(),
+        steps: Vec::new(),
+    };
     for (number, line) in text.lines().enumerate() {
         let line = line.trim_end_matches(['\r', '\n']);
         if line.trim().is_empty() || line.trim_start().starts_with('#') {
@@ -212,7 +224,10 @@ fn parse_script(path: &Path) -> Result<Script> {
         let value = value.strip_prefix(' ').unwrap_or(value).to_string();
         match key.trim() {
             "title" => script.title = value,
-            "machine" => script.machine.options.extend(value.split(',').map(str::to_string)),
+            "machine" => script
+                .machine
+                .options
+                .extend(value.split(',').map(str::to_string)),
             "cpu" => script.machine.cpu = value,
             "memory" => script.machine.memory = value,
             "cpus" => script.machine.cpus = value.trim().parse()?,
@@ -234,7 +249,11 @@ fn parse_script(path: &Path) -> Result<Script> {
             other => bail!("{}:{}: unknown key '{other}'", path.display(), number + 1),
         }
     }
-    if !script.steps.iter().any(|step| matches!(step, Step::Exit(_))) {
+    if !script
+        .steps
+        .iter()
+        .any(|step| matches!(step, Step::Exit(_)))
+    {
         bail!("{}: a test must end with 'exit: <status>'", path.display());
     }
     Ok(script)
@@ -280,7 +299,9 @@ fn run_script(script: &Script, kernel: &Path, elf: &Path) -> Result<(), (anyhow:
                 // line again until it grows or the deadline passes. No fixed sleeps.
                 let before = captured.unwrap_or(f64::MIN);
                 let deadline = Instant::now() + timeout;
-                let mut outcome = Err(anyhow::anyhow!("'{prefix}' never became greater than {before}"));
+                let mut outcome = Err(anyhow::anyhow!(
+                    "'{prefix}' never became greater than {before}"
+                ));
                 while Instant::now() < deadline {
                     match session.expect_number(prefix, deadline - Instant::now()) {
                         Ok(value) if value > before => {
@@ -289,7 +310,9 @@ fn run_script(script: &Script, kernel: &Path, elf: &Path) -> Result<(), (anyhow:
                         }
                         Ok(_) => match &last_sent {
                             Some(line) => {
-                                if let Err(error) = session.send_bytes(format!("{line}\r").as_bytes()) {
+                                if let Err(error) =
+                                    session.send_bytes(format!("{line}\r").as_bytes())
+                                {
                                     outcome = Err(error);
                                     break;
                                 }
@@ -308,7 +331,9 @@ fn run_script(script: &Script, kernel: &Path, elf: &Path) -> Result<(), (anyhow:
                 if status == *expected {
                     Ok(())
                 } else {
-                    Err(anyhow::anyhow!("QEMU exited with status {status}, expected {expected}"))
+                    Err(anyhow::anyhow!(
+                        "QEMU exited with status {status}, expected {expected}"
+                    ))
                 }
             }),
         };
@@ -320,7 +345,10 @@ fn run_script(script: &Script, kernel: &Path, elf: &Path) -> Result<(), (anyhow:
     let errors = session.stderr();
     match result {
         Ok(()) => Ok(()),
-        Err(error) => Err((error, format!("{}\n--- QEMU stderr ---\n{}", session.transcript, errors))),
+        Err(error) => Err((
+            error,
+            format!("{}\n--- QEMU stderr ---\n{}", session.transcript, errors),
+        )),
     }
 }
 
@@ -329,7 +357,16 @@ fn host_tests() -> Result<(usize, usize)> {
     println!("== host unit tests (cargo test) ==");
     let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .current_dir(workspace_root())
-        .args(["test", "--workspace", "--exclude", "dpu-runtime", "--exclude", "dpuboot", "--exclude", "xtask"])
+        .args([
+            "test",
+            "--workspace",
+            "--exclude",
+            "dpu-runtime",
+            "--exclude",
+            "dpuboot",
+            "--exclude",
+            "xtask",
+        ])
         .output()
         .context("running cargo test")?;
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -367,12 +404,21 @@ fn scripts(filter: Option<&str>) -> Result<Vec<PathBuf>> {
 /// `cargo xtask test [--host-only] [FILTER]`.
 pub fn test(options: &BuildOptions, arguments: &[String]) -> Result<()> {
     let host_only = arguments.iter().any(|a| a == "--host-only");
-    let filter = arguments.iter().find(|a| !a.starts_with("--")).map(String::as_str);
-    let (mut passed, mut failed) = if filter.is_none() { host_tests()? } else { (0, 0) };
+    let filter = arguments
+        .iter()
+        .find(|a| !a.starts_with("--"))
+        .map(String::as_str);
+    let (mut passed, mut failed) = if filter.is_none() {
+        host_tests()?
+    } else {
+        (0, 0)
+    };
     if !host_only {
         qemu::ensure_installed()?;
         let artifacts = build::build_kernel(options)?;
         let logs = workspace_root().join("target").join("test-logs");
+        // Transcripts of this run's failures only.
+        let _ = std::fs::remove_dir_all(&logs);
         std::fs::create_dir_all(&logs)?;
         println!("== in-QEMU tests ==");
         for path in scripts(filter)? {
@@ -381,13 +427,23 @@ pub fn test(options: &BuildOptions, arguments: &[String]) -> Result<()> {
             match run_script(&script, &artifacts.image, &artifacts.elf) {
                 Ok(()) => {
                     passed += 1;
-                    println!("PASS {:<28} {:>6.2}s  {}", script.name, started.elapsed().as_secs_f64(), script.title);
+                    println!(
+                        "PASS {:<28} {:>6.2}s  {}",
+                        script.name,
+                        started.elapsed().as_secs_f64(),
+                        script.title
+                    );
                 }
                 Err((error, transcript)) => {
                     failed += 1;
                     let log = logs.join(format!("{}.log", script.name));
                     std::fs::write(&log, &transcript)?;
-                    println!("FAIL {:<28} {:>6.2}s  {}", script.name, started.elapsed().as_secs_f64(), script.title);
+                    println!(
+                        "FAIL {:<28} {:>6.2}s  {}",
+                        script.name,
+                        started.elapsed().as_secs_f64(),
+                        script.title
+                    );
                     println!("     {error:#}");
                     println!("     console transcript: {}", log.display());
                     let tail: Vec<&str> = transcript.lines().rev().take(15).collect();

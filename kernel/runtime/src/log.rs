@@ -40,6 +40,14 @@ pub fn level() -> LogLevel {
         .unwrap_or(LogLevel::Trace)
 }
 
+/// Starts the runtime level at the build's level, so `log level` tells the truth from boot.
+pub fn init() {
+    let first = build_level().split(',').next().unwrap_or("");
+    if let Some(level) = LogLevel::from_name(first.trim()) {
+        set_level(level);
+    }
+}
+
 /// The most verbose level compiled into this build.
 pub fn build_level() -> &'static str {
     option_env!("DEFMT_LOG").unwrap_or("error")

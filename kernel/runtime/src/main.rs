@@ -66,6 +66,7 @@ pub fn system() -> Option<&'static System> {
 /// `dtb` either 0 or the address of the device tree blob the loader passed.
 pub unsafe fn kernel_init(dtb: usize, entry_level: u64) -> ! {
     cpu_arch::exception::install();
+    log::init();
     let semihosting = semihosting::probe();
     // SAFETY: `dtb` comes from the loader per the booti protocol (or is 0).
     let board = match unsafe { board::parse(dtb) } {
