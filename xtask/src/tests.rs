@@ -32,7 +32,18 @@ pub struct Session {
 impl Session {
     /// Starts QEMU on `machine` with the test profile.
     pub fn start(machine: &Machine, kernel: &Path, elf: &Path) -> Result<Self> {
-        let arguments = qemu::arguments(machine, kernel, "test.args")?;
+        Self::start_with(machine, kernel, elf, &[])
+    }
+
+    /// Starts QEMU on `machine` with the test profile plus `extra` arguments.
+    pub fn start_with(
+        machine: &Machine,
+        kernel: &Path,
+        elf: &Path,
+        extra: &[String],
+    ) -> Result<Self> {
+        let mut arguments = qemu::arguments(machine, kernel, "test.args")?;
+        arguments.extend(extra.iter().cloned());
         let started = Instant::now();
         let mut process = QemuProcess::spawn(&arguments)?;
         let input = process.child.stdin.take().context("no stdin")?;
@@ -188,6 +199,12 @@ enum Step {
     CaptureNumber(String),
     ExpectGreater(String),
     Exit(i32),
+    /// `GET path` from the host through the forwarded port; retried until `expected` is in the
+    /// response (status line, headers or body) or the deadline passes.
+    HttpGet {
+        path: String,
+        expected: String,
+    },
 }
 
 /// A parsed `qemu/tests/*.test` script.
@@ -196,6 +213,8 @@ struct Script {
     name: String,
     title: String,
     machine: Machine,
+    /// Extra QEMU arguments (`qemu:` lines), with `{http_port}` filled at run time.
+    extra_arguments: Vec<String>,
     steps: Vec<Step>,
 }
 
@@ -210,6 +229,7 @@ fn parse_script(path: &Path) -> Result<Script> {
         name,
         title: String::new(),
         machine: Machine::default(),
+        extra_arguments: Vec::new(),
         steps: Vec::new(),
     };
     for (number, line) in text.lines().enumerate() {
@@ -246,6 +266,22 @@ fn parse_script(path: &Path) -> Result<Script> {
             "capture-number" => script.steps.push(Step::CaptureNumber(value)),
             "expect-greater" => script.steps.push(Step::ExpectGreater(value)),
             "exit" => script.steps.push(Step::Exit(value.trim().parse()?)),
+            "qemu" => script
+                .extra_arguments
+                .extend(value.split_whitespace().map(str::to_string)),
+            "http-get" => {
+                let (request_path, expected) = value.split_once(" -> ").with_context(|| {
+                    format!(
+                        "{}:{}: http-get: <path> -> <text>",
+                        path.display(),
+                        number + 1
+                    )
+                })?;
+                script.steps.push(Step::HttpGet {
+                    path: request_path.trim().to_string(),
+                    expected: expected.to_string(),
+                });
+            }
             other => bail!("{}:{}: unknown key '{other}'", path.display(), number + 1),
         }
     }
@@ -260,7 +296,16 @@ fn parse_script(path: &Path) -> Result<Script> {
 }
 
 fn run_script(script: &Script, kernel: &Path, elf: &Path) -> Result<(), (anyhow::Error, String)> {
-    let mut session = match Session::start(&script.machine, kernel, elf) {
+    let http_port = match crate::run::free_port() {
+        Ok(port) => port,
+        Err(error) => return Err((error, String::new())),
+    };
+    let extra: Vec<String> = script
+        .extra_arguments
+        .iter()
+        .map(|argument| argument.replace("{http_port}", &http_port.to_string()))
+        .collect();
+    let mut session = match Session::start_with(&script.machine, kernel, elf, &extra) {
         Ok(session) => session,
         Err(error) => return Err((error, String::new())),
     };
@@ -327,6 +372,7 @@ fn run_script(script: &Script, kernel: &Path, elf: &Path) -> Result<(), (anyhow:
                 }
                 outcome
             }
+            Step::HttpGet { path, expected } => http_get_until(http_port, path, expected, timeout),
             Step::Exit(expected) => session.wait_exit(timeout).and_then(|status| {
                 if status == *expected {
                     Ok(())
@@ -359,6 +405,7 @@ fn host_tests() -> Result<(usize, usize)> {
         .current_dir(workspace_root())
         .args([
             "test",
+            "--no-fail-fast",
             "--workspace",
             "--exclude",
             "dpu-runtime",
@@ -459,4 +506,35 @@ pub fn test(options: &BuildOptions, arguments: &[String]) -> Result<()> {
         std::process::exit(1);
     }
     Ok(())
+}
+
+/// Host-side HTTP GET with curl through QEMU's port forward, retried until `expected` appears.
+fn http_get_until(port: u16, path: &str, expected: &str, timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    let url = format!("http://127.0.0.1:{port}{path}");
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        let output = Command::new("curl")
+            .args([
+                "--silent",
+                "--show-error",
+                "--include",
+                "--max-time",
+                "3",
+                &url,
+            ])
+            .output()
+            .context("running curl (apt-get install curl)")?;
+        last = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        if output.status.success() && last.contains(expected) {
+            return Ok(());
+        }
+        // The guest may still be waiting for its DHCP lease: ask again (bounded by the deadline).
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    bail!("GET {path} never contained '{expected}'; last answer: {last}")
 }

@@ -5,6 +5,7 @@
 
 use crate::arch::aarch64::{cpu, mmu, psci, semihosting, timer};
 use crate::board::{self, Board};
+use crate::net::Network;
 use crate::{System, console, layout, log, print, println};
 use dpu_shell::{COMMANDS, Command, CrashKind, Feed, LineEditor, LineError};
 
@@ -13,8 +14,8 @@ const LINE_CAPACITY: usize = 256;
 /// The prompt; tests wait for it as the readiness line.
 pub const PROMPT: &str = "dpu> ";
 
-const VERSION: &str = env!("CARGO_PKG_VERSION");
-const GIT_HASH: &str = env!("DPU_GIT_HASH");
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub const GIT_HASH: &str = env!("DPU_GIT_HASH");
 const PROFILE: &str = if cfg!(debug_assertions) {
     "debug"
 } else {
@@ -40,7 +41,7 @@ impl Shell {
     }
 
     /// Handles one received byte.
-    pub fn feed(&mut self, system: &System, byte: u8) {
+    pub fn feed(&mut self, system: &System, network: &mut Network, byte: u8) {
         let result = self.editor.feed(byte, console::write_bytes);
         match result {
             Feed::Pending => {}
@@ -58,7 +59,7 @@ impl Shell {
             }
             Feed::Line => {
                 match Command::parse(self.editor.line()) {
-                    Ok(command) => execute(system, command, &self.editor),
+                    Ok(command) => execute(system, network, command, &self.editor),
                     Err(error) => println!("error: {}", error),
                 }
                 self.editor.clear();
@@ -102,8 +103,18 @@ pub fn print_banner(system: &System) {
     println!("Type 'help' for commands.");
 }
 
-fn execute(system: &System, command: Command, editor: &LineEditor<LINE_CAPACITY>) {
+fn execute(
+    system: &System,
+    network: &mut Network,
+    command: Command,
+    editor: &LineEditor<LINE_CAPACITY>,
+) {
     match command {
+        Command::Interfaces => network.print_interfaces(),
+        Command::Ping { address, count } => network.ping(
+            dpu_net::smoltcp::wire::Ipv4Address::from_octets(address),
+            count,
+        ),
         Command::Nothing => {}
         Command::Help => {
             for (name, arguments, description) in COMMANDS {

@@ -15,6 +15,7 @@ mod console;
 mod interrupts;
 mod layout;
 mod log;
+mod net;
 mod sync;
 
 use arch::aarch64 as cpu_arch;
@@ -140,15 +141,17 @@ fn kernel_main(system: &'static System) -> ! {
         system.entry_level,
         system.gic_version
     );
+    let mut network = net::init(&system.board);
     let mut shell = commands::Shell::new();
     shell.prompt();
     loop {
         let mut idle = true;
         while let Some(byte) = console::read_byte() {
             idle = false;
-            shell.feed(system, byte);
+            shell.feed(system, &mut network, byte);
         }
-        if idle {
+        let _ = network.poll();
+        if idle && !network.busy() {
             // Check-then-sleep with IRQs masked: a pending interrupt still wakes `wfi`.
             let mask = sync::InterruptMask::new();
             if !console::input_pending() {

@@ -84,6 +84,32 @@ pub enum Command {
     PowerOff,
     /// Trigger a deliberate fault.
     Crash(CrashKind),
+    /// Show every NIC: role, MAC, link, address, counters.
+    Interfaces,
+    /// Ping an IPv4 address from the management stack.
+    Ping {
+        /// Target address.
+        address: [u8; 4],
+        /// Echo requests to send.
+        count: u16,
+    },
+}
+
+/// Default `ping` count.
+pub const PING_DEFAULT_COUNT: u16 = 4;
+
+/// Parses a dotted-quad IPv4 address.
+pub fn parse_ipv4(text: &str) -> Option<[u8; 4]> {
+    let mut octets = [0u8; 4];
+    let mut parts = text.split('.');
+    for octet in &mut octets {
+        let part = parts.next()?;
+        if part.is_empty() || part.len() > 3 || !part.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        *octet = part.parse().ok()?;
+    }
+    parts.next().is_none().then_some(octets)
 }
 
 /// The command table: name, arguments, one-line description. `help` prints it.
@@ -108,6 +134,16 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
         "crash",
         "abort|panic|undef",
         "deliberately fault (tests the fault reports)",
+    ),
+    (
+        "ifconfig",
+        "",
+        "NICs: role, MAC, link, address, counters (alias: ports)",
+    ),
+    (
+        "ping",
+        "<ipv4> [count]",
+        "ping from the management NIC (Ctrl-C stops)",
     ),
 ];
 
@@ -181,6 +217,22 @@ impl Command {
                 (Some("undef"), None) => Ok(Command::Crash(CrashKind::Undefined)),
                 _ => Err(usage("crash")),
             },
+            "ifconfig" | "ports" => no_arguments(Command::Interfaces, "ifconfig"),
+            "ping" => {
+                let address = first.and_then(parse_ipv4).ok_or(usage("ping"))?;
+                let count = match second {
+                    None => PING_DEFAULT_COUNT,
+                    Some(count) => count
+                        .parse::<u16>()
+                        .ok()
+                        .filter(|&c| c > 0)
+                        .ok_or(usage("ping"))?,
+                };
+                if extra {
+                    return Err(usage("ping"));
+                }
+                Ok(Command::Ping { address, count })
+            }
             unknown => Err(ParseError::Unknown(unknown)),
         }
     }
@@ -197,6 +249,7 @@ mod tests {
         for (name, arguments, _) in COMMANDS {
             let line = match *name {
                 "crash" => "crash abort",
+                "ping" => "ping 10.0.2.2",
                 other => other,
             };
             assert!(Command::parse(line).is_ok(), "{name} {arguments}");
@@ -241,6 +294,37 @@ mod tests {
             error.to_string(),
             "unknown command 'frobnicate' (try 'help')"
         );
+    }
+
+    #[test]
+    fn ping_forms() {
+        assert_eq!(
+            Command::parse("ping 10.0.2.2"),
+            Ok(Command::Ping {
+                address: [10, 0, 2, 2],
+                count: 4
+            })
+        );
+        assert_eq!(
+            Command::parse("ping 192.168.1.250 100"),
+            Ok(Command::Ping {
+                address: [192, 168, 1, 250],
+                count: 100
+            })
+        );
+        for bad in [
+            "ping",
+            "ping 10.0.2",
+            "ping 10.0.2.256",
+            "ping 1.2.3.4.5",
+            "ping 10.0.2.2 0",
+            "ping 10.0.2.2 x",
+            "ping 10.0.2.2 1 2",
+            "ping +1.2.3.4",
+        ] {
+            assert!(Command::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(Command::parse("ports"), Ok(Command::Interfaces));
     }
 
     #[test]

@@ -10,5 +10,7 @@
 mod command;
 mod editor;
 
-pub use command::{COMMANDS, Command, CrashKind, LogLevel, ParseError};
+pub use command::{
+    COMMANDS, Command, CrashKind, LogLevel, PING_DEFAULT_COUNT, ParseError, parse_ipv4,
+};
 pub use editor::{EditorCounters, Feed, LineEditor, LineError};

@@ -1,0 +1,565 @@
+//! NICs: virtio-net bring-up from the device tree, the management stack on `mgmt0`, and the
+//! HTTP service on port 80. Data ports are drained (the switch fast path is the next issue);
+//! they never feed the management stack.
+//!
+//! Naming (docs/nics.md): network devices sorted by descending virtio-mmio address; the first is
+//! `mgmt0`, the rest `port1`, `port2`, ... — QEMU command-line order.
+
+use crate::arch::aarch64::timer;
+use crate::board::Board;
+use crate::sync::IrqSafeMutex;
+use crate::{log_info, log_warn, println};
+use core::ptr::NonNull;
+use core::sync::atomic::{AtomicU32, Ordering};
+use dpu_mgmt::{Action, Connection, NicRole, NicStatus, RESPONSE_BUFFER_SIZE, StatusSnapshot};
+use dpu_net::smoltcp::time::Instant;
+use dpu_net::smoltcp::wire::{IpEndpoint, Ipv4Address};
+use dpu_net::{MgmtConfig, MgmtStack, MgmtStorage, SendStatus, StackEvent, TcpService};
+use heapless::Vec;
+use netdev::{LinkState, NetDevice, RxBuffer};
+use static_cell::StaticCell;
+use virtio::{FeatureNames, MmioInterrupt, MmioTransport, NetStorage, VirtioNet};
+
+/// NICs supported (virtio-mmio network devices).
+pub const MAX_NICS: usize = 8;
+const NAMES: [&str; MAX_NICS] = [
+    "mgmt0", "port1", "port2", "port3", "port4", "port5", "port6", "port7",
+];
+const HTTP_PORT: u16 = 80;
+const BURST: usize = 32;
+/// Keep spinning this long after the last packet before sleeping until the next tick.
+const BUSY_POLL_MICROSECONDS: u64 = 20_000;
+
+static NET_STORAGE: [NetStorage; MAX_NICS] = [const { NetStorage::new() }; MAX_NICS];
+static MGMT_STORAGE: StaticCell<MgmtStorage<'static>> = StaticCell::new();
+static HTTP: StaticCell<HttpService> = StaticCell::new();
+/// Interrupt handles of the NICs, for the shared handler.
+static INTERRUPTS: IrqSafeMutex<Vec<MmioInterrupt, MAX_NICS>> = IrqSafeMutex::new(Vec::new());
+/// Bit n: NIC n reported a configuration change (link).
+static CONFIG_CHANGED: AtomicU32 = AtomicU32::new(0);
+
+/// One NIC.
+pub struct Nic {
+    /// `mgmt0`, `port1`, ...
+    pub name: &'static str,
+    /// Register window base.
+    pub base: u64,
+    /// GIC interrupt ID.
+    pub interrupt: Option<u32>,
+    /// The driver.
+    pub driver: VirtioNet<MmioTransport>,
+}
+
+/// Every NIC, the management stack and its HTTP service.
+pub struct Network {
+    nics: Vec<Nic, MAX_NICS>,
+    stack: Option<MgmtStack<'static>>,
+    config: MgmtConfig,
+    http: Option<&'static mut HttpService>,
+    last_activity: u64,
+}
+
+fn now() -> Instant {
+    Instant::from_micros(timer::counter_microseconds() as i64)
+}
+
+/// Config-change interrupt of any NIC: acknowledge each device, flag the ones that changed.
+fn on_interrupt() {
+    let interrupts = INTERRUPTS.lock();
+    for (index, handle) in interrupts.iter().enumerate() {
+        if handle.acknowledge() != 0 {
+            CONFIG_CHANGED.fetch_or(1 << index, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Probes every virtio-mmio slot, brings up the network devices and the management stack.
+pub fn init(board: &Board) -> Network {
+    let mut found: Vec<(u64, Option<u32>, MmioTransport), MAX_NICS> = Vec::new();
+    for slot in &board.virtio_slots {
+        let Some(base) = NonNull::new(slot.registers.base as *mut u8) else {
+            continue;
+        };
+        // SAFETY: the slot's window comes from the DTB, is mapped as device memory by
+        // layout.rs, and each slot is wrapped exactly once, here.
+        let transport = unsafe { MmioTransport::new(base) };
+        match transport.probe() {
+            Ok(1) => {
+                if found
+                    .push((slot.registers.base, slot.interrupt, transport))
+                    .is_err()
+                {
+                    println!(
+                        "net: more than {} NICs; {:#x} ignored",
+                        MAX_NICS, slot.registers.base
+                    );
+                }
+            }
+            Ok(_) | Err(virtio::ProbeError::EmptySlot) => {}
+            Err(error) => println!("net: virtio-mmio {:#x}: {}", slot.registers.base, error),
+        }
+    }
+    // QEMU gives the first -device the highest slot: descending address = command-line order.
+    found.sort_unstable_by_key(|(base, _, _)| core::cmp::Reverse(*base));
+    let mut network = Network {
+        nics: Vec::new(),
+        stack: None,
+        config: MgmtConfig::Dhcp,
+        http: None,
+        last_activity: 0,
+    };
+    for (index, (base, interrupt, transport)) in found.into_iter().enumerate() {
+        let name = NAMES[index];
+        let handle = transport.interrupt_handle();
+        match VirtioNet::new(transport, &NET_STORAGE[index]) {
+            Ok(driver) => {
+                let features = driver.features();
+                println!(
+                    "{}: virtio-net at {:#x}, MAC {}, link {}, features {} (declined {})",
+                    name,
+                    base,
+                    driver.mac_address(),
+                    driver.link_state(),
+                    FeatureNames(features.accepted),
+                    FeatureNames(features.declined())
+                );
+                let _ = INTERRUPTS.lock().push(handle);
+                let _ = network.nics.push(Nic {
+                    name,
+                    base,
+                    interrupt,
+                    driver,
+                });
+            }
+            Err(error) => println!("{}: virtio-net at {:#x} failed: {}", name, base, error),
+        }
+    }
+    for nic in &network.nics {
+        if let Some(id) = nic.interrupt
+            && let Err(error) = crate::interrupts::register(id, gic::Trigger::Edge, on_interrupt)
+        {
+            println!("{}: interrupt {}: {:?}", nic.name, id, error);
+        }
+    }
+    let (config, error) = MgmtConfig::from_bootargs(board.bootargs);
+    if let Some(error) = error {
+        println!("net: bootargs: {}; using DHCP", error);
+    }
+    network.config = config;
+    if let Some(mgmt) = network.nics.first_mut() {
+        let storage = MGMT_STORAGE.init(MgmtStorage::new());
+        let mac = mgmt.driver.mac_address();
+        let seed = timer::counter()
+            ^ u64::from_le_bytes([
+                mac.0[0], mac.0[1], mac.0[2], mac.0[3], mac.0[4], mac.0[5], 0, 0,
+            ]);
+        let stack = MgmtStack::new(&mut mgmt.driver, config, HTTP_PORT, storage, now(), seed);
+        println!(
+            "mgmt0: management stack: {}; HTTP on port {}",
+            config, HTTP_PORT
+        );
+        network.stack = Some(stack);
+        network.http = Some(HTTP.init(HttpService::new()));
+    } else {
+        println!(
+            "net: no virtio-net NIC found (add -device virtio-net-device and -global virtio-mmio.force-legacy=false)"
+        );
+    }
+    network
+}
+
+impl Network {
+    /// True while traffic was seen recently (the poll loop keeps spinning instead of sleeping).
+    pub fn busy(&self) -> bool {
+        timer::counter_microseconds().saturating_sub(self.last_activity) < BUSY_POLL_MICROSECONDS
+            || self.stack.as_ref().is_some_and(MgmtStack::ping_running)
+    }
+
+    /// Whether the management stack has an address (a health signal for the boot commit).
+    #[allow(
+        dead_code,
+        reason = "the boot-bank health check (jumpstart) consumes it"
+    )]
+    pub fn management_up(&self) -> bool {
+        self.stack
+            .as_ref()
+            .is_some_and(|stack| stack.ipv4_address().is_some())
+    }
+
+    /// One pass: link changes, the management stack, data ports drained. Returns stack events.
+    pub fn poll(&mut self) -> Vec<StackEvent, { dpu_net::stack::EVENTS_PER_POLL }> {
+        let changed = CONFIG_CHANGED.swap(0, Ordering::Relaxed);
+        for (index, nic) in self.nics.iter_mut().enumerate() {
+            if changed & (1 << index) != 0 {
+                let link = nic.driver.config_changed();
+                println!("{}: link {}", nic.name, link);
+                log_info!("link change on NIC {=usize}", index);
+            }
+        }
+        let mut events = Vec::new();
+        let before = self.packet_total();
+        let snapshot = self.snapshot();
+        if let (Some(stack), Some(mgmt), Some(http)) = (
+            self.stack.as_mut(),
+            self.nics.first_mut(),
+            self.http.as_deref_mut(),
+        ) {
+            http.snapshot = snapshot;
+            http.now_ms = timer::uptime_milliseconds();
+            events = stack.poll(&mut mgmt.driver, now(), http);
+        }
+        for nic in self.nics.iter_mut().skip(1) {
+            drain(&mut nic.driver);
+        }
+        if self.packet_total() != before {
+            self.last_activity = timer::counter_microseconds();
+        }
+        for event in &events {
+            match event {
+                StackEvent::DhcpConfigured { address, router } => {
+                    println!("mgmt0: DHCP lease {} gateway {:?}", address, router);
+                    log_info!("DHCP lease applied");
+                }
+                StackEvent::DhcpDeconfigured => {
+                    println!("mgmt0: DHCP lease lost");
+                    log_warn!("DHCP lease lost");
+                }
+                _ => {}
+            }
+        }
+        events
+    }
+
+    fn packet_total(&self) -> u64 {
+        self.nics
+            .iter()
+            .map(|nic| {
+                let counters = nic.driver.counters();
+                counters.rx_packets + counters.tx_packets
+            })
+            .sum()
+    }
+
+    fn snapshot(&self) -> StatusSnapshot<'static> {
+        let mut snapshot = StatusSnapshot::new(
+            crate::commands::VERSION,
+            crate::commands::GIT_HASH,
+            timer::uptime_milliseconds(),
+        );
+        for (index, nic) in self.nics.iter().enumerate() {
+            let _ = snapshot.push_nic(NicStatus {
+                name: nic.name,
+                role: if index == 0 {
+                    NicRole::Management
+                } else {
+                    NicRole::Data
+                },
+                link: match nic.driver.link_state() {
+                    LinkState::Up => dpu_mgmt::LinkState::Up,
+                    LinkState::Down => dpu_mgmt::LinkState::Down,
+                },
+                mac: nic.driver.mac_address().0,
+            });
+        }
+        snapshot
+    }
+
+    /// `ifconfig`: every NIC with role, MAC, link, address and counters.
+    pub fn print_interfaces(&self) {
+        if self.nics.is_empty() {
+            println!(
+                "no NICs (QEMU: -device virtio-net-device,netdev=... -global virtio-mmio.force-legacy=false)"
+            );
+        }
+        for (index, nic) in self.nics.iter().enumerate() {
+            let driver = &nic.driver;
+            let role = if index == 0 {
+                "management"
+            } else {
+                "data port"
+            };
+            println!(
+                "{:<6} {:<10} {}  link {}  virtio-mmio {:#x} irq {:?}",
+                nic.name,
+                role,
+                driver.mac_address(),
+                driver.link_state(),
+                nic.base,
+                nic.interrupt
+            );
+            if index == 0 {
+                match self.stack.as_ref().and_then(MgmtStack::ipv4_address) {
+                    Some(address) => println!("       inet {} ({})", address, self.config),
+                    None => println!("       inet none yet ({})", self.config),
+                }
+            }
+            let c = driver.counters();
+            println!(
+                "       rx {} packets {} bytes   tx {} packets {} bytes",
+                c.rx_packets, c.rx_bytes, c.tx_packets, c.tx_bytes
+            );
+            println!(
+                "       drops: rx oversized {} runt {} device-error {}  tx bad-length {} no-room {} device-error {}  misuse {}",
+                c.rx_drop_oversized,
+                c.rx_drop_runt,
+                c.rx_drop_device_error,
+                c.tx_drop_bad_length,
+                c.tx_drop_no_room,
+                c.tx_device_error,
+                c.handle_misuse
+            );
+            let pool = c.pool;
+            println!(
+                "       pool {} buffers: free {} rx-posted {} rx-held {} tx-reserved {} tx-in-flight {}; notifications {} link changes {}",
+                pool.total,
+                pool.free,
+                pool.rx_posted,
+                pool.rx_held,
+                pool.tx_reserved,
+                pool.tx_in_flight,
+                c.notifications,
+                c.link_changes
+            );
+            let errors = driver.device_errors();
+            println!("       device errors: {:?}", errors);
+        }
+        if let Some(http) = self.http.as_deref() {
+            let c = http.counters();
+            println!(
+                "http: {} requests, 2xx {} 4xx {} 5xx {}, malformed {}, timeouts {}",
+                c.requests,
+                c.responses(2),
+                c.responses(4),
+                c.responses(5),
+                c.malformed,
+                c.timeouts
+            );
+        }
+    }
+
+    /// `ping <ip> [count]`: runs until done or Ctrl-C, printing replies and a summary.
+    pub fn ping(&mut self, target: Ipv4Address, count: u16) {
+        let Some(stack) = self.stack.as_mut() else {
+            println!("error: no management NIC");
+            return;
+        };
+        if let Err(error) = stack.start_ping(target, count, now()) {
+            println!("error: {}", error);
+            return;
+        }
+        println!(
+            "PING {}: {} data bytes",
+            target,
+            dpu_net::stack::PING_PAYLOAD
+        );
+        let mut rtts: Vec<u64, 64> = Vec::new();
+        let (mut minimum, mut maximum, mut total, mut replies) = (u64::MAX, 0u64, 0u64, 0u64);
+        loop {
+            if crate::console::take_interrupt_request() {
+                if let Some((sent, received)) = self.stack.as_mut().and_then(MgmtStack::cancel_ping)
+                {
+                    print_ping_summary(target, sent, received, minimum, total, maximum, replies);
+                }
+                println!("^C");
+                return;
+            }
+            for event in self.poll() {
+                match event {
+                    StackEvent::PingReply {
+                        from,
+                        sequence,
+                        rtt,
+                        bytes,
+                    } => {
+                        let micros = rtt.total_micros();
+                        minimum = minimum.min(micros);
+                        maximum = maximum.max(micros);
+                        total += micros;
+                        replies += 1;
+                        let _ = rtts.push(micros);
+                        println!(
+                            "{} bytes from {}: icmp_seq={} time={}.{:03} ms",
+                            bytes,
+                            from,
+                            sequence,
+                            micros / 1000,
+                            micros % 1000
+                        );
+                    }
+                    StackEvent::PingTimeout { sequence } => {
+                        println!("no reply: icmp_seq={}", sequence)
+                    }
+                    StackEvent::PingDone { sent, received } => {
+                        print_ping_summary(
+                            target, sent, received, minimum, total, maximum, replies,
+                        );
+                        return;
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+fn print_ping_summary(
+    target: Ipv4Address,
+    sent: u16,
+    received: u16,
+    minimum: u64,
+    total: u64,
+    maximum: u64,
+    replies: u64,
+) {
+    let loss = if sent == 0 {
+        0
+    } else {
+        u32::from(sent - received.min(sent)) * 100 / u32::from(sent)
+    };
+    println!("--- {} ping statistics ---", target);
+    println!(
+        "{} packets transmitted, {} received, {}% packet loss",
+        sent, received, loss
+    );
+    if let Some(average) = total.checked_div(replies) {
+        println!(
+            "rtt min/avg/max = {}.{:03}/{}.{:03}/{}.{:03} ms",
+            minimum / 1000,
+            minimum % 1000,
+            average / 1000,
+            average % 1000,
+            maximum / 1000,
+            maximum % 1000
+        );
+    }
+}
+
+/// Data ports: receive and release (forwarding is the switch issue); counted by the driver.
+fn drain(driver: &mut VirtioNet<MmioTransport>) {
+    let mut frames: [Option<RxBuffer>; BURST] = [const { None }; BURST];
+    let received = driver.receive_burst(&mut frames);
+    for frame in frames.iter_mut().take(received) {
+        if let Some(buffer) = frame.take() {
+            driver.release(buffer);
+        }
+    }
+}
+
+/// One HTTP connection slot: the parser state and the response being sent.
+struct HttpSlot {
+    connection: Connection,
+    pending: [u8; RESPONSE_BUFFER_SIZE],
+    pending_length: usize,
+    pending_sent: usize,
+    close_after: bool,
+}
+
+/// The management HTTP server behind the stack's TCP port.
+pub struct HttpService {
+    slots: [HttpSlot; dpu_net::stack::TCP_CONNECTIONS],
+    snapshot: StatusSnapshot<'static>,
+    now_ms: u64,
+    closed_totals: dpu_mgmt::Counters,
+}
+
+impl HttpService {
+    fn new() -> Self {
+        Self {
+            slots: [const {
+                HttpSlot {
+                    connection: Connection::new(0),
+                    pending: [0; RESPONSE_BUFFER_SIZE],
+                    pending_length: 0,
+                    pending_sent: 0,
+                    close_after: false,
+                }
+            }; dpu_net::stack::TCP_CONNECTIONS],
+            snapshot: StatusSnapshot::new("", "", 0),
+            now_ms: 0,
+            closed_totals: dpu_mgmt::Counters::default(),
+        }
+    }
+
+    /// Totals over closed and open connections.
+    pub fn counters(&self) -> dpu_mgmt::Counters {
+        let mut totals = self.closed_totals;
+        for slot in &self.slots {
+            totals.merge(&slot.connection.counters());
+        }
+        totals
+    }
+}
+
+impl TcpService for HttpService {
+    fn on_open(&mut self, connection: usize, _remote: IpEndpoint) {
+        if let Some(slot) = self.slots.get_mut(connection) {
+            slot.connection = Connection::new(self.now_ms);
+            slot.pending_length = 0;
+            slot.pending_sent = 0;
+            slot.close_after = false;
+        }
+    }
+
+    fn on_receive(&mut self, connection: usize, input: &[u8]) -> usize {
+        let now_ms = self.now_ms;
+        self.slots.get_mut(connection).map_or(input.len(), |slot| {
+            slot.connection.on_bytes(now_ms, input).consumed
+        })
+    }
+
+    fn on_send(&mut self, connection: usize, output: &mut [u8]) -> SendStatus {
+        let now_ms = self.now_ms;
+        let Some(slot) = self.slots.get_mut(connection) else {
+            return SendStatus {
+                written: 0,
+                close: true,
+            };
+        };
+        if slot.pending_sent == slot.pending_length {
+            slot.pending_length = 0;
+            slot.pending_sent = 0;
+            if slot.close_after {
+                return SendStatus {
+                    written: 0,
+                    close: true,
+                };
+            }
+            match slot
+                .connection
+                .poll(now_ms, &self.snapshot, &mut slot.pending)
+            {
+                Action::Nothing => return SendStatus::default(),
+                Action::Respond(length) => {
+                    slot.pending_length = length.min(RESPONSE_BUFFER_SIZE);
+                    slot.close_after = slot.connection.is_closed();
+                }
+                Action::Close => {
+                    return SendStatus {
+                        written: 0,
+                        close: true,
+                    };
+                }
+            }
+        }
+        let remaining = &slot.pending[slot.pending_sent..slot.pending_length];
+        let written = remaining.len().min(output.len());
+        output[..written].copy_from_slice(&remaining[..written]);
+        slot.pending_sent += written;
+        let done = slot.pending_sent == slot.pending_length;
+        SendStatus {
+            written,
+            close: done && slot.close_after,
+        }
+    }
+
+    fn on_close(&mut self, connection: usize) {
+        if let Some(slot) = self.slots.get_mut(connection) {
+            let counters = slot.connection.counters();
+            self.closed_totals.merge(&counters);
+            slot.connection = Connection::new(self.now_ms);
+            slot.pending_length = 0;
+            slot.pending_sent = 0;
+            slot.close_after = false;
+        }
+    }
+}
