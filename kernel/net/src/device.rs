@@ -10,6 +10,7 @@
 //! Frames are queued without a notification; the owner calls [`NetDevice::flush`] once per poll
 //! (as [`crate::MgmtStack::poll`] does).
 
+use crate::screen::FrameDrops;
 use netdev::{NetDevice, RxBuffer};
 use smoltcp::phy::{self, DeviceCapabilities, Medium};
 use smoltcp::time::Instant;
@@ -29,6 +30,8 @@ pub struct Scratch {
     pub tx_dropped: u64,
     /// Received frames longer than the scratch buffer (not delivered to smoltcp).
     pub rx_dropped: u64,
+    /// Received frames screened out as malformed or foreign (see `screen`).
+    pub screened: FrameDrops,
 }
 
 impl Default for Scratch {
@@ -46,6 +49,13 @@ impl Scratch {
             rx_len: 0,
             tx_dropped: 0,
             rx_dropped: 0,
+            screened: FrameDrops {
+                runt: 0,
+                unknown_ethertype: 0,
+                bad_ipv4_header: 0,
+                bad_ipv4_checksum: 0,
+                bad_transport_checksum: 0,
+            },
         }
     }
 }
@@ -76,8 +86,11 @@ impl<'a, N: NetDevice + ?Sized> NicAdapter<'a, N> {
             }
             let [Some(buffer)] = slot else { return false };
             let frame = self.nic.rx_frame(&buffer);
-            let fits = frame.len() <= SCRATCH_LEN && !frame.is_empty();
-            if fits {
+            let mut fits = frame.len() <= SCRATCH_LEN && !frame.is_empty();
+            if let Err(reason) = crate::screen::screen(frame) {
+                self.scratch.screened.count(reason);
+                fits = false;
+            } else if fits {
                 self.scratch.rx[..frame.len()].copy_from_slice(frame);
                 self.scratch.rx_len = frame.len();
             } else {

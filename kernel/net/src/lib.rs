@@ -11,9 +11,11 @@
 
 pub mod config;
 pub mod device;
+pub mod screen;
 pub mod stack;
 
 pub use config::{ConfigError, ConfigErrorKind, MgmtConfig};
 pub use device::{NicAdapter, Scratch};
+pub use screen::{DropReason, FrameDrops};
 pub use smoltcp;
 pub use stack::{MgmtStack, MgmtStorage, PingError, SendStatus, StackEvent, TcpService};

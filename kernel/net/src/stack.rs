@@ -311,6 +311,11 @@ impl<'a> MgmtStack<'a> {
         (self.scratch.tx_dropped, self.scratch.rx_dropped)
     }
 
+    /// Received frames screened out before the stack, by reason.
+    pub fn frame_drops(&self) -> crate::screen::FrameDrops {
+        self.scratch.screened
+    }
+
     /// How long the caller may wait before polling again (None: only on traffic).
     pub fn poll_delay(&mut self, now: Instant) -> Option<Duration> {
         self.interface.poll_delay(now, &self.sockets)

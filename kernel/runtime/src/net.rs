@@ -265,13 +265,15 @@ impl Network {
     }
 
     /// `ifconfig`: every NIC with role, MAC, link, address and counters.
-    pub fn print_interfaces(&self) {
+    pub fn print_interfaces(&mut self) {
         if self.nics.is_empty() {
             println!(
                 "no NICs (QEMU: -device virtio-net-device,netdev=... -global virtio-mmio.force-legacy=false)"
             );
         }
-        for (index, nic) in self.nics.iter().enumerate() {
+        for (index, nic) in self.nics.iter_mut().enumerate() {
+            // Reclaim finished transmits first, so the pool figures are current.
+            let _ = nic.driver.tx_capacity();
             let driver = &nic.driver;
             let role = if index == 0 {
                 "management"
@@ -291,6 +293,20 @@ impl Network {
                 match self.stack.as_ref().and_then(MgmtStack::ipv4_address) {
                     Some(address) => println!("       inet {} ({})", address, self.config),
                     None => println!("       inet none yet ({})", self.config),
+                }
+                if let Some(stack) = self.stack.as_ref() {
+                    let drops = stack.frame_drops();
+                    let (tx_dropped, rx_dropped) = stack.adapter_drops();
+                    println!(
+                        "       screened: runt {} unknown-ethertype {} bad-ipv4-header {} bad-ipv4-checksum {} bad-transport-checksum {}; adapter rx-dropped {} tx-dropped {}",
+                        drops.runt,
+                        drops.unknown_ethertype,
+                        drops.bad_ipv4_header,
+                        drops.bad_ipv4_checksum,
+                        drops.bad_transport_checksum,
+                        rx_dropped,
+                        tx_dropped
+                    );
                 }
             }
             let c = driver.counters();
