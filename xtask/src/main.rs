@@ -10,10 +10,13 @@
 
 mod bench;
 mod build;
+mod flashtests;
+mod image;
 mod qemu;
 mod run;
 mod serial;
 mod tests;
+mod update;
 
 use anyhow::{Result, bail};
 use std::path::PathBuf;
@@ -30,8 +33,12 @@ commands:
       --cpus N                      cores (secondaries stay parked)
       --cpu MODEL                   cortex-a53 | cortex-a72 (default) | max
       --gdb                         wait for gdb-multiarch on a TCP port and print how to attach
+      --direct                      boot the Image with -kernel instead of through dpuboot
   test [--host-only] [FILTER]       host unit tests, then every in-QEMU test (qemu/tests/*.test)
   bench boot [--runs N]             QEMU start to the dpu> prompt, median of N runs (default 10)
+  image [--version X.Y.Z+B] [--security-counter N] [--key PEM] [--production] [--reset]
+                                    sign the kernel, write target/dpu/flash0.img (dpuboot) and
+                                    flash1.img (bank A; kept if present, --reset re-provisions)
 
 options for build/run/test: --debug builds the debug profile; --log LEVEL sets the compiled-in
 defmt level (trace, debug, info, warn, error; default info).";
@@ -89,6 +96,7 @@ fn real_main() -> Result<()> {
         "run" => run::run(&build, rest),
         "test" => tests::test(&build, rest),
         "bench" => bench::bench(&build, rest),
+        "image" => image::command(&build, rest),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(())

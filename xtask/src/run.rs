@@ -60,6 +60,8 @@ pub fn parse_machine(arguments: &[String]) -> Result<(Machine, bool)> {
             "--cpus" => machine.cpus = value("--cpus")?.parse()?,
             "--cpu" => machine.cpu = value("--cpu")?,
             "--gdb" => gdb = true,
+            // Handled by `run` (flash boot through dpuboot is the default).
+            "--direct" => {}
             other => bail!("unknown run option '{other}' (see cargo xtask help)"),
         }
     }
@@ -71,7 +73,12 @@ pub fn run(options: &BuildOptions, arguments: &[String]) -> Result<()> {
     let (machine, gdb) = parse_machine(arguments)?;
     qemu::ensure_installed()?;
     let artifacts = build::build_kernel(options)?;
-    let mut qemu_arguments = qemu::arguments(&machine, &artifacts.image, "run.args")?;
+    let mut qemu_arguments = if arguments.iter().any(|a| a == "--direct") {
+        qemu::arguments(&machine, &artifacts.image, "run.args")?
+    } else {
+        let files = crate::image::prepare(options, &crate::image::SignOptions::default(), false)?;
+        crate::image::flash_arguments(&machine, &files.flash0, &files.flash1, "run.args")?
+    };
     if gdb {
         let port = free_port()?;
         qemu_arguments.extend(["-S".into(), "-gdb".into(), format!("tcp:127.0.0.1:{port}")]);

@@ -44,8 +44,13 @@ impl Session {
     ) -> Result<Self> {
         let mut arguments = qemu::arguments(machine, kernel, "test.args")?;
         arguments.extend(extra.iter().cloned());
+        Self::start_arguments(&arguments, elf)
+    }
+
+    /// Starts QEMU with exactly `arguments` (e.g. a flash boot through dpuboot).
+    pub fn start_arguments(arguments: &[String], elf: &Path) -> Result<Self> {
         let started = Instant::now();
-        let mut process = QemuProcess::spawn(&arguments)?;
+        let mut process = QemuProcess::spawn(arguments)?;
         let input = process.child.stdin.take().context("no stdin")?;
         let mut output = process.child.stdout.take().context("no stdout")?;
         let (sender, chunks) = channel();
@@ -442,6 +447,7 @@ fn scripts(filter: Option<&str>) -> Result<Vec<PathBuf>> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(&directory)?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
         .filter(|path| path.extension().is_some_and(|e| e == "test"))
+        .filter(|path| !crate::flashtests::is_flash_test(path))
         .filter(|path| filter.is_none_or(|f| path.to_string_lossy().contains(f)))
         .collect();
     paths.sort();
@@ -500,6 +506,9 @@ pub fn test(options: &BuildOptions, arguments: &[String]) -> Result<()> {
                 }
             }
         }
+        let (flash_passed, flash_failed) = crate::flashtests::run_all(options, filter, &logs)?;
+        passed += flash_passed;
+        failed += flash_failed;
     }
     println!("{passed} passed, {failed} failed");
     if failed > 0 {

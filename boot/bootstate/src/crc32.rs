@@ -29,7 +29,14 @@ const fn build_table() -> [u32; 256] {
 /// Computes the CRC-32 of `data` (initial value and final XOR 0xFFFFFFFF).
 #[must_use]
 pub fn crc32(data: &[u8]) -> u32 {
-    let mut crc = 0xFFFF_FFFFu32;
+    crc32_continue(0, data)
+}
+
+/// Continues a CRC-32 over more data, like zlib's `crc32(previous, data)`: the CRC of `a ++ b`
+/// is `crc32_continue(crc32(a), b)`. For checksums of data that arrives in pieces.
+#[must_use]
+pub fn crc32_continue(previous: u32, data: &[u8]) -> u32 {
+    let mut crc = !previous;
     for &byte in data {
         crc = TABLE[((crc ^ u32::from(byte)) & 0xFF) as usize] ^ (crc >> 8);
     }
@@ -38,7 +45,7 @@ pub fn crc32(data: &[u8]) -> u32 {
 
 #[cfg(test)]
 mod tests {
-    use super::crc32;
+    use super::{crc32, crc32_continue};
 
     #[test]
     fn known_check_values() {
@@ -46,5 +53,6 @@ mod tests {
         assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
         assert_eq!(crc32(b""), 0);
         assert_eq!(crc32(b"a"), 0xE8B7_BE43);
+        assert_eq!(crc32_continue(crc32(b"1234"), b"56789"), 0xCBF4_3926);
     }
 }

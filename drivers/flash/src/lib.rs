@@ -23,6 +23,9 @@ extern crate std;
 
 pub mod mmio;
 
+#[cfg(any(test, feature = "bootstate"))]
+pub mod boot;
+
 #[cfg(test)]
 mod fake;
 

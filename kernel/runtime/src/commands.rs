@@ -178,6 +178,9 @@ fn execute(
             }
             println!("error: the firmware refused to reset");
         }
+        Command::Boot => crate::bootbank::show(),
+        Command::Rollback => crate::bootbank::request_rollback(),
+        Command::Update { length } => crate::bootbank::update::run(length),
         Command::PowerOff => {
             let counters = editor.counters();
             let (overruns, line_errors) = console::input_errors();

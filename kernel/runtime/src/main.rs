@@ -10,6 +10,7 @@
 
 mod arch;
 mod board;
+mod bootbank;
 mod commands;
 mod console;
 mod interrupts;
@@ -142,9 +143,13 @@ fn kernel_main(system: &'static System) -> ! {
         system.gic_version
     );
     let mut network = net::init(&system.board);
+    bootbank::init(&system.board);
     let mut shell = commands::Shell::new();
     shell.prompt();
     loop {
+        // Health window (jumpstart). Management-stack signal: pass
+        // `Some(network.management_up())` once net can say whether a management NIC exists.
+        bootbank::poll(None, system.board.psci);
         let mut idle = true;
         while let Some(byte) = console::read_byte() {
             idle = false;

@@ -80,6 +80,15 @@ pub enum Command {
     LogLevelSet(LogLevel),
     /// Reset the machine through PSCI.
     Reboot,
+    /// Show both boot banks, the last boot outcome and failure reasons.
+    Boot,
+    /// Ask dpuboot to roll back to the other bank at the next boot.
+    Rollback,
+    /// Receive a signed image of `length` bytes over the console into the inactive bank.
+    Update {
+        /// Announced image length in bytes.
+        length: u32,
+    },
     /// Power off through PSCI (or report a test status through semihosting).
     PowerOff,
     /// Trigger a deliberate fault.
@@ -129,6 +138,21 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
         "replay recent log lines; show or set the level",
     ),
     ("reboot", "", "reset the DPU"),
+    (
+        "boot",
+        "",
+        "boot banks A/B, last boot outcome, failure reasons",
+    ),
+    (
+        "rollback",
+        "",
+        "roll back to the other bank at the next boot",
+    ),
+    (
+        "update",
+        "<length>",
+        "receive a signed image over the console (cargo xtask flash)",
+    ),
     ("poweroff", "", "power the DPU off"),
     (
         "crash",
@@ -202,6 +226,12 @@ impl Command {
             "mem" => no_arguments(Command::Memory, "mem"),
             "devices" => no_arguments(Command::Devices, "devices"),
             "reboot" => no_arguments(Command::Reboot, "reboot"),
+            "boot" => no_arguments(Command::Boot, "boot"),
+            "rollback" => no_arguments(Command::Rollback, "rollback"),
+            "update" => match (first.and_then(|n| n.parse::<u32>().ok()), second) {
+                (Some(length), None) if length > 0 => Ok(Command::Update { length }),
+                _ => Err(usage("update")),
+            },
             "poweroff" => no_arguments(Command::PowerOff, "poweroff"),
             "log" => match (first, second, extra) {
                 (None, _, _) => Ok(Command::LogShow),
@@ -250,9 +280,33 @@ mod tests {
             let line = match *name {
                 "crash" => "crash abort",
                 "ping" => "ping 10.0.2.2",
+                "update" => "update 4096",
                 other => other,
             };
             assert!(Command::parse(line).is_ok(), "{name} {arguments}");
+        }
+    }
+
+    #[test]
+    fn boot_bank_commands() {
+        assert_eq!(Command::parse("boot"), Ok(Command::Boot));
+        assert_eq!(Command::parse("rollback"), Ok(Command::Rollback));
+        assert_eq!(
+            Command::parse("update 225000"),
+            Ok(Command::Update { length: 225_000 })
+        );
+        for bad in [
+            "update",
+            "update 0",
+            "update -1",
+            "update 12x",
+            "update 1 2",
+            "boot now",
+        ] {
+            assert!(
+                matches!(Command::parse(bad), Err(ParseError::Usage { .. })),
+                "{bad}"
+            );
         }
     }
 

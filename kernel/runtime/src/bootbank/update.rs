@@ -1,0 +1,257 @@
+//! `update`: receives a signed image over the console and stages it into the inactive bank.
+//!
+//! Transport: the serial console, in ASCII frames with a CRC-32 each and one ACK per frame (the
+//! host side is `xtask/src/update.rs`, which documents the protocol). Chosen because the console
+//! exists on every DPU from the first boot and needs no network stack, which an update may be
+//! repairing; a TCP upload on the management channel can feed the same staging calls later.
+//!
+//! Staging needs the running bank committed; the target bank is marked Writing before its first
+//! sector is erased (a power cut leaves a bank nobody boots). At `END` the image is verified in
+//! flash exactly as dpuboot will verify its RAM copy; success activates it as a trial, failure
+//! marks the bank bad with the reason. Bad frames are NAKed and counted; a silence aborts.
+
+use super::{STATE, ShowVersion, committed_bank, trusted_keys};
+use crate::arch::aarch64::timer;
+use crate::{console, println};
+use bootstate::ControlError;
+use bootstate::crc32::{crc32, crc32_continue};
+use bootstate::layout::BANK_SIZE;
+
+/// Largest frame payload in bytes (the host sends 1024).
+const MAX_CHUNK: usize = 2048;
+/// Longest frame line: "F <seq> <hex> <crc>".
+const MAX_LINE: usize = MAX_CHUNK * 2 + 32;
+/// Silence after which the update is abandoned.
+const IDLE_TIMEOUT_MS: u64 = 15_000;
+
+/// Receive errors, counted and reported at the end.
+#[derive(Default)]
+struct Counters {
+    naks: u32,
+    overlong: u32,
+}
+
+/// Reads one line (CR or LF terminated) into `line`; `Err(())` on silence.
+fn read_line(line: &mut heapless::Vec<u8, MAX_LINE>, counters: &mut Counters) -> Result<(), ()> {
+    line.clear();
+    let mut last = timer::counter_microseconds();
+    let mut overlong = false;
+    loop {
+        match console::read_byte() {
+            Some(b'\r' | b'\n') if line.is_empty() && !overlong => continue,
+            Some(b'\r' | b'\n') => {
+                if overlong {
+                    counters.overlong += 1;
+                    line.clear();
+                }
+                return Ok(());
+            }
+            Some(byte) => {
+                last = timer::counter_microseconds();
+                if line.push(byte).is_err() {
+                    overlong = true;
+                }
+            }
+            None => {
+                if timer::counter_microseconds().saturating_sub(last) > IDLE_TIMEOUT_MS * 1000 {
+                    return Err(());
+                }
+                core::hint::spin_loop();
+            }
+        }
+    }
+}
+
+fn hex_value(byte: u8) -> Option<u8> {
+    match byte {
+        b'0'..=b'9' => Some(byte - b'0'),
+        b'a'..=b'f' => Some(byte - b'a' + 10),
+        b'A'..=b'F' => Some(byte - b'A' + 10),
+        _ => None,
+    }
+}
+
+fn decode_hex(text: &[u8], out: &mut heapless::Vec<u8, MAX_CHUNK>) -> Option<()> {
+    out.clear();
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    for pair in text.chunks_exact(2) {
+        out.push(hex_value(pair[0])? << 4 | hex_value(pair[1])?)
+            .ok()?;
+    }
+    Some(())
+}
+
+fn parse_u32(text: &[u8], radix: u32) -> Option<u32> {
+    u32::from_str_radix(core::str::from_utf8(text).ok()?, radix).ok()
+}
+
+/// One parsed frame line.
+enum Frame<'a> {
+    Data {
+        sequence: u32,
+        hex: &'a [u8],
+        crc: u32,
+    },
+    End {
+        crc: u32,
+    },
+    Abort,
+    Garbage,
+}
+
+fn parse_frame(line: &[u8]) -> Frame<'_> {
+    let mut words = line.split(|&byte| byte == b' ').filter(|w| !w.is_empty());
+    match (words.next(), words.next(), words.next(), words.next()) {
+        (Some(b"F"), Some(sequence), Some(hex), Some(crc)) if words.next().is_none() => {
+            match (parse_u32(sequence, 10), parse_u32(crc, 16)) {
+                (Some(sequence), Some(crc)) => Frame::Data { sequence, hex, crc },
+                _ => Frame::Garbage,
+            }
+        }
+        (Some(b"END"), Some(crc), None, None) => match parse_u32(crc, 16) {
+            Some(crc) => Frame::End { crc },
+            None => Frame::Garbage,
+        },
+        (Some(b"ABORT"), None, None, None) => Frame::Abort,
+        _ => Frame::Garbage,
+    }
+}
+
+/// `update <length>`: runs the receive loop until END, ABORT or silence.
+pub fn run(length: u32) {
+    let mut state = STATE.lock();
+    let Some(running) = committed_bank(&state) else {
+        println!(
+            "update: REFUSED: the running bank is not committed (updates need a committed boot)"
+        );
+        return;
+    };
+    if length == 0 || length > BANK_SIZE {
+        println!(
+            "update: REFUSED: length {} is not in 1..={} bytes",
+            length, BANK_SIZE
+        );
+        return;
+    }
+    let Some(control) = state.control.as_mut() else {
+        return;
+    };
+    let mut writer = match control.stage_begin(running) {
+        Ok(writer) => writer,
+        Err(error) => {
+            println!("update: REFUSED: {:?}", error);
+            return;
+        }
+    };
+    let target = writer.bank();
+    println!(
+        "update: READY bank {:?}, {} bytes, frames of up to {} bytes",
+        target, length, MAX_CHUNK
+    );
+    let mut counters = Counters::default();
+    let mut line = heapless::Vec::<u8, MAX_LINE>::new();
+    let mut chunk = heapless::Vec::<u8, MAX_CHUNK>::new();
+    let mut expected: u32 = 0;
+    let mut received: u32 = 0;
+    let mut whole_crc: u32 = 0;
+    loop {
+        if read_line(&mut line, &mut counters).is_err() {
+            println!(
+                "update: ABORTED: no data for {} s; bank {:?} stays unbootable (writing)",
+                IDLE_TIMEOUT_MS / 1000,
+                target
+            );
+            return;
+        }
+        match parse_frame(&line) {
+            Frame::Data { sequence, hex, crc } => {
+                if sequence + 1 == expected {
+                    // Our ACK was lost; the data is already written.
+                    println!("ACK {} ok", sequence);
+                    continue;
+                }
+                if sequence != expected {
+                    counters.naks += 1;
+                    println!("NAK {} expected frame {}", sequence, expected);
+                    continue;
+                }
+                if decode_hex(hex, &mut chunk).is_none() {
+                    counters.naks += 1;
+                    println!("NAK {} bad hex", sequence);
+                    continue;
+                }
+                if crc32(&chunk) != crc {
+                    counters.naks += 1;
+                    println!("NAK {} crc mismatch", sequence);
+                    continue;
+                }
+                let fits = received
+                    .checked_add(chunk.len() as u32)
+                    .is_some_and(|end| end <= length);
+                if !fits {
+                    println!(
+                        "update: REFUSED: more data than the announced {} bytes",
+                        length
+                    );
+                    return;
+                }
+                if let Err(error) = control.stage_write(&mut writer, &chunk) {
+                    println!("update: FAILED: flash error {:?}", error);
+                    return;
+                }
+                received += chunk.len() as u32;
+                whole_crc = crc32_continue(whole_crc, &chunk);
+                expected += 1;
+                println!("ACK {} ok", sequence);
+            }
+            Frame::End { crc } => {
+                if received != length || crc != whole_crc {
+                    println!(
+                        "update: REFUSED: received {} of {} bytes, crc {:08x} vs {:08x}",
+                        received, length, whole_crc, crc
+                    );
+                    return;
+                }
+                match control.stage_finish(writer, trusted_keys()) {
+                    Ok(image) => {
+                        let tries = control.record().trial_tries;
+                        println!(
+                            "update: OK bank {:?} v{} counter {} verified and activated as a trial ({} tries); 'reboot' to try it",
+                            target,
+                            ShowVersion(image.version),
+                            image.security_counter,
+                            tries
+                        );
+                    }
+                    Err(ControlError::Verify(error)) => println!(
+                        "update: REFUSED: {:?} ({:?}); bank {:?} marked bad",
+                        error.reason(),
+                        error,
+                        target
+                    ),
+                    Err(error) => println!("update: FAILED: {:?}", error),
+                }
+                if counters.naks + counters.overlong > 0 {
+                    println!(
+                        "update: {} frame(s) refused, {} overlong line(s)",
+                        counters.naks, counters.overlong
+                    );
+                }
+                return;
+            }
+            Frame::Abort => {
+                println!(
+                    "update: ABORTED by the sender; bank {:?} stays unbootable (writing)",
+                    target
+                );
+                return;
+            }
+            Frame::Garbage => {
+                counters.naks += 1;
+                println!("NAK {} unreadable frame", expected);
+            }
+        }
+    }
+}
