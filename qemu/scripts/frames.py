@@ -5,6 +5,7 @@
   frames.py isolation IFACE TARGET_IP  ARP + ICMP at TARGET_IP on IFACE; print how many replies came
   frames.py blast IFACE COUNT [RATE]   send COUNT valid UDP frames, paced at RATE frames/s (0: flat out)
   frames.py post HOST BYTES ROUNDS     HTTP POSTs of BYTES each on one keep-alive connection; print MB/s
+  frames.py http-clients HOST          an idle client plus 3 concurrent GETs; the idle one must be dropped
 
 Only AF_PACKET on the namespace's own tap device: nothing leaves the namespace.
 """
@@ -149,6 +150,31 @@ def post(host: str, size: int, rounds: int) -> None:
     print(f"sent {total} bytes in {elapsed:.3f} s: {total / elapsed / 1e6:.3f} MB/s ({rounds} requests)")
 
 
+def http_clients(host: str) -> None:
+    idle = socket.create_connection((host, 80), timeout=15)
+    opened = time.monotonic()
+    clients = [socket.create_connection((host, 80), timeout=10) for _ in range(3)]
+    for client in clients:
+        client.sendall(f"GET /healthz HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+    for index, client in enumerate(clients):
+        answer = b""
+        while True:
+            chunk = client.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+        if not answer.startswith(b"HTTP/1.1 200 OK") or b'"status":"ok"' not in answer:
+            raise SystemExit(f"client {index}: unexpected answer {answer[:80]!r}")
+    print("3 concurrent clients answered 200 while an idle client was connected")
+    try:
+        closed = idle.recv(1) == b""
+    except ConnectionResetError:
+        closed = True
+    if not closed:
+        raise SystemExit("the idle client was sent data instead of being dropped")
+    print(f"idle client dropped after {time.monotonic() - opened:.1f} s")
+
+
 if __name__ == "__main__":
     command = sys.argv[1] if len(sys.argv) > 1 else ""
     if command == "malformed":
@@ -157,6 +183,8 @@ if __name__ == "__main__":
         isolation(sys.argv[2], sys.argv[3])
     elif command == "blast":
         blast(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]) if len(sys.argv) > 4 else 0)
+    elif command == "http-clients":
+        http_clients(sys.argv[2])
     elif command == "post":
         post(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
     else:

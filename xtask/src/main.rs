@@ -12,6 +12,7 @@ mod bench;
 mod build;
 mod flashtests;
 mod image;
+mod netns;
 mod qemu;
 mod run;
 mod serial;

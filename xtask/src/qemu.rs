@@ -126,7 +126,20 @@ pub struct QemuProcess {
 impl QemuProcess {
     /// Starts QEMU with piped stdin and stdout.
     pub fn spawn(arguments: &[String]) -> Result<Self> {
-        let child = Command::new(QEMU)
+        Self::spawn_in(None, arguments)
+    }
+
+    /// Starts QEMU inside network namespace `namespace` (so its tap devices are there).
+    pub fn spawn_in(namespace: Option<&str>, arguments: &[String]) -> Result<Self> {
+        let mut command = match namespace {
+            Some(name) => {
+                let mut command = Command::new("ip");
+                command.args(["netns", "exec", name, QEMU]);
+                command
+            }
+            None => Command::new(QEMU),
+        };
+        let child = command
             .args(arguments)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

@@ -103,7 +103,10 @@ impl Splitter {
                     .level()
                     .map_or("PRINT".to_string(), |l| l.as_str().to_uppercase());
                 // The kernel's `{=u64:us}` timestamp is shown by defmt as seconds.micros.
-                Output::Log(format!("[{timestamp:>11} {level:<5}] {}", frame.display_message()))
+                Output::Log(format!(
+                    "[{timestamp:>11} {level:<5}] {}",
+                    frame.display_message()
+                ))
             }
             Err(DecodeError::UnexpectedEof) | Err(DecodeError::Malformed) => {
                 Output::BadFrame(length)

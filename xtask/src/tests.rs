@@ -49,8 +49,17 @@ impl Session {
 
     /// Starts QEMU with exactly `arguments` (e.g. a flash boot through dpuboot).
     pub fn start_arguments(arguments: &[String], elf: &Path) -> Result<Self> {
+        Self::start_arguments_in(None, arguments, elf)
+    }
+
+    /// Starts QEMU with `arguments` inside network namespace `namespace` (for tap peers).
+    pub fn start_arguments_in(
+        namespace: Option<&str>,
+        arguments: &[String],
+        elf: &Path,
+    ) -> Result<Self> {
         let started = Instant::now();
-        let mut process = QemuProcess::spawn(arguments)?;
+        let mut process = QemuProcess::spawn_in(namespace, arguments)?;
         let input = process.child.stdin.take().context("no stdin")?;
         let mut output = process.child.stdout.take().context("no stdout")?;
         let (sender, chunks) = channel();
@@ -196,7 +205,7 @@ impl Session {
 /// One step of a test script.
 #[derive(Clone, Debug)]
 enum Step {
-    Timeout(u64),
+    Timeout(f64),
     Expect(String),
     Reject(String),
     Send(String),
@@ -210,6 +219,13 @@ enum Step {
         path: String,
         expected: String,
     },
+    /// Run a shell command in the test's network namespace; it must succeed and print `expected`.
+    Host {
+        command: String,
+        expected: String,
+    },
+    /// A QEMU monitor (HMP) command, e.g. `set_link mgmt off`.
+    Monitor(String),
 }
 
 /// A parsed `qemu/tests/*.test` script.
@@ -220,6 +236,12 @@ struct Script {
     machine: Machine,
     /// Extra QEMU arguments (`qemu:` lines), with `{http_port}` filled at run time.
     extra_arguments: Vec<String>,
+    /// Kernel command line (`append:`), passed with `-append`.
+    append: Option<String>,
+    /// Tap devices (`tap: NAME ADDRESS/PREFIX`) in a network namespace QEMU runs in.
+    taps: Vec<(String, String)>,
+    /// Whether `monitor:` steps need a QEMU monitor socket.
+    uses_monitor: bool,
     steps: Vec<Step>,
 }
 
@@ -235,6 +257,9 @@ fn parse_script(path: &Path) -> Result<Script> {
         title: String::new(),
         machine: Machine::default(),
         extra_arguments: Vec::new(),
+        append: None,
+        taps: Vec::new(),
+        uses_monitor: false,
         steps: Vec::new(),
     };
     for (number, line) in text.lines().enumerate() {
@@ -271,6 +296,36 @@ fn parse_script(path: &Path) -> Result<Script> {
             "capture-number" => script.steps.push(Step::CaptureNumber(value)),
             "expect-greater" => script.steps.push(Step::ExpectGreater(value)),
             "exit" => script.steps.push(Step::Exit(value.trim().parse()?)),
+            "append" => script.append = Some(value),
+            "tap" => {
+                let (tap, address) = value.trim().split_once(' ').with_context(|| {
+                    format!(
+                        "{}:{}: tap: <name> <address/prefix>",
+                        path.display(),
+                        number + 1
+                    )
+                })?;
+                script
+                    .taps
+                    .push((tap.to_string(), address.trim().to_string()));
+            }
+            "host" => {
+                let (command, expected) = value.split_once(" -> ").with_context(|| {
+                    format!(
+                        "{}:{}: host: <command> -> <text>",
+                        path.display(),
+                        number + 1
+                    )
+                })?;
+                script.steps.push(Step::Host {
+                    command: command.to_string(),
+                    expected: expected.to_string(),
+                });
+            }
+            "monitor" => {
+                script.uses_monitor = true;
+                script.steps.push(Step::Monitor(value));
+            }
             "qemu" => script
                 .extra_arguments
                 .extend(value.split_whitespace().map(str::to_string)),
@@ -310,7 +365,39 @@ fn run_script(script: &Script, kernel: &Path, elf: &Path) -> Result<(), (anyhow:
         .iter()
         .map(|argument| argument.replace("{http_port}", &http_port.to_string()))
         .collect();
-    let mut session = match Session::start_with(&script.machine, kernel, elf, &extra) {
+    let mut extra = extra;
+    if let Some(append) = &script.append {
+        extra.extend(["-append".to_string(), append.clone()]);
+    }
+    let monitor_path = std::env::temp_dir().join(format!(
+        "dpu-monitor-{}-{}.sock",
+        std::process::id(),
+        http_port
+    ));
+    if script.uses_monitor {
+        extra.extend([
+            "-monitor".to_string(),
+            format!("unix:{},server=on,wait=off", monitor_path.display()),
+        ]);
+    }
+    let namespace = if script.taps.is_empty() {
+        None
+    } else {
+        match crate::netns::Namespace::create(&script.taps) {
+            Ok(namespace) => Some(namespace),
+            Err(error) => return Err((error, String::new())),
+        }
+    };
+    let started =
+        qemu::arguments(&script.machine, kernel, "test.args").and_then(|mut arguments| {
+            arguments.extend(extra.iter().cloned());
+            Session::start_arguments_in(
+                namespace.as_ref().map(|n| n.name.as_str()),
+                &arguments,
+                elf,
+            )
+        });
+    let mut session = match started {
         Ok(session) => session,
         Err(error) => return Err((error, String::new())),
     };
@@ -325,7 +412,7 @@ fn run_script(script: &Script, kernel: &Path, elf: &Path) -> Result<(), (anyhow:
         }
         let outcome: Result<()> = match step {
             Step::Timeout(seconds) => {
-                timeout = Duration::from_secs(*seconds);
+                timeout = Duration::from_secs_f64(*seconds);
                 Ok(())
             }
             Step::Expect(text) => session.expect(text, timeout),
@@ -377,6 +464,13 @@ fn run_script(script: &Script, kernel: &Path, elf: &Path) -> Result<(), (anyhow:
                 }
                 outcome
             }
+            Step::Host { command, expected } => match &namespace {
+                Some(namespace) => host_until(namespace, command, expected, timeout),
+                None => Err(anyhow::anyhow!(
+                    "host: steps need a tap: line (a network namespace)"
+                )),
+            },
+            Step::Monitor(command) => monitor_command(&monitor_path, command),
             Step::HttpGet { path, expected } => http_get_until(http_port, path, expected, timeout),
             Step::Exit(expected) => session.wait_exit(timeout).and_then(|status| {
                 if status == *expected {
@@ -466,6 +560,7 @@ pub fn test(options: &BuildOptions, arguments: &[String]) -> Result<()> {
     } else {
         (0, 0)
     };
+    let mut skipped = 0;
     if !host_only {
         qemu::ensure_installed()?;
         let artifacts = build::build_kernel(options)?;
@@ -477,6 +572,16 @@ pub fn test(options: &BuildOptions, arguments: &[String]) -> Result<()> {
         for path in scripts(filter)? {
             let script = parse_script(&path)?;
             let started = Instant::now();
+            if !script.taps.is_empty()
+                && let Some(reason) = crate::netns::unavailable_reason()
+            {
+                skipped += 1;
+                println!(
+                    "SKIP {:<28}          {}: {reason}",
+                    script.name, script.title
+                );
+                continue;
+            }
             match run_script(&script, &artifacts.image, &artifacts.elf) {
                 Ok(()) => {
                     passed += 1;
@@ -509,6 +614,9 @@ pub fn test(options: &BuildOptions, arguments: &[String]) -> Result<()> {
         let (flash_passed, flash_failed) = crate::flashtests::run_all(options, filter, &logs)?;
         passed += flash_passed;
         failed += flash_failed;
+    }
+    if skipped > 0 {
+        println!("{skipped} skipped (see SKIP lines for why)");
     }
     println!("{passed} passed, {failed} failed");
     if failed > 0 {
@@ -546,4 +654,65 @@ fn http_get_until(port: u16, path: &str, expected: &str, timeout: Duration) -> R
         std::thread::sleep(Duration::from_millis(100));
     }
     bail!("GET {path} never contained '{expected}'; last answer: {last}")
+}
+
+/// Runs `command` in the namespace until it succeeds with `expected` in its output (or deadline).
+fn host_until(
+    namespace: &crate::netns::Namespace,
+    command: &str,
+    expected: &str,
+    timeout: Duration,
+) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        let (success, output) = namespace.run(command)?;
+        if success && output.contains(expected) {
+            return Ok(());
+        }
+        last = output;
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    bail!("`{command}` never printed '{expected}'; last output:\n{last}")
+}
+
+/// Sends one HMP command to QEMU's monitor socket and waits for the next prompt.
+fn monitor_command(path: &Path, command: &str) -> Result<()> {
+    use std::os::unix::net::UnixStream;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut stream = loop {
+        match UnixStream::connect(path) {
+            Ok(stream) => break stream,
+            Err(error) if Instant::now() >= deadline => {
+                return Err(error).context("connecting to the QEMU monitor");
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    };
+    stream.set_read_timeout(Some(Duration::from_millis(200)))?;
+    let mut seen = String::new();
+    read_until_prompt(&mut stream, &mut seen, 1, deadline)?;
+    stream.write_all(format!("{command}\n").as_bytes())?;
+    read_until_prompt(&mut stream, &mut seen, 2, deadline)?;
+    Ok(())
+}
+
+fn read_until_prompt(
+    stream: &mut std::os::unix::net::UnixStream,
+    seen: &mut String,
+    prompts: usize,
+    deadline: Instant,
+) -> Result<()> {
+    let mut buffer = [0u8; 1024];
+    while seen.matches("(qemu)").count() < prompts {
+        if Instant::now() >= deadline {
+            bail!("QEMU monitor did not answer; saw: {seen}");
+        }
+        match stream.read(&mut buffer) {
+            Ok(0) => bail!("QEMU monitor closed; saw: {seen}"),
+            Ok(count) => seen.push_str(&String::from_utf8_lossy(&buffer[..count])),
+            Err(_) => {}
+        }
+    }
+    Ok(())
 }

@@ -163,16 +163,23 @@ impl Pl011 {
         self.registers().ICR.set(0x7ff);
         if let Some(clock) = reference_clock_hz.filter(|&hz| hz > 0) {
             // divisor = clock / (16 * baud), fraction in 1/64ths rounded to nearest.
-            let divisor_x64 = (u64::from(clock) * 4 + u64::from(BAUD_RATE) / 2) / u64::from(BAUD_RATE);
+            let divisor_x64 =
+                (u64::from(clock) * 4 + u64::from(BAUD_RATE) / 2) / u64::from(BAUD_RATE);
             let integer = (divisor_x64 >> 6).clamp(1, 0xffff) as u32;
             let fraction = (divisor_x64 & 0x3f) as u32;
             self.registers().IBRD.write(IBRD::BAUD_DIVINT.val(integer));
-            self.registers().FBRD.write(FBRD::BAUD_DIVFRAC.val(fraction));
+            self.registers()
+                .FBRD
+                .write(FBRD::BAUD_DIVFRAC.val(fraction));
         }
-        self.registers().LCR_H.write(LCR_H::WLEN::EightBit + LCR_H::FEN::SET);
+        self.registers()
+            .LCR_H
+            .write(LCR_H::WLEN::EightBit + LCR_H::FEN::SET);
         self.registers().IFLS.write(IFLS::RXIFLSEL::OneEighth);
         self.registers().IMSC.write(INT::RX::SET + INT::RT::SET);
-        self.registers().CR.write(CR::UARTEN::SET + CR::TXE::SET + CR::RXE::SET);
+        self.registers()
+            .CR
+            .write(CR::UARTEN::SET + CR::TXE::SET + CR::RXE::SET);
     }
 
     /// Sends one byte, waiting while the transmit FIFO is full.
@@ -215,7 +222,9 @@ impl Pl011 {
 
     /// Clears the receive and receive-timeout interrupts (after the FIFO has been drained).
     pub fn acknowledge_receive_interrupt(&self) {
-        self.registers().ICR.write(INT::RX::SET + INT::RT::SET + INT::OE::SET);
+        self.registers()
+            .ICR
+            .write(INT::RX::SET + INT::RT::SET + INT::OE::SET);
     }
 }
 

@@ -75,7 +75,8 @@ fn on_interrupt() {
 
 /// Probes every virtio-mmio slot, brings up the network devices and the management stack.
 pub fn init(board: &Board) -> Network {
-    let mut found: Vec<(u64, Option<u32>, MmioTransport), MAX_NICS> = Vec::new();
+    // Every network device first, then the naming order, so a ninth NIC never displaces mgmt0.
+    let mut found: Vec<(u64, Option<u32>, MmioTransport), 64> = Vec::new();
     for slot in &board.virtio_slots {
         let Some(base) = NonNull::new(slot.registers.base as *mut u8) else {
             continue;
@@ -85,15 +86,7 @@ pub fn init(board: &Board) -> Network {
         let transport = unsafe { MmioTransport::new(base) };
         match transport.probe() {
             Ok(1) => {
-                if found
-                    .push((slot.registers.base, slot.interrupt, transport))
-                    .is_err()
-                {
-                    println!(
-                        "net: more than {} NICs; {:#x} ignored",
-                        MAX_NICS, slot.registers.base
-                    );
-                }
+                let _ = found.push((slot.registers.base, slot.interrupt, transport));
             }
             Ok(_) | Err(virtio::ProbeError::EmptySlot) => {}
             Err(error) => println!("net: virtio-mmio {:#x}: {}", slot.registers.base, error),
@@ -101,6 +94,10 @@ pub fn init(board: &Board) -> Network {
     }
     // QEMU gives the first -device the highest slot: descending address = command-line order.
     found.sort_unstable_by_key(|(base, _, _)| core::cmp::Reverse(*base));
+    for (base, _, _) in found.iter().skip(MAX_NICS) {
+        println!("net: more than {} NICs; {:#x} ignored", MAX_NICS, base);
+    }
+    found.truncate(MAX_NICS);
     let mut network = Network {
         nics: Vec::new(),
         stack: None,
