@@ -12,11 +12,13 @@
 //! | `power-off` | kill QEMU |
 //! | `stage: VARIANT` | (powered off) stage an image into the inactive bank as the kernel would |
 //! | `corrupt: BANK payload\|signature` | (powered off) flip a byte of a bank's image in flash1 |
+//! | `plant: VARIANT` | (powered off) write an image into bank B and record it as a trial without verifying it (flash tampered with behind the updater's back): dpuboot must reject it |
 //! | `snapshot` / `flash-unchanged` | (powered off) remember flash1 / require it unchanged since |
 //! | `update: VARIANT` | push an image through the kernel's `update` command (serial frames) |
 //! | `update-cut: VARIANT PERCENT` | push part of it, then cut power |
 //!
-//! Variants: `good` (version 0.2.0+2, counter 2), `corrupt` (payload byte flipped after
+//! Variants: `good` (version 0.2.0+2, counter 2), `good-same-counter` (0.2.0+2, counter 1),
+//! `corrupt` (payload byte flipped after
 //! signing), `bad-signature`, `unknown-key`, `truncated`, `low-counter` (counter 0, below the
 //! floor of 1), `health-fail` and `hang` (kernels built with the test features of the same name).
 //! Each test gets a fresh flash1 under `target/test-flash/`; a test passes only on the status the
@@ -29,7 +31,8 @@ use crate::tests::Session;
 use crate::{BuildOptions, workspace_root};
 use anyhow::{Context, Result, bail};
 use bootstate::sim::NorSim;
-use bootstate::{Bank, BootControl, Version, layout};
+use bootstate::store::Records;
+use bootstate::{Bank, BankState, BootControl, Flash as _, Version, layout};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -53,6 +56,7 @@ enum Step {
     PowerCycle,
     PowerOff,
     Stage(String),
+    Plant(String),
     Corrupt(Bank, String),
     Snapshot,
     FlashUnchanged,
@@ -126,6 +130,7 @@ fn parse(path: &Path) -> Result<Script> {
             "power-cycle" => Step::PowerCycle,
             "power-off" => Step::PowerOff,
             "stage" => Step::Stage(value.trim().to_string()),
+            "plant" => Step::Plant(value.trim().to_string()),
             "corrupt" => match words.as_slice() {
                 [bank, what] => Step::Corrupt(parse_bank(bank)?, (*what).to_string()),
                 _ => bail!("{}: corrupt: BANK payload|signature", where_()),
@@ -190,6 +195,13 @@ impl Fixture {
         let signed = image::sign_image(&self.kernel.image, &good)?;
         let bytes = match name {
             "good" => signed,
+            "good-same-counter" => image::sign_image(
+                &self.kernel.image,
+                &SignOptions {
+                    security_counter: 1,
+                    ..good.clone()
+                },
+            )?,
             "corrupt" => {
                 let mut bytes = signed;
                 let at = layout::IMAGE_HEADER_SIZE as usize + 0x100;
@@ -339,6 +351,41 @@ impl Bench<'_> {
                 result
                     .map(|_| ())
                     .map_err(|e| anyhow::anyhow!("staging refused: {e:?}"))
+            }
+            Step::Plant(variant) => {
+                let bytes = self.fixture.variant(variant)?;
+                if self.session.is_some() {
+                    bail!("plant needs the power off");
+                }
+                let image = std::fs::read(&self.flash1)?;
+                let mut sim = NorSim::from_image(&image).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+                let base = layout::bank_offset(Bank::B);
+                let sectors = (bytes.len() as u32).div_ceil(layout::SECTOR_SIZE);
+                let flash_error = |e: bootstate::FlashError| anyhow::anyhow!("{e:?}");
+                for sector in 0..sectors {
+                    sim.erase(base + sector * layout::SECTOR_SIZE)
+                        .map_err(flash_error)?;
+                }
+                let mut padded = bytes.clone();
+                padded.resize(bytes.len().div_ceil(4) * 4, 0xFF);
+                sim.program(base, &padded).map_err(flash_error)?;
+                let mut records = Records::load(&mut sim).map_err(flash_error)?;
+                let mut next = records.current;
+                let tries = next.trial_tries;
+                let info = next.bank_mut(Bank::B);
+                info.state = BankState::Trial;
+                info.tries_left = tries;
+                info.version = Version {
+                    major: 0,
+                    minor: 2,
+                    revision: 0,
+                    build: 2,
+                };
+                info.image_len = bytes.len() as u32;
+                next.active = Bank::B;
+                records.write(&mut sim, &next).map_err(flash_error)?;
+                std::fs::write(&self.flash1, sim.to_image())?;
+                Ok(())
             }
             Step::Corrupt(bank, what) => {
                 let mut bytes = std::fs::read(&self.flash1)?;

@@ -140,6 +140,9 @@ enum Operation {
 #[derive(Debug)]
 pub struct CfiFlash<B: Bus> {
     bus: B,
+    /// Whether the device is known to be in read-array mode (saves a command per read: under
+    /// QEMU every mode change remaps the flash window).
+    read_array: bool,
     block_size: u32,
     erase_polls: u32,
     program_polls: u32,
@@ -152,6 +155,7 @@ impl<B: Bus> CfiFlash<B> {
     pub fn new(bus: B, block_size: u32) -> Self {
         CfiFlash {
             bus,
+            read_array: false,
             block_size,
             erase_polls: DEFAULT_ERASE_POLLS,
             program_polls: DEFAULT_PROGRAM_POLLS,
@@ -178,7 +182,8 @@ impl<B: Bus> CfiFlash<B> {
         self.block_size
     }
 
-    /// The bus, e.g. for tests.
+    /// The bus, e.g. for tests. Commands sent through it directly must leave the device in
+    /// read-array mode.
     pub fn bus_mut(&mut self) -> &mut B {
         &mut self.bus
     }
@@ -193,6 +198,7 @@ impl<B: Bus> CfiFlash<B> {
     /// Reads the CFI query table and returns the geometry (leaves the flash in read-array mode).
     pub fn query(&mut self) -> Result<CfiInfo, Error> {
         // The query command goes to x16 address 0x55; table byte `i` then reads at bus word `i`.
+        self.read_array = false;
         self.bus.write32(0x55 * BUS_WIDTH, command::CFI_QUERY);
         let mut byte = |index: usize| (self.bus.read32(index * BUS_WIDTH) & 0xFF) as u8;
         let qry = [byte(0x10), byte(0x11), byte(0x12)];
@@ -202,6 +208,7 @@ impl<B: Bus> CfiFlash<B> {
         let blocks = u16::from_le_bytes([byte(0x2D), byte(0x2E)]);
         let block_units = u16::from_le_bytes([byte(0x2F), byte(0x30)]);
         self.bus.write32(0, command::READ_ARRAY);
+        self.read_array = true;
         if qry != *b"QRY" || regions == 0 || size_log2 >= 48 {
             return Err(Error::NoCfi);
         }
@@ -217,17 +224,22 @@ impl<B: Bus> CfiFlash<B> {
 
     /// Reads the manufacturer and device codes (of the low chip).
     pub fn read_id(&mut self) -> (u16, u16) {
+        self.read_array = false;
         self.bus.write32(0, command::READ_ID);
         let manufacturer = (self.bus.read32(0) & 0xFFFF) as u16;
         let device = (self.bus.read32(BUS_WIDTH) & 0xFFFF) as u16;
         self.bus.write32(0, command::READ_ARRAY);
+        self.read_array = true;
         (manufacturer, device)
     }
 
     /// Reads `buf.len()` bytes from `offset` (any alignment), in read-array mode.
     pub fn read(&mut self, offset: usize, buf: &mut [u8]) -> Result<(), Error> {
         self.check_range(offset, buf.len())?;
-        self.bus.write32(0, command::READ_ARRAY);
+        if !self.read_array {
+            self.bus.write32(0, command::READ_ARRAY);
+            self.read_array = true;
+        }
         let mut at = offset;
         let mut filled = 0;
         while filled < buf.len() {
@@ -248,6 +260,7 @@ impl<B: Bus> CfiFlash<B> {
             return Err(Error::Unaligned);
         }
         self.check_range(offset, self.block_size as usize)?;
+        self.read_array = false;
         self.bus.write32(offset, command::BLOCK_ERASE);
         self.bus.write32(offset, command::ERASE_CONFIRM);
         self.wait_ready(offset, self.erase_polls, Operation::Erase)
@@ -255,7 +268,18 @@ impl<B: Bus> CfiFlash<B> {
 
     /// Programs `data` at `offset` one 32-bit word at a time. An unaligned start or end is
     /// completed with the bytes already in flash, so neighbouring bytes keep their contents.
+    /// The device stays in status mode between words and returns to read-array mode once at
+    /// the end (each mode change remaps the window; per word that made QEMU ~20x slower).
     pub fn program(&mut self, offset: usize, data: &[u8]) -> Result<(), Error> {
+        self.read_array = false;
+        let result = self.program_words(offset, data);
+        self.bus
+            .write32(offset & !(BUS_WIDTH - 1), command::READ_ARRAY);
+        self.read_array = true;
+        result
+    }
+
+    fn program_words(&mut self, offset: usize, data: &[u8]) -> Result<(), Error> {
         self.check_range(offset, data.len())?;
         let mut at = offset;
         let mut done = 0;
@@ -272,7 +296,9 @@ impl<B: Bus> CfiFlash<B> {
             }
             self.bus.write32(word_offset, command::WORD_PROGRAM);
             self.bus.write32(word_offset, u32::from_le_bytes(word));
-            self.wait_ready(word_offset, self.program_polls, Operation::Program)?;
+            // Status mode now: a later partial word's read must re-enter read-array mode.
+            self.read_array = false;
+            self.wait_status(word_offset, self.program_polls, Operation::Program)?;
             done += count;
             at += count;
         }
@@ -282,6 +308,20 @@ impl<B: Bus> CfiFlash<B> {
     /// Polls the status register until both chips are ready, then checks the error bits.
     /// Always leaves the flash in read-array mode.
     fn wait_ready(&mut self, offset: usize, polls: u32, operation: Operation) -> Result<(), Error> {
+        let result = self.wait_status(offset, polls, operation);
+        self.bus.write32(offset, command::READ_ARRAY);
+        self.read_array = true;
+        result
+    }
+
+    /// Polls the status register until both chips are ready, then checks the error bits (and
+    /// clears them). Leaves the flash in status mode.
+    fn wait_status(
+        &mut self,
+        offset: usize,
+        polls: u32,
+        operation: Operation,
+    ) -> Result<(), Error> {
         self.bus.write32(offset, command::READ_STATUS);
         let mut value = 0;
         let mut ready = false;
@@ -309,7 +349,6 @@ impl<B: Bus> CfiFlash<B> {
         if result.is_err() && ready {
             self.bus.write32(offset, command::CLEAR_STATUS);
         }
-        self.bus.write32(offset, command::READ_ARRAY);
         result
     }
 }

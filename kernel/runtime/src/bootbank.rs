@@ -134,6 +134,14 @@ pub fn init(board: &Board) {
             outcome.reason
         );
     }
+    if outcome.event == BootEvent::RollbackRefused && outcome.bank == bank {
+        print!(
+            ", rollback request refused (bank {:?} is {} or below the anti-rollback floor {})",
+            bank.other(),
+            state_name(record.bank(bank.other()).state),
+            control.floor()
+        );
+    }
     println!();
     state.running = Running::Bank { bank, trial };
     state.decided = !trial;

@@ -1,7 +1,8 @@
 //! `update`: receives a signed image over the console and stages it into the inactive bank.
 //!
-//! Transport: the serial console, in ASCII frames with a CRC-32 each and one ACK per frame (the
-//! host side is `xtask/src/update.rs`, which documents the protocol). Chosen because the console
+//! Transport: the serial console, in frames (an ASCII header line, then the raw bytes) with a
+//! CRC-32 each and one ACK per frame (the host side is `xtask/src/update.rs`, which documents
+//! the protocol). Chosen because the console
 //! exists on every DPU from the first boot and needs no network stack, which an update may be
 //! repairing; a TCP upload on the management channel can feed the same staging calls later.
 //!
@@ -17,12 +18,24 @@ use bootstate::ControlError;
 use bootstate::crc32::{crc32, crc32_continue};
 use bootstate::layout::BANK_SIZE;
 
-/// Largest frame payload in bytes (the host sends 1024).
-const MAX_CHUNK: usize = 2048;
-/// Longest frame line: "F <seq> <hex> <crc>".
-const MAX_LINE: usize = MAX_CHUNK * 2 + 32;
+/// Largest frame payload in bytes. With one frame in flight, a whole frame (header included)
+/// must fit the console's receive ring, or a stall while it arrives loses bytes.
+const MAX_CHUNK: usize = 768;
+/// Longest header line: "F <seq> <len> <crc>" or "END <crc>".
+const MAX_LINE: usize = 64;
 /// Silence after which the update is abandoned.
 const IDLE_TIMEOUT_MS: u64 = 15_000;
+
+/// Sleeps until an interrupt (the UART's receive interrupt or the 100 Hz tick) unless input is
+/// already waiting. Spinning on the UART instead starves QEMU's I/O thread (every register
+/// access takes its big lock) and made transfers ten times slower.
+fn wait_for_input() {
+    let mask = crate::sync::InterruptMask::new();
+    if !console::input_pending() {
+        crate::arch::aarch64::cpu::wait_for_interrupt();
+    }
+    drop(mask);
+}
 
 /// Receive errors, counted and reported at the end.
 #[derive(Default)]
@@ -56,31 +69,32 @@ fn read_line(line: &mut heapless::Vec<u8, MAX_LINE>, counters: &mut Counters) ->
                 if timer::counter_microseconds().saturating_sub(last) > IDLE_TIMEOUT_MS * 1000 {
                     return Err(());
                 }
-                core::hint::spin_loop();
+                wait_for_input();
             }
         }
     }
 }
 
-fn hex_value(byte: u8) -> Option<u8> {
-    match byte {
-        b'0'..=b'9' => Some(byte - b'0'),
-        b'a'..=b'f' => Some(byte - b'a' + 10),
-        b'A'..=b'F' => Some(byte - b'A' + 10),
-        _ => None,
-    }
-}
-
-fn decode_hex(text: &[u8], out: &mut heapless::Vec<u8, MAX_CHUNK>) -> Option<()> {
+/// Reads exactly `length` raw bytes (a frame's payload); `Err(())` on silence.
+fn read_exact(out: &mut heapless::Vec<u8, MAX_CHUNK>, length: usize) -> Result<(), ()> {
     out.clear();
-    if !text.len().is_multiple_of(2) {
-        return None;
+    let mut last = timer::counter_microseconds();
+    while out.len() < length {
+        match console::read_byte() {
+            Some(byte) => {
+                last = timer::counter_microseconds();
+                // `length <= MAX_CHUNK` was checked by the caller.
+                let _ = out.push(byte);
+            }
+            None => {
+                if timer::counter_microseconds().saturating_sub(last) > IDLE_TIMEOUT_MS * 1000 {
+                    return Err(());
+                }
+                wait_for_input();
+            }
+        }
     }
-    for pair in text.chunks_exact(2) {
-        out.push(hex_value(pair[0])? << 4 | hex_value(pair[1])?)
-            .ok()?;
-    }
-    Some(())
+    Ok(())
 }
 
 fn parse_u32(text: &[u8], radix: u32) -> Option<u32> {
@@ -88,10 +102,10 @@ fn parse_u32(text: &[u8], radix: u32) -> Option<u32> {
 }
 
 /// One parsed frame line.
-enum Frame<'a> {
+enum Frame {
     Data {
         sequence: u32,
-        hex: &'a [u8],
+        length: u32,
         crc: u32,
     },
     End {
@@ -101,12 +115,20 @@ enum Frame<'a> {
     Garbage,
 }
 
-fn parse_frame(line: &[u8]) -> Frame<'_> {
+fn parse_frame(line: &[u8]) -> Frame {
     let mut words = line.split(|&byte| byte == b' ').filter(|w| !w.is_empty());
     match (words.next(), words.next(), words.next(), words.next()) {
-        (Some(b"F"), Some(sequence), Some(hex), Some(crc)) if words.next().is_none() => {
-            match (parse_u32(sequence, 10), parse_u32(crc, 16)) {
-                (Some(sequence), Some(crc)) => Frame::Data { sequence, hex, crc },
+        (Some(b"F"), Some(sequence), Some(length), Some(crc)) if words.next().is_none() => {
+            match (
+                parse_u32(sequence, 10),
+                parse_u32(length, 10),
+                parse_u32(crc, 16),
+            ) {
+                (Some(sequence), Some(length), Some(crc)) => Frame::Data {
+                    sequence,
+                    length,
+                    crc,
+                },
                 _ => Frame::Garbage,
             }
         }
@@ -150,6 +172,7 @@ pub fn run(length: u32) {
         "update: READY bank {:?}, {} bytes, frames of up to {} bytes",
         target, length, MAX_CHUNK
     );
+    let started = timer::counter_microseconds();
     let mut counters = Counters::default();
     let mut line = heapless::Vec::<u8, MAX_LINE>::new();
     let mut chunk = heapless::Vec::<u8, MAX_CHUNK>::new();
@@ -159,14 +182,39 @@ pub fn run(length: u32) {
     loop {
         if read_line(&mut line, &mut counters).is_err() {
             println!(
-                "update: ABORTED: no data for {} s; bank {:?} stays unbootable (writing)",
+                "update: ABORTED: no data for {} s after {} frame(s); {} console input overrun(s); bank {:?} stays unbootable (writing)",
                 IDLE_TIMEOUT_MS / 1000,
+                expected,
+                console::input_errors().0,
                 target
             );
             return;
         }
         match parse_frame(&line) {
-            Frame::Data { sequence, hex, crc } => {
+            Frame::Data {
+                sequence,
+                length: frame_length,
+                crc,
+            } => {
+                if frame_length == 0 || frame_length as usize > MAX_CHUNK {
+                    counters.naks += 1;
+                    println!(
+                        "NAK {} frame length {} not in 1..={}",
+                        sequence, frame_length, MAX_CHUNK
+                    );
+                    continue;
+                }
+                if read_exact(&mut chunk, frame_length as usize).is_err() {
+                    println!(
+                        "update: ABORTED: frame {} cut short ({} of {} bytes); {} console input overrun(s); bank {:?} stays unbootable (writing)",
+                        sequence,
+                        chunk.len(),
+                        frame_length,
+                        console::input_errors().0,
+                        target
+                    );
+                    return;
+                }
                 if sequence + 1 == expected {
                     // Our ACK was lost; the data is already written.
                     println!("ACK {} ok", sequence);
@@ -175,11 +223,6 @@ pub fn run(length: u32) {
                 if sequence != expected {
                     counters.naks += 1;
                     println!("NAK {} expected frame {}", sequence, expected);
-                    continue;
-                }
-                if decode_hex(hex, &mut chunk).is_none() {
-                    counters.naks += 1;
-                    println!("NAK {} bad hex", sequence);
                     continue;
                 }
                 if crc32(&chunk) != crc {
@@ -217,12 +260,20 @@ pub fn run(length: u32) {
                 match control.stage_finish(writer, trusted_keys()) {
                     Ok(image) => {
                         let tries = control.record().trial_tries;
+                        let flash = control.flash_mut();
                         println!(
                             "update: OK bank {:?} v{} counter {} verified and activated as a trial ({} tries); 'reboot' to try it",
                             target,
                             ShowVersion(image.version),
                             image.security_counter,
                             tries
+                        );
+                        println!(
+                            "update: {} bytes in {} ms, {} erase(s) and {} program(s) this boot",
+                            received,
+                            (timer::counter_microseconds() - started) / 1000,
+                            flash.erases(),
+                            flash.programs()
                         );
                     }
                     Err(ControlError::Verify(error)) => println!(
