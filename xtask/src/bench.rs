@@ -17,6 +17,9 @@ pub fn bench(options: &BuildOptions, arguments: &[String]) -> Result<()> {
         .transpose()?
         .unwrap_or(10);
     match what {
+        "boot" if arguments.iter().any(|a| a == "--dpuboot") => {
+            crate::bootbench::bench_dpuboot(options, runs)
+        }
         "boot" => bench_boot(options, runs),
         "net" => bench_net(options),
         other => bail!("unknown bench '{other}' (available: boot, net)"),

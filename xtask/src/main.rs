@@ -9,6 +9,7 @@
 )]
 
 mod bench;
+mod bootbench;
 mod build;
 mod flashtests;
 mod image;
@@ -37,9 +38,13 @@ commands:
       --direct                      boot the Image with -kernel instead of through dpuboot
   test [--host-only] [FILTER]       host unit tests, then every in-QEMU test (qemu/tests/*.test)
   bench boot [--runs N]             QEMU start to the dpu> prompt, median of N runs (default 10)
+  bench boot --dpuboot [--runs N]   the same through dpuboot (window 0); verification time, size
   image [--version X.Y.Z+B] [--security-counter N] [--key PEM] [--production] [--reset]
                                     sign the kernel, write target/dpu/flash0.img (dpuboot) and
                                     flash1.img (bank A; kept if present, --reset re-provisions)
+  flash --serial [--version V] [--security-counter N] [--key PEM]
+                                    push the signed kernel to the DPU in flash1.img over its
+                                    console (`update`); the next `run` boots it as a trial
 
 options for build/run/test: --debug builds the debug profile; --log LEVEL sets the compiled-in
 defmt level (trace, debug, info, warn, error; default info).";
@@ -98,6 +103,7 @@ fn real_main() -> Result<()> {
         "test" => tests::test(&build, rest),
         "bench" => bench::bench(&build, rest),
         "image" => image::command(&build, rest),
+        "flash" => update::command(&build, rest),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(())

@@ -65,3 +65,79 @@ pub fn send_over_console(
     session.send_bytes(format!("END {:08x}\r", crc32(image)).as_bytes())?;
     Ok(())
 }
+
+/// `cargo xtask flash --serial [--version V] [--security-counter N] [--key PEM]`: signs the
+/// current kernel and pushes it through the `update` command of the DPU in
+/// `target/dpu/flash*.img` (booted headless through dpuboot, console on a pipe), so the next
+/// `cargo xtask run` boots it as a trial.
+pub fn command(options: &crate::BuildOptions, arguments: &[String]) -> Result<()> {
+    use crate::image::{self, SignOptions};
+    let mut sign = SignOptions::default();
+    let mut serial = false;
+    let mut iterator = arguments.iter();
+    while let Some(argument) = iterator.next() {
+        let mut value = |name: &str| {
+            iterator
+                .next()
+                .cloned()
+                .ok_or_else(|| anyhow::anyhow!("{name} needs a value"))
+        };
+        match argument.as_str() {
+            "--serial" => serial = true,
+            "--version" => sign.version = image::parse_version(&value("--version")?)?,
+            "--security-counter" => sign.security_counter = value("--security-counter")?.parse()?,
+            "--key" => sign.key = Some(value("--key")?.into()),
+            other => bail!("unknown flash option '{other}'"),
+        }
+    }
+    if !serial {
+        bail!("choose the transport: --serial (the only one so far; TCP on mgmt0 is planned)");
+    }
+    crate::qemu::ensure_installed()?;
+    let files = image::prepare(options, &SignOptions::default(), false)?;
+    let kernel = crate::build::output_dir();
+    let signed = image::sign_image(&kernel.join("Image"), &sign)?;
+    let arguments = image::flash_arguments(
+        &crate::qemu::Machine::default(),
+        &files.flash0,
+        &files.flash1,
+        "test.args",
+    )?;
+    println!("{}", crate::qemu::display_command(&arguments));
+    let mut session = Session::start_arguments(&arguments, &kernel.join("dpu-runtime.elf"))?;
+    let wait = Duration::from_secs(30);
+    let pushed = session
+        .expect("dpu> ", wait)
+        .and_then(|()| send_over_console(&mut session, &signed, None, wait))
+        .and_then(|()| session.expect("update: ", wait))
+        .and_then(|()| session.expect("\n", wait));
+    if let Err(error) = pushed {
+        for line in session
+            .transcript
+            .lines()
+            .rev()
+            .take(12)
+            .collect::<Vec<_>>()
+            .iter()
+            .rev()
+        {
+            println!("| {line}");
+        }
+        return Err(error.context("pushing the image (an old kernel in bank A may lack `update`: `cargo xtask image --reset`)"));
+    }
+    let verdict = session
+        .transcript
+        .lines()
+        .rev()
+        .find(|line| line.starts_with("update: OK") || line.starts_with("update: REFUSED"))
+        .unwrap_or("")
+        .to_string();
+    session.send_bytes(b"poweroff\r")?;
+    let _ = session.wait_exit(Duration::from_secs(10));
+    println!("{verdict}");
+    if !verdict.starts_with("update: OK") {
+        bail!("the DPU did not accept the image");
+    }
+    println!("next `cargo xtask run` boots it as a trial; it commits once healthy");
+    Ok(())
+}
