@@ -20,7 +20,8 @@
 //! Variants: `good` (version 0.2.0+2, counter 2), `good-same-counter` (0.2.0+2, counter 1),
 //! `corrupt` (payload byte flipped after
 //! signing), `bad-signature`, `unknown-key`, `truncated`, `low-counter` (counter 0, below the
-//! floor of 1), `health-fail` and `hang` (kernels built with the test features of the same name).
+//! floor of 1), `health-fail` and `hang` (kernels built with the test features of the same name),
+//! `imgtool` (signed by MCUboot's `imgtool` with our key, after `imgtool verify` accepted ours).
 //! Each test gets a fresh flash1 under `target/test-flash/`; a test passes only on the status the
 //! guest set (semihosting) plus its expected lines.
 
@@ -231,6 +232,7 @@ impl Fixture {
                     ..good
                 },
             )?,
+            "imgtool" => imgtool_signed(&self.kernel.image, &self.base_image)?,
             "health-fail" | "hang" => {
                 let kernel =
                     image::build_kernel_variant(&self.options, &[&format!("test-{name}")])?;
@@ -241,6 +243,62 @@ impl Fixture {
         self.variants.insert(name.to_string(), bytes.clone());
         Ok(bytes)
     }
+}
+
+/// Signs the kernel with MCUboot's own `imgtool` and our development key (version 0.2.0+2,
+/// counter 2), after checking that `imgtool verify` accepts our own signed image `ours`.
+fn imgtool_signed(kernel: &Path, ours: &[u8]) -> Result<Vec<u8>> {
+    let run = |arguments: &[&str]| -> Result<String> {
+        let output = std::process::Command::new("imgtool")
+            .args(arguments)
+            .output()
+            .context("imgtool is not on PATH (pip install imgtool; .ci/run installs it)")?;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        if !output.status.success() {
+            bail!("imgtool {arguments:?} failed: {text}");
+        }
+        Ok(text)
+    };
+    image::dev_key()?;
+    let keys = image::keys_dir();
+    let scratch = workspace_root().join("target").join("test-flash");
+    std::fs::create_dir_all(&scratch)?;
+    let ours_path = scratch.join("ours.signed.bin");
+    std::fs::write(&ours_path, ours)?;
+    let public = keys.join("dev-signing.pub.pem");
+    let verdict = run(&[
+        "verify",
+        "-k",
+        &public.to_string_lossy(),
+        &ours_path.to_string_lossy(),
+    ])?;
+    if !verdict.contains("Image was correctly validated") {
+        bail!("imgtool verify did not validate our image: {verdict}");
+    }
+    let out = scratch.join("imgtool.signed.bin");
+    run(&[
+        "sign",
+        "--key",
+        &keys.join("dev-signing.pem").to_string_lossy(),
+        "--header-size",
+        "0x1000",
+        "--pad-header",
+        "--align",
+        "4",
+        "--version",
+        "0.2.0+2",
+        "--security-counter",
+        "2",
+        "--slot-size",
+        "0x1000000",
+        &kernel.to_string_lossy(),
+        &out.to_string_lossy(),
+    ])?;
+    Ok(std::fs::read(out)?)
 }
 
 /// One running test: its flash files and the current QEMU session, if powered.
