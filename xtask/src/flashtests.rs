@@ -6,6 +6,7 @@
 //!
 //! | step | meaning |
 //! |---|---|
+//! | `machine: OPTIONS` | extra `-machine` options, e.g. `virtualization=on` (dpuboot at EL2) |
 //! | `window: MS` / `tries: N` | settings of the freshly provisioned flash1 (default window 0) |
 //! | `boot` | power on (QEMU with flash0 = dpuboot, flash1 = this test's copy) |
 //! | `power-cycle` | kill QEMU (a power cut) and start it again on the same flash files |
@@ -68,6 +69,7 @@ enum Step {
 struct Script {
     name: String,
     title: String,
+    machine: Machine,
     window_ms: u16,
     tries: u8,
     steps: Vec<Step>,
@@ -90,6 +92,7 @@ fn parse(path: &Path) -> Result<Script> {
             .unwrap_or("?")
             .to_string(),
         title: String::new(),
+        machine: Machine::default(),
         window_ms: 0,
         tries: layout::DEFAULT_TRIAL_TRIES,
         steps: Vec::new(),
@@ -105,6 +108,13 @@ fn parse(path: &Path) -> Result<Script> {
         let step = match key.trim() {
             "title" => {
                 script.title = value;
+                continue;
+            }
+            "machine" => {
+                script
+                    .machine
+                    .options
+                    .extend(value.split(',').map(str::to_string));
                 continue;
             }
             "window" => {
@@ -304,6 +314,7 @@ fn imgtool_signed(kernel: &Path, ours: &[u8]) -> Result<Vec<u8>> {
 /// One running test: its flash files and the current QEMU session, if powered.
 struct Bench<'a> {
     fixture: &'a mut Fixture,
+    machine: Machine,
     flash1: PathBuf,
     session: Option<Session>,
     transcript: String,
@@ -316,7 +327,7 @@ impl Bench<'_> {
             return Ok(());
         }
         let arguments = image::flash_arguments(
-            &Machine::default(),
+            &self.machine,
             &self.fixture.flash0,
             &self.flash1,
             "test.args",
@@ -522,6 +533,7 @@ fn run_one(fixture: &mut Fixture, script: &Script) -> Result<(), (anyhow::Error,
     let flash1 = prepare().map_err(|e| (e, String::new()))?;
     let mut bench = Bench {
         fixture,
+        machine: script.machine.clone(),
         flash1,
         session: None,
         transcript: String::new(),

@@ -5,9 +5,9 @@
 //! the report names the class, prints ESR, ELR, FAR and the registers, and dpuboot stops
 //! (semihosting status [`crate::STATUS_FAULT`] in tests, otherwise parked: no reboot loop).
 
-use aarch64_cpu::registers::VBAR_EL1;
+use aarch64_cpu::registers::{CurrentEL, VBAR_EL1, VBAR_EL2};
 use core::arch::global_asm;
-use tock_registers::interfaces::Writeable;
+use tock_registers::interfaces::{Readable, Writeable};
 
 /// Registers saved on exception entry, in the order the vector code stores them.
 #[repr(C)]
@@ -30,36 +30,37 @@ const _: () = assert!(FRAME_SIZE == 288 && FRAME_SIZE.is_multiple_of(16));
 
 global_asm!(
     r#"
-.macro DPUBOOT_VECTOR kind
+.macro DPUBOOT_VECTOR kind, el
 .balign 0x80
     sub     sp, sp, #{frame}
     stp     x0, x1, [sp, #0]
     mov     x0, #\kind
-    b       dpuboot_exception_common
+    b       dpuboot_exception_common_\el
 .endm
 
+.macro DPUBOOT_TABLE el
 .section .text.vectors, "ax"
 .balign 0x800
-.global dpuboot_vectors
-dpuboot_vectors:
-    DPUBOOT_VECTOR 0
-    DPUBOOT_VECTOR 1
-    DPUBOOT_VECTOR 2
-    DPUBOOT_VECTOR 3
-    DPUBOOT_VECTOR 4
-    DPUBOOT_VECTOR 5
-    DPUBOOT_VECTOR 6
-    DPUBOOT_VECTOR 7
-    DPUBOOT_VECTOR 8
-    DPUBOOT_VECTOR 9
-    DPUBOOT_VECTOR 10
-    DPUBOOT_VECTOR 11
-    DPUBOOT_VECTOR 12
-    DPUBOOT_VECTOR 13
-    DPUBOOT_VECTOR 14
-    DPUBOOT_VECTOR 15
+.global dpuboot_vectors_\el
+dpuboot_vectors_\el:
+    DPUBOOT_VECTOR 0, \el
+    DPUBOOT_VECTOR 1, \el
+    DPUBOOT_VECTOR 2, \el
+    DPUBOOT_VECTOR 3, \el
+    DPUBOOT_VECTOR 4, \el
+    DPUBOOT_VECTOR 5, \el
+    DPUBOOT_VECTOR 6, \el
+    DPUBOOT_VECTOR 7, \el
+    DPUBOOT_VECTOR 8, \el
+    DPUBOOT_VECTOR 9, \el
+    DPUBOOT_VECTOR 10, \el
+    DPUBOOT_VECTOR 11, \el
+    DPUBOOT_VECTOR 12, \el
+    DPUBOOT_VECTOR 13, \el
+    DPUBOOT_VECTOR 14, \el
+    DPUBOOT_VECTOR 15, \el
 
-dpuboot_exception_common:
+dpuboot_exception_common_\el:
     stp     x2, x3, [sp, #16]
     stp     x4, x5, [sp, #32]
     stp     x6, x7, [sp, #48]
@@ -74,20 +75,20 @@ dpuboot_exception_common:
     stp     x24, x25, [sp, #192]
     stp     x26, x27, [sp, #208]
     stp     x28, x29, [sp, #224]
-    mrs     x2, elr_el1
+    mrs     x2, elr_\el
     stp     x30, x2, [sp, #240]
-    mrs     x3, spsr_el1
-    mrs     x4, esr_el1
+    mrs     x3, spsr_\el
+    mrs     x4, esr_\el
     stp     x3, x4, [sp, #256]
-    mrs     x5, far_el1
+    mrs     x5, far_\el
     str     x5, [sp, #272]
     mov     x1, x0
     mov     x0, sp
     bl      dpuboot_exception
     ldp     x30, x2, [sp, #240]
     ldr     x3, [sp, #256]
-    msr     elr_el1, x2
-    msr     spsr_el1, x3
+    msr     elr_\el, x2
+    msr     spsr_\el, x3
     ldp     x0, x1, [sp, #0]
     ldp     x2, x3, [sp, #16]
     ldp     x4, x5, [sp, #32]
@@ -105,17 +106,27 @@ dpuboot_exception_common:
     ldp     x28, x29, [sp, #224]
     add     sp, sp, #{frame}
     eret
+.endm
+
+    DPUBOOT_TABLE el1
+    DPUBOOT_TABLE el2
 "#,
     frame = const FRAME_SIZE,
 );
 
 unsafe extern "C" {
-    static dpuboot_vectors: u8;
+    static dpuboot_vectors_el1: u8;
+    static dpuboot_vectors_el2: u8;
 }
 
-/// Installs the vector table (VBAR_EL1).
+/// Installs the vector table for the level dpuboot runs at (EL1 on plain `virt`, EL2 with
+/// `virtualization=on`; the kernel does its own EL2 -> EL1 drop).
 pub fn install() {
-    VBAR_EL1.set(core::ptr::addr_of!(dpuboot_vectors) as u64);
+    if CurrentEL.read(CurrentEL::EL) == 2 {
+        VBAR_EL2.set(core::ptr::addr_of!(dpuboot_vectors_el2) as u64);
+    } else {
+        VBAR_EL1.set(core::ptr::addr_of!(dpuboot_vectors_el1) as u64);
+    }
     aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
 }
 
