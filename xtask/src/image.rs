@@ -3,7 +3,8 @@
 //! - Keys: a development Ed25519 key is generated on first use into `target/keys/`
 //!   (`dev-signing.pem` PKCS#8, `dev-signing.pub.pem` SPKI for `imgtool verify -k`, and
 //!   `trusted-keys.bin`, the raw public keys dpuboot and the kernel compile in). Never
-//!   committed (`target/` is ignored). `--production --key K.pem` refuses the development key.
+//!   committed (`target/` is ignored). `--production --key K.pem` refuses the development key
+//!   and builds dpuboot and the kernel trusting only K's public key.
 //! - `target/dpu/dpu-runtime.signed.bin`: the kernel Image signed as an MCUboot image
 //!   (`bootstate::sign`, byte-identical to `imgtool sign`), with `--version` and
 //!   `--security-counter`.
@@ -87,9 +88,31 @@ fn ensure_trusted(key: &SigningKey) -> Result<()> {
     Ok(())
 }
 
-/// The trusted-key list the firmware is built with (the development key).
+/// The file the firmware's build scripts read the trusted keys from: `DPUBOOT_TRUSTED_KEYS`
+/// when set (production builds), else the development key's file.
+pub fn active_trusted_keys_file() -> PathBuf {
+    std::env::var_os("DPUBOOT_TRUSTED_KEYS").map_or_else(trusted_keys_file, PathBuf::from)
+}
+
+/// The trusted-key list the firmware is built with (the development key unless
+/// `DPUBOOT_TRUSTED_KEYS` names another file).
 pub fn trusted_keys() -> Result<Vec<TrustedKey>> {
-    Ok(vec![sign::trusted_key(&dev_key()?.verifying_key())])
+    dev_key()?;
+    let bytes = std::fs::read(active_trusted_keys_file())?;
+    if bytes.is_empty() || bytes.len() % 32 != 0 {
+        bail!(
+            "{}: not a list of 32-byte public keys",
+            active_trusted_keys_file().display()
+        );
+    }
+    Ok(bytes
+        .chunks_exact(32)
+        .map(|key| {
+            let mut raw = [0u8; 32];
+            raw.copy_from_slice(key);
+            TrustedKey::new(raw)
+        })
+        .collect())
 }
 
 /// Builds a test variant of the kernel with `features` (e.g. `test-hang`) and returns its raw
@@ -236,7 +259,7 @@ pub fn build_flash0(options: &BuildOptions) -> Result<(PathBuf, usize)> {
     command
         .current_dir(workspace_root())
         .args(["build", "--package", "dpuboot", "--target", TARGET])
-        .env("DPUBOOT_TRUSTED_KEYS", trusted_keys_file());
+        .env("DPUBOOT_TRUSTED_KEYS", active_trusted_keys_file());
     if options.release {
         command.arg("--release");
     }
@@ -364,8 +387,17 @@ pub fn command(options: &BuildOptions, arguments: &[String]) -> Result<()> {
         }
     }
     if sign.production {
-        // Check the key before building anything.
-        signing_key(&sign)?;
+        // Check the key before building anything, then make the firmware trust it (and only
+        // it): dpuboot's and the kernel's build scripts read DPUBOOT_TRUSTED_KEYS.
+        let key = signing_key(&sign)?;
+        let file = keys_dir().join("production-trusted-keys.bin");
+        std::fs::write(&file, key.verifying_key().to_bytes())?;
+        // SAFETY: xtask is single-threaded here (no thread has been spawned yet), so nothing
+        // reads the environment concurrently; child cargo processes inherit the variable.
+        unsafe { std::env::set_var("DPUBOOT_TRUSTED_KEYS", &file) };
+        if !reset {
+            println!("note: flash1.img is kept as is; add --reset to provision it with this image");
+        }
     }
     let files = prepare(options, &sign, reset)?;
     println!("signed image: {}", files.signed.display());
@@ -377,7 +409,8 @@ pub fn command(options: &BuildOptions, arguments: &[String]) -> Result<()> {
     println!("flash1:       {}", files.flash1.display());
     println!("dpuboot ELF:  {} (for gdb)", files.dpuboot_elf.display());
     println!(
-        "public key:   {} (imgtool verify -k ...)",
+        "trusted keys: {} (development public key for imgtool verify -k: {})",
+        active_trusted_keys_file().display(),
         keys_dir().join("dev-signing.pub.pem").display()
     );
     Ok(())
