@@ -23,8 +23,9 @@
 //! signing), `bad-signature`, `unknown-key`, `truncated`, `low-counter` (counter 0, below the
 //! floor of 1), `health-fail` and `hang` (kernels built with the test features of the same name),
 //! `imgtool` (signed by MCUboot's `imgtool` with our key, after `imgtool verify` accepted ours).
-//! Each test gets a fresh flash1 under `target/test-flash/`; a test passes only on the status the
-//! guest set (semihosting) plus its expected lines.
+//! Each test gets a fresh flash1 under `target/test-flash/` (its console transcript is kept there
+//! as `<name>.log`); a test passes only on the status the guest set (semihosting) plus its
+//! expected lines.
 
 use crate::build::{self, KernelArtifacts};
 use crate::image::{self, SignOptions};
@@ -554,6 +555,11 @@ fn run_one(fixture: &mut Fixture, script: &Script) -> Result<(), (anyhow::Error,
         }
     }
     bench.power_off();
+    // Every transcript is kept (flash-write counts per boot are read from them for reports).
+    let _ = std::fs::write(
+        directory.join(format!("{}.log", script.name)),
+        &bench.transcript,
+    );
     result.map_err(|error| (error, bench.transcript.clone()))
 }
 
