@@ -220,7 +220,18 @@ impl Pl011 {
         }
     }
 
-    /// Clears the receive and receive-timeout interrupts (after the FIFO has been drained).
+    /// Enables or masks the receive and receive-timeout interrupts (flow control: while masked,
+    /// bytes wait in the FIFO and QEMU/the line holds the rest back instead of losing them).
+    pub fn set_receive_interrupts(&self, enabled: bool) {
+        if enabled {
+            self.registers().IMSC.write(INT::RX::SET + INT::RT::SET);
+        } else {
+            self.registers().IMSC.set(0);
+        }
+    }
+
+    /// Clears the receive and receive-timeout interrupts (call before draining the FIFO, so a
+    /// byte that arrives during the drain raises the interrupt again).
     pub fn acknowledge_receive_interrupt(&self) {
         self.registers()
             .ICR

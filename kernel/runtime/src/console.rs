@@ -7,7 +7,7 @@
 
 use crate::sync::IrqSafeMutex;
 use core::fmt::{self, Write};
-use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use heapless::Deque;
 use pl011::Pl011;
 
@@ -45,7 +45,9 @@ static OUTPUT: IrqSafeMutex<Output> = IrqSafeMutex::new(Output {
 static INPUT: IrqSafeMutex<Deque<u8, INPUT_RING_SIZE>> = IrqSafeMutex::new(Deque::new());
 /// The UART's base address, for the fault path that must not take a lock.
 static EMERGENCY_BASE: AtomicUsize = AtomicUsize::new(0);
-/// Received bytes dropped because the ring was full.
+/// Receive interrupts are masked because the ring was full.
+static RECEIVE_MASKED: AtomicBool = AtomicBool::new(false);
+/// Bytes the UART itself lost (its FIFO overflowed).
 static INPUT_OVERRUNS: AtomicU32 = AtomicU32::new(0);
 /// Line errors (framing, parity, break, FIFO overrun) reported by the UART.
 static LINE_ERRORS: AtomicU32 = AtomicU32::new(0);
@@ -146,31 +148,44 @@ pub fn on_interrupt() {
     let output = OUTPUT.lock();
     let Some(uart) = &output.uart else { return };
     let mut input = INPUT.lock();
-    while let Some(received) = uart.read_byte() {
-        match received {
-            Ok(byte) => {
-                if input.push_back(byte).is_err() {
-                    INPUT_OVERRUNS.fetch_add(1, Ordering::Relaxed);
-                }
+    // Acknowledge first: a byte arriving while we drain raises the interrupt again (acknowledging
+    // after the drain could clear an interrupt for a byte still in the FIFO).
+    uart.acknowledge_receive_interrupt();
+    while !input.is_full() {
+        match uart.read_byte() {
+            None => break,
+            Some(Ok(byte)) => {
+                let _ = input.push_back(byte);
             }
-            Err(_) => {
+            Some(Err(pl011::ReceiveError::Overrun)) => {
+                INPUT_OVERRUNS.fetch_add(1, Ordering::Relaxed);
+            }
+            Some(Err(pl011::ReceiveError::LineError)) => {
                 LINE_ERRORS.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
-    uart.acknowledge_receive_interrupt();
+    // Ring full: leave the rest in the FIFO and mask the interrupt until the loop makes room,
+    // so input is held back rather than lost (and a level interrupt cannot storm).
+    let full = input.is_full();
+    uart.set_receive_interrupts(!full);
+    RECEIVE_MASKED.store(full, Ordering::Relaxed);
 }
 
 /// Takes one received byte, if any (also polls the FIFO, so input works without interrupts).
 pub fn read_byte() -> Option<u8> {
     if let Some(byte) = INPUT.lock().pop_front() {
+        if RECEIVE_MASKED.load(Ordering::Relaxed) {
+            // Room again: take what waited in the FIFO and unmask.
+            on_interrupt();
+        }
         return Some(byte);
     }
     on_interrupt();
     INPUT.lock().pop_front()
 }
 
-/// Input bytes lost to a full ring, and UART line errors.
+/// Bytes the UART's FIFO lost (overrun), and line errors.
 pub fn input_errors() -> (u32, u32) {
     (
         INPUT_OVERRUNS.load(Ordering::Relaxed),

@@ -147,9 +147,8 @@ fn kernel_main(system: &'static System) -> ! {
     let mut shell = commands::Shell::new();
     shell.prompt();
     loop {
-        // Health window (jumpstart). Management-stack signal: pass
-        // `Some(network.management_up())` once net can say whether a management NIC exists.
-        bootbank::poll(None, system.board.psci);
+        // Health window (jumpstart): console up, and the management stack up if there is one.
+        bootbank::poll(network.management_health(), system.board.psci);
         let mut idle = true;
         while let Some(byte) = console::read_byte() {
             idle = false;

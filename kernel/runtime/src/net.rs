@@ -172,15 +172,12 @@ impl Network {
             || self.stack.as_ref().is_some_and(MgmtStack::ping_running)
     }
 
-    /// Whether the management stack has an address (a health signal for the boot commit).
-    #[allow(
-        dead_code,
-        reason = "the boot-bank health check (jumpstart) consumes it"
-    )]
-    pub fn management_up(&self) -> bool {
+    /// The management health signal for the boot commit: `None` without a management NIC,
+    /// else whether its stack has an address (DHCP lease or static).
+    pub fn management_health(&self) -> Option<bool> {
         self.stack
             .as_ref()
-            .is_some_and(|stack| stack.ipv4_address().is_some())
+            .map(|stack| stack.ipv4_address().is_some())
     }
 
     /// One pass: link changes, the management stack, data ports drained. Returns stack events.
