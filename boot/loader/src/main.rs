@@ -16,9 +16,9 @@ mod console;
 mod entry;
 mod exception;
 mod platform;
-mod semihosting;
 mod window;
 
+use aarch64_rt::semihosting;
 use bootstate::Flash as _;
 use bootstate::layout::{BANK_SIZE, bank_offset};
 use bootstate::{Bank, BankInfo, BootControl, BootDecision, FailureReason, Version, verify};

@@ -9,5 +9,6 @@ mod entry;
 pub mod exception;
 pub mod mmu;
 pub mod psci;
-pub mod semihosting;
+/// Semihosting (tests' exit status), shared with dpuboot.
+pub use aarch64_rt::semihosting;
 pub mod timer;
