@@ -365,22 +365,34 @@ pub fn flash_arguments(
     Ok(arguments)
 }
 
+impl SignOptions {
+    /// Takes `--version`, `--security-counter` or `--key` (with its value) if `flag` is one;
+    /// false for any other flag.
+    pub fn parse_option(
+        &mut self,
+        flag: &str,
+        options: &mut crate::OptionWalker<'_>,
+    ) -> Result<bool> {
+        match flag {
+            "--version" => self.version = parse_version(&options.value(flag)?)?,
+            "--security-counter" => self.security_counter = options.value(flag)?.parse()?,
+            "--key" => self.key = Some(PathBuf::from(options.value(flag)?)),
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
+
 /// `cargo xtask image [--version V] [--security-counter N] [--key PEM] [--production] [--reset]`.
 pub fn command(options: &BuildOptions, arguments: &[String]) -> Result<()> {
     let mut sign = SignOptions::default();
     let mut reset = false;
-    let mut iterator = arguments.iter();
-    while let Some(argument) = iterator.next() {
-        let mut value = |name: &str| {
-            iterator
-                .next()
-                .cloned()
-                .ok_or_else(|| anyhow::anyhow!("{name} needs a value"))
-        };
-        match argument.as_str() {
-            "--version" => sign.version = parse_version(&value("--version")?)?,
-            "--security-counter" => sign.security_counter = value("--security-counter")?.parse()?,
-            "--key" => sign.key = Some(PathBuf::from(value("--key")?)),
+    let mut words = crate::OptionWalker::new(arguments);
+    while let Some(argument) = words.next_option() {
+        if sign.parse_option(argument, &mut words)? {
+            continue;
+        }
+        match argument {
             "--production" => sign.production = true,
             "--reset" => reset = true,
             other => bail!("unknown image option '{other}'"),

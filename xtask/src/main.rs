@@ -58,6 +58,33 @@ pub struct BuildOptions {
     pub log_level: String,
 }
 
+/// Walks a subcommand's `--flag [value]` words in order.
+pub struct OptionWalker<'a> {
+    words: std::slice::Iter<'a, String>,
+}
+
+impl<'a> OptionWalker<'a> {
+    /// Walks `words`.
+    pub fn new(words: &'a [String]) -> Self {
+        Self {
+            words: words.iter(),
+        }
+    }
+
+    /// The next option word, if any.
+    pub fn next_option(&mut self) -> Option<&'a str> {
+        self.words.next().map(String::as_str)
+    }
+
+    /// The value that follows `flag`, or an error naming the flag.
+    pub fn value(&mut self, flag: &str) -> Result<String> {
+        self.words
+            .next()
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("{flag} needs a value"))
+    }
+}
+
 /// The workspace root (xtask lives one level below it).
 pub fn workspace_root() -> PathBuf {
     let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));

@@ -45,20 +45,14 @@ impl Drop for RawTerminal {
 pub fn parse_machine(arguments: &[String]) -> Result<(Machine, bool)> {
     let mut machine = Machine::default();
     let mut gdb = false;
-    let mut iterator = arguments.iter();
-    while let Some(argument) = iterator.next() {
-        let mut value = |name: &str| {
-            iterator
-                .next()
-                .cloned()
-                .ok_or_else(|| anyhow::anyhow!("{name} needs a value"))
-        };
-        match argument.as_str() {
+    let mut words = crate::OptionWalker::new(arguments);
+    while let Some(argument) = words.next_option() {
+        match argument {
             "--el2" => machine.options.push("virtualization=on".into()),
             "--gicv3" => machine.options.push("gic-version=3".into()),
-            "--memory" => machine.memory = value("--memory")?,
-            "--cpus" => machine.cpus = value("--cpus")?.parse()?,
-            "--cpu" => machine.cpu = value("--cpu")?,
+            "--memory" => machine.memory = words.value(argument)?,
+            "--cpus" => machine.cpus = words.value(argument)?.parse()?,
+            "--cpu" => machine.cpu = words.value(argument)?,
             "--gdb" => gdb = true,
             // Handled by `run` (flash boot through dpuboot is the default).
             "--direct" => {}

@@ -74,19 +74,13 @@ pub fn command(options: &crate::BuildOptions, arguments: &[String]) -> Result<()
     use crate::image::{self, SignOptions};
     let mut sign = SignOptions::default();
     let mut serial = false;
-    let mut iterator = arguments.iter();
-    while let Some(argument) = iterator.next() {
-        let mut value = |name: &str| {
-            iterator
-                .next()
-                .cloned()
-                .ok_or_else(|| anyhow::anyhow!("{name} needs a value"))
-        };
-        match argument.as_str() {
+    let mut words = crate::OptionWalker::new(arguments);
+    while let Some(argument) = words.next_option() {
+        if sign.parse_option(argument, &mut words)? {
+            continue;
+        }
+        match argument {
             "--serial" => serial = true,
-            "--version" => sign.version = image::parse_version(&value("--version")?)?,
-            "--security-counter" => sign.security_counter = value("--security-counter")?.parse()?,
-            "--key" => sign.key = Some(value("--key")?.into()),
             other => bail!("unknown flash option '{other}'"),
         }
     }
