@@ -328,6 +328,15 @@ pub fn prepare(options: &BuildOptions, sign: &SignOptions, reset: bool) -> Resul
             signed.display(),
             signed_bytes.len()
         );
+    } else if !flash1_holds(&flash1, &signed_bytes)? {
+        // Banks persist like a real DPU's flash: say so, or a developer wonders why a change
+        // does not show.
+        println!(
+            "note: {} is kept from an earlier run and neither bank holds this build's kernel.\n      \
+             It boots what was staged there. For this build: `cargo xtask flash --serial` (update \
+             as a trial), `cargo xtask image --reset` (fresh flash), or `cargo xtask run --direct`.",
+            flash1.display()
+        );
     }
     Ok(FlashFiles {
         flash0: out.join("flash0.img"),
@@ -336,6 +345,15 @@ pub fn prepare(options: &BuildOptions, sign: &SignOptions, reset: bool) -> Resul
         dpuboot_elf,
         dpuboot_size,
     })
+}
+
+/// Whether bank A or B of the flash file starts with exactly `signed` (this build, signed).
+fn flash1_holds(flash1: &Path, signed: &[u8]) -> Result<bool> {
+    let bytes = std::fs::read(flash1)?;
+    Ok([Bank::A, Bank::B].into_iter().any(|bank| {
+        let start = bootstate::layout::bank_offset(bank) as usize;
+        bytes.get(start..start + signed.len()) == Some(signed)
+    }))
 }
 
 /// QEMU arguments for a flash boot: the machine of `virt.args` without `-kernel`, the pflash

@@ -73,6 +73,11 @@ pub fn run(options: &BuildOptions, arguments: &[String]) -> Result<()> {
         let files = crate::image::prepare(options, &crate::image::SignOptions::default(), false)?;
         crate::image::flash_arguments(&machine, &files.flash0, &files.flash1, "run.args")?
     };
+    let http_port = free_port()?;
+    qemu_arguments.extend(qemu::profile(
+        "run-nics.args",
+        &[("http_port", http_port.to_string())],
+    )?);
     if gdb {
         let port = free_port()?;
         qemu_arguments.extend(["-S".into(), "-gdb".into(), format!("tcp:127.0.0.1:{port}")]);
@@ -86,6 +91,9 @@ pub fn run(options: &BuildOptions, arguments: &[String]) -> Result<()> {
         );
     }
     println!("{}", qemu::display_command(&qemu_arguments));
+    println!(
+        "Management API once mgmt0 has its DHCP lease: curl http://127.0.0.1:{http_port}/healthz"
+    );
     println!("Quit: Ctrl-A then x. QEMU monitor: Ctrl-A then c. Logs are decoded from defmt.\n");
 
     let mut splitter = Splitter::new(&artifacts.elf)?;
