@@ -283,6 +283,30 @@ pub fn request_rollback() {
     }
 }
 
+/// `boot tries N` / `boot window MS`: changes dpuboot's settings in the boot-state record.
+pub fn configure(tries: Option<u8>, window_ms: Option<u16>) {
+    let mut state = STATE.lock();
+    let Some(control) = state.control.as_mut() else {
+        println!("error: direct boot; there is no boot-state record to configure");
+        return;
+    };
+    let result = match (tries, window_ms) {
+        (Some(tries), _) => control.set_trial_tries(tries),
+        (None, Some(window)) => control.set_rollback_window_ms(window),
+        (None, None) => Ok(()),
+    };
+    match result {
+        Ok(()) => {
+            let record = control.record();
+            println!(
+                "boot settings: {} tries for a new trial, Shift+R window {} ms (0 = off)",
+                record.trial_tries, record.rollback_window_ms
+            );
+        }
+        Err(error) => println!("error: boot settings not written: {:?}", error),
+    }
+}
+
 /// The bank running now, if committed (the updater's precondition).
 fn committed_bank(state: &BootBanks) -> Option<Bank> {
     match state.running {

@@ -179,6 +179,8 @@ fn execute(
             println!("error: the firmware refused to reset");
         }
         Command::Boot => crate::bootbank::show(),
+        Command::BootTries(tries) => crate::bootbank::configure(Some(tries), None),
+        Command::BootWindow(window) => crate::bootbank::configure(None, Some(window)),
         Command::Rollback => crate::bootbank::request_rollback(),
         Command::Update { length } => crate::bootbank::update::run(length),
         Command::PowerOff => {

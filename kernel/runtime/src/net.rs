@@ -29,6 +29,8 @@ const HTTP_PORT: u16 = 80;
 const BURST: usize = 32;
 /// Keep spinning this long after the last packet before sleeping until the next tick.
 const BUSY_POLL_MICROSECONDS: u64 = 20_000;
+/// Oldest status snapshot an HTTP response may use.
+const SNAPSHOT_MAX_AGE_MS: u64 = 100;
 
 static NET_STORAGE: [NetStorage; MAX_NICS] = [const { NetStorage::new() }; MAX_NICS];
 static MGMT_STORAGE: StaticCell<MgmtStorage<'static>> = StaticCell::new();
@@ -192,13 +194,29 @@ impl Network {
         }
         let mut events = Vec::new();
         let before = self.packet_total();
-        let snapshot = self.snapshot();
+        // Refresh the status snapshot while clients are connected, and otherwise every
+        // SNAPSHOT_MAX_AGE_MS (a client that connects and asks within one poll gets one at most
+        // that old) rather than on every pass of the loop.
+        let now_ms = timer::uptime_milliseconds();
+        let snapshot = self
+            .http
+            .as_deref()
+            .filter(|http| {
+                http.open_connections > 0
+                    || http
+                        .snapshot_taken_ms
+                        .is_none_or(|taken| now_ms.saturating_sub(taken) >= SNAPSHOT_MAX_AGE_MS)
+            })
+            .map(|_| self.snapshot());
         if let (Some(stack), Some(mgmt), Some(http)) = (
             self.stack.as_mut(),
             self.nics.first_mut(),
             self.http.as_deref_mut(),
         ) {
-            http.snapshot = snapshot;
+            if let Some(snapshot) = snapshot {
+                http.snapshot = snapshot;
+                http.snapshot_taken_ms = Some(now_ms);
+            }
             http.now_ms = timer::uptime_milliseconds();
             events = stack.poll(&mut mgmt.driver, now(), http);
         }
@@ -470,6 +488,10 @@ pub struct HttpService {
     snapshot: StatusSnapshot<'static>,
     now_ms: u64,
     closed_totals: dpu_mgmt::Counters,
+    /// Connections between `on_open` and `on_close`.
+    open_connections: usize,
+    /// When `snapshot` was taken (uptime ms).
+    snapshot_taken_ms: Option<u64>,
 }
 
 impl HttpService {
@@ -487,6 +509,8 @@ impl HttpService {
             snapshot: StatusSnapshot::new("", "", 0),
             now_ms: 0,
             closed_totals: dpu_mgmt::Counters::default(),
+            open_connections: 0,
+            snapshot_taken_ms: None,
         }
     }
 
@@ -502,6 +526,7 @@ impl HttpService {
 
 impl TcpService for HttpService {
     fn on_open(&mut self, connection: usize, _remote: IpEndpoint) {
+        self.open_connections += 1;
         if let Some(slot) = self.slots.get_mut(connection) {
             slot.connection = Connection::new(self.now_ms);
             slot.pending_length = 0;
@@ -563,6 +588,7 @@ impl TcpService for HttpService {
     }
 
     fn on_close(&mut self, connection: usize) {
+        self.open_connections = self.open_connections.saturating_sub(1);
         if let Some(slot) = self.slots.get_mut(connection) {
             let counters = slot.connection.counters();
             self.closed_totals.merge(&counters);

@@ -84,6 +84,10 @@ pub enum Command {
     Boot,
     /// Ask dpuboot to roll back to the other bank at the next boot.
     Rollback,
+    /// Set the number of tries a new trial image gets (1..=15).
+    BootTries(u8),
+    /// Set dpuboot's Shift+R window in milliseconds (0 = off).
+    BootWindow(u16),
     /// Receive a signed image of `length` bytes over the console into the inactive bank.
     Update {
         /// Announced image length in bytes.
@@ -140,8 +144,8 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
     ("reboot", "", "reset the DPU"),
     (
         "boot",
-        "",
-        "boot banks A/B, last boot outcome, failure reasons",
+        "[tries N | window MS]",
+        "boot banks A/B, last outcome, reasons; set trial tries or the Shift+R window",
     ),
     (
         "rollback",
@@ -226,7 +230,21 @@ impl Command {
             "mem" => no_arguments(Command::Memory, "mem"),
             "devices" => no_arguments(Command::Devices, "devices"),
             "reboot" => no_arguments(Command::Reboot, "reboot"),
-            "boot" => no_arguments(Command::Boot, "boot"),
+            "boot" => match (first, second, extra) {
+                (None, _, _) => Ok(Command::Boot),
+                (Some("tries"), Some(count), false) => count
+                    .parse::<u8>()
+                    .ok()
+                    .filter(|count| (1..=15).contains(count))
+                    .map(Command::BootTries)
+                    .ok_or(usage("boot")),
+                (Some("window"), Some(milliseconds), false) => milliseconds
+                    .parse::<u16>()
+                    .ok()
+                    .map(Command::BootWindow)
+                    .ok_or(usage("boot")),
+                _ => Err(usage("boot")),
+            },
             "rollback" => no_arguments(Command::Rollback, "rollback"),
             "update" => match (first.and_then(|n| n.parse::<u32>().ok()), second) {
                 (Some(length), None) if length > 0 => Ok(Command::Update { length }),
@@ -290,6 +308,18 @@ mod tests {
     #[test]
     fn boot_bank_commands() {
         assert_eq!(Command::parse("boot"), Ok(Command::Boot));
+        assert_eq!(Command::parse("boot tries 5"), Ok(Command::BootTries(5)));
+        assert_eq!(Command::parse("boot window 0"), Ok(Command::BootWindow(0)));
+        for bad in [
+            "boot tries 0",
+            "boot tries 16",
+            "boot window -1",
+            "boot window 70000",
+            "boot x",
+            "boot tries 3 4",
+        ] {
+            assert!(Command::parse(bad).is_err(), "{bad}");
+        }
         assert_eq!(Command::parse("rollback"), Ok(Command::Rollback));
         assert_eq!(
             Command::parse("update 225000"),
