@@ -1,7 +1,7 @@
 //! `cargo xtask bench`: figures measured on this machine, printed for the closing notes.
 
 use crate::qemu::{self, Machine};
-use crate::tests::Session;
+use crate::session::Session;
 use crate::{BuildOptions, build};
 use anyhow::{Result, bail};
 use std::time::Duration;

@@ -6,7 +6,7 @@
 
 use crate::image::{self, SignOptions};
 use crate::qemu::{self, Machine};
-use crate::tests::Session;
+use crate::session::Session;
 use crate::{BuildOptions, workspace_root};
 use anyhow::{Result, bail};
 use bootstate::BootControl;

@@ -15,8 +15,11 @@ mod flashtests;
 mod image;
 mod netns;
 mod qemu;
+mod report;
 mod run;
+mod script;
 mod serial;
+mod session;
 mod tests;
 mod update;
 

@@ -147,10 +147,7 @@ pub fn run(options: &BuildOptions, arguments: &[String]) -> Result<()> {
     }
     drop(terminal);
     let status = process.child.wait()?;
-    let mut errors = String::new();
-    if let Some(mut stderr) = process.child.stderr.take() {
-        let _ = stderr.read_to_string(&mut errors);
-    }
+    let errors = process.stderr_text();
     if !errors.trim().is_empty() {
         eprintln!("{}", errors.trim());
     }

@@ -17,7 +17,7 @@
 //! Frames carry at most [`CHUNK`] bytes; each waits for its ACK (deadline per frame) and is sent
 //! again after a NAK, up to [`RETRIES`] times. The kernel gives up after a silence.
 
-use crate::tests::Session;
+use crate::session::Session;
 use anyhow::{Result, bail};
 use bootstate::crc32::crc32;
 use std::time::Duration;
