@@ -118,6 +118,7 @@ pub fn trusted_keys() -> Result<Vec<TrustedKey>> {
 /// Builds a test variant of the kernel with `features` (e.g. `test-hang`) and returns its raw
 /// Image under `target/dpu/variants/`. Variants exist only as test images, never shipped.
 pub fn build_kernel_variant(options: &BuildOptions, features: &[&str]) -> Result<PathBuf> {
+    crate::toolchain::ensure_targets()?;
     let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     command
         .current_dir(workspace_root())
@@ -128,7 +129,10 @@ pub fn build_kernel_variant(options: &BuildOptions, features: &[&str]) -> Result
         command.arg("--release");
     }
     if !command.status().context("running cargo build")?.success() {
-        bail!("building the kernel with {features:?} failed");
+        bail!(
+            "building the kernel with features {} failed",
+            features.join(",")
+        );
     }
     let profile = if options.release { "release" } else { "debug" };
     let built = workspace_root()
@@ -255,6 +259,7 @@ pub fn raw_by_load_address(elf_bytes: &[u8]) -> Result<Vec<u8>> {
 /// Builds dpuboot (with the trusted keys) and writes `flash0.img`; returns (ELF, raw size).
 pub fn build_flash0(options: &BuildOptions) -> Result<(PathBuf, usize)> {
     dev_key()?;
+    crate::toolchain::ensure_targets()?;
     let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     command
         .current_dir(workspace_root())

@@ -13,6 +13,7 @@ mod bootbench;
 mod build;
 mod flashtests;
 mod image;
+mod install;
 mod netns;
 mod qemu;
 mod report;
@@ -21,6 +22,7 @@ mod script;
 mod serial;
 mod session;
 mod tests;
+mod toolchain;
 mod update;
 
 use anyhow::{Result, bail};

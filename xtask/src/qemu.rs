@@ -36,32 +36,9 @@ impl Default for Machine {
 }
 
 /// Makes sure QEMU is installed: installs it with apt when we are root on Debian/Ubuntu,
-/// otherwise stops with the exact command to run.
+/// otherwise stops with the exact command to run (`install`).
 pub fn ensure_installed() -> Result<()> {
-    if Command::new(QEMU)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-    {
-        return Ok(());
-    }
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let is_root = unsafe { libc::geteuid() } == 0;
-    let has_apt = Path::new("/usr/bin/apt-get").exists();
-    if is_root && has_apt {
-        eprintln!("xtask: {QEMU} is missing; installing qemu-system-arm with apt-get");
-        let status = Command::new("sh")
-            .args(["-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-system-arm"])
-            .status()?;
-        if status.success() {
-            return Ok(());
-        }
-        bail!("apt-get could not install qemu-system-arm");
-    }
-    bail!(
-        "{QEMU} is not installed. Install it with:\n    sudo apt-get update && sudo apt-get install -y qemu-system-arm"
-    )
+    crate::install::ensure(crate::install::RUN, "QEMU")
 }
 
 /// Reads a profile file: one argument per line, `#` comments, placeholders filled.

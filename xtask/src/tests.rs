@@ -6,6 +6,7 @@
 //! Flash-boot scripts (`boot-bank-*`, `dpuboot-*`) run in `flashtests`; the format is shared
 //! (`script`), and so is the console (`session`).
 
+use crate::install;
 use crate::qemu;
 use crate::report::{self, Outcome};
 use crate::script::{self, Key, Run, Step};
@@ -332,6 +333,14 @@ pub fn test(options: &BuildOptions, arguments: &[String]) -> Result<()> {
         .iter()
         .find(|a| !a.starts_with("--"))
         .map(String::as_str);
+    // Everything the tests need, before the first of them runs (the imgtool host tests too).
+    let needs = if host_only {
+        vec![install::Tool::Imgtool]
+    } else {
+        crate::toolchain::ensure_targets()?;
+        install::test_needs(install::is_root())
+    };
+    install::ensure(&needs, "cargo xtask test")?;
     let (mut passed, mut failed) = if filter.is_none() {
         host_tests()?
     } else {
