@@ -288,8 +288,6 @@ fn host_tests() -> Result<(usize, usize)> {
             "dpu-runtime",
             "--exclude",
             "dpuboot",
-            "--exclude",
-            "xtask",
         ])
         .output()
         .context("running cargo test")?;
