@@ -587,6 +587,7 @@ fn run_one(fixture: &mut Fixture, script: &Script) -> Outcome {
         }
     }
     bench.power_off("end of test");
+    bench.log.push_str(&bench.run.notes());
     let result = result
         .and_then(|()| bench.run.finish(&bench.console))
         .and_then(|()| report::check_words(&bench.console));

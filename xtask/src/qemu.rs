@@ -127,13 +127,19 @@ impl QemuProcess {
             }
             None => (Command::new(QEMU), display_command(arguments)),
         };
+        command.args(arguments);
+        Self::spawn_command(command, shown)
+    }
+
+    /// Starts `command` (QEMU, or a stand-in in xtask's own tests) with piped stdio; `shown`
+    /// is its command line for transcripts.
+    pub fn spawn_command(mut command: Command, shown: String) -> Result<Self> {
         let mut child = command
-            .args(arguments)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .with_context(|| format!("starting {QEMU}"))?;
+            .with_context(|| format!("starting {shown}"))?;
         let errors = Arc::new(Mutex::new(Vec::new()));
         let drain = child.stderr.take().map(|mut stderr| {
             let errors = Arc::clone(&errors);
@@ -170,7 +176,15 @@ impl QemuProcess {
         if let Ok(Some(_)) = self.child.try_wait()
             && let Some(drain) = self.drain.take()
         {
-            let _ = drain.join();
+            // The pipe closes when QEMU is gone; a process it left behind could keep it open,
+            // so wait a little, not forever.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+            while !drain.is_finished() && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            if drain.is_finished() {
+                let _ = drain.join();
+            }
         }
         let errors = self.errors.lock().map(|e| e.clone()).unwrap_or_default();
         String::from_utf8_lossy(&errors).into_owned()

@@ -14,6 +14,9 @@ use std::time::{Duration, Instant};
 /// Deadline of each step until a `timeout:` line changes it.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// Deadlines below this are reported in the log with the time they actually took.
+const TIGHT: Duration = Duration::from_secs(1);
+
 /// One step of a script; `E` is the runner's own steps.
 #[derive(Clone)]
 pub enum Step<E> {
@@ -208,6 +211,8 @@ pub struct Run {
     /// arrival of the previous match when that came later.
     anchor: Instant,
     rejects: Vec<(String, String)>,
+    /// Lines for the log: how long tight deadlines actually took.
+    notes: Vec<String>,
     trace: bool,
 }
 
@@ -226,6 +231,7 @@ impl Run {
             last_sent: None,
             anchor: Instant::now(),
             rejects: Vec::new(),
+            notes: Vec::new(),
             trace: std::env::var_os("XTASK_TRACE").is_some(),
         }
     }
@@ -283,7 +289,16 @@ impl Run {
                 Ok(())
             }
             Step::Expect(text) => {
+                let anchor = self.anchor;
                 let found = session.expect_by(text, self.deadline(), timeout)?;
+                if timeout < TIGHT {
+                    let took = found.arrived.saturating_duration_since(anchor);
+                    self.notes.push(format!(
+                        "{line}: arrived {:.1} ms after its reference moment (deadline {:.0} ms)",
+                        took.as_secs_f64() * 1000.0,
+                        timeout.as_secs_f64() * 1000.0
+                    ));
+                }
                 self.matched(found.arrived);
                 Ok(())
             }
@@ -335,6 +350,14 @@ impl Run {
             }
             session.send_bytes(&line)?;
         }
+    }
+
+    /// What the log should say about the run (tight deadlines: how long they took).
+    pub fn notes(&self) -> String {
+        self.notes
+            .iter()
+            .map(|note| format!("--- {note}\n"))
+            .collect()
     }
 
     /// The end-of-test checks over the whole console `transcript` (`reject`).

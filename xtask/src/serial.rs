@@ -44,6 +44,16 @@ impl Splitter {
         })
     }
 
+    /// A splitter without a defmt table (frames come out as undecodable).
+    #[cfg(test)]
+    pub fn plain() -> Self {
+        Self {
+            table: None,
+            state: State::Text,
+            frame: Vec::new(),
+        }
+    }
+
     /// Feeds received bytes; returns what they completed, in order.
     pub fn feed(&mut self, bytes: &[u8]) -> Vec<Output> {
         let mut outputs = Vec::new();

@@ -76,7 +76,16 @@ impl Session {
     ) -> Result<Self> {
         let splitter = Splitter::new(elf)?;
         let started = Instant::now();
-        let mut process = QemuProcess::spawn_in(namespace, arguments)?;
+        let process = QemuProcess::spawn_in(namespace, arguments)?;
+        Self::from_process(process, splitter, started)
+    }
+
+    /// Captures the console of an already started `process` (started at `started`).
+    fn from_process(
+        mut process: QemuProcess,
+        splitter: Splitter,
+        started: Instant,
+    ) -> Result<Self> {
         let input = process.child.stdin.take().context("no stdin")?;
         let mut output = process.child.stdout.take().context("no stdout")?;
         let (sender, chunks) = channel();
@@ -309,5 +318,84 @@ impl Session {
         self.catch_up();
         self.process.stop();
         self.process.stderr_text()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    /// A stand-in guest: a shell script on the "console".
+    fn guest(script: &str) -> Session {
+        let mut command = Command::new("sh");
+        command.args(["-c", script]);
+        let started = Instant::now();
+        let process = QemuProcess::spawn_command(command, format!("sh -c '{script}'")).unwrap();
+        Session::from_process(process, Splitter::plain(), started).unwrap()
+    }
+
+    #[test]
+    fn text_that_arrived_in_time_passes_even_when_the_harness_looks_late() {
+        let mut session = guest("sleep 0.05; echo link down; sleep 5");
+        let anchor = Instant::now();
+        // The harness is busy elsewhere for longer than the deadline.
+        std::thread::sleep(Duration::from_millis(600));
+        let allowed = Duration::from_millis(300);
+        let found = session
+            .expect_by("link down", anchor + allowed, allowed)
+            .unwrap();
+        assert!(found.arrived < anchor + allowed);
+    }
+
+    #[test]
+    fn text_that_arrived_after_the_deadline_fails_even_if_seen_at_once() {
+        let mut session = guest("sleep 0.4; echo link down; sleep 5");
+        let anchor = Instant::now();
+        std::thread::sleep(Duration::from_millis(900));
+        let allowed = Duration::from_millis(100);
+        let error = session
+            .expect_by("link down", anchor + allowed, allowed)
+            .unwrap_err();
+        assert!(format!("{error}").contains("after its deadline"), "{error}");
+    }
+
+    #[test]
+    fn text_that_never_comes_times_out_and_ended_output_says_so() {
+        let mut session = guest("echo hello; sleep 5");
+        let allowed = Duration::from_millis(200);
+        let error = session.expect("bye", allowed).unwrap_err();
+        assert!(
+            format!("{error}").contains("did not appear within"),
+            "{error}"
+        );
+        let mut session = guest("echo hello");
+        let error = session.expect("bye", Duration::from_secs(5)).unwrap_err();
+        assert!(format!("{error}").contains("QEMU ended before"), "{error}");
+    }
+
+    #[test]
+    fn absent_looks_at_the_answer_between_the_input_and_the_match() {
+        let mut session = guest("read line; echo \"got $line\"; echo noise; echo done; sleep 5");
+        session.send_bytes(b"ping\n").unwrap();
+        session.expect("done", Duration::from_secs(5)).unwrap();
+        assert!(session.check_absent("quiet").is_ok());
+        assert!(session.check_absent("noise").is_err());
+    }
+
+    #[test]
+    fn stderr_is_drained_while_the_guest_runs() {
+        // 1 MiB on stderr would fill the pipe and stall the guest if nobody read it.
+        let mut session =
+            guest("head -c 1048576 /dev/zero | tr '\\0' x >&2; echo through; sleep 5");
+        session.expect("through", Duration::from_secs(10)).unwrap();
+        assert_eq!(session.stderr().len(), 1 << 20);
+    }
+
+    #[test]
+    fn exit_status_and_early_exit_are_seen() {
+        let mut session = guest("echo bye; exit 3");
+        assert_eq!(session.wait_exit(Duration::from_secs(5)).unwrap(), 3);
+        assert_eq!(session.exited().unwrap().and_then(|s| s.code()), Some(3));
     }
 }

@@ -231,6 +231,7 @@ fn run_steps(
         &errors,
     ));
     log.push_str(&notes);
+    log.push_str(&run.notes());
     let _ = std::fs::remove_file(&monitor_path);
     result
         .and_then(|()| run.finish(&session.transcript))
@@ -252,7 +253,10 @@ fn net_step(
                 namespace.context("host: steps need a tap: line (a network namespace)")?;
             *last_host_output = host_until(namespace, command, expected, timeout)?;
             run.acted_at(Instant::now());
-            Ok(None)
+            // Keep the end of the output (a ping summary) in the log.
+            let lines: Vec<&str> = last_host_output.trim_end().lines().collect();
+            let tail = lines[lines.len().saturating_sub(3)..].join("\n    ");
+            Ok(Some(format!("output ends:\n    {tail}")))
         }
         NetStep::LossAtMost(limit) => {
             let loss = packet_loss(last_host_output)
