@@ -293,6 +293,21 @@ impl Session {
         Ok(self.process.child.try_wait()?)
     }
 
+    /// QEMU's exit status if it exits within `grace` (polled; returns as soon as it does).
+    pub fn exit_within(&mut self, grace: Duration) -> Result<Option<ExitStatus>> {
+        let deadline = Instant::now() + grace;
+        loop {
+            self.catch_up();
+            if let Some(status) = self.exited()? {
+                return Ok(Some(status));
+            }
+            if Instant::now() >= deadline {
+                return Ok(None);
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
     /// Waits for QEMU to exit; returns its status code.
     pub fn wait_exit(&mut self, timeout: Duration) -> Result<i32> {
         let deadline = Instant::now() + timeout;
