@@ -32,7 +32,7 @@ fn median(values: &mut [f64]) -> f64 {
 }
 
 fn bench_boot(options: &BuildOptions, runs: usize) -> Result<()> {
-    qemu::ensure_installed()?;
+    crate::install::ensure_qemu()?;
     let artifacts = build::build_kernel(options)?;
     build::print_sizes(&artifacts)?;
     let mut times = Vec::new();
@@ -68,7 +68,7 @@ fn bench_net(options: &BuildOptions) -> Result<()> {
     if let Some(reason) = crate::netns::unavailable_reason() {
         bail!("bench net {reason}");
     }
-    qemu::ensure_installed()?;
+    crate::install::ensure_qemu()?;
     let artifacts = build::build_kernel(options)?;
     let taps = [
         ("tap0".to_string(), "10.9.0.1/24".to_string()),

@@ -5,7 +5,7 @@
 //! prints it in its boot line), dpuboot's size, and the flash writes of those boots (0 expected).
 
 use crate::image::{self, SignOptions};
-use crate::qemu::{self, Machine};
+use crate::qemu::Machine;
 use crate::session::Session;
 use crate::{BuildOptions, workspace_root};
 use anyhow::{Result, bail};
@@ -20,7 +20,7 @@ fn median(values: &mut [f64]) -> f64 {
 
 /// Measures `runs` boots through dpuboot.
 pub fn bench_dpuboot(options: &BuildOptions, runs: usize) -> Result<()> {
-    qemu::ensure_installed()?;
+    crate::install::ensure_qemu()?;
     let files = image::prepare(options, &SignOptions::default(), false)?;
     let kernel_elf = crate::build::output_dir().join("dpu-runtime.elf");
     // A bench copy of flash1: bank A committed, window 0.

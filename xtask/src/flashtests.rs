@@ -257,14 +257,14 @@ fn imgtool_signed(kernel: &Path, ours: &[u8]) -> Result<Vec<u8>> {
         let output = std::process::Command::new("imgtool")
             .args(arguments)
             .output()
-            .context("imgtool is not on PATH (pip install imgtool; .ci/run installs it)")?;
+            .context("imgtool is not on PATH (cargo xtask test installs it: python3 -m pip install imgtool==2.5.0)")?;
         let text = format!(
             "{}{}",
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         );
         if !output.status.success() {
-            bail!("imgtool {arguments:?} failed: {text}");
+            bail!("imgtool {} failed: {text}", arguments.join(" "));
         }
         Ok(text)
     };

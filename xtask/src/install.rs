@@ -169,6 +169,11 @@ pub fn decide(needed: &[Tool], missing: impl Fn(Tool) -> bool, root: bool, apt: 
     Action::Stop(message)
 }
 
+/// Makes sure QEMU is installed (what `run`, `image`, `flash` and the benches need).
+pub fn ensure_qemu() -> Result<()> {
+    ensure(RUN, "QEMU")
+}
+
 /// Whether xtask runs as root.
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.

@@ -35,12 +35,6 @@ impl Default for Machine {
     }
 }
 
-/// Makes sure QEMU is installed: installs it with apt when we are root on Debian/Ubuntu,
-/// otherwise stops with the exact command to run (`install`).
-pub fn ensure_installed() -> Result<()> {
-    crate::install::ensure(crate::install::RUN, "QEMU")
-}
-
 /// Reads a profile file: one argument per line, `#` comments, placeholders filled.
 pub fn profile(name: &str, fill: &[(&str, String)]) -> Result<Vec<String>> {
     let path = workspace_root().join("qemu").join(name);

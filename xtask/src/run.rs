@@ -65,7 +65,7 @@ pub fn parse_machine(arguments: &[String]) -> Result<(Machine, bool)> {
 /// Builds and boots the kernel interactively.
 pub fn run(options: &BuildOptions, arguments: &[String]) -> Result<()> {
     let (machine, gdb) = parse_machine(arguments)?;
-    qemu::ensure_installed()?;
+    crate::install::ensure_qemu()?;
     let artifacts = build::build_kernel(options)?;
     let mut qemu_arguments = if arguments.iter().any(|a| a == "--direct") {
         qemu::arguments(&machine, &artifacts.image, "run.args")?

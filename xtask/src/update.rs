@@ -87,7 +87,7 @@ pub fn command(options: &crate::BuildOptions, arguments: &[String]) -> Result<()
     if !serial {
         bail!("choose the transport: --serial (the only one so far; TCP on mgmt0 is planned)");
     }
-    crate::qemu::ensure_installed()?;
+    crate::install::ensure_qemu()?;
     let files = image::prepare(options, &SignOptions::default(), false)?;
     let kernel = crate::build::output_dir();
     let signed = image::sign_image(&kernel.join("Image"), &sign)?;
