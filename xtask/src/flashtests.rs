@@ -1,8 +1,9 @@
 //! In-QEMU tests of the real boot chain (dpuboot from flash0 -> a bank in flash1).
 //!
 //! Scripts are `qemu/tests/boot-bank-*.test` and `qemu/tests/dpuboot-*.test`. They use the
-//! steps of `qemu/README.md` (`expect`, `reject`, `send`, `send-bytes`, `timeout`, `exit`) plus
-//! steps that act on the machine and its flash, the way a power supply or a technician would:
+//! console steps of `script` (`expect`, `absent`, `reject`, `send`, `send-bytes`, `timeout`,
+//! `exit`, ...) plus steps that act on the machine and its flash, the way a power supply or a
+//! technician would:
 //!
 //! | step | meaning |
 //! |---|---|
@@ -11,6 +12,12 @@
 //! | `boot` | power on (QEMU with flash0 = dpuboot, flash1 = this test's copy) |
 //! | `power-cycle` | kill QEMU (a power cut) and start it again on the same flash files |
 //! | `power-off` | kill QEMU |
+//!
+//! A power cut (`power-cycle`, `power-off`, `update-cut`) fails if QEMU exited on its own
+//! before it (a panic or fault after the boot's last `expect`).
+//!
+//! | step | meaning |
+//! |---|---|
 //! | `stage: VARIANT` | (powered off) stage an image into the inactive bank as the kernel would |
 //! | `corrupt: BANK payload\|signature` | (powered off) flip a byte of a bank's image in flash1 |
 //! | `plant: VARIANT` | (powered off) write an image into bank B and record it as a trial without verifying it (flash tampered with behind the updater's back): dpuboot must reject it |
@@ -23,9 +30,10 @@
 //! signing), `bad-signature`, `unknown-key`, `truncated`, `low-counter` (counter 0, below the
 //! floor of 1), `health-fail` and `hang` (kernels built with the test features of the same name),
 //! `imgtool` (signed by MCUboot's `imgtool` with our key, after `imgtool verify` accepted ours).
-//! Each test gets a fresh flash1 under `target/test-flash/` (its console transcript is kept there
-//! as `<name>.log`); a test passes only on the status the guest set (semihosting) plus its
-//! expected lines.
+//! Each test gets a fresh flash1 under `target/test-flash/`; its transcript (every boot, with
+//! the QEMU command) goes to `target/test-logs/<name>.log`. A test passes only on the status
+//! the guest set (semihosting) plus its expected lines, and then the whole-test checks
+//! (`reject`, no Debug output) over the console output of all its boots.
 
 use crate::build::{self, KernelArtifacts};
 use crate::image::{self, SignOptions};
