@@ -1,4 +1,4 @@
-//! `cargo xtask bench`: figures measured on this machine, printed for the closing notes.
+//! `cargo xtask bench`: figures measured on this machine.
 
 use crate::qemu::{self, Machine};
 use crate::session::Session;

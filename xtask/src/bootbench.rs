@@ -1,4 +1,4 @@
-//! `cargo xtask bench boot --dpuboot`: the real boot chain, reset (QEMU start) to the prompt.
+//! `cargo xtask bench boot --dpuboot`: reset to prompt through dpuboot.
 //!
 //! Runs through dpuboot with the Shift+R window at 0 on a committed bank A, N times, and reports
 //! the median time from QEMU start to `dpu> `, dpuboot's own verification time of the image (it

@@ -1,4 +1,4 @@
-//! In-QEMU tests of the real boot chain (dpuboot from flash0 -> a bank in flash1).
+//! In-QEMU tests of the real boot chain (dpuboot, then a bank in flash1).
 //!
 //! Scripts are `qemu/tests/boot-bank-*.test` and `qemu/tests/dpuboot-*.test`. They use the
 //! console steps of `script` (`expect`, `absent`, `reject`, `send`, `send-bytes`, `timeout`,
@@ -599,7 +599,8 @@ fn run_one(fixture: &mut Fixture, script: &Script) -> Outcome {
         }
     }
     bench.power_off("end of test");
-    bench.log.push_str(&bench.run.notes());
+    // Notes first, so the log (and a failure's tail) ends with the console.
+    bench.log.insert_str(0, &bench.run.notes());
     let result = result
         .and_then(|()| bench.run.finish(&bench.console))
         .and_then(|()| report::check_words(&bench.console));

@@ -1,4 +1,4 @@
-//! `cargo xtask image`: signed kernel images and the two QEMU flash files dpuboot boots from.
+//! `cargo xtask image`: signed kernel images and the two QEMU flash files.
 //!
 //! - Keys: a development Ed25519 key is generated on first use into `target/keys/`
 //!   (`dev-signing.pem` PKCS#8, `dev-signing.pub.pem` SPKI for `imgtool verify -k`, and

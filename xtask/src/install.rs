@@ -1,4 +1,4 @@
-//! Installing what a command needs: Debian packages with apt, a pinned imgtool with pip.
+//! Installing what a command needs: apt packages, a pinned imgtool.
 //!
 //! As root on Debian/Ubuntu xtask installs what is missing itself (`apt-get update` once, then
 //! `apt-get install -y --no-install-recommends`; `python3 -m pip install imgtool==2.5.0`);

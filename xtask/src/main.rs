@@ -1,4 +1,4 @@
-//! `cargo xtask`: the one entry point to build, run, test and benchmark the DPU firmware.
+//! `cargo xtask`: build, run, test and benchmark the DPU firmware.
 //!
 //! Subcommands: `build`, `run`, `test`, `bench`. Run `cargo xtask help` for options.
 

@@ -1,4 +1,4 @@
-//! QEMU: finding (or installing) it, and building its command line from the `qemu/` profiles.
+//! QEMU: its command line from the `qemu/` profiles, and its process.
 
 use crate::workspace_root;
 use anyhow::{Context, Result, bail};

@@ -1,4 +1,4 @@
-//! What a test run prints and keeps: PASS/FAIL lines, transcripts, the Debug-output check.
+//! What a test run prints and keeps: verdicts, transcripts, Debug check.
 
 use anyhow::Result;
 use std::path::Path;

@@ -1,4 +1,4 @@
-//! `cargo xtask run`: boot under QEMU with the console on this terminal, logs decoded.
+//! `cargo xtask run`: boot under QEMU with the console on this terminal.
 
 use crate::qemu::{self, Machine, QemuProcess};
 use crate::serial::{Output, Splitter};

@@ -1,4 +1,4 @@
-//! The `qemu/tests/*.test` script format: one parser and the console steps both runners share.
+//! The `qemu/tests/*.test` format: one parser, the shared console steps.
 //!
 //! Keys every script may use are parsed here; a runner adds its own keys (network steps for
 //! `-kernel` tests, flash and power steps for flash tests) through a callback. The console

@@ -1,4 +1,4 @@
-//! The console byte stream: plain text for people, defmt frames decoded into log lines.
+//! The console byte stream: text for people, defmt frames decoded.
 //!
 //! Wire convention (docs/logging.md): a defmt frame is `0xFF 0x00`, then rzcobs-encoded bytes,
 //! then `0x00`. Text never contains `0xFF`, so everything else passes through unchanged.

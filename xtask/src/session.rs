@@ -1,4 +1,4 @@
-//! A running QEMU guest whose console is captured, with arrival times, into a transcript.
+//! A running QEMU guest whose console is captured, with arrival times.
 //!
 //! Used by the test runners, `update` (`cargo xtask flash --serial`) and the benches. A reader
 //! thread stamps every chunk of console output with the moment it received it, so a deadline

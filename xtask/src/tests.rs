@@ -1,4 +1,4 @@
-//! `cargo xtask test`: host unit tests, then the in-QEMU test scripts in `qemu/tests/`.
+//! `cargo xtask test`: host unit tests, then the in-QEMU test scripts.
 //!
 //! Each script boots an image, drives the console, and passes only if every expected line
 //! appears within its deadline AND QEMU exits with the status the guest set (semihosting),
@@ -225,13 +225,14 @@ fn run_steps(
         }
     }
     let errors = session.stderr();
+    // Notes first, so the log (and a failure's tail) ends with the console.
+    log.push_str(&notes);
+    log.push_str(&run.notes());
     log.push_str(&report::boot_log(
         session.command(),
         &session.transcript,
         &errors,
     ));
-    log.push_str(&notes);
-    log.push_str(&run.notes());
     let _ = std::fs::remove_file(&monitor_path);
     result
         .and_then(|()| run.finish(&session.transcript))

@@ -1,4 +1,4 @@
-//! The firmware's Rust targets: checked, and added with rustup, before any target build.
+//! The firmware's Rust targets: checked, and added with rustup.
 //!
 //! rustup installs the `targets` of `rust-toolchain.toml` only when it installs the toolchain
 //! itself; a toolchain that already exists without them (or rustup with auto-install off)

@@ -1,4 +1,4 @@
-//! The host side of `update`: pushes a signed image to the kernel over the serial console.
+//! The host side of `update`: a signed image over the serial console.
 //!
 //! Why the console: it exists on every DPU from the first boot, needs no working network stack
 //! (the thing an update may be fixing), and is what `cargo xtask test` already drives; a TCP
