@@ -38,8 +38,11 @@ fn bench_boot(options: &BuildOptions, runs: usize) -> Result<()> {
     let mut times = Vec::new();
     for _ in 0..runs.max(1) {
         let mut session = Session::start(&Machine::default(), &artifacts.image, &artifacts.elf)?;
-        session.expect("dpu> ", Duration::from_secs(20))?;
-        times.push(session.started.elapsed().as_secs_f64() * 1000.0);
+        let wait = Duration::from_secs(20);
+        // When the prompt arrived (the reader's timestamp), not when we looked.
+        let prompt = session.expect_by("dpu> ", std::time::Instant::now() + wait, wait)?;
+        let boot = prompt.arrived.duration_since(session.started);
+        times.push(boot.as_secs_f64() * 1000.0);
         session.send_bytes(b"poweroff\r")?;
         let status = session.wait_exit(Duration::from_secs(10))?;
         if status != 0 {

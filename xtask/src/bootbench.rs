@@ -43,8 +43,11 @@ pub fn bench_dpuboot(options: &BuildOptions, runs: usize) -> Result<()> {
         let mut session = Session::start_arguments(&arguments, &kernel_elf)?;
         session.expect("dpuboot: booting bank A", Duration::from_secs(20))?;
         verify.push(session.expect_number("bytes verified in", Duration::from_secs(5))? / 1000.0);
-        session.expect("dpu> ", Duration::from_secs(20))?;
-        times.push(session.started.elapsed().as_secs_f64() * 1000.0);
+        let wait = Duration::from_secs(20);
+        // When the prompt arrived (the reader's timestamp), not when we looked.
+        let prompt = session.expect_by("dpu> ", std::time::Instant::now() + wait, wait)?;
+        let boot = prompt.arrived.duration_since(session.started);
+        times.push(boot.as_secs_f64() * 1000.0);
         session.send_bytes(b"poweroff\r")?;
         let status = session.wait_exit(Duration::from_secs(10))?;
         if status != 0 {
