@@ -23,6 +23,15 @@ pub enum StoreError {
     FloorFull,
 }
 
+impl core::fmt::Display for StoreError {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            StoreError::Flash(error) => write!(formatter, "boot-state flash: {error}"),
+            StoreError::FloorFull => formatter.write_str("every anti-rollback floor slot is used"),
+        }
+    }
+}
+
 impl From<FlashError> for StoreError {
     fn from(error: FlashError) -> Self {
         StoreError::Flash(error)
