@@ -226,6 +226,9 @@ impl<const CAPACITY: usize> LineEditor<CAPACITY> {
 }
 
 #[cfg(test)]
+mod fuzz;
+
+#[cfg(test)]
 mod tests {
     extern crate std;
     use super::*;
