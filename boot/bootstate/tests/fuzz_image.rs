@@ -425,7 +425,7 @@ impl Flash for ImageFlash {
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: proptest_cases(2000),
+        cases: proptest_cases(5000),
         ..ProptestConfig::default()
     })]
 

@@ -180,7 +180,7 @@ fn drive<const CAPACITY: usize>(input: &[u8], preset: EditorCounters) -> Result<
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: cases(2000),
+        cases: cases(5000),
         ..ProptestConfig::default()
     })]
 
