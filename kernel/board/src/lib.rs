@@ -37,7 +37,7 @@ pub const MAX_VIRTIO_SLOTS: usize = 64;
 /// Most CFI flash banks kept (QEMU `virt` has 2).
 pub const MAX_FLASH_BANKS: usize = 4;
 /// Room for every interrupt [`Board`] records: timer, UART and one per virtio slot.
-const MAX_INTERRUPTS: usize = MAX_VIRTIO_SLOTS + 2;
+pub const MAX_INTERRUPTS: usize = MAX_VIRTIO_SLOTS + 2;
 
 /// A physical address range.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,6 +52,11 @@ impl Region {
     /// One past the last byte.
     pub fn end(&self) -> u64 {
         self.base.saturating_add(self.size)
+    }
+
+    /// Whether `address` lies in the range.
+    pub fn contains(&self, address: u64) -> bool {
+        self.base <= address && address < self.end()
     }
 }
 
