@@ -123,8 +123,8 @@ pub fn reg_first<'a, const N: usize>(
     decode_entries(node, false)
 }
 
-/// The node's `reg` ranges, for display: entries that do not decode are skipped, a missing size
-/// reads as 0. Use [`reg`] to decode ranges the kernel will map.
+/// The node's `reg` ranges, for display: a `reg` that does not decode as address/size pairs
+/// (a CPU's MPIDR, `#size-cells = 0`) yields nothing. Use [`reg`] for ranges the kernel maps.
 pub fn regions<'a>(node: &FdtNode<'_, 'a>) -> impl Iterator<Item = Region> + 'a {
     let shape = reg_shape(node).ok().flatten();
     let value = node.property("reg").map_or(&[][..], |p| p.value);

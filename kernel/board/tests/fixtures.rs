@@ -129,3 +129,19 @@ fn the_display_helpers_read_the_same_values() {
     );
     assert_eq!(dpu_board::interrupts(&uart).collect::<Vec<_>>(), vec![33]);
 }
+
+#[test]
+fn cpu_nodes_have_no_address_ranges() {
+    // A CPU's `reg` is its MPIDR under #size-cells = 0: not an address range to show or map.
+    let blob = fixture("virt-gicv3-el2-a72");
+    let board = decode(&blob, LOAD_ADDRESS).unwrap();
+    let cpus: Vec<_> = board
+        .fdt
+        .all_nodes()
+        .filter(|node| node.name.starts_with("cpu@"))
+        .collect();
+    assert_eq!(cpus.len(), 4);
+    for cpu in cpus {
+        assert_eq!(dpu_board::regions(&cpu).count(), 0, "{}", cpu.name);
+    }
+}
