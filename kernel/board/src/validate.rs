@@ -239,5 +239,26 @@ fn check_property(name: &[u8], value: &[u8]) -> Result<(), &'static str> {
     if (name_is("#address-cells") || name_is("#size-cells")) && value.len() != 4 {
         return Err("#address-cells/#size-cells must be one cell");
     }
+    // String properties the kernel or the `fdt` crate read as strings (`Compatible::first`
+    // panics on a value without a NUL or with bad UTF-8).
+    let is_string = STRING_PROPERTIES.iter().any(|wanted| name_is(wanted));
+    if is_string && !is_string_list(value) {
+        return Err("string property is not NUL-terminated UTF-8");
+    }
     Ok(())
+}
+
+/// Properties whose values must be NUL-terminated strings (or lists of them).
+const STRING_PROPERTIES: &[&str] = &[
+    "compatible",
+    "model",
+    "status",
+    "device_type",
+    "method",
+    "stdout-path",
+    "bootargs",
+];
+
+fn is_string_list(value: &[u8]) -> bool {
+    value.last() == Some(&0) && core::str::from_utf8(value).is_ok()
 }
