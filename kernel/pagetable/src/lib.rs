@@ -322,3 +322,62 @@ impl<const N: usize> Tables<N> {
         None
     }
 }
+
+/// The kernel image's parts, in address order, from the linker script (each page aligned).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KernelImage {
+    /// Load address: text starts here.
+    pub start: u64,
+    /// End of text; read-only data starts here.
+    pub text_end: u64,
+    /// End of read-only data; data, BSS and the stack landing zone follow.
+    pub rodata_end: u64,
+    /// The stack guard: left unmapped.
+    pub stack_guard: core::ops::Range<u64>,
+    /// End of the boot stack and of everything the image needs.
+    pub end: u64,
+}
+
+/// Builds the kernel's whole identity map, in the order that never splits a block:
+/// - the image, section by section: text [`Attributes::Code`], rodata
+///   [`Attributes::ReadOnlyData`], data/BSS/landing zone and the stack [`Attributes::Data`],
+///   the stack guard left out;
+/// - the RAM around the image, [`Attributes::Data`];
+/// - the device tree, read-only, if it is outside RAM;
+/// - every device region, [`Attributes::Device`].
+///
+/// A device region over RAM or the image is a [`MapError::Conflict`].
+pub fn map_kernel<const N: usize>(
+    tables: &mut Tables<N>,
+    image: &KernelImage,
+    ram: &[core::ops::Range<u64>],
+    dtb: core::ops::Range<u64>,
+    devices: impl IntoIterator<Item = core::ops::Range<u64>>,
+) -> Result<(), MapError> {
+    let mut map = |range: core::ops::Range<u64>, attributes| {
+        if range.is_empty() {
+            return Ok(());
+        }
+        tables.map(range.start, range.end - range.start, attributes)
+    };
+    map(image.start..image.text_end, Attributes::Code)?;
+    map(image.text_end..image.rodata_end, Attributes::ReadOnlyData)?;
+    map(image.rodata_end..image.stack_guard.start, Attributes::Data)?;
+    map(image.stack_guard.end..image.end, Attributes::Data)?;
+    // The guard is never mapped, so a stack overflow faults (docs/memory.md).
+    for bank in ram {
+        // RAM around the image (the image itself is already mapped with finer attributes).
+        map(bank.start..image.start.min(bank.end), Attributes::Data)?;
+        map(image.end.max(bank.start)..bank.end, Attributes::Data)?;
+    }
+    let dtb_in_ram = ram
+        .iter()
+        .any(|bank| bank.start <= dtb.start && dtb.end <= bank.end);
+    if !dtb_in_ram {
+        map(dtb, Attributes::ReadOnlyData)?;
+    }
+    for device in devices {
+        map(device, Attributes::Device)?;
+    }
+    Ok(())
+}

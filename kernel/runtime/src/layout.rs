@@ -1,8 +1,11 @@
 //! The kernel image's layout (linker-script symbols) and the identity map built from it and
 //! the device tree. docs/memory.md has the picture.
 
-use crate::arch::aarch64::mmu::{self, Attributes, MapError};
+use crate::arch::aarch64::mmu::{self, MapError};
 use crate::board::{self, Board, Region};
+use core::ops::Range;
+use dpu_pagetable::{KernelImage, map_kernel};
+use heapless::Vec;
 
 unsafe extern "C" {
     static __image_start: u8;
@@ -11,7 +14,6 @@ unsafe extern "C" {
     static __data_end: u8;
     static __bss_start: u8;
     static __bss_end: u8;
-    static __stack_landing_bottom: u8;
     static __stack_guard_start: u8;
     static __stack_guard_end: u8;
     static __boot_stack_top: u8;
@@ -31,10 +33,9 @@ pub struct ImageLayout {
     pub data_end: u64,
     /// BSS.
     pub bss: Region,
-    /// Mapped, unused room below the guard: after an overflow the fault handler's stack lands
-    /// here (each nested fault moves SP down by one trap frame) instead of in BSS.
-    pub landing: Region,
-    /// Unmapped page(s) between the landing zone and the boot stack.
+    /// Unmapped page(s) below the boot stack. Below them, `__stack_landing_bottom` starts the
+    /// mapped, unused landing zone: after an overflow the fault handler's stack lands there
+    /// (each nested fault moves SP down one trap frame) instead of in BSS.
     pub stack_guard: Region,
     /// Boot stack.
     pub stack: Region,
@@ -58,10 +59,6 @@ pub fn image() -> ImageLayout {
             core::ptr::addr_of!(__bss_start),
             core::ptr::addr_of!(__bss_end),
         ),
-        landing: range(
-            core::ptr::addr_of!(__stack_landing_bottom),
-            core::ptr::addr_of!(__stack_guard_start),
-        ),
         stack_guard: range(
             core::ptr::addr_of!(__stack_guard_start),
             core::ptr::addr_of!(__stack_guard_end),
@@ -79,55 +76,27 @@ pub fn stack_guard() -> Region {
     image().stack_guard
 }
 
-/// Builds the identity map: text read-only and executable, rodata read-only, data, BSS and the
-/// stack read-write and execute-never, the stack guard left out, all other RAM read-write and
-/// execute-never, the DTB read-only, and every device region the kernel may drive as device
-/// memory. The image goes first, in pages, so the rest of RAM never has to split a block.
+/// Builds the identity map (`dpu_pagetable::map_kernel`): text read-only and executable,
+/// rodata read-only, data, BSS, the landing zone and the stack read-write and execute-never, the
+/// stack guard left out, all other RAM read-write and execute-never, the DTB read-only if it is
+/// outside RAM, and every device region the kernel may drive as device memory.
 pub fn map_everything(board: &Board) -> Result<(), MapError> {
     let image = image();
-    mmu::map(image.start, image.text_end - image.start, Attributes::Code)?;
-    mmu::map(
-        image.text_end,
-        image.rodata_end - image.text_end,
-        Attributes::ReadOnlyData,
-    )?;
-    // Data, BSS and the landing zone; the guard right above the landing zone stays unmapped.
-    mmu::map(
-        image.rodata_end,
-        image.landing.end() - image.rodata_end,
-        Attributes::Data,
-    )?;
-    mmu::map(
-        image.stack_guard.end(),
-        image.end - image.stack_guard.end(),
-        Attributes::Data,
-    )?;
-    for bank in &board.memory {
-        // RAM around the image (the image itself is already mapped with finer attributes).
-        if bank.base < image.start {
-            mmu::map(
-                bank.base,
-                image.start.min(bank.end()) - bank.base,
-                Attributes::Data,
-            )?;
-        }
-        if bank.end() > image.end {
-            let from = image.end.max(bank.base);
-            mmu::map(from, bank.end() - from, Attributes::Data)?;
-        }
-    }
-    // The DTB is normally inside RAM (already mapped); map it if a loader put it elsewhere.
-    let dtb_in_ram = board
+    let kernel = KernelImage {
+        start: image.start,
+        text_end: image.text_end,
+        rodata_end: image.rodata_end,
+        stack_guard: image.stack_guard.base..image.stack_guard.end(),
+        end: image.end,
+    };
+    let ram: Vec<Range<u64>, { dpu_board::MAX_MEMORY_BANKS }> = board
         .memory
         .iter()
-        .any(|bank| bank.base <= board.dtb.base && board.dtb.end() <= bank.end());
-    if !dtb_in_ram {
-        mmu::map(board.dtb.base, board.dtb.size, Attributes::ReadOnlyData)?;
-    }
-    for region in device_regions(board) {
-        mmu::map(region.base, region.size, Attributes::Device)?;
-    }
-    Ok(())
+        .map(|bank| bank.base..bank.end())
+        .collect();
+    let dtb = board.dtb.base..board.dtb.end();
+    let devices = device_regions(board).map(|region| region.base..region.end());
+    mmu::build(|tables| map_kernel(tables, &kernel, &ram, dtb, devices))
 }
 
 /// Every MMIO region of a device the kernel has a driver for.

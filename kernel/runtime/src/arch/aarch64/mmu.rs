@@ -10,8 +10,8 @@ use aarch64_cpu::registers::{ID_AA64MMFR0_EL1, MAIR_EL1, SCTLR_EL1, TCR_EL1, TTB
 use core::arch::asm;
 use tock_registers::interfaces::{ReadWriteable, Readable, Writeable};
 
+pub use dpu_pagetable::MapError;
 use dpu_pagetable::{ADDRESS_BITS, Tables};
-pub use dpu_pagetable::{Attributes, MapError};
 
 /// Tables for RAM + devices + the kernel's 4 KiB pages; enough for several GiB of RAM, since
 /// whole GiB of RAM are 1 GiB blocks.
@@ -20,9 +20,9 @@ const TABLE_COUNT: usize = 48;
 /// The pool lives in a static, so the table addresses written into descriptors never move.
 static TABLES: spin::Mutex<Tables<TABLE_COUNT>> = spin::Mutex::new(Tables::new());
 
-/// Maps [start, start + size) (widened to whole pages) with `attributes`, identity.
-pub fn map(start: u64, size: u64, attributes: Attributes) -> Result<(), MapError> {
-    TABLES.lock().map(start, size, attributes)
+/// Runs `build` on the kernel's table pool (`layout::map_everything` maps everything through it).
+pub fn build<R>(build: impl FnOnce(&mut Tables<TABLE_COUNT>) -> R) -> R {
+    build(&mut TABLES.lock())
 }
 
 /// How many translation tables the map uses, and how many there are.
