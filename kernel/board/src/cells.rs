@@ -1,6 +1,6 @@
 //! Cell decoding: `reg` ranges and 3-cell GIC interrupt specifiers, with checked conversions.
 
-use crate::{DeviceTreeError, Interrupt, Region, Trigger};
+use crate::{DeviceTreeError, Interrupt, PropertyProblem, Region, Trigger};
 use fdt::node::FdtNode;
 use heapless::Vec;
 
@@ -42,7 +42,7 @@ pub fn is_compatible(node: &FdtNode<'_, '_>, names: &[&str]) -> bool {
 fn bad<'a>(
     node: &FdtNode<'_, 'a>,
     property: &'static str,
-    problem: &'static str,
+    problem: PropertyProblem,
 ) -> DeviceTreeError<'a> {
     DeviceTreeError::BadProperty {
         node: node.name,
@@ -61,18 +61,18 @@ fn reg_shape<'a>(
     // `raw_reg` slices by the parent's #address-cells/#size-cells; its first entry tells us both.
     let first = node.raw_reg().and_then(|mut entries| entries.next());
     let Some(first) = first else {
-        return Err(bad(node, "reg", "shorter than one entry"));
+        return Err(bad(node, "reg", PropertyProblem::RegTooShort));
     };
     let (address, size) = (first.address.len(), first.size.len());
     if address == 0 {
-        return Err(bad(node, "reg", "the parent's #address-cells is 0"));
+        return Err(bad(node, "reg", PropertyProblem::NoAddressCells));
     }
     if size == 0 {
-        return Err(bad(node, "reg", "no size (the parent's #size-cells is 0)"));
+        return Err(bad(node, "reg", PropertyProblem::NoSize));
     }
     let entry = address + size;
     if !value.len().is_multiple_of(entry) {
-        return Err(bad(node, "reg", "not a whole number of entries"));
+        return Err(bad(node, "reg", PropertyProblem::PartialEntry));
     }
     Ok(Some((address, size, value.len() / entry)))
 }
@@ -94,14 +94,10 @@ fn decode_entries<'a, const N: usize>(
     let value = node.property("reg").map_or(&[][..], |p| p.value);
     for entry in value.chunks_exact(address_width + size_width).take(N) {
         let (address, size) = entry.split_at(address_width);
-        let base = number(address).ok_or(bad(node, "reg", "address wider than 64 bits"))?;
-        let size = number(size).ok_or(bad(node, "reg", "size wider than 64 bits"))?;
+        let base = number(address).ok_or(bad(node, "reg", PropertyProblem::WiderThan64Bits))?;
+        let size = number(size).ok_or(bad(node, "reg", PropertyProblem::WiderThan64Bits))?;
         if base.checked_add(size).is_none() {
-            return Err(bad(
-                node,
-                "reg",
-                "range runs past the end of the address space",
-            ));
+            return Err(bad(node, "reg", PropertyProblem::RangeWraps));
         }
         // Capacity N and `take(N)` agree, so the push cannot fail.
         let _ = regions.push(Region { base, size });
@@ -142,15 +138,15 @@ pub fn regions<'a>(node: &FdtNode<'_, 'a>) -> impl Iterator<Item = Region> + 'a 
         })
 }
 
-fn decode_specifier(cells: &[u8]) -> Result<Interrupt, &'static str> {
-    let kind = be32(cells, 0).ok_or("truncated")?;
-    let number = be32(cells, 4).ok_or("truncated")?;
-    let flags = be32(cells, 8).ok_or("truncated")?;
+fn decode_specifier(cells: &[u8]) -> Result<Interrupt, PropertyProblem> {
+    let kind = be32(cells, 0).ok_or(PropertyProblem::NotGicSpecifiers)?;
+    let number = be32(cells, 4).ok_or(PropertyProblem::NotGicSpecifiers)?;
+    let flags = be32(cells, 8).ok_or(PropertyProblem::NotGicSpecifiers)?;
     let id = match kind {
         SPI if number <= LAST_SPI => number + 32,
         PPI if number <= LAST_PPI => number + 16,
-        SPI | PPI => return Err("interrupt number out of range"),
-        _ => return Err("not an SPI or PPI specifier"),
+        SPI | PPI => return Err(PropertyProblem::InterruptOutOfRange),
+        _ => return Err(PropertyProblem::NotSpiOrPpi),
     };
     let trigger = match flags & TRIGGER_MASK {
         RISING_EDGE => Trigger::Edge,
@@ -158,8 +154,8 @@ fn decode_specifier(cells: &[u8]) -> Result<Interrupt, &'static str> {
         // IRQ_TYPE_NONE: "leave it as it is", and a GIC resets every line to level.
         0 => Trigger::Level,
         // A GIC senses only rising edges and active-high levels (GIC binding, flags cell).
-        2 | 8 => return Err("falling edge and active-low cannot be programmed into a GIC"),
-        _ => return Err("flags name more than one trigger"),
+        2 | 8 => return Err(PropertyProblem::UnsupportedTrigger),
+        _ => return Err(PropertyProblem::ConflictingTrigger),
     };
     Ok(Interrupt { id, trigger })
 }
@@ -172,7 +168,7 @@ pub fn interrupt_specifiers<'a>(
 ) -> Result<Vec<Interrupt, 8>, DeviceTreeError<'a>> {
     let value = node.property("interrupts").map_or(&[][..], |p| p.value);
     if !value.len().is_multiple_of(12) {
-        return Err(bad(node, "interrupts", "not whole 3-cell GIC specifiers"));
+        return Err(bad(node, "interrupts", PropertyProblem::NotGicSpecifiers));
     }
     let mut interrupts = Vec::new();
     for cells in value.chunks_exact(12) {

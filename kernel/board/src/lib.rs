@@ -16,6 +16,7 @@
 #![forbid(unsafe_code)]
 
 mod cells;
+mod error;
 pub mod validate;
 
 use core::fmt;
@@ -24,6 +25,7 @@ use fdt::node::FdtNode;
 use heapless::Vec;
 
 pub use cells::{interrupts, is_compatible, regions};
+pub use error::{DeviceTreeError, PropertyProblem, StructureProblem};
 pub use fdt;
 
 /// Largest DTB accepted (QEMU's is 1 MiB, padded).
@@ -142,84 +144,6 @@ impl fmt::Display for PsciMethod {
     }
 }
 
-/// Why the device tree could not be used.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DeviceTreeError<'a> {
-    /// x0 was 0: booted as an ELF, or by a loader that passes no DTB.
-    Missing,
-    /// The blob is shorter than its header says.
-    Truncated {
-        /// Bytes the header declares (or the header's own size).
-        declared: usize,
-        /// Bytes there are.
-        available: usize,
-    },
-    /// No FDT magic at the start: the value found.
-    BadMagic(u32),
-    /// The header's total size is implausible.
-    BadSize(usize),
-    /// A header version this reader does not handle.
-    UnsupportedVersion(usize),
-    /// The structure is broken (the `fdt` crate would misread or panic on it).
-    Malformed {
-        /// Byte offset in the blob.
-        offset: usize,
-        /// What is wrong there.
-        problem: &'static str,
-    },
-    /// A node the kernel needs is absent.
-    MissingNode(&'static str),
-    /// No RAM is described.
-    NoMemory,
-    /// A property the kernel needs has a value it cannot use.
-    BadProperty {
-        /// Node name (with unit address).
-        node: &'a str,
-        /// Property name.
-        property: &'static str,
-        /// What is wrong with it.
-        problem: &'static str,
-    },
-    /// More of something than the kernel has room for.
-    TooMany {
-        /// What.
-        what: &'static str,
-        /// Room.
-        limit: usize,
-    },
-}
-
-impl fmt::Display for DeviceTreeError<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {
-            Self::Missing => f.write_str("no device tree passed (x0 was 0)"),
-            Self::Truncated {
-                declared,
-                available,
-            } => write!(
-                f,
-                "truncated: the header says {declared} bytes, only {available} are there"
-            ),
-            Self::BadMagic(magic) => write!(f, "bad magic {magic:#010x} (want 0xd00dfeed)"),
-            Self::BadSize(size) => write!(f, "implausible size of {size} bytes"),
-            Self::UnsupportedVersion(version) => {
-                write!(f, "unsupported format version {version} (need 17)")
-            }
-            Self::Malformed { offset, problem } => {
-                write!(f, "malformed at byte {offset:#x}: {problem}")
-            }
-            Self::MissingNode(path) => write!(f, "no {path} node"),
-            Self::NoMemory => f.write_str("no memory node with a usable range"),
-            Self::BadProperty {
-                node,
-                property,
-                problem,
-            } => write!(f, "{node}: {property}: {problem}"),
-            Self::TooMany { what, limit } => write!(f, "more than {limit} {what}"),
-        }
-    }
-}
-
 /// The machine, as described by its device tree.
 pub struct Board<'a> {
     /// The parsed blob, kept for `devices`. Checked by [`validate::check`], so the `fdt`
@@ -286,7 +210,7 @@ pub fn decode(blob: &[u8], load_address: u64) -> Result<Board<'_>, DeviceTreeErr
     validate::check(blob)?;
     let fdt = Fdt::new(blob).map_err(|_| DeviceTreeError::Malformed {
         offset: 0,
-        problem: "the fdt reader refused the header",
+        problem: StructureProblem::ReaderRefused,
     })?;
     if fdt.find_node("/cpus").is_none() {
         return Err(DeviceTreeError::MissingNode("/cpus"));
@@ -344,7 +268,7 @@ pub fn decode(blob: &[u8], load_address: u64) -> Result<Board<'_>, DeviceTreeErr
                 .ok_or(DeviceTreeError::BadProperty {
                     node: node.name,
                     property: "interrupts",
-                    problem: "no virtual timer interrupt (the third)",
+                    problem: PropertyProblem::NoVirtualTimer,
                 })?;
             board.timer_interrupt = board.record(Some(virtual_timer));
         } else if is_compatible(&node, PSCI) {
@@ -412,7 +336,7 @@ fn string_property<'a>(
             .ok_or(DeviceTreeError::BadProperty {
                 node: node.name,
                 property,
-                problem: "not a UTF-8 string",
+                problem: PropertyProblem::NotUtf8,
             }),
     }
 }
@@ -437,7 +361,7 @@ fn first_region<'a>(node: &FdtNode<'_, 'a>) -> Result<Region, DeviceTreeError<'a
         .ok_or(DeviceTreeError::BadProperty {
             node: node.name,
             property: "reg",
-            problem: "missing",
+            problem: PropertyProblem::Missing,
         })
 }
 
@@ -447,7 +371,7 @@ fn virtio_slot<'a>(node: &FdtNode<'_, 'a>) -> Result<Region, DeviceTreeError<'a>
         return Err(DeviceTreeError::BadProperty {
             node: node.name,
             property: "reg",
-            problem: "smaller than the 0x200-byte virtio-mmio register block",
+            problem: PropertyProblem::SmallerThanVirtioBlock,
         });
     }
     Ok(registers)
@@ -465,7 +389,7 @@ fn gic_info<'a>(node: &FdtNode<'_, 'a>, version: u8) -> Result<GicInfo, DeviceTr
         _ => Err(DeviceTreeError::BadProperty {
             node: node.name,
             property: "reg",
-            problem: "needs the distributor and the CPU interface or redistributor frames",
+            problem: PropertyProblem::MissingGicFrames,
         }),
     }
 }
@@ -477,7 +401,7 @@ fn psci_method<'a>(node: &FdtNode<'_, 'a>) -> Result<PsciMethod, DeviceTreeError
         _ => Err(DeviceTreeError::BadProperty {
             node: node.name,
             property: "method",
-            problem: "neither hvc nor smc",
+            problem: PropertyProblem::UnknownPsciMethod,
         }),
     }
 }
@@ -496,23 +420,24 @@ fn uart_clock<'a>(
         property,
         problem,
     };
-    let phandle = cells::be32(clocks.value, 0).ok_or(bad("clocks", "empty"))?;
+    let phandle =
+        cells::be32(clocks.value, 0).ok_or(bad("clocks", PropertyProblem::EmptyClocks))?;
     let clock = fdt
         .find_phandle(phandle)
-        .ok_or(bad("clocks", "no node has that phandle"))?;
+        .ok_or(bad("clocks", PropertyProblem::DanglingPhandle))?;
     let Some(frequency) = clock.property("clock-frequency") else {
         return Ok(None);
     };
     let hz = cells::number(frequency.value).ok_or(DeviceTreeError::BadProperty {
         node: clock.name,
         property: "clock-frequency",
-        problem: "not one or two cells",
+        problem: PropertyProblem::NotOneOrTwoCells,
     })?;
     u32::try_from(hz)
         .map(Some)
         .map_err(|_| DeviceTreeError::BadProperty {
             node: clock.name,
             property: "clock-frequency",
-            problem: "above 4 GHz (does not fit 32 bits)",
+            problem: PropertyProblem::AboveFourGigahertz,
         })
 }

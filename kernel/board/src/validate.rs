@@ -5,7 +5,7 @@
 //! This walk checks every token once, with checked arithmetic, so that after it succeeds the
 //! crate's readers only ever see a well-formed tree (FDT specification v0.4, chapter 5).
 
-use crate::DeviceTreeError;
+use crate::{DeviceTreeError, StructureProblem};
 
 const BEGIN_NODE: u32 = 1;
 const END_NODE: u32 = 2;
@@ -99,7 +99,7 @@ fn block(
         .filter(|end| *end <= header.total_size)
         .ok_or(DeviceTreeError::Malformed {
             offset,
-            problem: "block runs past the end of the blob",
+            problem: StructureProblem::BlockOutOfBounds,
         })?;
     Ok((offset, end))
 }
@@ -112,7 +112,7 @@ pub fn check(blob: &[u8]) -> Result<(), DeviceTreeError<'static>> {
     if !struct_start.is_multiple_of(4) || !header.reservations_offset.is_multiple_of(8) {
         return Err(DeviceTreeError::Malformed {
             offset: struct_start,
-            problem: "misaligned block",
+            problem: StructureProblem::MisalignedBlock,
         });
     }
     check_reservations(blob, &header)?;
@@ -133,7 +133,7 @@ fn check_reservations(blob: &[u8], header: &Header) -> Result<(), DeviceTreeErro
         let Some(entry_end) = entry_end else {
             return Err(DeviceTreeError::Malformed {
                 offset,
-                problem: "memory reservation block has no terminating entry",
+                problem: StructureProblem::UnterminatedReservations,
             });
         };
         if blob[offset..entry_end].iter().all(|byte| *byte == 0) {
@@ -162,88 +162,91 @@ enum Position {
     Children,
 }
 
-fn check_structure(structure: &[u8], strings: &[u8]) -> Result<(), (usize, &'static str)> {
+fn check_structure(structure: &[u8], strings: &[u8]) -> Result<(), (usize, StructureProblem)> {
     let mut offset = 0;
     let mut depth = 0usize;
     let mut position = Position::Children;
     let mut root_seen = false;
     loop {
-        let token = be32(structure, offset).ok_or((offset, "structure block ends without END"))?;
+        let token = be32(structure, offset).ok_or((offset, StructureProblem::NoEndToken))?;
         let at = offset;
         offset += 4;
         match token {
             BEGIN_NODE => {
                 if depth == 0 && root_seen {
-                    return Err((at, "a second root node"));
+                    return Err((at, StructureProblem::SecondRoot));
                 }
                 root_seen = true;
                 depth += 1;
                 if depth > MAX_DEPTH {
-                    return Err((at, "nodes nested too deep"));
+                    return Err((at, StructureProblem::TooDeep));
                 }
-                let name = c_string(structure, offset).ok_or((at, "node name is not a string"))?;
-                offset += padded(name + 1).ok_or((at, "node name too long"))?;
+                let name =
+                    c_string(structure, offset).ok_or((at, StructureProblem::BadNodeName))?;
+                offset += padded(name + 1).ok_or((at, StructureProblem::BadNodeName))?;
                 position = Position::Properties;
             }
             END_NODE => {
                 if depth == 0 {
-                    return Err((at, "END_NODE without a node"));
+                    return Err((at, StructureProblem::UnbalancedEnd));
                 }
                 depth -= 1;
                 position = Position::Children;
             }
             PROP => {
                 if depth == 0 || position != Position::Properties {
-                    return Err((at, "property outside a node's property list"));
+                    return Err((at, StructureProblem::MisplacedProperty));
                 }
-                let length = be32(structure, offset).ok_or((at, "truncated property"))?;
-                let name_offset = be32(structure, offset + 4).ok_or((at, "truncated property"))?;
+                let length =
+                    be32(structure, offset).ok_or((at, StructureProblem::TruncatedProperty))?;
+                let name_offset =
+                    be32(structure, offset + 4).ok_or((at, StructureProblem::TruncatedProperty))?;
                 offset += 8;
                 let length = to_usize(length);
                 let end = offset
                     .checked_add(length)
                     .filter(|end| *end <= structure.len())
-                    .ok_or((at, "property value runs past the structure block"))?;
+                    .ok_or((at, StructureProblem::PropertyOverrun))?;
                 c_string(strings, to_usize(name_offset))
-                    .ok_or((at, "property name is not a string in the strings block"))?;
+                    .ok_or((at, StructureProblem::BadPropertyName))?;
                 let name = &strings[to_usize(name_offset)..];
                 let value = &structure[offset..end];
                 check_property(name, value).map_err(|problem| (at, problem))?;
-                offset += padded(length).ok_or((at, "property too long"))?;
+                offset += padded(length).ok_or((at, StructureProblem::PropertyOverrun))?;
             }
             NOP => {
                 // Legal in the format, but the `fdt` crate skips NOPs only in some places.
-                return Err((at, "NOP tokens are not supported"));
+                return Err((at, StructureProblem::Nop));
             }
             END => {
                 if depth != 0 || !root_seen {
-                    return Err((at, "END inside a node or before the root"));
+                    return Err((at, StructureProblem::EarlyEnd));
                 }
                 return Ok(());
             }
-            _ => return Err((at, "unknown token")),
+            _ => return Err((at, StructureProblem::UnknownToken(token))),
         }
         if offset > structure.len() {
-            return Err((at, "token runs past the structure block"));
+            return Err((at, StructureProblem::PropertyOverrun));
         }
     }
 }
 
 /// Property values the `fdt` crate reads with fixed expectations.
-fn check_property(name: &[u8], value: &[u8]) -> Result<(), &'static str> {
+fn check_property(name: &[u8], value: &[u8]) -> Result<(), StructureProblem> {
     let name_is = |wanted: &str| {
         name.len() > wanted.len()
             && &name[..wanted.len()] == wanted.as_bytes()
             && name[wanted.len()] == 0
     };
     if (name_is("#address-cells") || name_is("#size-cells")) && value.len() != 4 {
-        return Err("#address-cells/#size-cells must be one cell");
+        return Err(StructureProblem::BadCellCount);
     }
     // String properties the kernel or the `fdt` crate read as strings (`Compatible::first`
     // panics on a value without a NUL or with bad UTF-8).
     let is_string = STRING_PROPERTIES.iter().any(|wanted| name_is(wanted));
     if is_string && !is_string_list(value) {
-        return Err("string property is not NUL-terminated UTF-8");
+        return Err(StructureProblem::BadString);
     }
     Ok(())
 }

@@ -2,7 +2,7 @@
 
 mod support;
 
-use dpu_board::{DeviceTreeError, decode, validate};
+use dpu_board::{DeviceTreeError, PropertyProblem, StructureProblem, decode, validate};
 use support::{Writer, fixture, minimal};
 
 fn error(blob: &[u8]) -> DeviceTreeError<'_> {
@@ -12,7 +12,7 @@ fn error(blob: &[u8]) -> DeviceTreeError<'_> {
     }
 }
 
-fn bad_property(blob: &[u8]) -> (&str, &'static str, &'static str) {
+fn bad_property(blob: &[u8]) -> (&str, &'static str, PropertyProblem) {
     match error(blob) {
         DeviceTreeError::BadProperty {
             node,
@@ -141,11 +141,7 @@ fn a_reg_without_size_is_an_error() {
     });
     assert_eq!(
         bad_property(&blob),
-        (
-            "virtio_mmio@a000000",
-            "reg",
-            "no size (the parent's #size-cells is 0)"
-        )
+        ("virtio_mmio@a000000", "reg", PropertyProblem::NoSize)
     );
 }
 
@@ -161,7 +157,8 @@ fn a_virtio_slot_smaller_than_its_register_block_is_an_error() {
     });
     let (node, property, problem) = bad_property(&blob);
     assert_eq!((node, property), ("virtio_mmio@a000000", "reg"));
-    assert!(problem.contains("0x200"));
+    assert_eq!(problem, PropertyProblem::SmallerThanVirtioBlock);
+    assert!(problem.to_string().contains("0x200"));
 }
 
 #[test]
@@ -183,7 +180,7 @@ fn a_clock_above_32_bits_is_an_error_not_truncated() {
         (
             "apb-pclk",
             "clock-frequency",
-            "above 4 GHz (does not fit 32 bits)"
+            PropertyProblem::AboveFourGigahertz
         )
     );
 }
@@ -217,7 +214,11 @@ fn psci_without_a_known_method_is_an_error() {
     });
     assert_eq!(
         bad_property(&blob),
-        ("psci", "method", "neither hvc nor smc")
+        ("psci", "method", PropertyProblem::UnknownPsciMethod)
+    );
+    assert_eq!(
+        error(&blob).to_string(),
+        "psci: method: neither hvc nor smc"
     );
 }
 
@@ -234,20 +235,20 @@ fn interrupt_specifiers_are_checked() {
         })
     };
     let blob = node(&[0, 1]);
-    assert_eq!(bad_property(&blob).2, "not whole 3-cell GIC specifiers");
+    assert_eq!(bad_property(&blob).2, PropertyProblem::NotGicSpecifiers);
     let blob = node(&[0, 988, 4]);
-    assert_eq!(bad_property(&blob).2, "interrupt number out of range");
+    assert_eq!(bad_property(&blob).2, PropertyProblem::InterruptOutOfRange);
     let blob = node(&[1, 16, 4]);
-    assert_eq!(bad_property(&blob).2, "interrupt number out of range");
+    assert_eq!(bad_property(&blob).2, PropertyProblem::InterruptOutOfRange);
     let blob = node(&[2, 1, 4]);
-    assert_eq!(bad_property(&blob).2, "not an SPI or PPI specifier");
+    assert_eq!(bad_property(&blob).2, PropertyProblem::NotSpiOrPpi);
     let blob = node(&[0, 1, 5]);
-    assert_eq!(bad_property(&blob).2, "flags name more than one trigger");
+    assert_eq!(bad_property(&blob).2, PropertyProblem::ConflictingTrigger);
     for flags in [2, 8] {
         let cells: &'static [u32] = Box::leak(Box::new([0, 1, flags]));
         assert_eq!(
             bad_property(&node(cells)).2,
-            "falling edge and active-low cannot be programmed into a GIC"
+            PropertyProblem::UnsupportedTrigger
         );
     }
     // Flags 0 keeps the GIC's reset default, level; the GICv2 PPI CPU mask is ignored.
@@ -274,7 +275,7 @@ fn nop_tokens_and_deep_nesting_are_refused() {
         error(&blob),
         DeviceTreeError::Malformed {
             offset: 56,
-            problem: "NOP tokens are not supported"
+            problem: StructureProblem::Nop
         }
     );
     let blob = minimal(|writer| {
@@ -288,7 +289,7 @@ fn nop_tokens_and_deep_nesting_are_refused() {
     assert!(matches!(
         error(&blob),
         DeviceTreeError::Malformed {
-            problem: "nodes nested too deep",
+            problem: StructureProblem::TooDeep,
             ..
         }
     ));
@@ -306,7 +307,7 @@ fn a_property_after_a_child_node_is_refused() {
     assert!(matches!(
         error(&blob),
         DeviceTreeError::Malformed {
-            problem: "property outside a node's property list",
+            problem: StructureProblem::MisplacedProperty,
             ..
         }
     ));
@@ -385,7 +386,7 @@ fn string_properties_must_be_terminated_strings() {
             matches!(
                 error(&blob),
                 DeviceTreeError::Malformed {
-                    problem: "string property is not NUL-terminated UTF-8",
+                    problem: StructureProblem::BadString,
                     ..
                 }
             ),

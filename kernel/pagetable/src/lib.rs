@@ -101,6 +101,7 @@ impl fmt::Display for Attributes {
 
 /// Why a range could not be mapped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use]
 pub enum MapError {
     /// The range reaches beyond the 39-bit space we translate (or wraps).
     OutOfRange {
@@ -188,6 +189,7 @@ impl<const N: usize> Default for Tables<N> {
 impl<const N: usize> Tables<N> {
     /// An empty pool (all zeros, so a static one lives in BSS, not in the image).
     pub const fn new() -> Self {
+        const { assert!(N >= 1, "the pool needs at least the root table") };
         Self {
             tables: [Table([0; ENTRIES]); N],
             allocated_after_root: 0,
