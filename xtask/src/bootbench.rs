@@ -26,7 +26,7 @@ pub fn bench_dpuboot(options: &BuildOptions, runs: usize) -> Result<()> {
     // A bench copy of flash1: bank A committed, window 0.
     let signed = std::fs::read(&files.signed)?;
     let sim = NorSim::from_image(&image::provisioned_flash1(&signed)?)
-        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut control = BootControl::load(sim).map_err(|e| anyhow::anyhow!("{e:?}"))?;
     control
         .set_rollback_window_ms(0)

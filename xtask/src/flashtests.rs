@@ -231,7 +231,7 @@ impl Fixture {
             "unknown-key" => {
                 let payload = std::fs::read(&self.kernel.image)?;
                 bootstate::sign::sign(&payload, good.version, 2, &image::random_key()?)
-                    .map_err(|error| anyhow::anyhow!("{error:?}"))?
+                    .map_err(|error| anyhow::anyhow!("{error}"))?
             }
             "truncated" => {
                 let mut bytes = signed;
@@ -398,7 +398,7 @@ impl Bench<'_> {
             bail!("flash1 can only be changed with the power off");
         }
         let bytes = std::fs::read(&self.flash1)?;
-        let sim = NorSim::from_image(&bytes).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let sim = NorSim::from_image(&bytes).map_err(|e| anyhow::anyhow!("{e}"))?;
         BootControl::load(sim).map_err(|e| anyhow::anyhow!("{e:?}"))
     }
 
@@ -466,10 +466,10 @@ impl Bench<'_> {
                     bail!("plant needs the power off");
                 }
                 let image = std::fs::read(&self.flash1)?;
-                let mut sim = NorSim::from_image(&image).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+                let mut sim = NorSim::from_image(&image).map_err(|e| anyhow::anyhow!("{e}"))?;
                 let base = layout::bank_offset(Bank::B);
                 let sectors = (bytes.len() as u32).div_ceil(layout::SECTOR_SIZE);
-                let flash_error = |e: bootstate::FlashError| anyhow::anyhow!("{e:?}");
+                let flash_error = |e: bootstate::FlashError| anyhow::anyhow!("{e}");
                 for sector in 0..sectors {
                     sim.erase(base + sector * layout::SECTOR_SIZE)
                         .map_err(flash_error)?;
@@ -560,7 +560,7 @@ fn run_one(fixture: &mut Fixture, script: &Script) -> Outcome {
         std::fs::create_dir_all(&directory)?;
         let flash1 = directory.join(format!("{}.flash1.img", script.script.name));
         let sim = NorSim::from_image(&image::provisioned_flash1(&fixture.base_image)?)
-            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         let mut control = BootControl::load(sim).map_err(|e| anyhow::anyhow!("{e:?}"))?;
         control
             .set_rollback_window_ms(settings.window_ms)

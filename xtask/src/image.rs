@@ -60,7 +60,7 @@ pub fn dev_key() -> Result<SigningKey> {
     let private = dir.join("dev-signing.pem");
     if let Ok(pem) = std::fs::read_to_string(&private) {
         let key = sign::signing_key_from_pem(&pem)
-            .map_err(|error| anyhow::anyhow!("{}: {error:?}", private.display()))?;
+            .map_err(|error| anyhow::anyhow!("{}: {error}", private.display()))?;
         ensure_trusted(&key)?;
         return Ok(key);
     }
@@ -201,7 +201,7 @@ pub fn signing_key(options: &SignOptions) -> Result<SigningKey> {
             let pem = std::fs::read_to_string(path)
                 .with_context(|| format!("reading {}", path.display()))?;
             sign::signing_key_from_pem(&pem)
-                .map_err(|error| anyhow::anyhow!("{}: {error:?}", path.display()))?
+                .map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))?
         }
         None => dev.clone(),
     };
@@ -219,7 +219,7 @@ pub fn sign_image(image: &Path, options: &SignOptions) -> Result<Vec<u8>> {
     let payload = std::fs::read(image).with_context(|| format!("reading {}", image.display()))?;
     let key = signing_key(options)?;
     sign::sign(&payload, options.version, options.security_counter, &key)
-        .map_err(|error| anyhow::anyhow!("signing: {error:?}"))
+        .map_err(|error| anyhow::anyhow!("signing: {error}"))
 }
 
 /// Lays out an ELF by physical (load) address: dpuboot's .data is stored in flash after
