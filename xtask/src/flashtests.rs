@@ -9,6 +9,7 @@
 //! |---|---|
 //! | `machine: OPTIONS` | extra `-machine` options, e.g. `virtualization=on` (dpuboot at EL2) |
 //! | `window: MS` / `tries: N` | settings of the freshly provisioned flash1 (default window 0) |
+//! | `semihosting: off` | boot without `-semihosting`, as in the field: faults reset instead of exiting; such a test ends with an `expect` then `power-off` (no guest status to check) |
 //! | `boot` | power on (QEMU with flash0 = dpuboot, flash1 = this test's copy) |
 //! | `power-cycle` | kill QEMU (a power cut) and start it again on the same flash files |
 //! | `power-off` | kill QEMU |
@@ -28,7 +29,8 @@
 //! Variants: `good` (version 0.2.0+2, counter 2), `good-same-counter` (0.2.0+2, counter 1),
 //! `corrupt` (payload byte flipped after
 //! signing), `bad-signature`, `unknown-key`, `truncated`, `low-counter` (counter 0, below the
-//! floor of 1), `health-fail` and `hang` (kernels built with the test features of the same name),
+//! floor of 1), `health-fail`, `hang` and `panic` (kernels built with the test features of the
+//! same name),
 //! `imgtool` (signed by MCUboot's `imgtool` with our key, after `imgtool verify` accepted ours).
 //! Each test gets a fresh flash1 under `target/test-flash/`; its transcript (every boot, with
 //! the QEMU command) goes to `target/test-logs/<name>.log`. A test passes only on the status
@@ -88,10 +90,12 @@ impl FlashStep {
 
 type Step = script::Step<FlashStep>;
 
-/// Settings of the freshly provisioned flash1.
+/// Settings of the test: the freshly provisioned flash1, and how QEMU runs.
 struct FlashSettings {
     window_ms: u16,
     tries: u8,
+    /// `semihosting: off` boots as in the field: faults reset instead of exiting QEMU.
+    semihosting: bool,
 }
 
 struct Script {
@@ -112,6 +116,7 @@ fn parse(path: &Path) -> Result<Script> {
     let mut settings = FlashSettings {
         window_ms: 0,
         tries: layout::DEFAULT_TRIAL_TRIES,
+        semihosting: true,
     };
     let parsed = script::parse(path, &text, |key, value| {
         let words: Vec<&str> = value.split_whitespace().collect();
@@ -122,6 +127,14 @@ fn parse(path: &Path) -> Result<Script> {
             }
             "tries" => {
                 settings.tries = value.trim().parse()?;
+                return Ok(Key::Setting);
+            }
+            "semihosting" => {
+                settings.semihosting = match value.trim() {
+                    "on" => true,
+                    "off" => false,
+                    _ => bail!("semihosting: on|off"),
+                };
                 return Ok(Key::Setting);
             }
             "boot" => FlashStep::Boot,
@@ -145,28 +158,58 @@ fn parse(path: &Path) -> Result<Script> {
             _ => return Ok(Key::Unknown),
         }))
     })?;
-    // After the last exit only powered-off steps may run (a boot there would go unchecked).
-    let last_exit = parsed
+    check_ending(&parsed, settings.semihosting)?;
+    Ok(Script {
+        script: parsed,
+        settings,
+    })
+}
+
+/// What the parser cannot see line by line: how the boots of a test end.
+///
+/// With semihosting a test has an `exit` step, and after the last one only powered-off steps
+/// may run (a boot there would go unchecked). Without semihosting (`semihosting: off`) there is
+/// no guest status: the test ends with an `expect` and then `power-off`, and those lines before
+/// the cut are the verdict.
+fn check_ending(script: &script::Script<FlashStep>, semihosting: bool) -> Result<()> {
+    if !semihosting {
+        let steps: Vec<&Step> = script
+            .steps
+            .iter()
+            .map(|line| &line.step)
+            .filter(|step| !matches!(step, Step::Timeout(_) | Step::Reject(_)))
+            .collect();
+        let ends_right = matches!(
+            steps.as_slice(),
+            [.., Step::Expect(_), Step::Runner(FlashStep::PowerOff)]
+        );
+        if !ends_right {
+            bail!(
+                "{}: a 'semihosting: off' test must end with an 'expect' then 'power-off'",
+                script.name
+            );
+        }
+        return Ok(());
+    }
+    script.require_exit()?;
+    let last_exit = script
         .steps
         .iter()
         .rposition(|line| matches!(line.step, Step::Exit(_)))
         .unwrap_or(0);
-    if let Some(line) = parsed.steps[last_exit + 1..]
+    let after = script.steps[last_exit + 1..]
         .iter()
         .find(|line| match &line.step {
             Step::Runner(step) => !step.is_offline(),
             Step::Timeout(_) | Step::Reject(_) => false,
             _ => true,
-        })
-    {
+        });
+    if let Some(line) = after {
         bail!(
             "{line}: only powered-off steps may follow the last 'exit' (each boot ends by exit, power-off, power-cycle or update-cut)"
         );
     }
-    Ok(Script {
-        script: parsed,
-        settings,
-    })
+    Ok(())
 }
 
 /// Builds what the scripts need, once per run.
@@ -246,7 +289,7 @@ impl Fixture {
                 },
             )?,
             "imgtool" => imgtool_signed(&self.kernel.image, &self.base_image)?,
-            "health-fail" | "hang" => {
+            "health-fail" | "hang" | "panic" => {
                 let kernel =
                     image::build_kernel_variant(&self.options, &[&format!("test-{name}")])?;
                 image::sign_image(&kernel, &good)?
@@ -322,6 +365,8 @@ const CUT_GRACE: Duration = Duration::from_millis(100);
 struct Bench<'a> {
     fixture: &'a mut Fixture,
     machine: Machine,
+    /// Whether QEMU gets `-semihosting` (tests) or boots as in the field.
+    semihosting: bool,
     flash1: PathBuf,
     session: Option<Session>,
     /// The console steps' state, shared by every boot of the test.
@@ -339,12 +384,15 @@ impl Bench<'_> {
         if self.session.is_some() {
             return Ok(());
         }
-        let arguments = image::flash_arguments(
+        let mut arguments = image::flash_arguments(
             &self.machine,
             &self.fixture.flash0,
             &self.flash1,
             "test.args",
         )?;
+        if !self.semihosting {
+            arguments.retain(|argument| argument != "-semihosting");
+        }
         let session = Session::start_arguments(&arguments, &self.fixture.kernel.elf)?;
         self.run.acted_at(session.started);
         self.commands.push(session.command().to_string());
@@ -582,6 +630,7 @@ fn run_one(fixture: &mut Fixture, script: &Script) -> Outcome {
     let mut bench = Bench {
         fixture,
         machine: script.script.machine.clone(),
+        semihosting: settings.semihosting,
         flash1,
         session: None,
         run: Run::new(),

@@ -115,6 +115,7 @@ fn parse_script(path: &Path) -> Result<Script> {
 /// What the parser cannot see line by line: a `-kernel` test's last step is its `exit`, and
 /// `loss-at-most` follows the `host` step whose output it reads.
 fn check_order(script: &script::Script<NetStep>) -> Result<()> {
+    script.require_exit()?;
     if !matches!(
         script.steps.last().map(|line| &line.step),
         Some(Step::Exit(_))
