@@ -699,3 +699,39 @@ pub fn run_all(
 pub fn parse_for_test(path: &Path) -> Result<()> {
     parse(path).map(|_| ())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_text(name: &str, text: &str) -> Result<Script> {
+        let path =
+            std::env::temp_dir().join(format!("xtask-flash-{}-{name}.test", std::process::id()));
+        std::fs::write(&path, text).unwrap();
+        let parsed = parse(&path);
+        let _ = std::fs::remove_file(&path);
+        parsed
+    }
+
+    #[test]
+    fn only_powered_off_steps_follow_the_last_exit() {
+        let good = "boot\nexpect: dpu> \nsend: poweroff\nexit: 0\nflash-unchanged\n";
+        assert!(parse_text("good", good).is_ok());
+        let late_boot = "boot\nexit: 0\nboot\nexpect: dpu> \n";
+        let error = parse_text("late", late_boot).err().unwrap();
+        assert!(format!("{error:#}").contains("only powered-off steps may follow"));
+        assert!(parse_text("no-exit", "boot\nexpect: x\npower-off\n").is_err());
+    }
+
+    #[test]
+    fn a_field_test_ends_with_an_expect_then_power_off() {
+        let good = "semihosting: off\nboot\nexpect: dpu> \npower-off\n";
+        let script = parse_text("field", good).unwrap();
+        assert!(!script.settings.semihosting);
+        let error = parse_text("field-bad", "semihosting: off\nboot\nsend: x\npower-off\n")
+            .err()
+            .unwrap();
+        assert!(format!("{error:#}").contains("must end with an 'expect' then 'power-off'"));
+        assert!(parse_text("field-maybe", "semihosting: maybe\nexit: 0\n").is_err());
+    }
+}
