@@ -303,9 +303,10 @@ impl<const SLOTS: usize> MacTable<SLOTS> {
         self.slots[hole] = Slot::EMPTY;
     }
 
-    /// Whether a learned entry last seen at `last_seen` has expired at `now`.
+    /// Whether a learned entry last seen at `last_seen` has expired at `now` (an entry from
+    /// the future, after a clock step back, has not).
     pub fn expired(last_seen: u32, now: Tick, aging_seconds: u32) -> bool {
-        aging_seconds != 0 && now.coarse_seconds().wrapping_sub(last_seen) >= aging_seconds
+        aging_seconds != 0 && now.coarse_seconds().saturating_sub(last_seen) >= aging_seconds
     }
 
     /// One step of the aging sweep: examines up to [`AGE_SLOTS_PER_CALL`] slots and removes
