@@ -11,12 +11,14 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+pub mod cmdline;
 pub mod config;
 pub mod frame;
 mod switch;
 pub mod table;
 mod types;
 
+pub use cmdline::{CmdlineError, CmdlineKeys, KeyProblem, parse_cmdline};
 pub use config::{
     ConfigError, Field, LimitPolicy, Policy, PortConfig, PortRole, Problem, SecurityPolicy,
     SwitchConfig, TeamingConfig, VlanMode, VlanSet,
