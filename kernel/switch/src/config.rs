@@ -346,8 +346,8 @@ impl Default for TeamingConfig {
     }
 }
 
-/// The whole switch configuration.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The whole switch configuration. Two configs are equal when they agree on the ports present.
+#[derive(Clone, Debug, Eq)]
 pub struct SwitchConfig {
     /// Data ports present (`port1` .. `portN`); entries past it are ignored.
     pub port_count: u8,
@@ -473,6 +473,16 @@ impl SwitchConfig {
             }
         }
         Ok(())
+    }
+}
+
+impl PartialEq for SwitchConfig {
+    fn eq(&self, other: &Self) -> bool {
+        let present = usize::from(self.port_count).min(MAX_PORTS);
+        self.port_count == other.port_count
+            && self.ports[..present] == other.ports[..present]
+            && self.teaming == other.teaming
+            && self.aging_seconds == other.aging_seconds
     }
 }
 
