@@ -25,8 +25,8 @@ pub use config::{
 };
 pub use frame::{Edit, EditError, apply_edit, write_rarp};
 pub use switch::{
-    ANNOUNCE_SLOTS_PER_CALL, Counters, Decision, DropReason, FdbError, NOTIFY_QUEUE, Notification,
-    Output, Outputs, PortCounters, Switch,
+    ANNOUNCE_SLOTS_PER_CALL, Counters, Decision, DropReason, FdbError, HOST_MAC_HOLD_SECONDS,
+    NOTIFY_QUEUE, Notification, Output, Outputs, PortCounters, Switch,
 };
 pub use table::{EntryKind, MAC_TABLE_CAPACITY, MAC_TABLE_SLOTS};
 pub use types::{MAX_PORTS, MacAddress, PortId, PortSet, Tick, VlanId};

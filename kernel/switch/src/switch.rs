@@ -17,6 +17,9 @@ use crate::types::{MAX_PORTS, MacAddress, PortId, PortSet, Tick, VlanId};
 
 /// Pending notify requests the switch holds before the caller drains them.
 pub const NOTIFY_QUEUE: usize = 64;
+/// A host port's MAC arriving on an uplink within this many seconds of its last frame from the
+/// host port is a reflection of our own frame and is dropped; after it, the MAC has moved.
+pub const HOST_MAC_HOLD_SECONDS: u32 = 5;
 /// Table slots one [`Switch::maintain`] call scans for a failover announcement.
 pub const ANNOUNCE_SLOTS_PER_CALL: usize = 256;
 
@@ -720,10 +723,8 @@ impl<const SLOTS: usize> Switch<SLOTS> {
         source: MacAddress,
         now: Tick,
     ) -> Result<(), DropReason> {
-        let existing = self
-            .table
-            .get(vlan, source)
-            .filter(|entry| self.live(entry, now));
+        let stored = self.table.get(vlan, source);
+        let existing = stored.filter(|entry| self.live(entry, now));
         match existing {
             Some(entry) if entry.kind == EntryKind::Static => {
                 if entry.port == ingress {
@@ -742,8 +743,14 @@ impl<const SLOTS: usize> Switch<SLOTS> {
                 }
                 Ok(())
             }
-            Some(entry) if self.is_uplink(ingress) => {
-                let _ = entry;
+            // A host port's MAC it sent from moments ago, coming back in from the network, is our
+            // own frame reflected (a bridge flooding it back through the other uplink): neither
+            // learned nor forwarded. Later it is a real move (the VM migrated away).
+            Some(entry)
+                if self.is_uplink(ingress)
+                    && now.coarse_seconds().saturating_sub(entry.last_seen)
+                        < HOST_MAC_HOLD_SECONDS =>
+            {
                 Err(DropReason::HostMacFromUplink)
             }
             Some(entry) => {
@@ -773,9 +780,7 @@ impl<const SLOTS: usize> Switch<SLOTS> {
             }
             None => {
                 // An expired entry on this port is refreshed, not a new learn against the limit.
-                let stale_here = self
-                    .table
-                    .get(vlan, source)
+                let stale_here = stored
                     .is_some_and(|entry| entry.port == ingress && entry.kind == EntryKind::Learned);
                 if !stale_here && self.at_limit(ingress) {
                     return match self.port_config(ingress).limit_policy {

@@ -405,6 +405,18 @@ fn split_horizon_between_uplinks() {
     );
     let decision = switch.process(port(3), &frame(mac(33), mac(3), None), secs(1));
     assert_eq!(decision, Decision::Drop(DropReason::SamePort));
+    // Long after the host last spoke, the same MAC from the network is a move (a VM migrated
+    // away): learned on the uplink, counted, and frames to it leave by the pinned uplink.
+    let later = secs(1 + u64::from(dpu_switch::HOST_MAC_HOLD_SECONDS));
+    let decision = switch.process(port(2), &frame(MacAddress::BROADCAST, mac(3), None), later);
+    assert_eq!(decision.ports(), ports(&[4]));
+    assert_eq!(
+        switch.lookup(vlan(1), mac(3)).map(|entry| entry.port),
+        Some(port(2))
+    );
+    assert_eq!(switch.port_counters(port(2)).moves, 1);
+    let decision = switch.process(port(4), &frame(mac(3), mac(4), None), later);
+    assert_eq!(decision.ports(), ports(&[2]));
 }
 
 fn host_with_mac(policy: [Policy; 3]) -> Box<Small> {
