@@ -461,9 +461,10 @@ impl<const SLOTS: usize> Switch<SLOTS> {
 
     /// Validates `config` and, only if it is valid, makes it the running config.
     ///
-    /// Learned entries on ports whose role or VLANs changed (or that are gone) are flushed,
-    /// and so are static entries on ports that are gone. Ports new to the switch start with
-    /// link up. A full table scan: call it for config changes, not per frame.
+    /// Learned entries on ports whose role or VLANs changed, whose MAC limit was lowered, or
+    /// that are gone are flushed, and so are static entries on ports that are gone. Ports new
+    /// to the switch start with link up (call [`Switch::set_link`] with the driver's state).
+    /// A full table scan when something is flushed: for config changes, not per frame.
     pub fn apply(&mut self, config: &SwitchConfig) -> Result<(), ConfigError> {
         config.validate()?;
         let old = core::mem::replace(&mut self.config, config.clone());
@@ -477,15 +478,23 @@ impl<const SLOTS: usize> Switch<SLOTS> {
             };
             let present = config.has_port(port);
             let (before, after) = (old.port(port), config.port(port));
+            let was_present = old.has_port(port);
             if !present {
-                flush_all.insert(port);
+                if was_present {
+                    flush_all.insert(port);
+                }
                 self.link_up.remove(port);
                 continue;
             }
-            if !old.has_port(port) {
+            if !was_present {
                 self.link_up.insert(port);
             }
-            if before.role != after.role || before.vlan != after.vlan {
+            // A lowered limit flushes too, so no port ever holds more than its limit.
+            if was_present
+                && (before.role != after.role
+                    || before.vlan != after.vlan
+                    || after.mac_limit < before.mac_limit)
+            {
                 flush_learned.insert(port);
             }
             if after.role == PortRole::Uplink {

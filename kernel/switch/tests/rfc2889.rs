@@ -830,6 +830,10 @@ fn a_bad_config_changes_nothing() {
     switch.apply(&good).unwrap();
     assert!(switch.lookup(vlan(1), mac(1)).is_none());
     assert!(switch.lookup(vlan(1), mac(2)).is_some());
+    // Lowering port2's limit below what it holds flushes port2's learned entries.
+    good.port_mut(port(2)).mac_limit = 0;
+    switch.apply(&good).unwrap();
+    assert_eq!(switch.learned_on(port(2)), 0);
 }
 
 #[test]
