@@ -574,35 +574,41 @@ impl<const SLOTS: usize> Switch<SLOTS> {
         let link_up = self.link_up;
         let up = |port: PortId| link_up.contains(port);
         let mut used = PortSet::EMPTY;
-        let mut slots = [None; MAX_PORTS];
-        for (index, home) in active.iter().enumerate() {
-            let current = self.team_slots[index].filter(|port| up(*port));
-            let choice = if failback {
-                if up(*home) {
-                    Some(*home)
-                } else {
-                    current.filter(|port| port != home)
-                }
-            } else if current.is_some() {
-                current
-            } else {
-                up(*home).then_some(*home)
-            };
-            if let Some(port) = choice
+        let mut slots: [Option<PortId>; MAX_PORTS] = [None; MAX_PORTS];
+        let mut take = |slot: &mut Option<PortId>, candidate: Option<PortId>| {
+            if slot.is_none()
+                && let Some(port) = candidate
+                && up(port)
                 && !used.contains(port)
             {
-                slots[index] = Some(port);
+                *slot = Some(port);
                 used.insert(port);
             }
+        };
+        let homes = || active.iter().copied().map(Some);
+        let currents = self.team_slots;
+        // Failback on: every working active uplink serves its own slot, then the standbys in use
+        // stay. Off: whatever serves a slot and works stays; an empty slot tries its home.
+        if failback {
+            for (slot, home) in slots.iter_mut().zip(homes()) {
+                take(slot, home);
+            }
+            for (slot, current) in slots.iter_mut().zip(currents).take(active.len()) {
+                take(slot, current);
+            }
+        } else {
+            for (slot, current) in slots.iter_mut().zip(currents).take(active.len()) {
+                take(slot, current);
+            }
+            for (slot, home) in slots.iter_mut().zip(homes()) {
+                take(slot, home);
+            }
         }
+        // A slot still empty takes the first working uplink not in use, in failover order (an
+        // active uplink left idle by failback off comes before the standbys).
         for slot in slots.iter_mut().take(active.len()) {
-            if slot.is_none()
-                && let Some(spare) = standby
-                    .iter()
-                    .find(|port| up(**port) && !used.contains(**port))
-            {
-                *slot = Some(*spare);
-                used.insert(*spare);
+            for candidate in active.iter().chain(standby.iter()) {
+                take(slot, Some(*candidate));
             }
         }
         self.team_slots = slots;

@@ -867,3 +867,44 @@ fn display_texts_are_words() {
         "drop: shorter than its header"
     );
 }
+
+#[test]
+fn failback_off_reuses_an_idle_active_uplink_first() {
+    let mut config = SwitchConfig::new(5);
+    for n in 1..=3 {
+        config.port_mut(port(n)).role = PortRole::Uplink;
+    }
+    config
+        .teaming
+        .active
+        .extend_from_slice(&[port(1), port(2)])
+        .unwrap();
+    config.teaming.standby.push(port(3)).unwrap();
+    config.teaming.failback = false;
+    let mut switch = small(&config);
+    assert_eq!(switch.active_uplinks(), ports(&[1, 2]));
+    assert_eq!(switch.pinned_uplink(port(4)), Some(port(1)));
+    assert_eq!(switch.pinned_uplink(port(5)), Some(port(2)));
+    switch.set_link(port(1), false);
+    assert_eq!(switch.active_uplinks(), ports(&[2, 3]));
+    assert_eq!(switch.pinned_uplink(port(4)), Some(port(3)));
+    // port1 recovers but stays idle (failback off) ...
+    switch.set_link(port(1), true);
+    assert_eq!(switch.active_uplinks(), ports(&[2, 3]));
+    // ... until an uplink in use fails: then port1, ahead of nothing else, replaces it.
+    switch.set_link(port(2), false);
+    assert_eq!(switch.active_uplinks(), ports(&[1, 3]));
+    assert_eq!(
+        switch.pinned_uplink(port(4)),
+        Some(port(3)),
+        "not moved again"
+    );
+    assert_eq!(switch.pinned_uplink(port(5)), Some(port(1)));
+    // With failback on, the same story puts every active uplink back in its own slot.
+    config.teaming.failback = true;
+    switch.apply(&config).unwrap();
+    switch.set_link(port(2), true);
+    assert_eq!(switch.active_uplinks(), ports(&[1, 2]));
+    assert_eq!(switch.pinned_uplink(port(4)), Some(port(1)));
+    assert_eq!(switch.pinned_uplink(port(5)), Some(port(2)));
+}
