@@ -418,7 +418,6 @@ pub struct Switch<const SLOTS: usize = MAC_TABLE_SLOTS> {
     port_counters: [PortCounters; MAX_PORTS],
     notifications: Deque<Notification, NOTIFY_QUEUE>,
     announce_ports: PortSet,
-    announce_cursor: usize,
     announce_left: usize,
 }
 
@@ -454,7 +453,6 @@ impl<const SLOTS: usize> Switch<SLOTS> {
             }; MAX_PORTS],
             notifications: Deque::new(),
             announce_ports: PortSet::EMPTY,
-            announce_cursor: 0,
             announce_left: 0,
         }
     }
@@ -979,15 +977,19 @@ impl<const SLOTS: usize> Switch<SLOTS> {
     pub fn maintain(&mut self, now: Tick) {
         let aged = self.table.age(now, self.config.aging_seconds);
         self.counters.aged += aged as u64;
+        // Deletions that pulled an unvisited entry behind the scan cursor lengthen the round.
+        let rewound = self.table.take_scan_rewind();
+        if self.announce_left > 0 {
+            self.announce_left += rewound;
+        }
         let mut budget = ANNOUNCE_SLOTS_PER_CALL;
         while self.announce_left > 0 && budget > 0 && !self.notifications.is_full() {
-            if let Some(entry) = self.table.entry_in_slot(self.announce_cursor)
+            if let Some(entry) = self.table.scan_step()
                 && self.announce_ports.contains(entry.port)
                 && self.live(&entry, now)
             {
                 self.notify(entry.port, entry.vlan, entry.mac);
             }
-            self.announce_cursor = (self.announce_cursor + 1) % SLOTS;
             self.announce_left -= 1;
             budget -= 1;
         }

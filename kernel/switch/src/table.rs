@@ -104,6 +104,8 @@ pub struct MacTable<const SLOTS: usize> {
     len: usize,
     learned_per_port: [u16; MAX_PORTS],
     age_cursor: usize,
+    scan_cursor: usize,
+    scan_rewound: usize,
 }
 
 impl<const SLOTS: usize> Default for MacTable<SLOTS> {
@@ -128,6 +130,8 @@ impl<const SLOTS: usize> MacTable<SLOTS> {
             len: 0,
             learned_per_port: [0; MAX_PORTS],
             age_cursor: 0,
+            scan_cursor: 0,
+            scan_rewound: 0,
         }
     }
 
@@ -289,12 +293,17 @@ impl<const SLOTS: usize> MacTable<SLOTS> {
             let next_distance = next.wrapping_sub(home) & Self::MASK;
             if hole_distance < next_distance {
                 self.slots[hole] = self.slots[next];
-                // Keep the sweep's promise: an entry it has not examined yet may not slip
-                // behind the cursor.
-                let cursor_distance = self.age_cursor.wrapping_sub(hole) & Self::MASK;
+                // Keep the sweeps' promise: an entry a cursor has not passed yet may not slip
+                // behind it.
                 let moved_distance = next.wrapping_sub(hole) & Self::MASK;
-                if cursor_distance != 0 && cursor_distance <= moved_distance {
+                let age_distance = self.age_cursor.wrapping_sub(hole) & Self::MASK;
+                if age_distance != 0 && age_distance <= moved_distance {
                     self.age_cursor = hole;
+                }
+                let scan_distance = self.scan_cursor.wrapping_sub(hole) & Self::MASK;
+                if scan_distance != 0 && scan_distance <= moved_distance {
+                    self.scan_cursor = hole;
+                    self.scan_rewound += scan_distance;
                 }
                 hole = next;
             }
@@ -352,9 +361,21 @@ impl<const SLOTS: usize> MacTable<SLOTS> {
         (0..SLOTS).filter_map(|index| self.entry_at(index))
     }
 
-    /// The entry in slot `index`, for incremental scans (`index` wraps at `SLOTS`).
-    pub fn entry_in_slot(&self, index: usize) -> Option<Entry> {
-        self.entry_at(index & Self::MASK)
+    /// One step of the general-purpose incremental scan (the switch's failover announcements):
+    /// the entry in the scan cursor's slot, if any, and the cursor moves on.
+    ///
+    /// When a deletion shifts an entry from ahead of the cursor to behind it, the cursor moves
+    /// back with it; [`MacTable::take_scan_rewind`] says by how many slots. A round of `SLOTS`
+    /// steps plus those slots visits every entry present throughout the round.
+    pub fn scan_step(&mut self) -> Option<Entry> {
+        let entry = self.entry_at(self.scan_cursor);
+        self.scan_cursor = (self.scan_cursor + 1) & Self::MASK;
+        entry
+    }
+
+    /// Slots the scan cursor was moved back since the last call (see [`MacTable::scan_step`]).
+    pub fn take_scan_rewind(&mut self) -> usize {
+        core::mem::take(&mut self.scan_rewound)
     }
 
     /// Number of slots.
@@ -555,5 +576,61 @@ mod tests {
         assert_eq!(table.learned_on(port(1)), 0);
         assert!(table.iter().all(|entry| entry.port.number() == 2));
         table.check_invariants().unwrap();
+    }
+
+    /// The scan visits every entry present throughout a round, though deletions shift entries
+    /// behind its cursor.
+    #[test]
+    fn scan_round_survives_deletions() {
+        extern crate std;
+        use std::collections::BTreeSet;
+        for seed in 0..5000u64 {
+            let mut random = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let mut next = move || {
+                random = random
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                random >> 33
+            };
+            let mut table = MacTable::<64>::new();
+            let mut present: BTreeSet<u64> = BTreeSet::new();
+            while present.len() < 30 {
+                let n = next() % 200;
+                if table
+                    .insert(V1, mac(n), port(1), EntryKind::Learned, Tick(0))
+                    .is_ok()
+                {
+                    present.insert(n);
+                }
+            }
+            // Move the cursor somewhere arbitrary first.
+            for _ in 0..next() % 64 {
+                table.scan_step();
+            }
+            table.take_scan_rewind();
+            let mut survivors = present.clone();
+            let mut visited = BTreeSet::new();
+            let mut left = 64;
+            while left > 0 {
+                if next() % 3 == 0 && !present.is_empty() {
+                    let victim = *present.iter().nth(next() as usize % present.len()).unwrap();
+                    table.remove(V1, mac(victim)).unwrap();
+                    present.remove(&victim);
+                    survivors.remove(&victim);
+                    left += table.take_scan_rewind();
+                }
+                if let Some(entry) = table.scan_step() {
+                    visited.insert(entry.mac.to_u64() & 0xffff_ffff);
+                }
+                left -= 1;
+            }
+            assert!(
+                survivors.is_subset(&visited),
+                "seed {seed}: {survivors:?} not all in {visited:?}"
+            );
+            table.check_invariants().unwrap();
+        }
     }
 }
