@@ -908,3 +908,37 @@ fn failback_off_reuses_an_idle_active_uplink_first() {
     assert_eq!(switch.pinned_uplink(port(4)), Some(port(1)));
     assert_eq!(switch.pinned_uplink(port(5)), Some(port(2)));
 }
+
+#[test]
+fn full_size_aging_bound_is_768_calls() {
+    with_big_stack(|| {
+        let mut switch: Box<Switch> = Box::new(Switch::new());
+        let mut config = SwitchConfig::new(4);
+        for n in 1..=4 {
+            config.port_mut(port(n)).mac_limit = 4096;
+        }
+        switch.apply(&config).unwrap();
+        let mut learned = 0;
+        for n in 0..MAC_TABLE_CAPACITY as u32 {
+            let ingress = port((n % 4) as u8 + 1);
+            switch.process(
+                ingress,
+                &frame(MacAddress::BROADCAST, mac(n), None),
+                secs(0),
+            );
+            learned += 1;
+        }
+        assert_eq!(switch.mac_count(), learned);
+        let slots = switch.table().slots();
+        let bound = (slots + MAC_TABLE_CAPACITY) / AGE_SLOTS_PER_CALL;
+        assert_eq!(bound, 768);
+        for _ in 0..bound {
+            switch.maintain(secs(300));
+        }
+        assert_eq!(switch.mac_count(), 0);
+        assert_eq!(switch.counters().aged, learned as u64);
+    });
+}
+
+/// The switch is built at compile time, so the kernel can keep it in a static.
+const _: Switch<16> = Switch::new();
