@@ -1,4 +1,4 @@
-//! Switch config keys for the kernel command line (and the console), parsed and formatted.
+//! Switch config as kernel command-line keys: parser and formatter.
 //!
 //! Words are `key=value`, separated by spaces; words not starting with `switch.` are ignored;
 //! a repeated key: the last one wins. `N` is a data port number (`port1` .. `port7`).

@@ -1,4 +1,4 @@
-//! The switch configuration: ports, roles, VLANs, security policy, teaming, aging, limits.
+//! The switch config: ports, roles, VLANs, policy, teaming, aging.
 //!
 //! One [`SwitchConfig`] describes the whole switch. [`SwitchConfig::validate`] names the first
 //! bad field ("port2: vlan 5000 out of range 1..4094"); `Switch::apply` validates before it

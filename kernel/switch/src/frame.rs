@@ -1,4 +1,4 @@
-//! Ethernet and 802.1Q header parsing, in-place tag edits, the RARP notify frame.
+//! Ethernet/802.1Q parsing, in-place tag edits, the RARP notify frame.
 //!
 //! Parsing never panics: a short frame or a tag the switch does not forward is an error the
 //! switch turns into a counted drop. Edits work on the caller's buffer with headroom in front of

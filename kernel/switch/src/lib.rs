@@ -1,4 +1,4 @@
-//! The data-port switch: a VLAN-aware learning switch with teaming and security policy.
+//! The data-port switch: VLAN-aware learning, teaming, security policy.
 //!
 //! Pure logic, host-tested, no heap and no unsafe code: the kernel's poll loop hands each
 //! received frame to [`Switch::process`] and gets back a [`Decision`] (drop with a reason, one

@@ -1,4 +1,4 @@
-//! The switch: per-frame decisions, learning, teaming, notify requests, counters.
+//! The switch: decisions, learning, teaming, notify requests, counters.
 //!
 //! Per frame the work is O(1) in the table (a bounded probe) and O(ports) in the flood set: no
 //! scan of the table or of anything else. Slow work (aging, failover announcements) runs in

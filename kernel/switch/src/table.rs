@@ -1,4 +1,4 @@
-//! The MAC table: (VLAN, MAC) -> port, open addressing with backward-shift deletion.
+//! The MAC table: (VLAN, MAC) to port, open addressing, backward shift.
 //!
 //! Shape (VPP's bihash_8_8): the key packs the VLAN (12 bits) and the MAC (48 bits) in a `u64`;
 //! a slot holds the key, the port, a static/learned flag and a coarse last-seen second. Linear

@@ -1,4 +1,4 @@
-//! Shared helpers for the switch's host tests: addresses, frames, configs, big stacks.
+//! Helpers for the switch tests: addresses, frames, big stacks.
 
 #![allow(dead_code)]
 
