@@ -942,3 +942,50 @@ fn full_size_aging_bound_is_768_calls() {
 
 /// The switch is built at compile time, so the kernel can keep it in a static.
 const _: Switch<16> = Switch::new();
+
+#[test]
+fn static_entries_and_flushes() {
+    let mut config = SwitchConfig::new(3);
+    config.port_mut(port(3)).vlan = VlanMode::Access(10);
+    let mut switch = small(&config);
+    let errors = [
+        (
+            switch.add_static(vlan(1), mac(1), port(5), secs(0)),
+            "port5 is not a switch port",
+        ),
+        (
+            switch.add_static(vlan(1), MacAddress::BROADCAST, port(1), secs(0)),
+            "ff:ff:ff:ff:ff:ff is not a unicast address",
+        ),
+        (
+            switch.add_static(vlan(1), mac(1), port(3), secs(0)),
+            "port3 does not carry vlan 1",
+        ),
+    ];
+    for (result, message) in errors {
+        assert_eq!(result.unwrap_err().to_string(), message);
+    }
+    switch
+        .add_static(vlan(10), mac(1), port(3), secs(0))
+        .unwrap();
+    let decision = switch.process(port(3), &frame(mac(1), mac(2), None), secs(1));
+    assert_eq!(decision, Decision::Drop(DropReason::SamePort));
+    for n in 10..20 {
+        switch.process(
+            port(1 + (n % 2) as u8),
+            &frame(MacAddress::BROADCAST, mac(n), None),
+            secs(1),
+        );
+    }
+    switch.flush_learned(Some(port(1)));
+    assert_eq!(switch.learned_on(port(1)), 0);
+    assert_eq!(switch.learned_on(port(2)), 5);
+    switch.flush_learned(None);
+    assert_eq!(switch.mac_count(), 1, "only the static entry stays");
+    assert_eq!(
+        switch.entries().next().map(|entry| entry.kind),
+        Some(EntryKind::Static)
+    );
+    assert!(switch.remove_entry(vlan(10), mac(1)).is_some());
+    assert_eq!(switch.entries().count(), 0);
+}
