@@ -7,7 +7,8 @@
 //! | step | meaning |
 //! |---|---|
 //! | `machine: OPTIONS` | extra `-machine` options, e.g. `virtualization=on` (dpuboot at EL2) |
-//! | `window: MS` / `tries: N` | settings of the freshly provisioned flash1 (default window 0) |
+//! | `window: MS` / `tries: N` / `health: MS` | settings of the freshly provisioned flash1 (default window 0, health window as the record's default) |
+//! | `semihosting: off` | boot without `-semihosting`, as in the field: faults reset instead of exiting; such a test ends with `power-off` after an `expect` (no guest status to check) |
 //! | `boot` | power on (QEMU with flash0 = dpuboot, flash1 = this test's copy) |
 //! | `power-cycle` | kill QEMU (a power cut) and start it again on the same flash files |
 //! | `power-off` | kill QEMU |
@@ -21,7 +22,7 @@
 //! Variants: `good` (version 0.2.0+2, counter 2), `good-same-counter` (0.2.0+2, counter 1),
 //! `corrupt` (payload byte flipped after
 //! signing), `bad-signature`, `unknown-key`, `truncated`, `low-counter` (counter 0, below the
-//! floor of 1), `health-fail` and `hang` (kernels built with the test features of the same name),
+//! floor of 1), `health-fail`, `hang` and `panic` (kernels built with the test features of the same name),
 //! `imgtool` (signed by MCUboot's `imgtool` with our key, after `imgtool verify` accepted ours).
 //! Each test gets a fresh flash1 under `target/test-flash/` (its console transcript is kept there
 //! as `<name>.log`); a test passes only on the status the guest set (semihosting) plus its
@@ -73,6 +74,8 @@ struct Script {
     machine: Machine,
     window_ms: u16,
     tries: u8,
+    health_ms: Option<u32>,
+    semihosting: bool,
     steps: Vec<Step>,
 }
 
@@ -96,6 +99,8 @@ fn parse(path: &Path) -> Result<Script> {
         machine: Machine::default(),
         window_ms: 0,
         tries: layout::DEFAULT_TRIAL_TRIES,
+        health_ms: None,
+        semihosting: true,
         steps: Vec::new(),
     };
     for (number, line) in text.lines().enumerate() {
@@ -124,6 +129,18 @@ fn parse(path: &Path) -> Result<Script> {
             }
             "tries" => {
                 script.tries = value.trim().parse().with_context(where_)?;
+                continue;
+            }
+            "health" => {
+                script.health_ms = Some(value.trim().parse().with_context(where_)?);
+                continue;
+            }
+            "semihosting" => {
+                script.semihosting = match value.trim() {
+                    "on" => true,
+                    "off" => false,
+                    _ => bail!("{}: semihosting: on|off", where_()),
+                };
                 continue;
             }
             "timeout" => Step::Timeout(value.trim().parse().with_context(where_)?),
@@ -161,7 +178,19 @@ fn parse(path: &Path) -> Result<Script> {
         };
         script.steps.push(step);
     }
-    if !script.steps.iter().any(|s| matches!(s, Step::Exit(_))) {
+    if !script.semihosting {
+        // No guest status without semihosting: the lines before the cut are the verdict.
+        let ends = script.steps.len();
+        if ends < 2
+            || !matches!(script.steps[ends - 1], Step::PowerOff)
+            || !matches!(script.steps[ends - 2], Step::Expect(_))
+        {
+            bail!(
+                "{}: a 'semihosting: off' test must end with an 'expect' then 'power-off'",
+                path.display()
+            );
+        }
+    } else if !script.steps.iter().any(|s| matches!(s, Step::Exit(_))) {
         bail!("{}: a test must end with 'exit: <status>'", path.display());
     }
     Ok(script)
@@ -244,7 +273,7 @@ impl Fixture {
                 },
             )?,
             "imgtool" => imgtool_signed(&self.kernel.image, &self.base_image)?,
-            "health-fail" | "hang" => {
+            "health-fail" | "hang" | "panic" => {
                 let kernel =
                     image::build_kernel_variant(&self.options, &[&format!("test-{name}")])?;
                 image::sign_image(&kernel, &good)?
@@ -316,6 +345,7 @@ fn imgtool_signed(kernel: &Path, ours: &[u8]) -> Result<Vec<u8>> {
 struct Bench<'a> {
     fixture: &'a mut Fixture,
     machine: Machine,
+    semihosting: bool,
     flash1: PathBuf,
     session: Option<Session>,
     transcript: String,
@@ -327,12 +357,15 @@ impl Bench<'_> {
         if self.session.is_some() {
             return Ok(());
         }
-        let arguments = image::flash_arguments(
+        let mut arguments = image::flash_arguments(
             &self.machine,
             &self.fixture.flash0,
             &self.flash1,
             "test.args",
         )?;
+        if !self.semihosting {
+            arguments.retain(|argument| argument != "-semihosting");
+        }
         self.session = Some(Session::start_arguments(
             &arguments,
             &self.fixture.kernel.elf,
@@ -527,6 +560,10 @@ fn run_one(fixture: &mut Fixture, script: &Script) -> Result<(), (anyhow::Error,
         control
             .set_rollback_window_ms(script.window_ms)
             .and_then(|()| control.set_trial_tries(script.tries))
+            .and_then(|()| match script.health_ms {
+                Some(health) => control.set_health_window_ms(health),
+                None => Ok(()),
+            })
             .map_err(|e| anyhow::anyhow!("{e:?}"))?;
         std::fs::write(&flash1, control.into_flash().to_image())?;
         Ok(flash1)
@@ -535,6 +572,7 @@ fn run_one(fixture: &mut Fixture, script: &Script) -> Result<(), (anyhow::Error,
     let mut bench = Bench {
         fixture,
         machine: script.machine.clone(),
+        semihosting: script.semihosting,
         flash1,
         session: None,
         transcript: String::new(),

@@ -580,7 +580,7 @@ impl fmt::Display for BootOutcome {
 }
 
 /// One bank as dpuboot and the kernel's `boot` print it:
-/// `bank B* trial      v0.2.0+2      counter 2    tries 1 reason - (stage -)`.
+/// `bank B* trial      v0.2.0+2 counter 2    tries 1 reason - (stage -)`.
 pub struct BankLine<'a> {
     /// The bank.
     pub bank: Bank,
@@ -595,7 +595,7 @@ impl fmt::Display for BankLine<'_> {
         let info = self.info;
         write!(
             f,
-            "bank {}{} {:<10} v{:<12} counter {:<4} tries {} reason {} (stage {})",
+            "bank {}{} {:<10} v{} counter {:<4} tries {} reason {} (stage {})",
             self.bank,
             if self.preferred { "*" } else { " " },
             info.state,
@@ -718,7 +718,7 @@ mod tests {
         );
         assert_eq!(
             line,
-            "bank B* trial      v1.2.3+4      counter 7    tries 2 reason - (stage P4)"
+            "bank B* trial      v1.2.3+4 counter 7    tries 2 reason - (stage P4)"
         );
         assert_eq!(
             format!("{}", record.last_outcome),
