@@ -390,14 +390,20 @@ struct Tlv {
 }
 
 /// Walks the entries of the TLV area `[start + 4, end)`, calling `visit` for each.
+///
+/// The caller has checked `start + 4 <= end`; the arithmetic here is checked anyway, so a
+/// future caller cannot turn a bad length into a wrapped offset.
 fn walk_tlvs<S: ImageSource>(
     source: &mut S,
     start: u32,
     end: u32,
     mut visit: impl FnMut(&mut S, Tlv) -> Result<(), VerifyError>,
 ) -> Result<(), VerifyError> {
-    let mut offset = start + TLV_HEADER_LEN;
+    let mut offset = start
+        .checked_add(TLV_HEADER_LEN)
+        .ok_or(VerifyError::Length)?;
     while offset < end {
+        // `offset < end`, so the subtractions below cannot wrap.
         if end - offset < TLV_HEADER_LEN {
             return Err(FormatError::TlvOverrun.into());
         }
@@ -479,10 +485,12 @@ fn verify_source(
     if u32::from(unprotected_total) < TLV_HEADER_LEN {
         return Err(FormatError::TlvOverrun.into());
     }
-    let image_end = unprotected_start + u32::from(unprotected_total);
-    if image_end > total {
-        return Err(VerifyError::Length);
-    }
+    // Checked: a source close to 4 GiB can put `unprotected_start` within 64 KiB of the top
+    // (fuzz finding F1).
+    let image_end = unprotected_start
+        .checked_add(u32::from(unprotected_total))
+        .filter(|&end| end <= total)
+        .ok_or(VerifyError::Length)?;
 
     let mut security_counter: Option<[u8; 4]> = None;
     if protected_size != 0 {

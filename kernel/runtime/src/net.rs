@@ -135,7 +135,7 @@ pub fn init(board: &Board) -> Network {
     }
     for nic in &network.nics {
         if let Some(id) = nic.interrupt
-            && let Err(error) = crate::interrupts::register(id, gic::Trigger::Edge, on_interrupt)
+            && let Err(error) = crate::interrupts::register(id, board.trigger(id), on_interrupt)
         {
             println!("{}: interrupt {}: {:?}", nic.name, id, error);
         }

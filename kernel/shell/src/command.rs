@@ -55,6 +55,8 @@ pub enum CrashKind {
     Panic,
     /// Execute an undefined instruction.
     Undefined,
+    /// Recurse until the boot stack hits its guard page.
+    StackOverflow,
     /// Loop forever with interrupts on, never checking in (the watchdog's test).
     Hang,
 }
@@ -171,7 +173,7 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
     ("poweroff", "", "power the DPU off"),
     (
         "crash",
-        "abort|panic|undef|hang",
+        "abort|panic|undef|stack|hang",
         "deliberately fault (tests the fault reports)",
     ),
     (
@@ -289,6 +291,7 @@ impl Command {
                 (Some("abort"), None) => Ok(Command::Crash(CrashKind::DataAbort)),
                 (Some("panic"), None) => Ok(Command::Crash(CrashKind::Panic)),
                 (Some("undef"), None) => Ok(Command::Crash(CrashKind::Undefined)),
+                (Some("stack"), None) => Ok(Command::Crash(CrashKind::StackOverflow)),
                 (Some("hang"), None) => Ok(Command::Crash(CrashKind::Hang)),
                 _ => Err(usage("crash")),
             },
@@ -459,6 +462,10 @@ mod tests {
         assert_eq!(
             Command::parse("crash undef"),
             Ok(Command::Crash(CrashKind::Undefined))
+        );
+        assert_eq!(
+            Command::parse("crash stack"),
+            Ok(Command::Crash(CrashKind::StackOverflow))
         );
         assert!(Command::parse("crash").is_err());
         assert_eq!(
