@@ -96,7 +96,9 @@ pub fn write_bytes(bytes: &[u8]) {
     OUTPUT.lock().write(bytes);
 }
 
-/// Formats text to the console, turning `\n` into `\r\n` for terminals.
+/// Formats text to the console, turning `\n` into `\r\n` for terminals. (`track_caller`: a
+/// lock-order panic in debug builds names the `println!` that printed under a lock.)
+#[track_caller]
 pub fn write_fmt(arguments: fmt::Arguments<'_>) {
     struct Translating<'a>(&'a mut Output);
     impl Write for Translating<'_> {

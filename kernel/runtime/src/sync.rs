@@ -29,6 +29,8 @@
 //! naming both locks. An interrupt starts with an empty word (the interrupted code's locks
 //! are its own; IRQ-safe ones cannot be held there, since they mask IRQs) and the old word is
 //! restored on return. `try_lock` cannot deadlock and is not checked (the fault paths use it).
+//! The panic names the line that took the lock out of order, e.g. `lock order: 'console output'
+//! (rank 2) taken while holding 'boot state' (rank 5)` at the `println!` under the boot state.
 
 use aarch64_cpu::registers::DAIF;
 use tock_registers::interfaces::{Readable, Writeable};
@@ -127,7 +129,8 @@ impl<T> IrqSafeMutex<T> {
         }
     }
 
-    /// Masks IRQs, then takes the lock.
+    /// Masks IRQs, then takes the lock (a lock-order panic names the caller's line).
+    #[track_caller]
     pub fn lock(&self) -> IrqSafeGuard<'_, T> {
         let mask = InterruptMask::new();
         let held = Held::acquire(self.name, self.rank);
@@ -188,6 +191,7 @@ impl<T> ThreadMutex<T> {
     }
 
     /// Takes the lock (debug builds: panics in interrupt context or out of order).
+    #[track_caller]
     pub fn lock(&self) -> ThreadGuard<'_, T> {
         order::forbid_in_interrupt(self.name);
         let held = Held::acquire(self.name, self.rank);
@@ -218,6 +222,7 @@ struct Held {
 }
 
 impl Held {
+    #[track_caller]
     fn acquire(name: &'static str, rank: Rank) -> Self {
         order::acquire(name, rank);
         Self { rank: Some(rank) }
@@ -274,6 +279,7 @@ mod order {
         crate::arch::aarch64::cpu::core_index() % CORES
     }
 
+    #[track_caller]
     pub(super) fn acquire(name: &'static str, rank: Rank) {
         let core = core();
         let held = HELD[core].load(Ordering::Relaxed);
@@ -292,6 +298,7 @@ mod order {
         HELD[core()].fetch_and(!(1 << rank as u32), Ordering::Relaxed);
     }
 
+    #[track_caller]
     pub(super) fn forbid_in_interrupt(name: &'static str) {
         if IN_INTERRUPT[core()].load(Ordering::Relaxed) > 0 {
             panic!("lock '{name}' is thread-only but was taken in an interrupt handler");
