@@ -12,10 +12,10 @@
 //! |---|---|
 //! | 0..4 | magic `DPUL` |
 //! | 4..6 | format (1) |
-//! | 6 | ending code (0 running, 1 panic, 2 exception, 3 watchdog, 4 reboot, 5 health check) |
+//! | 6 | ending code (0 running, 1 panic, 2 exception, 3 watchdog, 4 reboot, 5 health check, 6 boot failed) |
 //! | 7 | length of the file name (panic) |
 //! | 8..12 | boot number since power-on (1 = the first) |
-//! | 12..16 | panic line, watchdog silence in ms, or exception class (ESR.EC) |
+//! | 12..16 | panic line, watchdog silence in ms, exception class (ESR.EC), or exit status |
 //! | 16..24 | uptime in ms when the boot ended (or last refreshed while running) |
 //! | 24..32 | program counter (ELR) of the fault or of the code the watchdog interrupted |
 //! | 32..40 | fault address (FAR) for aborts |
@@ -144,6 +144,11 @@ pub enum Ending {
     Reboot,
     /// A trial failed its health check and reset itself.
     HealthCheck,
+    /// Bring-up could not continue (no device tree, no console, ...): the kernel's exit status.
+    BootFailed {
+        /// The status (`docs/boot.md`, "Faults, the watchdog and exit statuses").
+        status: u8,
+    },
 }
 
 /// The record: which boot since power-on, its uptime, and how it ended.
@@ -218,6 +223,7 @@ impl LastBoot {
             Ending::Watchdog { silent_ms, pc } => (3, silent_ms, pc, 0),
             Ending::Reboot => (4, 0, 0, 0),
             Ending::HealthCheck => (5, 0, 0, 0),
+            Ending::BootFailed { status } => (6, u32::from(status), 0, 0),
         };
         out[6] = code;
         out[12..16].copy_from_slice(&detail.to_le_bytes());
@@ -269,6 +275,9 @@ impl LastBoot {
             },
             4 => Ending::Reboot,
             5 => Ending::HealthCheck,
+            6 => Ending::BootFailed {
+                status: u8::try_from(detail).map_err(|_| MailboxError::Field)?,
+            },
             _ => return Err(MailboxError::Field),
         };
         Ok(Self {
@@ -304,6 +313,7 @@ impl fmt::Display for Ending {
             }
             Ending::Reboot => f.write_str("reboot command"),
             Ending::HealthCheck => f.write_str("health check failed"),
+            Ending::BootFailed { status } => write!(f, "boot failed (status {status})"),
         }
     }
 }

@@ -73,6 +73,15 @@ pub fn record(ending: Ending) {
     write_now(ending);
 }
 
+/// Records `ending` unless an ending is already recorded (the fault paths' common exit: a
+/// panic or watchdog wrote a more precise one first).
+pub fn record_unless_ended(ending: Ending) {
+    let _mask = crate::sync::InterruptMask::new();
+    if !ENDED.swap(true, Ordering::SeqCst) {
+        write_now(ending);
+    }
+}
+
 fn write_now(ending: Ending) {
     let record = LastBoot {
         boot: boot_number(),

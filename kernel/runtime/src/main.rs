@@ -211,6 +211,7 @@ pub fn fail_boot(code: ExitCode) -> ! {
         code.reason()
     );
     semihosting::exit(code as u32);
+    lastboot::record_unless_ended(bootstate::lastboot::Ending::BootFailed { status: code as u8 });
     match psci::conduit() {
         Some(conduit) => {
             let _ = write!(out, "*** resetting (the next boot reports why)\r\n");
