@@ -146,11 +146,8 @@ fn parse_frame(line: &[u8]) -> Frame {
 /// `update <length>`: runs the receive loop until END, ABORT or silence.
 pub fn run(length: u32) {
     // The boot control is lent out of STATE for the transfer: nothing prints under a lock.
-    let Some(mut state) = Lease::take() else {
-        println!("update: REFUSED: direct boot (no boot-state record)");
-        return;
-    };
-    let Some(running) = state.committed() else {
+    let lease = Lease::take();
+    let Some(running) = lease.as_ref().and_then(Lease::committed) else {
         println!(
             "update: REFUSED: the running bank is not committed (updates need a committed boot)"
         );
@@ -163,6 +160,9 @@ pub fn run(length: u32) {
         );
         return;
     }
+    let Some(mut state) = lease else {
+        return;
+    };
     let Some(control) = state.control.as_mut() else {
         return;
     };
