@@ -415,6 +415,21 @@ pub fn configure(setting: Setting) {
     }
 }
 
+/// The updater's one way in (helper C's `update.rs`): runs `f` under the boot-state lock with
+/// the running bank and the boot control, if that bank is committed; `None` otherwise. `f` must
+/// not print (debug builds panic if it does: the boot-state lock ranks above the console).
+#[allow(
+    dead_code,
+    reason = "the pure-receiver update.rs (helper C) uses it; Lease goes when that lands"
+)]
+pub(crate) fn with_committed<R>(f: impl FnOnce(Bank, &mut BootControl<Flash1>) -> R) -> Option<R> {
+    let mut state = STATE.lock();
+    let Running::Bank { bank, trial: false } = state.running else {
+        return None;
+    };
+    state.control.as_mut().map(|control| f(bank, control))
+}
+
 /// The boot control lent out for a long operation (`update`): taken out of STATE so that no
 /// lock is held while the operation prints; put back when dropped.
 pub struct Lease {
@@ -452,6 +467,6 @@ impl Drop for Lease {
 pub mod update;
 
 /// Trusted keys, for the updater.
-fn trusted_keys() -> &'static [bootstate::TrustedKey] {
+pub(crate) fn trusted_keys() -> &'static [bootstate::TrustedKey] {
     keys::TRUSTED_KEYS
 }
