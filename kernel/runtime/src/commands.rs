@@ -5,6 +5,7 @@
 
 use crate::arch::aarch64::{cpu, mmu, psci, semihosting, timer};
 use crate::board::{self, Board};
+use crate::bootbank::Setting;
 use crate::net::Network;
 use crate::{System, console, layout, log, print, println};
 use dpu_shell::{COMMANDS, Command, CrashKind, Feed, LineEditor, LineError};
@@ -172,6 +173,7 @@ fn execute(
         }
         Command::Reboot => {
             println!("rebooting");
+            crate::lastboot::record(bootstate::lastboot::Ending::Reboot);
             match system.board.psci {
                 Some(conduit) => psci::system_reset(conduit),
                 None => println!("error: no PSCI in the device tree; cannot reset"),
@@ -179,8 +181,10 @@ fn execute(
             println!("error: the firmware refused to reset");
         }
         Command::Boot => crate::bootbank::show(),
-        Command::BootTries(tries) => crate::bootbank::configure(Some(tries), None),
-        Command::BootWindow(window) => crate::bootbank::configure(None, Some(window)),
+        Command::BootTries(tries) => crate::bootbank::configure(Setting::Tries(tries)),
+        Command::BootWindow(window) => crate::bootbank::configure(Setting::RollbackWindow(window)),
+        Command::BootHealth(window) => crate::bootbank::configure(Setting::HealthWindow(window)),
+        Command::Watchdog(timeout) => crate::watchdog::command(timeout),
         Command::Rollback => crate::bootbank::request_rollback(),
         Command::Update { length } => crate::bootbank::update::run(length),
         Command::PowerOff => {
@@ -343,5 +347,6 @@ fn crash(kind: CrashKind) {
             println!("recursing until the stack hits its guard page");
             println!("unexpectedly returned {}", crate::layout::overflow_stack(0));
         }
+        CrashKind::Hang => crate::watchdog::hang(),
     }
 }

@@ -383,6 +383,7 @@ impl Network {
         let mut rtts: Vec<u64, 64> = Vec::new();
         let (mut minimum, mut maximum, mut total, mut replies) = (u64::MAX, 0u64, 0u64, 0u64);
         loop {
+            crate::watchdog::check_in();
             if crate::console::take_interrupt_request() {
                 if let Some((sent, received)) = self.stack.as_mut().and_then(MgmtStack::cancel_ping)
                 {

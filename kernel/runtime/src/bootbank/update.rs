@@ -11,7 +11,7 @@
 //! flash exactly as dpuboot will verify its RAM copy; success activates it as a trial, failure
 //! marks the bank bad with the reason. Bad frames are NAKed and counted; a silence aborts.
 
-use super::{STATE, ShowVersion, committed_bank, trusted_keys};
+use super::{Lease, ShowVersion, trusted_keys};
 use crate::arch::aarch64::timer;
 use crate::{console, println};
 use bootstate::ControlError;
@@ -30,6 +30,8 @@ const IDLE_TIMEOUT_MS: u64 = 15_000;
 /// already waiting. Spinning on the UART instead starves QEMU's I/O thread (every register
 /// access takes its big lock) and made transfers ten times slower.
 fn wait_for_input() {
+    // A modal loop that waits with a deadline of its own is alive: keep the watchdog fed.
+    crate::watchdog::check_in();
     let mask = crate::sync::InterruptMask::new();
     if !console::input_pending() {
         crate::arch::aarch64::cpu::wait_for_interrupt();
@@ -143,8 +145,9 @@ fn parse_frame(line: &[u8]) -> Frame {
 
 /// `update <length>`: runs the receive loop until END, ABORT or silence.
 pub fn run(length: u32) {
-    let mut state = STATE.lock();
-    let Some(running) = committed_bank(&state) else {
+    // The boot control is lent out of STATE for the transfer: nothing prints under a lock.
+    let lease = Lease::take();
+    let Some(running) = lease.as_ref().and_then(Lease::committed) else {
         println!(
             "update: REFUSED: the running bank is not committed (updates need a committed boot)"
         );
@@ -157,6 +160,9 @@ pub fn run(length: u32) {
         );
         return;
     }
+    let Some(mut state) = lease else {
+        return;
+    };
     let Some(control) = state.control.as_mut() else {
         return;
     };
