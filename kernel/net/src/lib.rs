@@ -2,7 +2,8 @@
 //!
 //! - [`device`]: [`NicAdapter`], smoltcp's `phy::Device` over any [`netdev::NetDevice`];
 //! - [`config`]: [`MgmtConfig`] from the kernel command line (`mgmt.ip=`, `mgmt.gw=`);
-//! - [`stack`]: [`MgmtStack`], interface + sockets (DHCP, ping, TCP service) in static storage.
+//! - [`stack`]: [`MgmtStack`], interface + sockets (DHCP, ping, TCP service) in static storage;
+//! - [`http`]: the management HTTP server ([`dpu_mgmt::HttpServer`]) as that TCP service.
 //!
 //! Only the management NIC comes here; data ports belong to the switch.
 
@@ -11,6 +12,7 @@
 
 pub mod config;
 pub mod device;
+pub mod http;
 pub mod screen;
 pub mod stack;
 

@@ -11,10 +11,10 @@ use crate::sync::IrqSafeMutex;
 use crate::{log_info, log_warn, println};
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicU32, Ordering};
-use dpu_mgmt::{Action, Connection, NicRole, NicStatus, RESPONSE_BUFFER_SIZE, StatusSnapshot};
+use dpu_mgmt::{HttpServer, NicRole, NicStatus, StatusSnapshot};
 use dpu_net::smoltcp::time::Instant;
-use dpu_net::smoltcp::wire::{IpEndpoint, Ipv4Address};
-use dpu_net::{MgmtConfig, MgmtStack, MgmtStorage, SendStatus, StackEvent, TcpService};
+use dpu_net::smoltcp::wire::Ipv4Address;
+use dpu_net::{MgmtConfig, MgmtStack, MgmtStorage, StackEvent};
 use heapless::Vec;
 use netdev::{LinkState, NetDevice, RxBuffer};
 use static_cell::StaticCell;
@@ -35,6 +35,8 @@ const SNAPSHOT_MAX_AGE_MS: u64 = 100;
 static NET_STORAGE: [NetStorage; MAX_NICS] = [const { NetStorage::new() }; MAX_NICS];
 static MGMT_STORAGE: StaticCell<MgmtStorage<'static>> = StaticCell::new();
 static HTTP: StaticCell<HttpService> = StaticCell::new();
+/// The management HTTP server, one slot per TCP connection of the stack.
+type HttpService = HttpServer<'static, { dpu_net::stack::TCP_CONNECTIONS }>;
 /// Interrupt handles of the NICs, for the shared handler.
 static INTERRUPTS: IrqSafeMutex<Vec<MmioInterrupt, MAX_NICS>> = IrqSafeMutex::new(Vec::new());
 /// Bit n: NIC n reported a configuration change (link).
@@ -201,12 +203,7 @@ impl Network {
         let snapshot = self
             .http
             .as_deref()
-            .filter(|http| {
-                http.open_connections > 0
-                    || http
-                        .snapshot_taken_ms
-                        .is_none_or(|taken| now_ms.saturating_sub(taken) >= SNAPSHOT_MAX_AGE_MS)
-            })
+            .filter(|http| http.snapshot_due(now_ms, SNAPSHOT_MAX_AGE_MS))
             .map(|_| self.snapshot());
         if let (Some(stack), Some(mgmt), Some(http)) = (
             self.stack.as_mut(),
@@ -214,10 +211,9 @@ impl Network {
             self.http.as_deref_mut(),
         ) {
             if let Some(snapshot) = snapshot {
-                http.snapshot = snapshot;
-                http.snapshot_taken_ms = Some(now_ms);
+                http.set_snapshot(snapshot, now_ms);
             }
-            http.now_ms = timer::uptime_milliseconds();
+            http.set_clock(now_ms);
             events = stack.poll(&mut mgmt.driver, now(), http);
         }
         for nic in self.nics.iter_mut().skip(1) {
@@ -469,133 +465,6 @@ fn drain(driver: &mut VirtioNet<MmioTransport>) {
     for frame in frames.iter_mut().take(received) {
         if let Some(buffer) = frame.take() {
             driver.release(buffer);
-        }
-    }
-}
-
-/// One HTTP connection slot: the parser state and the response being sent.
-struct HttpSlot {
-    connection: Connection,
-    pending: [u8; RESPONSE_BUFFER_SIZE],
-    pending_length: usize,
-    pending_sent: usize,
-    close_after: bool,
-}
-
-/// The management HTTP server behind the stack's TCP port.
-pub struct HttpService {
-    slots: [HttpSlot; dpu_net::stack::TCP_CONNECTIONS],
-    snapshot: StatusSnapshot<'static>,
-    now_ms: u64,
-    closed_totals: dpu_mgmt::Counters,
-    /// Connections between `on_open` and `on_close`.
-    open_connections: usize,
-    /// When `snapshot` was taken (uptime ms).
-    snapshot_taken_ms: Option<u64>,
-}
-
-impl HttpService {
-    fn new() -> Self {
-        Self {
-            slots: [const {
-                HttpSlot {
-                    connection: Connection::new(0),
-                    pending: [0; RESPONSE_BUFFER_SIZE],
-                    pending_length: 0,
-                    pending_sent: 0,
-                    close_after: false,
-                }
-            }; dpu_net::stack::TCP_CONNECTIONS],
-            snapshot: StatusSnapshot::new("", "", 0),
-            now_ms: 0,
-            closed_totals: dpu_mgmt::Counters::default(),
-            open_connections: 0,
-            snapshot_taken_ms: None,
-        }
-    }
-
-    /// Totals over closed and open connections.
-    pub fn counters(&self) -> dpu_mgmt::Counters {
-        let mut totals = self.closed_totals;
-        for slot in &self.slots {
-            totals.merge(&slot.connection.counters());
-        }
-        totals
-    }
-}
-
-impl TcpService for HttpService {
-    fn on_open(&mut self, connection: usize, _remote: IpEndpoint) {
-        self.open_connections += 1;
-        if let Some(slot) = self.slots.get_mut(connection) {
-            slot.connection = Connection::new(self.now_ms);
-            slot.pending_length = 0;
-            slot.pending_sent = 0;
-            slot.close_after = false;
-        }
-    }
-
-    fn on_receive(&mut self, connection: usize, input: &[u8]) -> usize {
-        let now_ms = self.now_ms;
-        self.slots.get_mut(connection).map_or(input.len(), |slot| {
-            slot.connection.on_bytes(now_ms, input).consumed
-        })
-    }
-
-    fn on_send(&mut self, connection: usize, output: &mut [u8]) -> SendStatus {
-        let now_ms = self.now_ms;
-        let Some(slot) = self.slots.get_mut(connection) else {
-            return SendStatus {
-                written: 0,
-                close: true,
-            };
-        };
-        if slot.pending_sent == slot.pending_length {
-            slot.pending_length = 0;
-            slot.pending_sent = 0;
-            if slot.close_after {
-                return SendStatus {
-                    written: 0,
-                    close: true,
-                };
-            }
-            match slot
-                .connection
-                .poll(now_ms, &self.snapshot, &mut slot.pending)
-            {
-                Action::Nothing => return SendStatus::default(),
-                Action::Respond(length) => {
-                    slot.pending_length = length.min(RESPONSE_BUFFER_SIZE);
-                    slot.close_after = slot.connection.is_closed();
-                }
-                Action::Close => {
-                    return SendStatus {
-                        written: 0,
-                        close: true,
-                    };
-                }
-            }
-        }
-        let remaining = &slot.pending[slot.pending_sent..slot.pending_length];
-        let written = remaining.len().min(output.len());
-        output[..written].copy_from_slice(&remaining[..written]);
-        slot.pending_sent += written;
-        let done = slot.pending_sent == slot.pending_length;
-        SendStatus {
-            written,
-            close: done && slot.close_after,
-        }
-    }
-
-    fn on_close(&mut self, connection: usize) {
-        self.open_connections = self.open_connections.saturating_sub(1);
-        if let Some(slot) = self.slots.get_mut(connection) {
-            let counters = slot.connection.counters();
-            self.closed_totals.merge(&counters);
-            slot.connection = Connection::new(self.now_ms);
-            slot.pending_length = 0;
-            slot.pending_sent = 0;
-            slot.close_after = false;
         }
     }
 }
