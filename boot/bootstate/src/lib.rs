@@ -4,7 +4,8 @@
 //! here is pure logic over the [`Flash`] trait, so it builds for `aarch64-unknown-none` without a
 //! heap and is tested on the host against the NOR-flash simulator in [`sim`].
 //!
-//! - [`layout`]: where things live in flash1 (see `docs/boot-layout.md`).
+//! - [`bank`]: the two image banks; [`layout`]: where things live in flash1 (see
+//!   `docs/boot-layout.md`).
 //! - [`record`]: the boot-state record and its codec; [`store`]: two copies plus the
 //!   anti-rollback floor area on flash.
 //! - [`control`]: the bank selection state machine (dpuboot's and the kernel's transitions).
@@ -17,6 +18,7 @@
 #[cfg(any(test, feature = "std"))]
 extern crate std;
 
+pub mod bank;
 pub mod control;
 pub mod crc32;
 pub mod flash;
@@ -30,9 +32,10 @@ pub mod sign;
 #[cfg(any(test, feature = "std"))]
 pub mod sim;
 
+pub use bank::Bank;
 pub use control::{BootControl, BootDecision, ControlError, RollbackOutcome, StagingWriter};
 pub use flash::{Flash, FlashError};
 pub use image::{TrustedKey, VerifiedImage, VerifyError, verify};
 pub use record::{
-    Bank, BankInfo, BankState, BootEvent, BootOutcome, BootRecord, FailureReason, Stage, Version,
+    BankInfo, BankState, BootEvent, BootOutcome, BootRecord, FailureReason, Stage, Version,
 };
