@@ -40,10 +40,10 @@ impl Bank {
     }
 }
 
-/// `A` or `B`.
+/// `A` or `B`. (Helper B's branch adds the same impl in `record.rs`: keep one when merging.)
 impl fmt::Display for Bank {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str(match self {
+        formatter.pad(match self {
             Bank::A => "A",
             Bank::B => "B",
         })

@@ -10,6 +10,7 @@
 //!   anti-rollback floor area on flash.
 //! - [`control`]: the bank selection state machine (dpuboot's and the kernel's transitions).
 //! - [`image`]: the MCUboot image format parser and verifier (SHA-256 + Ed25519).
+//! - [`update`]: the update frame protocol's receiver (frames, order, CRC, length).
 //! - `sign` and `sim` (feature `std`, and in tests): host-side signing, PEM keys, NOR simulator.
 
 #![no_std]
@@ -26,6 +27,7 @@ pub mod image;
 pub mod layout;
 pub mod record;
 pub mod store;
+pub mod update;
 
 #[cfg(feature = "std")]
 pub mod sign;

@@ -315,9 +315,17 @@ fn committed_bank(state: &BootBanks) -> Option<Bank> {
     }
 }
 
+/// The updater's one way in: runs `f` under the boot-state lock with the running bank and the
+/// boot control, if that bank is committed; `None` otherwise. `f` must not print.
+pub(crate) fn with_committed<R>(f: impl FnOnce(Bank, &mut BootControl<Flash1>) -> R) -> Option<R> {
+    let mut state = STATE.lock();
+    let bank = committed_bank(&state)?;
+    state.control.as_mut().map(|control| f(bank, control))
+}
+
 pub mod update;
 
 /// Trusted keys, for the updater.
-fn trusted_keys() -> &'static [bootstate::TrustedKey] {
+pub(crate) fn trusted_keys() -> &'static [bootstate::TrustedKey] {
     keys::TRUSTED_KEYS
 }
