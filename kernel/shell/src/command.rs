@@ -2,49 +2,8 @@
 
 use core::fmt;
 
-/// Log levels, most verbose first (the same names defmt uses).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum LogLevel {
-    /// Everything.
-    Trace,
-    /// Developer detail.
-    Debug,
-    /// Normal operation.
-    Info,
-    /// Something unexpected that was handled.
-    Warn,
-    /// Something failed.
-    Error,
-}
-
-impl LogLevel {
-    /// All levels, most verbose first.
-    pub const ALL: [LogLevel; 5] = [
-        Self::Trace,
-        Self::Debug,
-        Self::Info,
-        Self::Warn,
-        Self::Error,
-    ];
-
-    /// The level's lower-case name.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::Trace => "trace",
-            Self::Debug => "debug",
-            Self::Info => "info",
-            Self::Warn => "warn",
-            Self::Error => "error",
-        }
-    }
-
-    /// Parses a level name (case-insensitive).
-    pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|level| level.name().eq_ignore_ascii_case(name))
-    }
-}
+/// The runtime log filter `log level` sets (defined with the logger's pieces).
+pub use dpu_log::LogLevel;
 
 /// Deliberate faults, for testing the exception and panic paths on a running system.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
