@@ -274,6 +274,10 @@ mod tests {
         assert_eq!(counters.requests, 2);
         assert_eq!(counters.responses(2), 1);
         assert_eq!(counters.responses(4), 1);
+        assert_eq!(
+            std::format!("{counters}"),
+            "2 requests, 2xx 1 4xx 1 5xx 0, malformed 0, timeouts 0"
+        );
         // A reused slot starts fresh: nothing pending, counts kept in the totals.
         server.open(0);
         assert_eq!(server.send(0, &mut [0u8; 64]), SendOutcome::default());

@@ -18,6 +18,7 @@ mod layout;
 mod log;
 mod net;
 mod sync;
+mod version;
 
 use arch::aarch64 as cpu_arch;
 use board::Board;

@@ -30,7 +30,10 @@ pub enum Command {
     /// Memory map: RAM, kernel image, static data, stack.
     Memory,
     /// Devices the device tree described and the driver bound to each.
-    Devices,
+    Devices {
+        /// Also every virtio-mmio slot and what is in it (`-v`).
+        verbose: bool,
+    },
     /// Replay recent log frames.
     LogShow,
     /// Show the runtime log level.
@@ -57,7 +60,10 @@ pub enum Command {
     /// Trigger a deliberate fault.
     Crash(CrashKind),
     /// Show every NIC: role, MAC, link, address, counters.
-    Interfaces,
+    Interfaces {
+        /// Also features, device errors and adapter counters (`-v`).
+        verbose: bool,
+    },
     /// Ping an IPv4 address from the management stack.
     Ping {
         /// Target address.
@@ -92,7 +98,7 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
     ("mem", "", "RAM, kernel image and static memory"),
     (
         "devices",
-        "",
+        "[-v]",
         "what the device tree describes and which driver bound it",
     ),
     (
@@ -124,7 +130,7 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
     ),
     (
         "ifconfig",
-        "",
+        "[-v]",
         "NICs: role, MAC, link, address, counters (alias: ports)",
     ),
     (
@@ -182,12 +188,18 @@ impl Command {
                 Err(usage(name))
             }
         };
+        // `-v` or nothing.
+        let verbose_flag = |name: &'static str| match (first, second) {
+            (None, _) => Ok(false),
+            (Some("-v"), None) => Ok(true),
+            _ => Err(usage(name)),
+        };
         match name {
             "help" | "?" => no_arguments(Command::Help, "help"),
             "version" => no_arguments(Command::Version, "version"),
             "uptime" => no_arguments(Command::Uptime, "uptime"),
             "mem" => no_arguments(Command::Memory, "mem"),
-            "devices" => no_arguments(Command::Devices, "devices"),
+            "devices" => verbose_flag("devices").map(|verbose| Command::Devices { verbose }),
             "reboot" => no_arguments(Command::Reboot, "reboot"),
             "boot" => match (first, second, extra) {
                 (None, _, _) => Ok(Command::Boot),
@@ -224,7 +236,9 @@ impl Command {
                 (Some("undef"), None) => Ok(Command::Crash(CrashKind::Undefined)),
                 _ => Err(usage("crash")),
             },
-            "ifconfig" | "ports" => no_arguments(Command::Interfaces, "ifconfig"),
+            "ifconfig" | "ports" => {
+                verbose_flag("ifconfig").map(|verbose| Command::Interfaces { verbose })
+            }
             "ping" => {
                 let address = first.and_then(parse_ipv4).ok_or(usage("ping"))?;
                 let count = match second {
@@ -367,7 +381,33 @@ mod tests {
         ] {
             assert!(Command::parse(bad).is_err(), "{bad}");
         }
-        assert_eq!(Command::parse("ports"), Ok(Command::Interfaces));
+        assert_eq!(
+            Command::parse("ports"),
+            Ok(Command::Interfaces { verbose: false })
+        );
+    }
+
+    #[test]
+    fn verbose_flags() {
+        for (line, command) in [
+            ("ifconfig", Command::Interfaces { verbose: false }),
+            ("ifconfig -v", Command::Interfaces { verbose: true }),
+            ("ports -v", Command::Interfaces { verbose: true }),
+            ("devices", Command::Devices { verbose: false }),
+            ("devices -v", Command::Devices { verbose: true }),
+        ] {
+            assert_eq!(Command::parse(line), Ok(command), "{line}");
+        }
+        for bad in ["ifconfig -x", "ifconfig -v -v", "devices v", "devices -v 1"] {
+            assert!(
+                matches!(Command::parse(bad), Err(ParseError::Usage { .. })),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            Command::parse("ports -q").map_err(|error| error.to_string()),
+            Err("usage: ifconfig [-v]".to_string())
+        );
     }
 
     #[test]
