@@ -576,6 +576,65 @@ mod tests {
         assert_eq!(receiver.on_line(b"ABORT"), Reply::Aborted);
     }
 
+    /// Random lines, payloads and repeats: never a panic, never more stored than announced, and
+    /// what is stored is exactly the frames accepted, in order.
+    #[test]
+    fn random_traffic_keeps_the_invariants() {
+        let mut state = 0x1234_5678_9abc_def1u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut stores = 0;
+        for _ in 0..2000 {
+            let announced = 1 + (next() % 3000) as u32;
+            let mut receiver = Receiver::new(announced, 4096).unwrap();
+            let mut stored: Vec<u8> = Vec::new();
+            for _ in 0..40 {
+                let length = (next() % 900) as usize;
+                let payload: Vec<u8> = (0..length).map(|_| next() as u8).collect();
+                let sequence = match next() % 5 {
+                    0 => u32::MAX - (next() % 2) as u32,
+                    1 => receiver.frames().wrapping_sub(1),
+                    _ => receiver.frames(),
+                };
+                let line = match next() % 8 {
+                    0 => format!("F {sequence} {length} {:x}", next() as u32),
+                    1 => format!("END {:x}", next() as u32),
+                    2 => String::from("garbage"),
+                    _ => format!("F {sequence} {length} {:x}", crc32(&payload)),
+                };
+                match receiver.on_line(line.as_bytes()) {
+                    Reply::ReadPayload { length: wanted, .. } => {
+                        assert_eq!(wanted, length);
+                        match receiver.on_payload(&payload) {
+                            Reply::Store { .. } => {
+                                stored.extend_from_slice(&payload);
+                                stores += 1;
+                            }
+                            Reply::Repeat { .. } | Reply::Nak { .. } => {}
+                            Reply::Failed(UpdateError::TooMuchData { .. }) => break,
+                            other => panic!("unexpected {other:?}"),
+                        }
+                    }
+                    Reply::Nak { .. } | Reply::Failed(_) | Reply::Complete { .. } => {}
+                    other => panic!("unexpected {other:?}"),
+                }
+                assert!(receiver.received() <= announced);
+                assert_eq!(receiver.received() as usize, stored.len());
+            }
+            let end = format!("END {:x}", crc32(&stored));
+            let complete = matches!(receiver.on_line(end.as_bytes()), Reply::Complete { .. });
+            assert_eq!(complete, stored.len() == announced as usize);
+        }
+        assert!(
+            stores > 1000,
+            "the traffic reaches the store path ({stores})"
+        );
+    }
+
     #[test]
     fn replies_read_as_words() {
         assert_eq!(
