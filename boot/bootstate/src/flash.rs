@@ -27,6 +27,22 @@ pub enum FlashError {
     Vpp,
 }
 
+impl core::fmt::Display for FlashError {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        formatter.write_str(match self {
+            FlashError::OutOfRange => "range outside the flash device",
+            FlashError::Unaligned => "offset or length not aligned to the sector or program size",
+            FlashError::NotErased => "programming over data that is not erased",
+            FlashError::PowerLost => "power lost during the operation",
+            FlashError::EraseFailed => "erase failed",
+            FlashError::ProgramFailed => "program failed",
+            FlashError::Timeout => "flash did not become ready in time",
+            FlashError::Locked => "flash block is locked",
+            FlashError::Vpp => "programming voltage too low",
+        })
+    }
+}
+
 /// A NOR flash device: reads anywhere, erases whole sectors to 0xFF, programs by clearing bits.
 pub trait Flash {
     /// Erase sector size in bytes (a power of two).

@@ -18,6 +18,7 @@
 //! signature signs the 32-byte digest, not the image (imgtool's default; `--pure` is refused).
 //! Every length is checked before use; malformed input gives a typed error, never a panic.
 
+use core::fmt;
 use core::ops::Range;
 
 use ed25519_dalek::{Signature, VerifyingKey};
@@ -104,6 +105,75 @@ pub enum FormatError {
     UnprotectedTlv(u16),
     /// The image uses a pure signature, which we do not accept.
     PureSignature,
+}
+
+/// The name of a TLV type, for messages.
+#[must_use]
+pub fn tlv_name(kind: u16) -> &'static str {
+    match kind {
+        TLV_KEYHASH => "KEYHASH",
+        TLV_SHA256 => "SHA256",
+        TLV_ED25519 => "ED25519",
+        TLV_SIG_PURE => "SIG_PURE",
+        TLV_SEC_CNT => "SEC_CNT",
+        _ => "unknown",
+    }
+}
+
+/// Writes "TLV 0x0010 (SHA256)".
+fn write_tlv(formatter: &mut fmt::Formatter<'_>, kind: u16) -> fmt::Result {
+    write!(formatter, "TLV {kind:#06x} ({})", tlv_name(kind))
+}
+
+impl fmt::Display for FormatError {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            FormatError::HeaderMagic => formatter.write_str("bad image header magic"),
+            FormatError::HeaderSize => {
+                formatter.write_str("header size smaller than the 32-byte header")
+            }
+            FormatError::Flags(flags) => write!(formatter, "unsupported header flags {flags:#x}"),
+            FormatError::TlvInfoMagic => formatter.write_str("bad TLV area magic"),
+            FormatError::ProtectedSize => {
+                formatter.write_str("protected TLV area size disagrees with the header")
+            }
+            FormatError::TlvOverrun => formatter.write_str("TLV runs past the end of its area"),
+            FormatError::MissingTlv(kind) => {
+                formatter.write_str("missing ")?;
+                write_tlv(formatter, kind)
+            }
+            FormatError::DuplicateTlv(kind) => {
+                formatter.write_str("duplicate ")?;
+                write_tlv(formatter, kind)
+            }
+            FormatError::TlvLength(kind) => {
+                formatter.write_str("wrong length for ")?;
+                write_tlv(formatter, kind)
+            }
+            FormatError::UnprotectedTlv(kind) => {
+                write_tlv(formatter, kind)?;
+                formatter.write_str(" must be in the protected area")
+            }
+            FormatError::PureSignature => formatter.write_str("pure signatures are not accepted"),
+        }
+    }
+}
+
+impl fmt::Display for VerifyError {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            VerifyError::Length => formatter.write_str("image lengths run past its end"),
+            VerifyError::Format(error) => write!(formatter, "malformed image: {error}"),
+            VerifyError::Hash => formatter.write_str("image hash mismatch"),
+            VerifyError::UnknownKey => formatter.write_str("image signed by an unknown key"),
+            VerifyError::Signature => formatter.write_str("bad image signature"),
+            VerifyError::SecurityCounter { image, floor } => write!(
+                formatter,
+                "security counter {image} below the anti-rollback floor {floor}"
+            ),
+            VerifyError::Flash(error) => write!(formatter, "flash read failed: {error}"),
+        }
+    }
 }
 
 impl From<FormatError> for VerifyError {
@@ -320,14 +390,20 @@ struct Tlv {
 }
 
 /// Walks the entries of the TLV area `[start + 4, end)`, calling `visit` for each.
+///
+/// The caller has checked `start + 4 <= end`; the arithmetic here is checked anyway, so a
+/// future caller cannot turn a bad length into a wrapped offset.
 fn walk_tlvs<S: ImageSource>(
     source: &mut S,
     start: u32,
     end: u32,
     mut visit: impl FnMut(&mut S, Tlv) -> Result<(), VerifyError>,
 ) -> Result<(), VerifyError> {
-    let mut offset = start + TLV_HEADER_LEN;
+    let mut offset = start
+        .checked_add(TLV_HEADER_LEN)
+        .ok_or(VerifyError::Length)?;
     while offset < end {
+        // `offset < end`, so the subtractions below cannot wrap.
         if end - offset < TLV_HEADER_LEN {
             return Err(FormatError::TlvOverrun.into());
         }
@@ -409,10 +485,12 @@ fn verify_source(
     if u32::from(unprotected_total) < TLV_HEADER_LEN {
         return Err(FormatError::TlvOverrun.into());
     }
-    let image_end = unprotected_start + u32::from(unprotected_total);
-    if image_end > total {
-        return Err(VerifyError::Length);
-    }
+    // Checked: a source close to 4 GiB can put `unprotected_start` within 64 KiB of the top
+    // (fuzz finding F1).
+    let image_end = unprotected_start
+        .checked_add(u32::from(unprotected_total))
+        .filter(|&end| end <= total)
+        .ok_or(VerifyError::Length)?;
 
     let mut security_counter: Option<[u8; 4]> = None;
     if protected_size != 0 {

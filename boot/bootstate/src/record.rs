@@ -190,7 +190,8 @@ impl BootOutcome {
 /// The whole boot state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BootRecord {
-    /// Monotonic sequence number; the valid copy with the highest one wins.
+    /// Sequence number, one more per write; the valid copy with the newer one wins (serial-number
+    /// order, see [`crate::store::is_newer`]).
     pub sequence: u64,
     /// The preferred bank: the trial being tried, or the committed bank.
     pub active: Bank,

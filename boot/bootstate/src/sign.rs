@@ -44,6 +44,26 @@ pub enum PemError {
     InvalidKey,
 }
 
+impl core::fmt::Display for SignError {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        formatter.write_str(match self {
+            SignError::PayloadTooLarge => "payload too large for the image header's size fields",
+            SignError::HeaderSize => "header size smaller than the 32-byte header",
+        })
+    }
+}
+
+impl core::fmt::Display for PemError {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        formatter.write_str(match self {
+            PemError::NoBlock => "no PEM block with the expected label",
+            PemError::Base64 => "invalid base64 in the PEM body",
+            PemError::NotEd25519 => "not an Ed25519 key of the expected kind",
+            PemError::InvalidKey => "public key is not a valid Ed25519 point",
+        })
+    }
+}
+
 /// DER prefix of a PKCS#8 v1 Ed25519 private key; the 32-byte seed follows.
 const PKCS8_V1_PREFIX: [u8; 16] = [
     0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,

@@ -1,8 +1,12 @@
 //! Persistence: the two record copies and the program-only anti-rollback floor area.
 //!
-//! Records: the valid copy with the highest sequence wins; an update always rewrites the other
+//! Records: the valid copy with the newer sequence wins; an update always rewrites the other
 //! (older or invalid) copy as erase, program body, program magic. The copy that holds the
 //! current state is never touched, so a power cut at any point leaves it intact.
+//!
+//! Sequences are compared in serial-number arithmetic (RFC 1982 style, see [`is_newer`]): the
+//! next number after `u64::MAX` is 1 (0 is skipped) and counts as newer, so a copy that
+//! reaches the top of the range cannot win forever and swallow every later write.
 //!
 //! Floor: 8-byte slots (value, !value) programmed in order and never erased. A slot counts only
 //! if its complement matches, so a torn slot (which can only read *higher* than intended, as
@@ -23,6 +27,15 @@ pub enum StoreError {
     FloorFull,
 }
 
+impl core::fmt::Display for StoreError {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            StoreError::Flash(error) => write!(formatter, "boot-state flash: {error}"),
+            StoreError::FloorFull => formatter.write_str("every anti-rollback floor slot is used"),
+        }
+    }
+}
+
 impl From<FlashError> for StoreError {
     fn from(error: FlashError) -> Self {
         StoreError::Flash(error)
@@ -38,6 +51,24 @@ pub struct Records {
     pub copies: [Option<u64>; 2],
 }
 
+/// Whether sequence `a` is newer than `b`: `a` is ahead of `b` by less than half the range.
+/// Exactly half the range apart is neither (a tie: copy 0 wins, see [`Records::load`]).
+#[must_use]
+pub const fn is_newer(a: u64, b: u64) -> bool {
+    let ahead = a.wrapping_sub(b);
+    ahead != 0 && ahead < 1 << 63
+}
+
+/// The sequence that follows `sequence`: one more, wrapping past `u64::MAX` to 1 (0 is
+/// [`BootRecord::BLANK`]'s). Always [`is_newer`] than `sequence`.
+#[must_use]
+pub const fn next_sequence(sequence: u64) -> u64 {
+    match sequence.wrapping_add(1) {
+        0 => 1,
+        next => next,
+    }
+}
+
 impl Records {
     /// Reads and decodes both copies.
     pub fn load<F: Flash>(flash: &mut F) -> Result<Records, FlashError> {
@@ -49,7 +80,7 @@ impl Records {
             flash.read(record_offset(copy), &mut bytes)?;
             if let Ok(record) = BootRecord::decode(&bytes) {
                 *slot = Some(record.sequence);
-                if best.is_none_or(|sequence| record.sequence > sequence) {
+                if best.is_none_or(|sequence| is_newer(record.sequence, sequence)) {
                     best = Some(record.sequence);
                     current = record;
                 }
@@ -64,13 +95,24 @@ impl Records {
         self.copies.iter().filter(|copy| copy.is_some()).count()
     }
 
-    /// The copy an update must rewrite: an invalid one, else the one with the lower sequence.
+    /// The copy an update must rewrite: an invalid one, else the one that did not win in
+    /// [`Records::load`] (the older sequence; copy 1 on a tie).
     #[must_use]
     pub fn older_copy(&self) -> usize {
         match self.copies {
             [None, _] => 0,
             [_, None] => 1,
-            [Some(first), Some(second)] => usize::from(first >= second),
+            [Some(first), Some(second)] => usize::from(!is_newer(second, first)),
+        }
+    }
+
+    /// The sequence of the winning copy; 0 when no copy is valid.
+    #[must_use]
+    pub fn newest_sequence(&self) -> u64 {
+        match self.copies {
+            [None, None] => 0,
+            [Some(only), None] | [None, Some(only)] => only,
+            [Some(_), Some(_)] => self.copies[1 - self.older_copy()].unwrap_or(0),
         }
     }
 
@@ -81,9 +123,8 @@ impl Records {
         flash: &mut F,
         record: &BootRecord,
     ) -> Result<(), FlashError> {
-        let newest = self.copies.iter().flatten().copied().max().unwrap_or(0);
         let mut next = *record;
-        next.sequence = newest.wrapping_add(1).max(1);
+        next.sequence = next_sequence(self.newest_sequence());
         let copy = self.older_copy();
         let offset = record_offset(copy);
         let bytes = next.encode();
@@ -159,5 +200,31 @@ impl Floor {
         flash.program(FLOOR_OFFSET + slot * FLOOR_SLOT_SIZE, &entry)?;
         self.value = value;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{is_newer, next_sequence};
+
+    #[test]
+    fn the_number_after_the_top_is_newer() {
+        assert_eq!(next_sequence(u64::MAX), 1);
+        assert_eq!(next_sequence(u64::MAX - 1), u64::MAX);
+        assert_eq!(next_sequence(0), 1);
+        for sequence in [0, 1, 7, 1 << 63, (1 << 63) - 1, u64::MAX - 1, u64::MAX] {
+            let next = next_sequence(sequence);
+            assert!(is_newer(next, sequence), "{next} after {sequence}");
+            assert!(!is_newer(sequence, next), "{sequence} before {next}");
+            assert!(!is_newer(sequence, sequence));
+        }
+    }
+
+    #[test]
+    fn half_the_range_apart_is_a_tie() {
+        assert!(!is_newer(1 << 63, 0));
+        assert!(!is_newer(0, 1 << 63));
+        assert!(is_newer((1 << 63) - 1, 0));
+        assert!(is_newer(0, (1 << 63) + 1));
     }
 }

@@ -61,6 +61,21 @@ pub enum Error {
     NoCfi,
 }
 
+impl core::fmt::Display for Error {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        formatter.write_str(match self {
+            Error::Timeout => "flash did not report ready in time",
+            Error::EraseFailed => "erase failed",
+            Error::ProgramFailed => "program failed",
+            Error::Locked => "flash block is locked",
+            Error::Vpp => "programming voltage too low",
+            Error::OutOfRange => "range outside the flash device",
+            Error::Unaligned => "erase offset not on a block boundary",
+            Error::NoCfi => "no CFI flash answered the query",
+        })
+    }
+}
+
 /// Geometry from the CFI query, for the whole bus (both chips together).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CfiInfo {

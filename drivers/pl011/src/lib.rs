@@ -130,6 +130,15 @@ pub enum ReceiveError {
     LineError,
 }
 
+impl fmt::Display for ReceiveError {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(match self {
+            ReceiveError::Overrun => "receive FIFO overrun (characters lost)",
+            ReceiveError::LineError => "framing, parity or break error",
+        })
+    }
+}
+
 /// A PL011 UART.
 ///
 /// Holds the base address rather than a reference so the driver can live in a `static` behind

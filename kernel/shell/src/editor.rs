@@ -118,20 +118,25 @@ impl<const CAPACITY: usize> LineEditor<CAPACITY> {
         let after_carriage_return =
             core::mem::replace(&mut self.previous_was_carriage_return, false);
         match self.escape {
-            Escape::Start => {
-                self.escape = if byte == b'[' || byte == b'O' {
-                    Escape::Sequence { length: 0 }
-                } else {
-                    // ESC followed by anything else: drop both.
-                    self.counters.escape_sequences += 1;
-                    Escape::None
-                };
+            Escape::Start if byte == b'[' || byte == b'O' => {
+                self.escape = Escape::Sequence { length: 0 };
                 return Feed::Pending;
+            }
+            Escape::Start => {
+                // A lone ESC. Enter and the editing keys are never part of an escape sequence,
+                // and swallowing them would hide them (ESC Ctrl-C must still cancel, ESC Enter
+                // must still run the line: fuzz finding F4), so they, and a second ESC, are
+                // fresh input. Anything else (Alt+key) is dropped with the ESC.
+                self.count_escape_sequence();
+                self.escape = Escape::None;
+                if !matches!(byte, b'\r' | b'\n' | 0x03 | 0x15 | 0x08 | 0x7f | 0x1b) {
+                    return Feed::Pending;
+                }
             }
             Escape::Sequence { length } => {
                 if (0x40..=0x7e).contains(&byte) {
                     self.escape = Escape::None;
-                    self.counters.escape_sequences += 1;
+                    self.count_escape_sequence();
                     return Feed::Pending;
                 }
                 if (0x20..=0x3f).contains(&byte) && length < MAX_ESCAPE_LENGTH {
@@ -140,7 +145,7 @@ impl<const CAPACITY: usize> LineEditor<CAPACITY> {
                 }
                 // Not a well-formed sequence: count it and treat this byte as fresh input.
                 self.escape = Escape::None;
-                self.counters.escape_sequences += 1;
+                self.count_escape_sequence();
             }
             Escape::None => {}
         }
@@ -184,35 +189,44 @@ impl<const CAPACITY: usize> LineEditor<CAPACITY> {
                 if self.buffer.push(byte).is_ok() {
                     echo(&[byte]);
                 } else {
-                    self.overflow += 1;
+                    self.overflow = self.overflow.saturating_add(1);
                 }
                 Feed::Pending
             }
             _ => {
                 // Binary noise: never echoed (0xFF would look like a defmt frame to the host).
-                self.garbage += 1;
+                self.garbage = self.garbage.saturating_add(1);
                 self.counters.garbage_bytes = self.counters.garbage_bytes.saturating_add(1);
                 Feed::Pending
             }
         }
     }
 
+    // Counters saturate: a console fed line noise for days must not wrap (or, in a debug
+    // build, panic on overflow: fuzz finding F3).
+    fn count_escape_sequence(&mut self) {
+        self.counters.escape_sequences = self.counters.escape_sequences.saturating_add(1);
+    }
+
     fn finish_line(&mut self) -> Feed {
         if self.garbage > 0 {
             let bytes = self.garbage;
-            self.counters.garbage_lines += 1;
+            self.counters.garbage_lines = self.counters.garbage_lines.saturating_add(1);
             self.clear();
             return Feed::Rejected(LineError::Garbage { bytes });
         }
         if self.overflow > 0 {
-            let length = self.buffer.len() + self.overflow;
-            self.counters.overlong_lines += 1;
+            let length = self.buffer.len().saturating_add(self.overflow);
+            self.counters.overlong_lines = self.counters.overlong_lines.saturating_add(1);
             self.clear();
             return Feed::Rejected(LineError::TooLong { length });
         }
         Feed::Line
     }
 }
+
+#[cfg(test)]
+mod fuzz;
 
 #[cfg(test)]
 mod tests {
@@ -298,6 +312,92 @@ mod tests {
         assert_eq!(editor.line(), "uptime");
         assert_eq!(echoed, b"uptime\r\n");
         assert_eq!(editor.counters().escape_sequences, 4);
+    }
+
+    #[test]
+    fn lone_escape_then_ctrl_c_still_cancels() {
+        let mut editor = LineEditor::<64>::new();
+        let (results, echoed) = feed_all(&mut editor, b"reboot\x1b\x03");
+        assert_eq!(results, [Feed::Cancelled]);
+        assert!(echoed.ends_with(b"^C\r\n"));
+        // The cancelled line is gone: Enter now runs an empty line, not `reboot`.
+        let (results, _) = feed_all(&mut editor, b"\r");
+        assert_eq!(results, [Feed::Line]);
+        assert_eq!(editor.line(), "");
+    }
+
+    #[test]
+    fn lone_escape_then_enter_completes_the_line() {
+        for enter in [&b"\r"[..], b"\n", b"\r\n"] {
+            let mut editor = LineEditor::<64>::new();
+            let mut input = b"uptime\x1b".to_vec();
+            input.extend_from_slice(enter);
+            let (results, echoed) = feed_all(&mut editor, &input);
+            assert_eq!(results, [Feed::Line], "enter {enter:?}");
+            assert_eq!(editor.line(), "uptime");
+            assert_eq!(echoed, b"uptime\r\n");
+        }
+    }
+
+    #[test]
+    fn lone_escape_then_editing_keys_still_edit() {
+        let mut editor = LineEditor::<64>::new();
+        // ESC BS and ESC DEL each erase one character; ESC Ctrl-U erases the line.
+        let (results, echoed) = feed_all(&mut editor, b"helpx\x1b\x08\r");
+        assert_eq!(
+            (results.as_slice(), editor.line()),
+            (&[Feed::Line][..], "help")
+        );
+        assert!(echoed.ends_with(b"\x08 \x08\r\n"));
+        editor.clear();
+        let (results, _) = feed_all(&mut editor, b"helpx\x1b\x7f\r");
+        assert_eq!(
+            (results.as_slice(), editor.line()),
+            (&[Feed::Line][..], "help")
+        );
+        editor.clear();
+        let (results, _) = feed_all(&mut editor, b"reboot\x1b\x15mem\r");
+        assert_eq!(
+            (results.as_slice(), editor.line()),
+            (&[Feed::Line][..], "mem")
+        );
+        // ESC ESC [ A: the second ESC starts the arrow key's sequence.
+        editor.clear();
+        let (results, echoed) = feed_all(&mut editor, b"\x1b\x1b[Aps\r");
+        assert_eq!(
+            (results.as_slice(), editor.line()),
+            (&[Feed::Line][..], "ps")
+        );
+        assert_eq!(echoed, b"ps\r\n");
+        // Four lone ESCs and one arrow key.
+        assert_eq!(editor.counters().escape_sequences, 5);
+    }
+
+    #[test]
+    fn counters_saturate_instead_of_overflowing() {
+        let mut editor = LineEditor::<16>::new();
+        editor.counters = EditorCounters {
+            garbage_bytes: u32::MAX - 1,
+            escape_sequences: u32::MAX - 2,
+            overlong_lines: u32::MAX - 1,
+            garbage_lines: u32::MAX - 1,
+        };
+        // Lone ESC x, a complete sequence, an abandoned one; garbage lines; overlong lines.
+        feed_all(&mut editor, b"\x1bx\x1b[A\x1b[\x01\r\x1bx\x1b[B");
+        feed_all(&mut editor, b"\x01\r\x02\r\x03\x04\r");
+        let mut overlong = [b'y'; 20].to_vec();
+        overlong.push(b'\r');
+        feed_all(&mut editor, &overlong);
+        feed_all(&mut editor, &overlong);
+        assert_eq!(
+            editor.counters(),
+            EditorCounters {
+                garbage_bytes: u32::MAX,
+                escape_sequences: u32::MAX,
+                overlong_lines: u32::MAX,
+                garbage_lines: u32::MAX,
+            }
+        );
     }
 
     #[test]

@@ -118,3 +118,12 @@ pub fn writes<T>(
     let result = action(control);
     (result, control.flash_mut().operations() - before)
 }
+
+/// Cases per property test: `PROPTEST_CASES` when set (long runs, docs/fuzzing.md), else
+/// `default` (the short run every `cargo test` does).
+pub fn proptest_cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|cases| cases.parse().ok())
+        .unwrap_or(default)
+}

@@ -1,0 +1,66 @@
+//! Every virtio error a person may see prints words and numbers, not Debug output.
+
+use virtio::{InitError, ProbeError, QueueError};
+
+/// Fails unless `text` reads as words: not empty, has letters, no Debug output.
+fn assert_readable(text: &str) {
+    assert!(
+        text.chars().filter(|c| c.is_alphabetic()).count() >= 3,
+        "no words: {text:?}"
+    );
+    for pattern in ["{", "}", "Some(", "None", "Ok(", "Err("] {
+        assert!(
+            !text.contains(pattern),
+            "Debug-like {pattern:?} in {text:?}"
+        );
+    }
+}
+
+#[test]
+fn probe_errors_read_as_words() {
+    for error in [
+        ProbeError::EmptySlot,
+        ProbeError::BadMagic(0x1234_5678),
+        ProbeError::Legacy,
+        ProbeError::UnknownVersion(9),
+    ] {
+        assert_readable(&error.to_string());
+    }
+}
+
+#[test]
+fn init_errors_read_as_words() {
+    for error in [
+        InitError::NotNetwork { device_id: 0 },
+        InitError::NotNetwork { device_id: 2 },
+        InitError::StorageInUse,
+        InitError::ResetTimeout,
+        InitError::NoVersion1 { offered: 0 },
+        InitError::NoVersion1 { offered: u64::MAX },
+        InitError::FeaturesRefused { accepted: 1 << 32 },
+        InitError::FeaturesRefused { accepted: 0 },
+        InitError::QueueAlreadyInUse { queue: 1 },
+        InitError::QueueUnavailable { queue: 0 },
+    ] {
+        assert_readable(&error.to_string());
+    }
+}
+
+#[test]
+fn queue_errors_read_as_words() {
+    for error in [
+        QueueError::UsedIndexJump {
+            claimed: 9,
+            in_flight: 2,
+        },
+        QueueError::UsedIdOutOfRange { id: 300 },
+        QueueError::UsedIdNotPosted { id: 3 },
+        QueueError::UsedLengthTooLarge {
+            token: 1,
+            length: 4000,
+            capacity: 1526,
+        },
+    ] {
+        assert_readable(&error.to_string());
+    }
+}
