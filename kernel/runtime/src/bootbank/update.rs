@@ -167,8 +167,12 @@ pub fn run(length: u32) {
             Reply::Store { sequence } => {
                 match with_committed(|_, control| control.stage_write(&mut writer, &chunk)) {
                     Some(Ok(())) => println!("ACK {} ok", sequence),
+                    Some(Err(ControlError::Flash(error))) => {
+                        println!("update: FAILED: flash error: {}", error);
+                        return;
+                    }
                     Some(Err(error)) => {
-                        println!("update: FAILED: flash error {:?}", error);
+                        println!("update: FAILED: {:?}", error);
                         return;
                     }
                     None => {
@@ -236,11 +240,12 @@ fn finish(writer: bootstate::StagingWriter, target: bootstate::Bank, bytes: u32,
             );
         }
         Err(ControlError::Verify(error)) => println!(
-            "update: REFUSED: {:?} ({:?}); bank {} marked bad",
+            "update: REFUSED: {:?} ({}); bank {} marked bad",
             error.reason(),
             error,
             target
         ),
+        Err(ControlError::Flash(error)) => println!("update: FAILED: flash error: {}", error),
         Err(error) => println!("update: FAILED: {:?}", error),
     }
 }
