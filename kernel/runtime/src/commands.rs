@@ -103,7 +103,7 @@ fn execute(
     editor: &LineEditor<LINE_CAPACITY>,
 ) {
     match command {
-        Command::Interfaces { verbose } => network.print_interfaces(verbose),
+        Command::Ifconfig { verbose } => network.print_ifconfig(verbose),
         Command::Ping { address, count } => network.ping(
             dpu_net::smoltcp::wire::Ipv4Address::from_octets(address),
             count,

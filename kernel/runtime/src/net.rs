@@ -275,7 +275,7 @@ impl Network {
 
     /// `ifconfig [-v]`: every NIC with role, MAC, link, address and counters; `verbose` adds
     /// features, device errors and adapter counters.
-    pub fn print_interfaces(&mut self, verbose: bool) {
+    pub fn print_ifconfig(&mut self, verbose: bool) {
         if self.nics.is_empty() {
             println!(
                 "no NICs (QEMU: -device virtio-net-device,netdev=... -global virtio-mmio.force-legacy=false)"

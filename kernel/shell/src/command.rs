@@ -60,7 +60,7 @@ pub enum Command {
     /// Trigger a deliberate fault.
     Crash(CrashKind),
     /// Show every NIC: role, MAC, link, address, counters.
-    Interfaces {
+    Ifconfig {
         /// Also features, device errors and adapter counters (`-v`).
         verbose: bool,
     },
@@ -237,7 +237,7 @@ impl Command {
                 _ => Err(usage("crash")),
             },
             "ifconfig" | "ports" => {
-                verbose_flag("ifconfig").map(|verbose| Command::Interfaces { verbose })
+                verbose_flag("ifconfig").map(|verbose| Command::Ifconfig { verbose })
             }
             "ping" => {
                 let address = first.and_then(parse_ipv4).ok_or(usage("ping"))?;
@@ -383,16 +383,16 @@ mod tests {
         }
         assert_eq!(
             Command::parse("ports"),
-            Ok(Command::Interfaces { verbose: false })
+            Ok(Command::Ifconfig { verbose: false })
         );
     }
 
     #[test]
     fn verbose_flags() {
         for (line, command) in [
-            ("ifconfig", Command::Interfaces { verbose: false }),
-            ("ifconfig -v", Command::Interfaces { verbose: true }),
-            ("ports -v", Command::Interfaces { verbose: true }),
+            ("ifconfig", Command::Ifconfig { verbose: false }),
+            ("ifconfig -v", Command::Ifconfig { verbose: true }),
+            ("ports -v", Command::Ifconfig { verbose: true }),
             ("devices", Command::Devices { verbose: false }),
             ("devices -v", Command::Devices { verbose: true }),
         ] {
