@@ -23,6 +23,8 @@ use virtio::{FeatureNames, MmioInterrupt, MmioTransport, NetStorage, VirtioNet};
 
 /// NICs supported (virtio-mmio network devices).
 pub const MAX_NICS: usize = dpu_net::MAX_NICS;
+/// Bytes of a virtio-mmio register block: the control registers, then the config space.
+const VIRTIO_MMIO_WINDOW: u64 = (virtio::mmio::CONFIG_OFFSET + virtio::mmio::CONFIG_SIZE) as u64;
 const HTTP_PORT: u16 = 80;
 const BURST: usize = 32;
 /// Keep spinning this long after the last packet before sleeping until the next tick.
@@ -80,11 +82,19 @@ pub fn init(board: &Board) -> Network {
     // Every network device first, then the naming order, so a ninth NIC never displaces mgmt0.
     let mut found: Vec<(u64, Option<u32>, MmioTransport), 64> = Vec::new();
     for slot in &board.virtio_slots {
+        if slot.registers.size < VIRTIO_MMIO_WINDOW {
+            println!(
+                "net: virtio-mmio {:#x}: register window of {:#x} bytes, needs {:#x}; skipped",
+                slot.registers.base, slot.registers.size, VIRTIO_MMIO_WINDOW
+            );
+            continue;
+        }
         let Some(base) = NonNull::new(slot.registers.base as *mut u8) else {
             continue;
         };
-        // SAFETY: the slot's window comes from the DTB, is mapped as device memory by
-        // layout.rs, and each slot is wrapped exactly once, here.
+        // SAFETY: the slot's window comes from the DTB, is at least a virtio-mmio register block
+        // long (checked above), is mapped as device memory by layout.rs, and each slot is
+        // wrapped exactly once, here.
         let transport = unsafe { MmioTransport::new(base) };
         match transport.probe() {
             Ok(1) => {
