@@ -6,6 +6,12 @@
 //! of the unprotected TLV area with its total fixed up, and splices from donor images (the
 //! same payloads signed by a stranger, other payloads and counters signed by the trusted key).
 //!
+//! A third property builds images the key holder signed with odd structure (header sizes
+//! 0..0x1100, any flags, 0-3 protected TLVs or none, unprotected TLVs removed, duplicated,
+//! swapped or added, wrong lengths and values, a pure-signature marker, sometimes the wrong
+//! signer) and checks the verifier's decision against the documented rules, decided from how
+//! the image was built.
+//!
 //! Properties, for every case: no panic; an accepted image's signed region (header, payload,
 //! protected TLVs) is byte-identical to that of a legitimately signed image, with its digest,
 //! counter (at or above the floor) and payload range; `verify_in_flash` returns exactly what
@@ -20,8 +26,8 @@ use std::sync::OnceLock;
 
 use bootstate::flash::{Flash, FlashError};
 use bootstate::image::{
-    TLV_ED25519, TLV_INFO_MAGIC, TLV_KEYHASH, TLV_SEC_CNT, TLV_SHA256, TLV_SIG_PURE,
-    verify_in_flash,
+    IMAGE_MAGIC, TLV_ED25519, TLV_INFO_MAGIC, TLV_KEYHASH, TLV_PROT_INFO_MAGIC, TLV_SEC_CNT,
+    TLV_SHA256, TLV_SIG_PURE, UNSUPPORTED_FLAGS, verify_in_flash,
 };
 use bootstate::sign::{SigningKey, sign_with_header_size, trusted_key};
 use bootstate::{TrustedKey, Version, verify};
@@ -500,5 +506,258 @@ proptest! {
             "{:?}",
             result
         );
+    }
+}
+
+// ---- keyholder variants: signed by the key holder, structurally odd ---------------------
+
+/// A TLV the builder can place in either area.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Entry {
+    SecurityCounter,
+    /// SEC_CNT with a value of the wrong length.
+    SecurityCounterWrongLength,
+    Sha,
+    /// SHA256 with the wrong digest.
+    ShaWrong,
+    ShaWrongLength,
+    KeyHash,
+    /// KEYHASH of the untrusted key.
+    KeyHashStranger,
+    KeyHashWrongLength,
+    Signature,
+    SignatureWrongLength,
+    Pure,
+    Unknown,
+}
+
+fn entry() -> impl Strategy<Value = Entry> {
+    proptest::sample::select(vec![
+        Entry::SecurityCounter,
+        Entry::SecurityCounterWrongLength,
+        Entry::Sha,
+        Entry::ShaWrong,
+        Entry::ShaWrongLength,
+        Entry::KeyHash,
+        Entry::KeyHashStranger,
+        Entry::KeyHashWrongLength,
+        Entry::Signature,
+        Entry::SignatureWrongLength,
+        Entry::Pure,
+        Entry::Unknown,
+    ])
+}
+
+/// The usual unprotected area, sometimes with an entry removed, duplicated, swapped for
+/// another, or added.
+fn unprotected_entries_strategy() -> impl Strategy<Value = Vec<Entry>> {
+    let usual = vec![Entry::Sha, Entry::KeyHash, Entry::Signature];
+    (
+        Just(usual),
+        prop_oneof![
+            1 => Just(Vec::new()),
+            2 => proptest::collection::vec((0..4usize, 0..4usize, entry()), 1..3),
+        ],
+    )
+        .prop_map(|(mut entries, edits)| {
+            for (kind, at, entry) in edits {
+                let at = at % (entries.len() + 1);
+                match kind {
+                    0 if at < entries.len() => drop(entries.remove(at)),
+                    1 if at < entries.len() => entries.insert(at, entries[at]),
+                    2 if at < entries.len() => entries[at] = entry,
+                    _ => entries.insert(at, entry),
+                }
+            }
+            entries
+        })
+}
+
+#[derive(Clone, Debug)]
+struct Variant {
+    header_size: u16,
+    flags: u32,
+    payload: Vec<u8>,
+    counter: u32,
+    /// `None`: no protected area at all.
+    protected: Option<Vec<Entry>>,
+    unprotected: Vec<Entry>,
+    signed_by_stranger: bool,
+}
+
+fn variant() -> impl Strategy<Value = Variant> {
+    let flags = prop_oneof![
+        6 => Just(0u32),
+        1 => proptest::sample::select(vec![0x1u32, 0x2, 0x4, 0x8, 0x10, 0x20, 0x100, 0x200, 0x400, 0x800, 0x1000]),
+        1 => any::<u32>(),
+    ];
+    let protected = prop_oneof![
+        1 => Just(None),
+        2 => Just(Some(vec![Entry::SecurityCounter])),
+        2 => proptest::collection::vec(entry(), 0..=3).prop_map(Some),
+    ];
+    (
+        prop_oneof![Just(32u16), Just(0x1000), 0..32u16, 0..0x1100u16],
+        flags,
+        proptest::collection::vec(any::<u8>(), 0..64),
+        prop_oneof![Just(0u32), Just(7), Just(u32::MAX), any::<u32>()],
+        protected,
+        unprotected_entries_strategy(),
+        proptest::bool::weighted(0.1),
+    )
+        .prop_map(
+            |(header_size, flags, payload, counter, protected, unprotected, stranger)| Variant {
+                header_size,
+                flags,
+                payload,
+                counter,
+                protected,
+                unprotected,
+                signed_by_stranger: stranger,
+            },
+        )
+}
+
+fn tlv_bytes(kind: u16, value: &[u8]) -> Vec<u8> {
+    let mut out = kind.to_le_bytes().to_vec();
+    out.extend_from_slice(&(value.len() as u16).to_le_bytes());
+    out.extend_from_slice(value);
+    out
+}
+
+fn area(magic: u16, body: &[u8]) -> Vec<u8> {
+    let mut out = magic.to_le_bytes().to_vec();
+    out.extend_from_slice(&((body.len() + 4) as u16).to_le_bytes());
+    out.extend_from_slice(body);
+    out
+}
+
+/// Builds the variant the way imgtool would, signing the real digest.
+fn build_variant(variant: &Variant) -> Vec<u8> {
+    use ed25519_dalek::Signer;
+    use sha2::{Digest, Sha256};
+
+    let signer = if variant.signed_by_stranger {
+        stranger_key()
+    } else {
+        key()
+    };
+    static KEY_HASHES: OnceLock<([u8; 32], [u8; 32])> = OnceLock::new();
+    let (trusted_hash, stranger_hash) = *KEY_HASHES.get_or_init(|| {
+        (
+            trusted_key(&key().verifying_key()).key_hash(),
+            trusted_key(&stranger_key().verifying_key()).key_hash(),
+        )
+    });
+    // One signature per image, over the real digest (the unprotected pass).
+    let sign = |digest: &[u8; 32]| signer.sign(digest).to_bytes();
+    let fixed = |entry: Entry, digest: &[u8; 32], signature: &mut Option<[u8; 64]>| -> Vec<u8> {
+        match entry {
+            Entry::SecurityCounter => tlv_bytes(TLV_SEC_CNT, &variant.counter.to_le_bytes()),
+            Entry::SecurityCounterWrongLength => tlv_bytes(TLV_SEC_CNT, &[7, 0]),
+            Entry::Sha => tlv_bytes(TLV_SHA256, digest),
+            Entry::ShaWrong => tlv_bytes(TLV_SHA256, &[0x5A; 32]),
+            Entry::ShaWrongLength => tlv_bytes(TLV_SHA256, &digest[..31]),
+            Entry::KeyHash => tlv_bytes(TLV_KEYHASH, &trusted_hash),
+            Entry::KeyHashStranger => tlv_bytes(TLV_KEYHASH, &stranger_hash),
+            Entry::KeyHashWrongLength => tlv_bytes(TLV_KEYHASH, &trusted_hash[..16]),
+            Entry::Signature => {
+                let signature = signature.get_or_insert_with(|| sign(digest));
+                tlv_bytes(TLV_ED25519, &signature[..])
+            }
+            Entry::SignatureWrongLength => tlv_bytes(TLV_ED25519, &[1; 63]),
+            Entry::Pure => tlv_bytes(TLV_SIG_PURE, &[]),
+            Entry::Unknown => tlv_bytes(0x7777, &[0xAB; 5]),
+        }
+    };
+    let protected = variant.protected.as_ref().map(|entries| {
+        let body: Vec<u8> = entries
+            .iter()
+            .flat_map(|&entry| fixed(entry, &[0; 32], &mut None))
+            .collect();
+        area(TLV_PROT_INFO_MAGIC, &body)
+    });
+    let mut image = IMAGE_MAGIC.to_le_bytes().to_vec();
+    image.extend_from_slice(&0u32.to_le_bytes());
+    image.extend_from_slice(&variant.header_size.to_le_bytes());
+    let protected_size = protected.as_ref().map_or(0, Vec::len) as u16;
+    image.extend_from_slice(&protected_size.to_le_bytes());
+    image.extend_from_slice(&(variant.payload.len() as u32).to_le_bytes());
+    image.extend_from_slice(&variant.flags.to_le_bytes());
+    image.extend_from_slice(&[1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    image.resize(usize::from(variant.header_size).max(32), 0xFF);
+    image.extend_from_slice(&variant.payload);
+    if let Some(protected) = &protected {
+        image.extend_from_slice(protected);
+    }
+    let digest: [u8; 32] = Sha256::digest(&image).into();
+    let mut signature = None;
+    let body: Vec<u8> = variant
+        .unprotected
+        .iter()
+        .flat_map(|&entry| fixed(entry, &digest, &mut signature))
+        .collect();
+    image.extend_from_slice(&area(TLV_INFO_MAGIC, &body));
+    image
+}
+
+/// The documented rules, decided from how the variant was built (not by parsing it).
+fn rules_accept(variant: &Variant, floor: u32) -> bool {
+    let count = |entries: &[Entry], wanted: &[Entry]| {
+        entries
+            .iter()
+            .filter(|entry| wanted.contains(entry))
+            .count()
+    };
+    if variant.header_size < 32 || variant.flags & UNSUPPORTED_FLAGS != 0 {
+        return false;
+    }
+    // The protected area holds exactly one SEC_CNT of the right length; other TLVs there are
+    // covered by the hash and ignored.
+    let Some(protected) = &variant.protected else {
+        return false;
+    };
+    if count(protected, &[Entry::SecurityCounterWrongLength]) > 0
+        || count(protected, &[Entry::SecurityCounter]) != 1
+    {
+        return false;
+    }
+    // The unprotected area: no SEC_CNT, no pure signature, and exactly one each of SHA256,
+    // KEYHASH and ED25519, every one the right length, with the right values.
+    let unprotected = &variant.unprotected;
+    let forbidden = [
+        Entry::SecurityCounter,
+        Entry::SecurityCounterWrongLength,
+        Entry::Pure,
+        Entry::ShaWrongLength,
+        Entry::KeyHashWrongLength,
+        Entry::SignatureWrongLength,
+        Entry::ShaWrong,
+        Entry::KeyHashStranger,
+    ];
+    count(unprotected, &forbidden) == 0
+        && count(unprotected, &[Entry::Sha]) == 1
+        && count(unprotected, &[Entry::KeyHash]) == 1
+        && count(unprotected, &[Entry::Signature]) == 1
+        && !variant.signed_by_stranger
+        && variant.counter >= floor
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: proptest_cases(2000),
+        ..ProptestConfig::default()
+    })]
+
+    /// Images the key holder signed, with odd structure: the verifier's decision matches the
+    /// documented rules, in RAM and in flash.
+    #[test]
+    fn keyholder_variants_follow_the_rules(variant in variant(), floor in prop_oneof![Just(0u32), any::<u32>()]) {
+        let bytes = build_variant(&variant);
+        let keys = trusted_keys(false);
+        let result = verify(&bytes, &keys, floor);
+        let mut flash = ImageFlash { base: 0, bytes: bytes.clone() };
+        prop_assert_eq!(&result, &verify_in_flash(&mut flash, 0, bytes.len() as u32, &keys, floor));
+        prop_assert_eq!(result.is_ok(), rules_accept(&variant, floor), "{:?}", result);
     }
 }

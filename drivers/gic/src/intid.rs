@@ -138,6 +138,36 @@ impl Trigger {
     }
 }
 
+impl core::fmt::Display for IntId {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let (kind, number) = match self.kind() {
+            IntKind::Sgi => ("SGI", self.0),
+            IntKind::Ppi => ("PPI", self.0 - SGI_END),
+            IntKind::Spi => ("SPI", self.0 - PPI_END),
+        };
+        write!(f, "INTID {} ({kind} {number})", self.0)
+    }
+}
+
+impl core::fmt::Display for IntKind {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Self::Sgi => "software-generated",
+            Self::Ppi => "private peripheral",
+            Self::Spi => "shared peripheral",
+        })
+    }
+}
+
+impl core::fmt::Display for Trigger {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Self::Level => "level",
+            Self::Edge => "edge",
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,6 +191,27 @@ mod tests {
         assert_eq!(IntId::spi(988), None);
         assert!(IntId::ppi(0).is_some_and(IntId::is_private));
         assert!(!IntId::spi(0).is_some_and(IntId::is_private));
+    }
+
+    #[test]
+    fn words_not_debug() {
+        extern crate std;
+        use std::string::ToString;
+        assert_eq!(
+            IntId::ppi(11).map(|id| id.to_string()).as_deref(),
+            Some("INTID 27 (PPI 11)")
+        );
+        assert_eq!(
+            IntId::spi(16).map(|id| id.to_string()).as_deref(),
+            Some("INTID 48 (SPI 16)")
+        );
+        assert_eq!(
+            IntId::sgi(1).map(|id| id.to_string()).as_deref(),
+            Some("INTID 1 (SGI 1)")
+        );
+        assert_eq!(IntKind::Spi.to_string(), "shared peripheral");
+        assert_eq!(Trigger::Level.to_string(), "level");
+        assert_eq!(Trigger::Edge.to_string(), "edge");
     }
 
     #[test]

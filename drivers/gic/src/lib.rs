@@ -120,6 +120,15 @@ pub enum GicVersion {
     V3,
 }
 
+impl fmt::Display for GicVersion {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(match self {
+            Self::V2 => "GICv2",
+            Self::V3 => "GICv3",
+        })
+    }
+}
+
 impl GicVersion {
     /// Device-tree `compatible` strings of GICv2-programming-model controllers (Linux binding
     /// `arm,gic.yaml`). QEMU `virt` uses `arm,cortex-a15-gic`.
@@ -274,6 +283,18 @@ fn poll_until(mut done: impl FnMut() -> bool, error: GicError) -> Result<(), Gic
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn versions_and_errors_read_as_words() {
+        extern crate std;
+        use std::string::ToString;
+        assert_eq!(GicVersion::V2.to_string(), "GICv2");
+        assert_eq!(GicVersion::V3.to_string(), "GICv3");
+        assert_eq!(
+            GicError::RedistributorNotFound { affinity: 0x100 }.to_string(),
+            "no redistributor for affinity 0x100"
+        );
+    }
 
     #[test]
     fn compatible_selects_version() {

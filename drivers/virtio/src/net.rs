@@ -194,6 +194,25 @@ pub struct DeviceErrors {
     pub used_length_too_large: u64,
 }
 
+/// "used index jumps 0, used ids out of range 0, used ids not posted 0, used lengths too
+/// large 0", or "none" when every count is 0.
+impl fmt::Display for DeviceErrors {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if *self == DeviceErrors::default() {
+            return formatter.write_str("none");
+        }
+        write!(
+            formatter,
+            "used index jumps {}, used ids out of range {}, used ids not posted {}, \
+             used lengths too large {}",
+            self.used_index_jump,
+            self.used_id_out_of_range,
+            self.used_id_not_posted,
+            self.used_length_too_large
+        )
+    }
+}
+
 /// Where a pool buffer is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum BufferState {

@@ -1,6 +1,6 @@
 //! Every virtio error a person may see prints words and numbers, not Debug output.
 
-use virtio::{InitError, ProbeError, QueueError};
+use virtio::{DeviceErrors, InitError, ProbeError, QueueError};
 
 /// Fails unless `text` reads as words: not empty, has letters, no Debug output.
 fn assert_readable(text: &str) {
@@ -63,4 +63,22 @@ fn queue_errors_read_as_words() {
     ] {
         assert_readable(&error.to_string());
     }
+}
+
+#[test]
+fn device_errors_read_as_words() {
+    assert_eq!(DeviceErrors::default().to_string(), "none");
+    let errors = DeviceErrors {
+        used_index_jump: 1,
+        used_id_out_of_range: 2,
+        used_id_not_posted: 3,
+        used_length_too_large: 4,
+    };
+    let text = errors.to_string();
+    assert_readable(&text);
+    assert_eq!(
+        text,
+        "used index jumps 1, used ids out of range 2, used ids not posted 3, \
+         used lengths too large 4"
+    );
 }

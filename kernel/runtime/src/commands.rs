@@ -346,5 +346,9 @@ fn crash(kind: CrashKind) {
             // SAFETY: `udf` traps immediately; the fault handler ends the boot.
             unsafe { core::arch::asm!("udf #0") };
         }
+        CrashKind::StackOverflow => {
+            println!("recursing until the stack hits its guard page");
+            println!("unexpectedly returned {}", crate::layout::overflow_stack(0));
+        }
     }
 }

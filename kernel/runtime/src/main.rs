@@ -77,7 +77,7 @@ pub unsafe fn kernel_init(dtb: usize, entry_level: u64) -> ! {
         Err(error) => {
             let _ = writeln!(
                 console::EmergencyWriter,
-                "no usable device tree at {dtb:#x}: {error:?}"
+                "no usable device tree at {dtb:#x}: {error}"
             );
             fail_boot(ExitCode::NoDeviceTree);
         }
@@ -85,7 +85,7 @@ pub unsafe fn kernel_init(dtb: usize, entry_level: u64) -> ! {
     if let Err(error) = layout::map_everything(&board) {
         let _ = writeln!(
             console::EmergencyWriter,
-            "cannot build the memory map: {error:?}"
+            "cannot build the memory map: {error}"
         );
         fail_boot(ExitCode::PlatformError);
     }
@@ -119,7 +119,7 @@ pub unsafe fn kernel_init(dtb: usize, entry_level: u64) -> ! {
 fn start_interrupt_sources(system: &System) {
     match system.board.timer_interrupt {
         Some(id) => {
-            if let Err(error) = interrupts::register(id, gic::Trigger::Level, timer::on_tick) {
+            if let Err(error) = interrupts::register(id, system.board.trigger(id), timer::on_tick) {
                 println!("timer interrupt {}: {:?}", id, error);
             }
             timer::start_ticks();
@@ -127,7 +127,8 @@ fn start_interrupt_sources(system: &System) {
         None => println!("warning: the device tree describes no timer interrupt; uptime stays 0"),
     }
     if let Some(id) = system.board.uart.and_then(|uart| uart.interrupt)
-        && let Err(error) = interrupts::register(id, gic::Trigger::Level, console::on_interrupt)
+        && let Err(error) =
+            interrupts::register(id, system.board.trigger(id), console::on_interrupt)
     {
         println!(
             "console interrupt {}: {:?} (falling back to polling)",

@@ -147,7 +147,7 @@ pub fn init(board: &Board) -> Network {
     }
     for nic in &network.nics {
         if let Some(id) = nic.interrupt
-            && let Err(error) = crate::interrupts::register(id, gic::Trigger::Edge, on_interrupt)
+            && let Err(error) = crate::interrupts::register(id, board.trigger(id), on_interrupt)
         {
             println!("{}: interrupt {}: {:?}", nic.name, id, error);
         }
@@ -352,14 +352,7 @@ impl Network {
                     "       notifications {} link changes {} handle misuse {}",
                     counters.notifications, counters.link_changes, counters.handle_misuse
                 );
-                let errors = driver.device_errors();
-                println!(
-                    "       device errors: used-index-jump {} used-id-out-of-range {} used-id-not-posted {} used-length-too-large {}",
-                    errors.used_index_jump,
-                    errors.used_id_out_of_range,
-                    errors.used_id_not_posted,
-                    errors.used_length_too_large
-                );
+                println!("       device errors: {}", driver.device_errors());
                 let features = driver.features();
                 print_wrapped("features", FeatureNames(features.accepted));
                 print_wrapped("declined", FeatureNames(features.declined()));

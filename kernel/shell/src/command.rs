@@ -14,6 +14,8 @@ pub enum CrashKind {
     Panic,
     /// Execute an undefined instruction.
     Undefined,
+    /// Recurse until the boot stack hits its guard page.
+    StackOverflow,
 }
 
 /// A parsed console command.
@@ -125,7 +127,7 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
     ("poweroff", "", "power the DPU off"),
     (
         "crash",
-        "abort|panic|undef",
+        "abort|panic|undef|stack",
         "deliberately fault (tests the fault reports)",
     ),
     (
@@ -234,6 +236,7 @@ impl Command {
                 (Some("abort"), None) => Ok(Command::Crash(CrashKind::DataAbort)),
                 (Some("panic"), None) => Ok(Command::Crash(CrashKind::Panic)),
                 (Some("undef"), None) => Ok(Command::Crash(CrashKind::Undefined)),
+                (Some("stack"), None) => Ok(Command::Crash(CrashKind::StackOverflow)),
                 _ => Err(usage("crash")),
             },
             "ifconfig" | "ports" => {
@@ -419,6 +422,10 @@ mod tests {
         assert_eq!(
             Command::parse("crash undef"),
             Ok(Command::Crash(CrashKind::Undefined))
+        );
+        assert_eq!(
+            Command::parse("crash stack"),
+            Ok(Command::Crash(CrashKind::StackOverflow))
         );
         assert!(Command::parse("crash").is_err());
     }

@@ -19,5 +19,15 @@ fn dispatch(frame: &mut TrapFrame, vector: u64) {
         frame,
         vector,
     );
+    let guard = crate::layout::stack_guard();
+    if guard.contains(frame.far) {
+        let _ = core::fmt::Write::write_fmt(
+            &mut crate::console::EmergencyWriter,
+            format_args!(
+                "    stack overflow: FAR is in the stack guard page {guard} (ELR may be the \
+                 exception entry that overflowed too; x30 is in the code that recursed)\r\n"
+            ),
+        );
+    }
     crate::fail_boot(crate::ExitCode::Exception)
 }
