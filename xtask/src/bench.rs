@@ -1,7 +1,7 @@
-//! `cargo xtask bench`: figures measured on this machine, printed for the closing notes.
+//! `cargo xtask bench`: figures measured on this machine.
 
 use crate::qemu::{self, Machine};
-use crate::tests::Session;
+use crate::session::Session;
 use crate::{BuildOptions, build};
 use anyhow::{Result, bail};
 use std::time::Duration;
@@ -32,14 +32,17 @@ fn median(values: &mut [f64]) -> f64 {
 }
 
 fn bench_boot(options: &BuildOptions, runs: usize) -> Result<()> {
-    qemu::ensure_installed()?;
+    crate::install::ensure_qemu()?;
     let artifacts = build::build_kernel(options)?;
     build::print_sizes(&artifacts)?;
     let mut times = Vec::new();
     for _ in 0..runs.max(1) {
         let mut session = Session::start(&Machine::default(), &artifacts.image, &artifacts.elf)?;
-        session.expect("dpu> ", Duration::from_secs(20))?;
-        times.push(session.started.elapsed().as_secs_f64() * 1000.0);
+        let wait = Duration::from_secs(20);
+        // When the prompt arrived (the reader's timestamp), not when we looked.
+        let prompt = session.expect_by("dpu> ", std::time::Instant::now() + wait, wait)?;
+        let boot = prompt.arrived.duration_since(session.started);
+        times.push(boot.as_secs_f64() * 1000.0);
         session.send_bytes(b"poweroff\r")?;
         let status = session.wait_exit(Duration::from_secs(10))?;
         if status != 0 {
@@ -68,7 +71,7 @@ fn bench_net(options: &BuildOptions) -> Result<()> {
     if let Some(reason) = crate::netns::unavailable_reason() {
         bail!("bench net {reason}");
     }
-    qemu::ensure_installed()?;
+    crate::install::ensure_qemu()?;
     let artifacts = build::build_kernel(options)?;
     let taps = [
         ("tap0".to_string(), "10.9.0.1/24".to_string()),

@@ -1,12 +1,12 @@
-//! `cargo xtask bench boot --dpuboot`: the real boot chain, reset (QEMU start) to the prompt.
+//! `cargo xtask bench boot --dpuboot`: reset to prompt through dpuboot.
 //!
 //! Runs through dpuboot with the Shift+R window at 0 on a committed bank A, N times, and reports
 //! the median time from QEMU start to `dpu> `, dpuboot's own verification time of the image (it
 //! prints it in its boot line), dpuboot's size, and the flash writes of those boots (0 expected).
 
 use crate::image::{self, SignOptions};
-use crate::qemu::{self, Machine};
-use crate::tests::Session;
+use crate::qemu::Machine;
+use crate::session::Session;
 use crate::{BuildOptions, workspace_root};
 use anyhow::{Result, bail};
 use bootstate::BootControl;
@@ -20,13 +20,13 @@ fn median(values: &mut [f64]) -> f64 {
 
 /// Measures `runs` boots through dpuboot.
 pub fn bench_dpuboot(options: &BuildOptions, runs: usize) -> Result<()> {
-    qemu::ensure_installed()?;
+    crate::install::ensure_qemu()?;
     let files = image::prepare(options, &SignOptions::default(), false)?;
     let kernel_elf = crate::build::output_dir().join("dpu-runtime.elf");
     // A bench copy of flash1: bank A committed, window 0.
     let signed = std::fs::read(&files.signed)?;
     let sim = NorSim::from_image(&image::provisioned_flash1(&signed)?)
-        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut control = BootControl::load(sim).map_err(|e| anyhow::anyhow!("{e:?}"))?;
     control
         .set_rollback_window_ms(0)
@@ -43,8 +43,11 @@ pub fn bench_dpuboot(options: &BuildOptions, runs: usize) -> Result<()> {
         let mut session = Session::start_arguments(&arguments, &kernel_elf)?;
         session.expect("dpuboot: booting bank A", Duration::from_secs(20))?;
         verify.push(session.expect_number("bytes verified in", Duration::from_secs(5))? / 1000.0);
-        session.expect("dpu> ", Duration::from_secs(20))?;
-        times.push(session.started.elapsed().as_secs_f64() * 1000.0);
+        let wait = Duration::from_secs(20);
+        // When the prompt arrived (the reader's timestamp), not when we looked.
+        let prompt = session.expect_by("dpu> ", std::time::Instant::now() + wait, wait)?;
+        let boot = prompt.arrived.duration_since(session.started);
+        times.push(boot.as_secs_f64() * 1000.0);
         session.send_bytes(b"poweroff\r")?;
         let status = session.wait_exit(Duration::from_secs(10))?;
         if status != 0 {

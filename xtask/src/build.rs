@@ -35,6 +35,7 @@ fn git_hash() -> String {
 
 /// Builds a target-only binary package and returns its ELF path.
 pub fn cargo_build_target(package: &str, options: &BuildOptions) -> Result<PathBuf> {
+    crate::toolchain::ensure_targets()?;
     let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     command
         .current_dir(workspace_root())

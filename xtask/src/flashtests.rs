@@ -1,16 +1,24 @@
-//! In-QEMU tests of the real boot chain (dpuboot from flash0 -> a bank in flash1).
+//! In-QEMU tests of the real boot chain (dpuboot, then a bank in flash1).
 //!
 //! Scripts are `qemu/tests/boot-bank-*.test` and `qemu/tests/dpuboot-*.test`. They use the
-//! steps of `qemu/README.md` (`expect`, `reject`, `send`, `send-bytes`, `timeout`, `exit`) plus
-//! steps that act on the machine and its flash, the way a power supply or a technician would:
+//! console steps of `script` (`expect`, `absent`, `reject`, `send`, `send-bytes`, `timeout`,
+//! `exit`, ...) plus steps that act on the machine and its flash, the way a power supply or a
+//! technician would:
 //!
 //! | step | meaning |
 //! |---|---|
 //! | `machine: OPTIONS` | extra `-machine` options, e.g. `virtualization=on` (dpuboot at EL2) |
 //! | `window: MS` / `tries: N` | settings of the freshly provisioned flash1 (default window 0) |
+//! | `semihosting: off` | boot without `-semihosting`, as in the field: faults reset instead of exiting; such a test ends with an `expect` then `power-off` (no guest status to check) |
 //! | `boot` | power on (QEMU with flash0 = dpuboot, flash1 = this test's copy) |
 //! | `power-cycle` | kill QEMU (a power cut) and start it again on the same flash files |
 //! | `power-off` | kill QEMU |
+//!
+//! A power cut (`power-cycle`, `power-off`, `update-cut`) fails if QEMU exited on its own
+//! before it (a panic or fault after the boot's last `expect`).
+//!
+//! | step | meaning |
+//! |---|---|
 //! | `stage: VARIANT` | (powered off) stage an image into the inactive bank as the kernel would |
 //! | `corrupt: BANK payload\|signature` | (powered off) flip a byte of a bank's image in flash1 |
 //! | `plant: VARIANT` | (powered off) write an image into bank B and record it as a trial without verifying it (flash tampered with behind the updater's back): dpuboot must reject it |
@@ -21,16 +29,20 @@
 //! Variants: `good` (version 0.2.0+2, counter 2), `good-same-counter` (0.2.0+2, counter 1),
 //! `corrupt` (payload byte flipped after
 //! signing), `bad-signature`, `unknown-key`, `truncated`, `low-counter` (counter 0, below the
-//! floor of 1), `health-fail` and `hang` (kernels built with the test features of the same name),
+//! floor of 1), `health-fail`, `hang` and `panic` (kernels built with the test features of the
+//! same name),
 //! `imgtool` (signed by MCUboot's `imgtool` with our key, after `imgtool verify` accepted ours).
-//! Each test gets a fresh flash1 under `target/test-flash/` (its console transcript is kept there
-//! as `<name>.log`); a test passes only on the status the guest set (semihosting) plus its
-//! expected lines.
+//! Each test gets a fresh flash1 under `target/test-flash/`; its transcript (every boot, with
+//! the QEMU command) goes to `target/test-logs/<name>.log`. A test passes only on the status
+//! the guest set (semihosting) plus its expected lines, and then the whole-test checks
+//! (`reject`, no Debug output) over the console output of all its boots.
 
 use crate::build::{self, KernelArtifacts};
 use crate::image::{self, SignOptions};
 use crate::qemu::Machine;
-use crate::tests::Session;
+use crate::report::{self, Outcome};
+use crate::script::{self, Key, Line, Run};
+use crate::session::Session;
 use crate::{BuildOptions, workspace_root};
 use anyhow::{Context, Result, bail};
 use bootstate::sim::NorSim;
@@ -47,14 +59,9 @@ pub fn is_flash_test(path: &Path) -> bool {
         .is_some_and(|name| name.starts_with("boot-bank-") || name.starts_with("dpuboot-"))
 }
 
-#[derive(Clone, Debug)]
-enum Step {
-    Timeout(u64),
-    Expect(String),
-    Reject(String),
-    Send(String),
-    SendBytes(Vec<u8>),
-    Exit(i32),
+/// The steps only flash tests have: power and flash, as a power supply or a technician would.
+#[derive(Clone)]
+enum FlashStep {
     Boot,
     PowerCycle,
     PowerOff,
@@ -67,13 +74,33 @@ enum Step {
     UpdateCut(String, u32),
 }
 
-struct Script {
-    name: String,
-    title: String,
-    machine: Machine,
+impl FlashStep {
+    /// Whether it runs with the power off (may follow the last `exit`).
+    fn is_offline(&self) -> bool {
+        matches!(
+            self,
+            Self::Stage(_)
+                | Self::Plant(_)
+                | Self::Corrupt(..)
+                | Self::Snapshot
+                | Self::FlashUnchanged
+        )
+    }
+}
+
+type Step = script::Step<FlashStep>;
+
+/// Settings of the test: the freshly provisioned flash1, and how QEMU runs.
+struct FlashSettings {
     window_ms: u16,
     tries: u8,
-    steps: Vec<Step>,
+    /// `semihosting: off` boots as in the field: faults reset instead of exiting QEMU.
+    semihosting: bool,
+}
+
+struct Script {
+    script: script::Script<FlashStep>,
+    settings: FlashSettings,
 }
 
 fn parse_bank(text: &str) -> Result<Bank> {
@@ -86,85 +113,103 @@ fn parse_bank(text: &str) -> Result<Bank> {
 
 fn parse(path: &Path) -> Result<Script> {
     let text = std::fs::read_to_string(path)?;
-    let mut script = Script {
-        name: path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or("?")
-            .to_string(),
-        title: String::new(),
-        machine: Machine::default(),
+    let mut settings = FlashSettings {
         window_ms: 0,
         tries: layout::DEFAULT_TRIAL_TRIES,
-        steps: Vec::new(),
+        semihosting: true,
     };
-    for (number, line) in text.lines().enumerate() {
-        let where_ = || format!("{}:{}", path.display(), number + 1);
-        if line.trim().is_empty() || line.trim_start().starts_with('#') {
-            continue;
-        }
-        let (key, value) = line.split_once(':').unwrap_or((line.trim(), ""));
-        let value = value.strip_prefix(' ').unwrap_or(value).to_string();
+    let parsed = script::parse(path, &text, |key, value| {
         let words: Vec<&str> = value.split_whitespace().collect();
-        let step = match key.trim() {
-            "title" => {
-                script.title = value;
-                continue;
-            }
-            "machine" => {
-                script
-                    .machine
-                    .options
-                    .extend(value.split(',').map(str::to_string));
-                continue;
-            }
+        Ok(Key::Step(match key {
             "window" => {
-                script.window_ms = value.trim().parse().with_context(where_)?;
-                continue;
+                settings.window_ms = value.trim().parse()?;
+                return Ok(Key::Setting);
             }
             "tries" => {
-                script.tries = value.trim().parse().with_context(where_)?;
-                continue;
+                settings.tries = value.trim().parse()?;
+                return Ok(Key::Setting);
             }
-            "timeout" => Step::Timeout(value.trim().parse().with_context(where_)?),
-            "expect" => Step::Expect(value),
-            "reject" => Step::Reject(value),
-            "send" => Step::Send(value),
-            "send-bytes" => Step::SendBytes(
-                words
-                    .iter()
-                    .map(|pair| u8::from_str_radix(pair, 16))
-                    .collect::<Result<_, _>>()
-                    .with_context(where_)?,
-            ),
-            "exit" => Step::Exit(value.trim().parse().with_context(where_)?),
-            "boot" => Step::Boot,
-            "power-cycle" => Step::PowerCycle,
-            "power-off" => Step::PowerOff,
-            "stage" => Step::Stage(value.trim().to_string()),
-            "plant" => Step::Plant(value.trim().to_string()),
+            "semihosting" => {
+                settings.semihosting = match value.trim() {
+                    "on" => true,
+                    "off" => false,
+                    _ => bail!("semihosting: on|off"),
+                };
+                return Ok(Key::Setting);
+            }
+            "boot" => FlashStep::Boot,
+            "power-cycle" => FlashStep::PowerCycle,
+            "power-off" => FlashStep::PowerOff,
+            "stage" => FlashStep::Stage(value.trim().to_string()),
+            "plant" => FlashStep::Plant(value.trim().to_string()),
             "corrupt" => match words.as_slice() {
-                [bank, what] => Step::Corrupt(parse_bank(bank)?, (*what).to_string()),
-                _ => bail!("{}: corrupt: BANK payload|signature", where_()),
+                [bank, what] => FlashStep::Corrupt(parse_bank(bank)?, (*what).to_string()),
+                _ => bail!("corrupt: BANK payload|signature"),
             },
-            "snapshot" => Step::Snapshot,
-            "flash-unchanged" => Step::FlashUnchanged,
-            "update" => Step::Update(value.trim().to_string()),
+            "snapshot" => FlashStep::Snapshot,
+            "flash-unchanged" => FlashStep::FlashUnchanged,
+            "update" => FlashStep::Update(value.trim().to_string()),
             "update-cut" => match words.as_slice() {
-                [variant, percent] => Step::UpdateCut(
-                    (*variant).to_string(),
-                    percent.parse().with_context(where_)?,
-                ),
-                _ => bail!("{}: update-cut: VARIANT PERCENT", where_()),
+                [variant, percent] => {
+                    FlashStep::UpdateCut((*variant).to_string(), percent.parse()?)
+                }
+                _ => bail!("update-cut: VARIANT PERCENT"),
             },
-            other => bail!("{}: unknown key '{other}'", where_()),
-        };
-        script.steps.push(step);
+            _ => return Ok(Key::Unknown),
+        }))
+    })?;
+    check_ending(&parsed, settings.semihosting)?;
+    Ok(Script {
+        script: parsed,
+        settings,
+    })
+}
+
+/// What the parser cannot see line by line: how the boots of a test end.
+///
+/// With semihosting a test has an `exit` step, and after the last one only powered-off steps
+/// may run (a boot there would go unchecked). Without semihosting (`semihosting: off`) there is
+/// no guest status: the test ends with an `expect` and then `power-off`, and those lines before
+/// the cut are the verdict.
+fn check_ending(script: &script::Script<FlashStep>, semihosting: bool) -> Result<()> {
+    if !semihosting {
+        let steps: Vec<&Step> = script
+            .steps
+            .iter()
+            .map(|line| &line.step)
+            .filter(|step| !matches!(step, Step::Timeout(_) | Step::Reject(_)))
+            .collect();
+        let ends_right = matches!(
+            steps.as_slice(),
+            [.., Step::Expect(_), Step::Runner(FlashStep::PowerOff)]
+        );
+        if !ends_right {
+            bail!(
+                "{}: a 'semihosting: off' test must end with an 'expect' then 'power-off'",
+                script.name
+            );
+        }
+        return Ok(());
     }
-    if !script.steps.iter().any(|s| matches!(s, Step::Exit(_))) {
-        bail!("{}: a test must end with 'exit: <status>'", path.display());
+    script.require_exit()?;
+    let last_exit = script
+        .steps
+        .iter()
+        .rposition(|line| matches!(line.step, Step::Exit(_)))
+        .unwrap_or(0);
+    let after = script.steps[last_exit + 1..]
+        .iter()
+        .find(|line| match &line.step {
+            Step::Runner(step) => !step.is_offline(),
+            Step::Timeout(_) | Step::Reject(_) => false,
+            _ => true,
+        });
+    if let Some(line) = after {
+        bail!(
+            "{line}: only powered-off steps may follow the last 'exit' (each boot ends by exit, power-off, power-cycle or update-cut)"
+        );
     }
-    Ok(script)
+    Ok(())
 }
 
 /// Builds what the scripts need, once per run.
@@ -229,7 +274,7 @@ impl Fixture {
             "unknown-key" => {
                 let payload = std::fs::read(&self.kernel.image)?;
                 bootstate::sign::sign(&payload, good.version, 2, &image::random_key()?)
-                    .map_err(|error| anyhow::anyhow!("{error:?}"))?
+                    .map_err(|error| anyhow::anyhow!("{error}"))?
             }
             "truncated" => {
                 let mut bytes = signed;
@@ -244,7 +289,7 @@ impl Fixture {
                 },
             )?,
             "imgtool" => imgtool_signed(&self.kernel.image, &self.base_image)?,
-            "health-fail" | "hang" => {
+            "health-fail" | "hang" | "panic" => {
                 let kernel =
                     image::build_kernel_variant(&self.options, &[&format!("test-{name}")])?;
                 image::sign_image(&kernel, &good)?
@@ -263,14 +308,14 @@ fn imgtool_signed(kernel: &Path, ours: &[u8]) -> Result<Vec<u8>> {
         let output = std::process::Command::new("imgtool")
             .args(arguments)
             .output()
-            .context("imgtool is not on PATH (pip install imgtool; .ci/run installs it)")?;
+            .context("imgtool is not on PATH (cargo xtask test installs it: python3 -m pip install imgtool==2.5.0)")?;
         let text = format!(
             "{}{}",
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         );
         if !output.status.success() {
-            bail!("imgtool {arguments:?} failed: {text}");
+            bail!("imgtool {} failed: {text}", arguments.join(" "));
         }
         Ok(text)
     };
@@ -312,13 +357,25 @@ fn imgtool_signed(kernel: &Path, ours: &[u8]) -> Result<Vec<u8>> {
     Ok(std::fs::read(out)?)
 }
 
+/// How long a power cut lets QEMU finish an exit already under way (a panic printed just before
+/// the cut exits within milliseconds); a guest still running then is cut.
+const CUT_GRACE: Duration = Duration::from_millis(100);
+
 /// One running test: its flash files and the current QEMU session, if powered.
 struct Bench<'a> {
     fixture: &'a mut Fixture,
     machine: Machine,
+    /// Whether QEMU gets `-semihosting` (tests) or boots as in the field.
+    semihosting: bool,
     flash1: PathBuf,
     session: Option<Session>,
-    transcript: String,
+    /// The console steps' state, shared by every boot of the test.
+    run: Run,
+    /// Every boot's console output, for the whole-test checks.
+    console: String,
+    /// Every boot's command, console output and QEMU stderr, with power markers.
+    log: String,
+    commands: Vec<String>,
     snapshot: Option<Vec<u8>>,
 }
 
@@ -327,28 +384,55 @@ impl Bench<'_> {
         if self.session.is_some() {
             return Ok(());
         }
-        let arguments = image::flash_arguments(
+        let mut arguments = image::flash_arguments(
             &self.machine,
             &self.fixture.flash0,
             &self.flash1,
             "test.args",
         )?;
-        self.session = Some(Session::start_arguments(
-            &arguments,
-            &self.fixture.kernel.elf,
-        )?);
+        if !self.semihosting {
+            arguments.retain(|argument| argument != "-semihosting");
+        }
+        let session = Session::start_arguments(&arguments, &self.fixture.kernel.elf)?;
+        self.run.acted_at(session.started);
+        self.commands.push(session.command().to_string());
+        self.session = Some(session);
         Ok(())
     }
 
-    fn power_off(&mut self) {
+    /// Ends the boot: keeps its transcript and QEMU's stderr, then stops QEMU.
+    fn power_off(&mut self, how: &str) {
         if let Some(mut session) = self.session.take() {
             let errors = session.stderr();
-            self.transcript.push_str(&session.transcript);
-            self.transcript.push_str("\n=== power off ===\n");
-            if !errors.trim().is_empty() {
-                self.transcript
-                    .push_str(&format!("--- QEMU stderr ---\n{errors}\n"));
-            }
+            self.console.push_str(&session.transcript);
+            self.console.push('\n');
+            self.log.push_str(&report::boot_log(
+                session.command(),
+                &session.transcript,
+                &errors,
+            ));
+            self.log.push_str(&format!("=== {how} ===\n"));
+        }
+    }
+
+    /// A power cut (power-off, power-cycle, update-cut): the guest must still be running. A
+    /// QEMU that already exited ended the boot itself (with semihosting a panic or fault exits
+    /// non-zero), which the lines expected before the cut cannot show.
+    fn power_cut(&mut self, how: &str) -> Result<()> {
+        let status = match self.session.as_mut() {
+            Some(session) => session.exit_within(CUT_GRACE)?,
+            None => None,
+        };
+        self.power_off(how);
+        match status {
+            None => Ok(()),
+            Some(status) => match status.code() {
+                Some(0) => bail!("QEMU had already exited (status 0) before the {how}"),
+                Some(code) => bail!(
+                    "QEMU had already exited with status {code} before the {how} (a panic or fault in the guest?)"
+                ),
+                None => bail!("QEMU had been killed by a signal before the {how}"),
+            },
         }
     }
 
@@ -362,7 +446,7 @@ impl Bench<'_> {
             bail!("flash1 can only be changed with the power off");
         }
         let bytes = std::fs::read(&self.flash1)?;
-        let sim = NorSim::from_image(&bytes).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let sim = NorSim::from_image(&bytes).map_err(|e| anyhow::anyhow!("{e}"))?;
         BootControl::load(sim).map_err(|e| anyhow::anyhow!("{e:?}"))
     }
 
@@ -371,40 +455,42 @@ impl Bench<'_> {
         Ok(())
     }
 
-    fn step(&mut self, step: &Step, timeout: Duration) -> Result<()> {
+    fn step(&mut self, line: &Line<FlashStep>) -> Result<()> {
+        if self.run.offline_step(line) {
+            return Ok(());
+        }
+        let step = match &line.step {
+            Step::Runner(step) => step,
+            Step::Exit(_) => {
+                self.power_on()?;
+                let session = self.session.as_mut().context("not powered")?;
+                let result = self.run.console_step(session, line);
+                self.power_off("exit");
+                return result;
+            }
+            _ => {
+                self.power_on()?;
+                let session = self.session.as_mut().context("not powered")?;
+                return self.run.console_step(session, line);
+            }
+        };
+        let timeout = self.run.timeout();
+        let result = self.flash_step(step, timeout);
+        if !step.is_offline() {
+            self.run.acted_at(Instant::now());
+        }
+        result
+    }
+
+    fn flash_step(&mut self, step: &FlashStep, timeout: Duration) -> Result<()> {
+        use FlashStep as Step;
         match step {
-            Step::Timeout(_) => Ok(()),
-            Step::Expect(text) => self.session()?.expect(text, timeout),
-            Step::Reject(text) => {
-                let seen = self
-                    .session
-                    .as_ref()
-                    .is_some_and(|s| s.transcript.contains(text.as_str()))
-                    || self.transcript.contains(text.as_str());
-                if seen {
-                    bail!("'{text}' appeared in the output");
-                }
-                Ok(())
-            }
-            Step::Send(line) => self.session()?.send_bytes(format!("{line}\r").as_bytes()),
-            Step::SendBytes(bytes) => self.session()?.send_bytes(bytes),
-            Step::Exit(expected) => {
-                let status = self.session()?.wait_exit(timeout)?;
-                self.power_off();
-                if status != *expected {
-                    bail!("QEMU exited with status {status}, expected {expected}");
-                }
-                Ok(())
-            }
             Step::Boot => self.power_on(),
             Step::PowerCycle => {
-                self.power_off();
+                self.power_cut("power cycle")?;
                 self.power_on()
             }
-            Step::PowerOff => {
-                self.power_off();
-                Ok(())
-            }
+            Step::PowerOff => self.power_cut("power off"),
             Step::Stage(variant) => {
                 let bytes = self.fixture.variant(variant)?;
                 let mut control = self.offline_flash()?;
@@ -428,10 +514,10 @@ impl Bench<'_> {
                     bail!("plant needs the power off");
                 }
                 let image = std::fs::read(&self.flash1)?;
-                let mut sim = NorSim::from_image(&image).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+                let mut sim = NorSim::from_image(&image).map_err(|e| anyhow::anyhow!("{e}"))?;
                 let base = layout::bank_offset(Bank::B);
                 let sectors = (bytes.len() as u32).div_ceil(layout::SECTOR_SIZE);
-                let flash_error = |e: bootstate::FlashError| anyhow::anyhow!("{e:?}");
+                let flash_error = |e: bootstate::FlashError| anyhow::anyhow!("{e}");
                 for sector in 0..sectors {
                     sim.erase(base + sector * layout::SECTOR_SIZE)
                         .map_err(flash_error)?;
@@ -509,58 +595,69 @@ impl Bench<'_> {
                 let bytes = self.fixture.variant(variant)?;
                 let stop_at = bytes.len() * (*percent as usize) / 100;
                 crate::update::send_over_console(self.session()?, &bytes, Some(stop_at), timeout)?;
-                self.power_off();
-                Ok(())
+                self.power_cut("power cut during the update")
             }
         }
     }
 }
 
-fn run_one(fixture: &mut Fixture, script: &Script) -> Result<(), (anyhow::Error, String)> {
+fn run_one(fixture: &mut Fixture, script: &Script) -> Outcome {
     let directory = workspace_root().join("target").join("test-flash");
+    let settings = &script.settings;
     let prepare = || -> Result<PathBuf> {
         std::fs::create_dir_all(&directory)?;
-        let flash1 = directory.join(format!("{}.flash1.img", script.name));
+        let flash1 = directory.join(format!("{}.flash1.img", script.script.name));
         let sim = NorSim::from_image(&image::provisioned_flash1(&fixture.base_image)?)
-            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         let mut control = BootControl::load(sim).map_err(|e| anyhow::anyhow!("{e:?}"))?;
         control
-            .set_rollback_window_ms(script.window_ms)
-            .and_then(|()| control.set_trial_tries(script.tries))
+            .set_rollback_window_ms(settings.window_ms)
+            .and_then(|()| control.set_trial_tries(settings.tries))
             .map_err(|e| anyhow::anyhow!("{e:?}"))?;
         std::fs::write(&flash1, control.into_flash().to_image())?;
         Ok(flash1)
     };
-    let flash1 = prepare().map_err(|e| (e, String::new()))?;
+    let flash1 = match prepare() {
+        Ok(flash1) => flash1,
+        Err(error) => {
+            return Outcome {
+                result: Err(error),
+                commands: Vec::new(),
+                log: String::new(),
+            };
+        }
+    };
     let mut bench = Bench {
         fixture,
-        machine: script.machine.clone(),
+        machine: script.script.machine.clone(),
+        semihosting: settings.semihosting,
         flash1,
         session: None,
-        transcript: String::new(),
+        run: Run::new(),
+        console: String::new(),
+        log: String::new(),
+        commands: Vec::new(),
         snapshot: None,
     };
-    let mut timeout = Duration::from_secs(20);
     let mut result = Ok(());
-    for step in &script.steps {
-        if std::env::var_os("XTASK_TRACE").is_some() {
-            eprintln!("  step {step:?}");
-        }
-        if let Step::Timeout(seconds) = step {
-            timeout = Duration::from_secs(*seconds);
-        }
-        if let Err(error) = bench.step(step, timeout) {
-            result = Err(error.context(format!("step {step:?}")));
+    for line in &script.script.steps {
+        bench.run.trace(line);
+        if let Err(error) = bench.step(line) {
+            result = Err(error.context(line.to_string()));
             break;
         }
     }
-    bench.power_off();
-    // Every transcript is kept (flash-write counts per boot are read from them for reports).
-    let _ = std::fs::write(
-        directory.join(format!("{}.log", script.name)),
-        &bench.transcript,
-    );
-    result.map_err(|error| (error, bench.transcript.clone()))
+    bench.power_off("end of test");
+    // Notes first, so the log (and a failure's tail) ends with the console.
+    bench.log.insert_str(0, &bench.run.notes());
+    let result = result
+        .and_then(|()| bench.run.finish(&bench.console))
+        .and_then(|()| report::check_words(&bench.console));
+    Outcome {
+        result,
+        commands: bench.commands,
+        log: bench.log,
+    }
 }
 
 /// Runs every flash test matching `filter`; returns (passed, failed).
@@ -587,36 +684,54 @@ pub fn run_all(
         let started = Instant::now();
         let outcome = run_one(&mut fixture, &script);
         let elapsed = started.elapsed().as_secs_f64();
-        match outcome {
-            Ok(()) => {
-                passed += 1;
-                println!(
-                    "PASS {:<28} {:>6.2}s  {}",
-                    script.name, elapsed, script.title
-                );
-            }
-            Err((error, transcript)) => {
-                failed += 1;
-                let log = logs.join(format!("{}.log", script.name));
-                std::fs::write(&log, &transcript)?;
-                println!(
-                    "FAIL {:<28} {:>6.2}s  {}",
-                    script.name, elapsed, script.title
-                );
-                println!("     {error:#}");
-                println!("     console transcript: {}", log.display());
-                for line in transcript
-                    .lines()
-                    .rev()
-                    .take(15)
-                    .collect::<Vec<_>>()
-                    .iter()
-                    .rev()
-                {
-                    println!("     | {line}");
-                }
-            }
+        let (name, title) = (&script.script.name, &script.script.title);
+        if report::print(name, title, elapsed, &outcome, logs) {
+            passed += 1;
+        } else {
+            failed += 1;
         }
     }
     Ok((passed, failed))
+}
+
+/// Parses a flash test script (for the host test that parses every script in the tree).
+#[cfg(test)]
+pub fn parse_for_test(path: &Path) -> Result<()> {
+    parse(path).map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_text(name: &str, text: &str) -> Result<Script> {
+        let path =
+            std::env::temp_dir().join(format!("xtask-flash-{}-{name}.test", std::process::id()));
+        std::fs::write(&path, text).unwrap();
+        let parsed = parse(&path);
+        let _ = std::fs::remove_file(&path);
+        parsed
+    }
+
+    #[test]
+    fn only_powered_off_steps_follow_the_last_exit() {
+        let good = "boot\nexpect: dpu> \nsend: poweroff\nexit: 0\nflash-unchanged\n";
+        assert!(parse_text("good", good).is_ok());
+        let late_boot = "boot\nexit: 0\nboot\nexpect: dpu> \n";
+        let error = parse_text("late", late_boot).err().unwrap();
+        assert!(format!("{error:#}").contains("only powered-off steps may follow"));
+        assert!(parse_text("no-exit", "boot\nexpect: x\npower-off\n").is_err());
+    }
+
+    #[test]
+    fn a_field_test_ends_with_an_expect_then_power_off() {
+        let good = "semihosting: off\nboot\nexpect: dpu> \npower-off\n";
+        let script = parse_text("field", good).unwrap();
+        assert!(!script.settings.semihosting);
+        let error = parse_text("field-bad", "semihosting: off\nboot\nsend: x\npower-off\n")
+            .err()
+            .unwrap();
+        assert!(format!("{error:#}").contains("must end with an 'expect' then 'power-off'"));
+        assert!(parse_text("field-maybe", "semihosting: maybe\nexit: 0\n").is_err());
+    }
 }

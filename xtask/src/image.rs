@@ -1,4 +1,4 @@
-//! `cargo xtask image`: signed kernel images and the two QEMU flash files dpuboot boots from.
+//! `cargo xtask image`: signed kernel images and the two QEMU flash files.
 //!
 //! - Keys: a development Ed25519 key is generated on first use into `target/keys/`
 //!   (`dev-signing.pem` PKCS#8, `dev-signing.pub.pem` SPKI for `imgtool verify -k`, and
@@ -60,7 +60,7 @@ pub fn dev_key() -> Result<SigningKey> {
     let private = dir.join("dev-signing.pem");
     if let Ok(pem) = std::fs::read_to_string(&private) {
         let key = sign::signing_key_from_pem(&pem)
-            .map_err(|error| anyhow::anyhow!("{}: {error:?}", private.display()))?;
+            .map_err(|error| anyhow::anyhow!("{}: {error}", private.display()))?;
         ensure_trusted(&key)?;
         return Ok(key);
     }
@@ -118,6 +118,7 @@ pub fn trusted_keys() -> Result<Vec<TrustedKey>> {
 /// Builds a test variant of the kernel with `features` (e.g. `test-hang`) and returns its raw
 /// Image under `target/dpu/variants/`. Variants exist only as test images, never shipped.
 pub fn build_kernel_variant(options: &BuildOptions, features: &[&str]) -> Result<PathBuf> {
+    crate::toolchain::ensure_targets()?;
     let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     command
         .current_dir(workspace_root())
@@ -128,7 +129,10 @@ pub fn build_kernel_variant(options: &BuildOptions, features: &[&str]) -> Result
         command.arg("--release");
     }
     if !command.status().context("running cargo build")?.success() {
-        bail!("building the kernel with {features:?} failed");
+        bail!(
+            "building the kernel with features {} failed",
+            features.join(",")
+        );
     }
     let profile = if options.release { "release" } else { "debug" };
     let built = workspace_root()
@@ -197,7 +201,7 @@ pub fn signing_key(options: &SignOptions) -> Result<SigningKey> {
             let pem = std::fs::read_to_string(path)
                 .with_context(|| format!("reading {}", path.display()))?;
             sign::signing_key_from_pem(&pem)
-                .map_err(|error| anyhow::anyhow!("{}: {error:?}", path.display()))?
+                .map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))?
         }
         None => dev.clone(),
     };
@@ -215,7 +219,7 @@ pub fn sign_image(image: &Path, options: &SignOptions) -> Result<Vec<u8>> {
     let payload = std::fs::read(image).with_context(|| format!("reading {}", image.display()))?;
     let key = signing_key(options)?;
     sign::sign(&payload, options.version, options.security_counter, &key)
-        .map_err(|error| anyhow::anyhow!("signing: {error:?}"))
+        .map_err(|error| anyhow::anyhow!("signing: {error}"))
 }
 
 /// Lays out an ELF by physical (load) address: dpuboot's .data is stored in flash after
@@ -255,6 +259,7 @@ pub fn raw_by_load_address(elf_bytes: &[u8]) -> Result<Vec<u8>> {
 /// Builds dpuboot (with the trusted keys) and writes `flash0.img`; returns (ELF, raw size).
 pub fn build_flash0(options: &BuildOptions) -> Result<(PathBuf, usize)> {
     dev_key()?;
+    crate::toolchain::ensure_targets()?;
     let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     command
         .current_dir(workspace_root())

@@ -1,4 +1,4 @@
-//! `cargo xtask`: the one entry point to build, run, test and benchmark the DPU firmware.
+//! `cargo xtask`: build, run, test and benchmark the DPU firmware.
 //!
 //! Subcommands: `build`, `run`, `test`, `bench`. Run `cargo xtask help` for options.
 
@@ -13,11 +13,16 @@ mod bootbench;
 mod build;
 mod flashtests;
 mod image;
+mod install;
 mod netns;
 mod qemu;
+mod report;
 mod run;
+mod script;
 mod serial;
+mod session;
 mod tests;
+mod toolchain;
 mod update;
 
 use anyhow::{Result, bail};

@@ -1,5 +1,7 @@
-//! Network namespaces with tap devices: real Linux peers for the guest's NICs, made and removed
-//! by the tests themselves (root only). Nothing here reaches beyond the namespace.
+//! Network namespaces with tap devices: real Linux peers for the NICs.
+//!
+//! Made and removed by the tests themselves (root only). Nothing here reaches beyond the
+//! namespace.
 
 use anyhow::{Context, Result, bail};
 use std::process::Command;

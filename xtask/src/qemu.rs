@@ -1,9 +1,12 @@
-//! QEMU: finding (or installing) it, and building its command line from the `qemu/` profiles.
+//! QEMU: its command line from the `qemu/` profiles, and its process.
 
 use crate::workspace_root;
 use anyhow::{Context, Result, bail};
+use std::io::Read;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 
 /// The emulator binary (Debian package `qemu-system-arm`).
 pub const QEMU: &str = "qemu-system-aarch64";
@@ -30,35 +33,6 @@ impl Default for Machine {
             cpus: 1,
         }
     }
-}
-
-/// Makes sure QEMU is installed: installs it with apt when we are root on Debian/Ubuntu,
-/// otherwise stops with the exact command to run.
-pub fn ensure_installed() -> Result<()> {
-    if Command::new(QEMU)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-    {
-        return Ok(());
-    }
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let is_root = unsafe { libc::geteuid() } == 0;
-    let has_apt = Path::new("/usr/bin/apt-get").exists();
-    if is_root && has_apt {
-        eprintln!("xtask: {QEMU} is missing; installing qemu-system-arm with apt-get");
-        let status = Command::new("sh")
-            .args(["-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-system-arm"])
-            .status()?;
-        if status.success() {
-            return Ok(());
-        }
-        bail!("apt-get could not install qemu-system-arm");
-    }
-    bail!(
-        "{QEMU} is not installed. Install it with:\n    sudo apt-get update && sudo apt-get install -y qemu-system-arm"
-    )
 }
 
 /// Reads a profile file: one argument per line, `#` comments, placeholders filled.
@@ -117,10 +91,15 @@ pub fn display_command(arguments: &[String]) -> String {
     line
 }
 
-/// A QEMU child process that is killed when dropped (tests never leave one behind).
+/// A QEMU child process that is killed when dropped (tests never leave one behind). Its stderr
+/// is drained by a thread from the start, so a chatty QEMU can never fill the pipe and stall.
 pub struct QemuProcess {
     /// The child.
     pub child: Child,
+    /// The command line it was started with, shell-quoted (for transcripts and failures).
+    pub command: String,
+    errors: Arc<Mutex<Vec<u8>>>,
+    drain: Option<JoinHandle<()>>,
 }
 
 impl QemuProcess {
@@ -131,30 +110,83 @@ impl QemuProcess {
 
     /// Starts QEMU inside network namespace `namespace` (so its tap devices are there).
     pub fn spawn_in(namespace: Option<&str>, arguments: &[String]) -> Result<Self> {
-        let mut command = match namespace {
+        let (mut command, shown) = match namespace {
             Some(name) => {
                 let mut command = Command::new("ip");
                 command.args(["netns", "exec", name, QEMU]);
-                command
+                (
+                    command,
+                    format!("ip netns exec {name} {}", display_command(arguments)),
+                )
             }
-            None => Command::new(QEMU),
+            None => (Command::new(QEMU), display_command(arguments)),
         };
-        let child = command
-            .args(arguments)
+        command.args(arguments);
+        Self::spawn_command(command, shown)
+    }
+
+    /// Starts `command` (QEMU, or a stand-in in xtask's own tests) with piped stdio; `shown`
+    /// is its command line for transcripts.
+    pub fn spawn_command(mut command: Command, shown: String) -> Result<Self> {
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .with_context(|| format!("starting {QEMU}"))?;
-        Ok(Self { child })
+            .with_context(|| format!("starting {shown}"))?;
+        let errors = Arc::new(Mutex::new(Vec::new()));
+        let drain = child.stderr.take().map(|mut stderr| {
+            let errors = Arc::clone(&errors);
+            std::thread::spawn(move || {
+                let mut buffer = [0u8; 1024];
+                while let Ok(count) = stderr.read(&mut buffer) {
+                    if count == 0 {
+                        break;
+                    }
+                    if let Ok(mut errors) = errors.lock() {
+                        errors.extend_from_slice(&buffer[..count]);
+                    }
+                }
+            })
+        });
+        Ok(Self {
+            child,
+            command: shown,
+            errors,
+            drain,
+        })
+    }
+
+    /// Stops QEMU if it still runs (a power cut) and waits for it.
+    pub fn stop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+
+    /// QEMU's error output so far; all of it once QEMU has exited.
+    pub fn stderr_text(&mut self) -> String {
+        if let Ok(Some(_)) = self.child.try_wait()
+            && let Some(drain) = self.drain.take()
+        {
+            // The pipe closes when QEMU is gone; a process it left behind could keep it open,
+            // so wait a little, not forever.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+            while !drain.is_finished() && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            if drain.is_finished() {
+                let _ = drain.join();
+            }
+        }
+        let errors = self.errors.lock().map(|e| e.clone()).unwrap_or_default();
+        String::from_utf8_lossy(&errors).into_owned()
     }
 }
 
 impl Drop for QemuProcess {
     fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        self.stop();
     }
 }

@@ -1,4 +1,4 @@
-//! `cargo xtask run`: boot under QEMU with the console on this terminal, logs decoded.
+//! `cargo xtask run`: boot under QEMU with the console on this terminal.
 
 use crate::qemu::{self, Machine, QemuProcess};
 use crate::serial::{Output, Splitter};
@@ -65,7 +65,7 @@ pub fn parse_machine(arguments: &[String]) -> Result<(Machine, bool)> {
 /// Builds and boots the kernel interactively.
 pub fn run(options: &BuildOptions, arguments: &[String]) -> Result<()> {
     let (machine, gdb) = parse_machine(arguments)?;
-    qemu::ensure_installed()?;
+    crate::install::ensure_qemu()?;
     let artifacts = build::build_kernel(options)?;
     let mut qemu_arguments = if arguments.iter().any(|a| a == "--direct") {
         qemu::arguments(&machine, &artifacts.image, "run.args")?
@@ -147,10 +147,7 @@ pub fn run(options: &BuildOptions, arguments: &[String]) -> Result<()> {
     }
     drop(terminal);
     let status = process.child.wait()?;
-    let mut errors = String::new();
-    if let Some(mut stderr) = process.child.stderr.take() {
-        let _ = stderr.read_to_string(&mut errors);
-    }
+    let errors = process.stderr_text();
     if !errors.trim().is_empty() {
         eprintln!("{}", errors.trim());
     }

@@ -1,239 +1,41 @@
-//! `cargo xtask test`: host unit tests, then the in-QEMU test scripts in `qemu/tests/`.
+//! `cargo xtask test`: host unit tests, then the in-QEMU test scripts.
 //!
 //! Each script boots an image, drives the console, and passes only if every expected line
-//! appears within its deadline AND QEMU exits with the status the guest set (semihosting).
+//! appears within its deadline AND QEMU exits with the status the guest set (semihosting),
+//! and its whole console transcript passes the end checks (`reject`, no Debug output).
+//! Flash-boot scripts (`boot-bank-*`, `dpuboot-*`) run in `flashtests`; the format is shared
+//! (`script`), and so is the console (`session`).
 
-use crate::qemu::{self, Machine, QemuProcess};
-use crate::serial::{Output, Splitter};
+use crate::install;
+use crate::qemu;
+use crate::report::{self, Outcome};
+use crate::script::{self, Key, Run, Step};
+use crate::session::Session;
 use crate::{BuildOptions, build, workspace_root};
 use anyhow::{Context, Result, bail};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{ChildStdin, Command};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// A running guest whose console is captured into a transcript.
-pub struct Session {
-    process: QemuProcess,
-    input: ChildStdin,
-    chunks: Receiver<Vec<u8>>,
-    splitter: Splitter,
-    /// Everything seen so far: text, and decoded log lines on their own lines.
-    pub transcript: String,
-    /// Where the next `expect` starts searching.
-    cursor: usize,
-    /// Whether QEMU's output has ended.
-    ended: bool,
-    /// When QEMU was started.
-    pub started: Instant,
-}
-
-impl Session {
-    /// Starts QEMU on `machine` with the test profile.
-    pub fn start(machine: &Machine, kernel: &Path, elf: &Path) -> Result<Self> {
-        Self::start_with(machine, kernel, elf, &[])
-    }
-
-    /// Starts QEMU on `machine` with the test profile plus `extra` arguments.
-    pub fn start_with(
-        machine: &Machine,
-        kernel: &Path,
-        elf: &Path,
-        extra: &[String],
-    ) -> Result<Self> {
-        let mut arguments = qemu::arguments(machine, kernel, "test.args")?;
-        arguments.extend(extra.iter().cloned());
-        Self::start_arguments(&arguments, elf)
-    }
-
-    /// Starts QEMU with exactly `arguments` (e.g. a flash boot through dpuboot).
-    pub fn start_arguments(arguments: &[String], elf: &Path) -> Result<Self> {
-        Self::start_arguments_in(None, arguments, elf)
-    }
-
-    /// Starts QEMU with `arguments` inside network namespace `namespace` (for tap peers).
-    pub fn start_arguments_in(
-        namespace: Option<&str>,
-        arguments: &[String],
-        elf: &Path,
-    ) -> Result<Self> {
-        let started = Instant::now();
-        let mut process = QemuProcess::spawn_in(namespace, arguments)?;
-        let input = process.child.stdin.take().context("no stdin")?;
-        let mut output = process.child.stdout.take().context("no stdout")?;
-        let (sender, chunks) = channel();
-        std::thread::spawn(move || {
-            let mut buffer = [0u8; 4096];
-            while let Ok(count) = output.read(&mut buffer) {
-                if count == 0 || sender.send(buffer[..count].to_vec()).is_err() {
-                    break;
-                }
-            }
-        });
-        Ok(Self {
-            process,
-            input,
-            chunks,
-            splitter: Splitter::new(elf)?,
-            transcript: String::new(),
-            cursor: 0,
-            ended: false,
-            started,
-        })
-    }
-
-    fn absorb(&mut self, bytes: &[u8]) {
-        for output in self.splitter.feed(bytes) {
-            match output {
-                Output::Text(text) => self.transcript.push_str(&String::from_utf8_lossy(&text)),
-                Output::Log(line) => {
-                    self.transcript.push('\n');
-                    self.transcript.push_str(&line);
-                    self.transcript.push('\n');
-                }
-                Output::BadFrame(length) => self
-                    .transcript
-                    .push_str(&format!("\n[undecodable defmt frame, {length} bytes]\n")),
-            }
-        }
-    }
-
-    /// Receives output until `deadline`; false once QEMU's output has ended.
-    fn pump(&mut self, deadline: Instant) -> bool {
-        if self.ended {
-            return false;
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            return true;
-        }
-        match self.chunks.recv_timeout(deadline - now) {
-            Ok(bytes) => {
-                self.absorb(&bytes);
-                true
-            }
-            Err(RecvTimeoutError::Timeout) => true,
-            Err(RecvTimeoutError::Disconnected) => {
-                self.ended = true;
-                false
-            }
-        }
-    }
-
-    /// Waits until `text` appears after the previous match.
-    pub fn expect(&mut self, text: &str, timeout: Duration) -> Result<()> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(position) = self.transcript[self.cursor..].find(text) {
-                self.cursor += position + text.len();
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                bail!("'{text}' did not appear within {timeout:?}");
-            }
-            if !self.pump(deadline) {
-                if let Some(position) = self.transcript[self.cursor..].find(text) {
-                    self.cursor += position + text.len();
-                    return Ok(());
-                }
-                bail!("QEMU ended before '{text}' appeared");
-            }
-        }
-    }
-
-    /// Waits until `prefix` followed by a number appears after the previous match; returns it.
-    pub fn expect_number(&mut self, prefix: &str, timeout: Duration) -> Result<f64> {
-        let pattern = regex::Regex::new(&format!(
-            r"{}\s*([0-9]+(?:\.[0-9]+)?)[^0-9.]",
-            regex::escape(prefix)
-        ))?;
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(found) = pattern.captures(&self.transcript[self.cursor..]) {
-                let whole = found.get(0).context("match")?;
-                let value: f64 = found[1].parse()?;
-                self.cursor += whole.end();
-                return Ok(value);
-            }
-            if Instant::now() >= deadline || !self.pump(deadline) {
-                bail!("'{prefix}<number>' did not appear within {timeout:?}");
-            }
-        }
-    }
-
-    /// Sends raw bytes to the console.
-    pub fn send_bytes(&mut self, bytes: &[u8]) -> Result<()> {
-        self.input.write_all(bytes)?;
-        self.input.flush()?;
-        Ok(())
-    }
-
-    /// Waits for QEMU to exit; returns its status code.
-    pub fn wait_exit(&mut self, timeout: Duration) -> Result<i32> {
-        let deadline = Instant::now() + timeout;
-        while self.pump(deadline) {
-            if Instant::now() >= deadline {
-                bail!("QEMU did not exit within {timeout:?}");
-            }
-        }
-        loop {
-            if let Some(status) = self.process.child.try_wait()? {
-                return status.code().context("QEMU was killed by a signal");
-            }
-            if Instant::now() >= deadline {
-                bail!("QEMU did not exit within {timeout:?}");
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-
-    /// QEMU's own error output; stops QEMU first if it is still running (reading would block).
-    pub fn stderr(&mut self) -> String {
-        if let Ok(None) = self.process.child.try_wait() {
-            let _ = self.process.child.kill();
-            let _ = self.process.child.wait();
-        }
-        let mut errors = String::new();
-        if let Some(mut stderr) = self.process.child.stderr.take() {
-            let _ = stderr.read_to_string(&mut errors);
-        }
-        errors
-    }
-}
-
-/// One step of a test script.
-#[derive(Clone, Debug)]
-enum Step {
-    Timeout(f64),
-    Expect(String),
-    Reject(String),
-    Send(String),
-    SendBytes(Vec<u8>),
-    CaptureNumber(String),
-    ExpectGreater(String),
-    Exit(i32),
-    /// `GET path` from the host through the forwarded port; retried until `expected` is in the
-    /// response (status line, headers or body) or the deadline passes.
-    HttpGet {
-        path: String,
-        expected: String,
-    },
-    /// Run a shell command in the test's network namespace; it must succeed and print `expected`.
-    Host {
-        command: String,
-        expected: String,
-    },
-    /// A QEMU monitor (HMP) command, e.g. `set_link mgmt off`.
+/// The steps only `-kernel` tests have (network peers and the QEMU monitor).
+#[derive(Clone)]
+enum NetStep {
+    /// `http-get: PATH -> TEXT`: `GET path` from the host through the forwarded port; retried
+    /// until `expected` is in the response (status line, headers or body) or the deadline.
+    HttpGet { path: String, expected: String },
+    /// `host: COMMAND -> TEXT`: a shell command in the test's network namespace; it must
+    /// succeed and print `expected`.
+    Host { command: String, expected: String },
+    /// `loss-at-most: PERCENT`: the `N% packet loss` in the last `host` output is at most this.
+    LossAtMost(f64),
+    /// `monitor: COMMAND`: a QEMU monitor (HMP) command, e.g. `set_link mgmt off`.
     Monitor(String),
 }
 
-/// A parsed `qemu/tests/*.test` script.
-#[derive(Clone, Debug)]
-struct Script {
-    name: String,
-    title: String,
-    machine: Machine,
+/// The settings only `-kernel` tests have.
+#[derive(Default)]
+struct NetSettings {
     /// Extra QEMU arguments (`qemu:` lines), with `{http_port}` filled at run time.
     extra_arguments: Vec<String>,
     /// Kernel command line (`append:`), passed with `-append`.
@@ -242,131 +44,136 @@ struct Script {
     taps: Vec<(String, String)>,
     /// Whether `monitor:` steps need a QEMU monitor socket.
     uses_monitor: bool,
-    steps: Vec<Step>,
+}
+
+/// A parsed `-kernel` test script.
+struct Script {
+    script: script::Script<NetStep>,
+    settings: NetSettings,
 }
 
 fn parse_script(path: &Path) -> Result<Script> {
     let text = std::fs::read_to_string(path)?;
-    let name = path
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or("?")
-        .to_string();
-    let mut script = Script {
-        name,
-        title: String::new(),
-        machine: Machine::default(),
-        extra_arguments: Vec::new(),
-        append: None,
-        taps: Vec::new(),
-        uses_monitor: false,
-        steps: Vec::new(),
-    };
-    for (number, line) in text.lines().enumerate() {
-        let line = line.trim_end_matches(['\r', '\n']);
-        if line.trim().is_empty() || line.trim_start().starts_with('#') {
-            continue;
-        }
-        let (key, value) = line
-            .split_once(':')
-            .with_context(|| format!("{}:{}: expected 'key: value'", path.display(), number + 1))?;
-        // One space after the colon separates; the rest is literal (prompts end in spaces).
-        let value = value.strip_prefix(' ').unwrap_or(value).to_string();
-        match key.trim() {
-            "title" => script.title = value,
-            "machine" => script
-                .machine
-                .options
-                .extend(value.split(',').map(str::to_string)),
-            "cpu" => script.machine.cpu = value,
-            "memory" => script.machine.memory = value,
-            "cpus" => script.machine.cpus = value.trim().parse()?,
-            "timeout" => script.steps.push(Step::Timeout(value.trim().parse()?)),
-            "expect" => script.steps.push(Step::Expect(value)),
-            "reject" => script.steps.push(Step::Reject(value)),
-            "send" => script.steps.push(Step::Send(value)),
-            "send-bytes" => {
-                let bytes = value
-                    .split_whitespace()
-                    .map(|pair| u8::from_str_radix(pair, 16))
-                    .collect::<Result<Vec<u8>, _>>()
-                    .with_context(|| format!("{}:{}: bad hex", path.display(), number + 1))?;
-                script.steps.push(Step::SendBytes(bytes));
+    let mut settings = NetSettings::default();
+    let parsed = script::parse(path, &text, |key, value| {
+        Ok(match key {
+            "append" => {
+                settings.append = Some(value.to_string());
+                Key::Setting
             }
-            "capture-number" => script.steps.push(Step::CaptureNumber(value)),
-            "expect-greater" => script.steps.push(Step::ExpectGreater(value)),
-            "exit" => script.steps.push(Step::Exit(value.trim().parse()?)),
-            "append" => script.append = Some(value),
+            "qemu" => {
+                let words = value.split_whitespace().map(str::to_string);
+                settings.extra_arguments.extend(words);
+                Key::Setting
+            }
             "tap" => {
-                let (tap, address) = value.trim().split_once(' ').with_context(|| {
-                    format!(
-                        "{}:{}: tap: <name> <address/prefix>",
-                        path.display(),
-                        number + 1
-                    )
-                })?;
-                script
+                let (tap, address) = value
+                    .trim()
+                    .split_once(' ')
+                    .context("tap: <name> <address/prefix>")?;
+                settings
                     .taps
                     .push((tap.to_string(), address.trim().to_string()));
+                Key::Setting
             }
             "host" => {
-                let (command, expected) = value.split_once(" -> ").with_context(|| {
-                    format!(
-                        "{}:{}: host: <command> -> <text>",
-                        path.display(),
-                        number + 1
-                    )
-                })?;
-                script.steps.push(Step::Host {
+                let (command, expected) = value
+                    .split_once(" -> ")
+                    .context("host: <command> -> <text>")?;
+                Key::Step(NetStep::Host {
                     command: command.to_string(),
                     expected: expected.to_string(),
-                });
+                })
+            }
+            "loss-at-most" => {
+                let percent = value.trim().trim_end_matches('%').parse()?;
+                Key::Step(NetStep::LossAtMost(percent))
             }
             "monitor" => {
-                script.uses_monitor = true;
-                script.steps.push(Step::Monitor(value));
+                settings.uses_monitor = true;
+                Key::Step(NetStep::Monitor(value.to_string()))
             }
-            "qemu" => script
-                .extra_arguments
-                .extend(value.split_whitespace().map(str::to_string)),
             "http-get" => {
-                let (request_path, expected) = value.split_once(" -> ").with_context(|| {
-                    format!(
-                        "{}:{}: http-get: <path> -> <text>",
-                        path.display(),
-                        number + 1
-                    )
-                })?;
-                script.steps.push(Step::HttpGet {
+                let (request_path, expected) = value
+                    .split_once(" -> ")
+                    .context("http-get: <path> -> <text>")?;
+                Key::Step(NetStep::HttpGet {
                     path: request_path.trim().to_string(),
                     expected: expected.to_string(),
-                });
+                })
             }
-            other => bail!("{}:{}: unknown key '{other}'", path.display(), number + 1),
-        }
-    }
-    if !script
-        .steps
-        .iter()
-        .any(|step| matches!(step, Step::Exit(_)))
-    {
-        bail!("{}: a test must end with 'exit: <status>'", path.display());
-    }
-    Ok(script)
+            _ => Key::Unknown,
+        })
+    })?;
+    check_order(&parsed)?;
+    Ok(Script {
+        script: parsed,
+        settings,
+    })
 }
 
-fn run_script(script: &Script, kernel: &Path, elf: &Path) -> Result<(), (anyhow::Error, String)> {
-    let http_port = match crate::run::free_port() {
-        Ok(port) => port,
-        Err(error) => return Err((error, String::new())),
-    };
-    let extra: Vec<String> = script
+/// What the parser cannot see line by line: a `-kernel` test's last step is its `exit`, and
+/// `loss-at-most` follows the `host` step whose output it reads.
+fn check_order(script: &script::Script<NetStep>) -> Result<()> {
+    script.require_exit()?;
+    if !matches!(
+        script.steps.last().map(|line| &line.step),
+        Some(Step::Exit(_))
+    ) {
+        bail!(
+            "{}: the last step must be 'exit: <status>' (nothing may run after QEMU exits)",
+            script.name
+        );
+    }
+    for (index, line) in script.steps.iter().enumerate() {
+        if let Step::Runner(NetStep::LossAtMost(_)) = line.step {
+            let previous = script.steps[..index]
+                .iter()
+                .rev()
+                .find(|line| !matches!(line.step, Step::Timeout(_)));
+            if !matches!(
+                previous.map(|line| &line.step),
+                Some(Step::Runner(NetStep::Host { .. }))
+            ) {
+                bail!("{line}: 'loss-at-most' must follow the 'host' step whose output it reads");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The `N% packet loss` figure of a ping summary.
+fn packet_loss(output: &str) -> Option<f64> {
+    let pattern = regex::Regex::new(r"([0-9]+(?:\.[0-9]+)?)% packet loss").ok()?;
+    pattern.captures_iter(output).last()?[1].parse().ok()
+}
+
+fn run_script(script: &Script, kernel: &Path, elf: &Path) -> Outcome {
+    let mut commands = Vec::new();
+    let mut log = String::new();
+    let result = run_steps(script, kernel, elf, &mut commands, &mut log);
+    Outcome {
+        result,
+        commands,
+        log,
+    }
+}
+
+fn run_steps(
+    script: &Script,
+    kernel: &Path,
+    elf: &Path,
+    commands: &mut Vec<String>,
+    log: &mut String,
+) -> Result<()> {
+    let settings = &script.settings;
+    let http_port = crate::run::free_port()?;
+    let mut extra: Vec<String> = settings
         .extra_arguments
         .iter()
         .map(|argument| argument.replace("{http_port}", &http_port.to_string()))
         .collect();
-    let mut extra = extra;
-    if let Some(append) = &script.append {
+    if let Some(append) = &settings.append {
         extra.extend(["-append".to_string(), append.clone()]);
     }
     let monitor_path = std::env::temp_dir().join(format!(
@@ -374,126 +181,103 @@ fn run_script(script: &Script, kernel: &Path, elf: &Path) -> Result<(), (anyhow:
         std::process::id(),
         http_port
     ));
-    if script.uses_monitor {
+    if settings.uses_monitor {
         extra.extend([
             "-monitor".to_string(),
             format!("unix:{},server=on,wait=off", monitor_path.display()),
         ]);
     }
-    let namespace = if script.taps.is_empty() {
+    let namespace = if settings.taps.is_empty() {
         None
     } else {
-        match crate::netns::Namespace::create(&script.taps) {
-            Ok(namespace) => Some(namespace),
-            Err(error) => return Err((error, String::new())),
-        }
+        Some(crate::netns::Namespace::create(&settings.taps)?)
     };
-    let started =
-        qemu::arguments(&script.machine, kernel, "test.args").and_then(|mut arguments| {
-            arguments.extend(extra.iter().cloned());
-            Session::start_arguments_in(
-                namespace.as_ref().map(|n| n.name.as_str()),
-                &arguments,
-                elf,
-            )
-        });
-    let mut session = match started {
-        Ok(session) => session,
-        Err(error) => return Err((error, String::new())),
-    };
-    let mut timeout = Duration::from_secs(20);
-    let mut captured = None;
-    let mut last_sent: Option<String> = None;
+    let mut arguments = qemu::arguments(&script.script.machine, kernel, "test.args")?;
+    arguments.extend(extra);
+    let mut session =
+        Session::start_arguments_in(namespace.as_ref().map(|n| n.name.as_str()), &arguments, elf)?;
+    commands.push(session.command().to_string());
+    let mut run = Run::new();
+    run.acted_at(session.started);
+    let mut last_host_output = String::new();
+    let mut notes = String::new();
     let mut result = Ok(());
-    let trace = std::env::var_os("XTASK_TRACE").is_some();
-    for step in &script.steps {
-        if trace {
-            eprintln!("  step {step:?}");
-        }
-        let outcome: Result<()> = match step {
-            Step::Timeout(seconds) => {
-                timeout = Duration::from_secs_f64(*seconds);
-                Ok(())
-            }
-            Step::Expect(text) => session.expect(text, timeout),
-            Step::Reject(text) => {
-                if session.transcript.contains(text.as_str()) {
-                    Err(anyhow::anyhow!("'{text}' appeared in the output"))
-                } else {
-                    Ok(())
-                }
-            }
-            Step::Send(line) => {
-                last_sent = Some(line.clone());
-                session.send_bytes(format!("{line}\r").as_bytes())
-            }
-            Step::SendBytes(bytes) => session.send_bytes(bytes),
-            Step::CaptureNumber(prefix) => session.expect_number(prefix, timeout).map(|value| {
-                captured = Some(value);
-            }),
-            Step::ExpectGreater(prefix) => {
-                // The value may legitimately not have moved yet (same timer tick): send the last
-                // line again until it grows or the deadline passes. No fixed sleeps.
-                let before = captured.unwrap_or(f64::MIN);
-                let deadline = Instant::now() + timeout;
-                let mut outcome = Err(anyhow::anyhow!(
-                    "'{prefix}' never became greater than {before}"
-                ));
-                while Instant::now() < deadline {
-                    match session.expect_number(prefix, deadline - Instant::now()) {
-                        Ok(value) if value > before => {
-                            outcome = Ok(());
-                            break;
-                        }
-                        Ok(_) => match &last_sent {
-                            Some(line) => {
-                                if let Err(error) =
-                                    session.send_bytes(format!("{line}\r").as_bytes())
-                                {
-                                    outcome = Err(error);
-                                    break;
-                                }
-                            }
-                            None => break,
-                        },
-                        Err(error) => {
-                            outcome = Err(error);
-                            break;
-                        }
-                    }
-                }
-                outcome
-            }
-            Step::Host { command, expected } => match &namespace {
-                Some(namespace) => host_until(namespace, command, expected, timeout),
-                None => Err(anyhow::anyhow!(
-                    "host: steps need a tap: line (a network namespace)"
-                )),
-            },
-            Step::Monitor(command) => monitor_command(&monitor_path, command),
-            Step::HttpGet { path, expected } => http_get_until(http_port, path, expected, timeout),
-            Step::Exit(expected) => session.wait_exit(timeout).and_then(|status| {
-                if status == *expected {
-                    Ok(())
-                } else {
-                    Err(anyhow::anyhow!(
-                        "QEMU exited with status {status}, expected {expected}"
-                    ))
+    for line in &script.script.steps {
+        run.trace(line);
+        let outcome = match &line.step {
+            Step::Runner(step) => net_step(
+                step,
+                &mut run,
+                namespace.as_ref(),
+                &monitor_path,
+                http_port,
+                &mut last_host_output,
+            )
+            .map(|note| {
+                if let Some(note) = note {
+                    notes.push_str(&format!("--- {line}: {note}\n"));
                 }
             }),
+            _ => run.console_step(&mut session, line),
         };
         if let Err(error) = outcome {
-            result = Err(error.context(format!("step {step:?}")));
+            result = Err(error.context(line.to_string()));
             break;
         }
     }
     let errors = session.stderr();
-    match result {
-        Ok(()) => Ok(()),
-        Err(error) => Err((
-            error,
-            format!("{}\n--- QEMU stderr ---\n{}", session.transcript, errors),
-        )),
+    // Notes first, so the log (and a failure's tail) ends with the console.
+    log.push_str(&notes);
+    log.push_str(&run.notes());
+    log.push_str(&report::boot_log(
+        session.command(),
+        &session.transcript,
+        &errors,
+    ));
+    let _ = std::fs::remove_file(&monitor_path);
+    result
+        .and_then(|()| run.finish(&session.transcript))
+        .and_then(|()| report::check_words(&session.transcript))
+}
+
+fn net_step(
+    step: &NetStep,
+    run: &mut Run,
+    namespace: Option<&crate::netns::Namespace>,
+    monitor_path: &Path,
+    http_port: u16,
+    last_host_output: &mut String,
+) -> Result<Option<String>> {
+    let timeout = run.timeout();
+    match step {
+        NetStep::Host { command, expected } => {
+            let namespace =
+                namespace.context("host: steps need a tap: line (a network namespace)")?;
+            *last_host_output = host_until(namespace, command, expected, timeout)?;
+            run.acted_at(Instant::now());
+            // Keep the end of the output (a ping summary) in the log.
+            let lines: Vec<&str> = last_host_output.trim_end().lines().collect();
+            let tail = lines[lines.len().saturating_sub(3)..].join("\n    ");
+            Ok(Some(format!("output ends:\n    {tail}")))
+        }
+        NetStep::LossAtMost(limit) => {
+            let loss = packet_loss(last_host_output)
+                .context("the last host output has no 'N% packet loss' summary")?;
+            if loss > *limit {
+                bail!("{loss}% packet loss, more than the {limit}% allowed");
+            }
+            Ok(Some(format!("measured {loss}% packet loss")))
+        }
+        NetStep::Monitor(command) => {
+            let sent = monitor_command(monitor_path, command)?;
+            run.acted_at(sent);
+            Ok(None)
+        }
+        NetStep::HttpGet { path, expected } => {
+            http_get_until(http_port, path, expected, timeout)?;
+            run.acted_at(Instant::now());
+            Ok(None)
+        }
     }
 }
 
@@ -510,8 +294,6 @@ fn host_tests() -> Result<(usize, usize)> {
             "dpu-runtime",
             "--exclude",
             "dpuboot",
-            "--exclude",
-            "xtask",
         ])
         .output()
         .context("running cargo test")?;
@@ -555,6 +337,14 @@ pub fn test(options: &BuildOptions, arguments: &[String]) -> Result<()> {
         .iter()
         .find(|a| !a.starts_with("--"))
         .map(String::as_str);
+    // Everything the tests need, before the first of them runs (the imgtool host tests too).
+    let needs = if host_only {
+        vec![install::Tool::Imgtool]
+    } else {
+        crate::toolchain::ensure_targets()?;
+        install::test_needs(install::is_root())
+    };
+    install::ensure(&needs, "cargo xtask test")?;
     let (mut passed, mut failed) = if filter.is_none() {
         host_tests()?
     } else {
@@ -562,53 +352,29 @@ pub fn test(options: &BuildOptions, arguments: &[String]) -> Result<()> {
     };
     let mut skipped = 0;
     if !host_only {
-        qemu::ensure_installed()?;
         let artifacts = build::build_kernel(options)?;
         let logs = workspace_root().join("target").join("test-logs");
-        // Transcripts of this run's failures only.
+        // This run's transcripts only, every test's (passed or failed).
         let _ = std::fs::remove_dir_all(&logs);
         std::fs::create_dir_all(&logs)?;
         println!("== in-QEMU tests ==");
         for path in scripts(filter)? {
             let script = parse_script(&path)?;
+            let (name, title) = (&script.script.name, &script.script.title);
             let started = Instant::now();
-            if !script.taps.is_empty()
+            if !script.settings.taps.is_empty()
                 && let Some(reason) = crate::netns::unavailable_reason()
             {
                 skipped += 1;
-                println!(
-                    "SKIP {:<28}          {}: {reason}",
-                    script.name, script.title
-                );
+                println!("SKIP {name:<28}          {title}: {reason}");
                 continue;
             }
-            match run_script(&script, &artifacts.image, &artifacts.elf) {
-                Ok(()) => {
-                    passed += 1;
-                    println!(
-                        "PASS {:<28} {:>6.2}s  {}",
-                        script.name,
-                        started.elapsed().as_secs_f64(),
-                        script.title
-                    );
-                }
-                Err((error, transcript)) => {
-                    failed += 1;
-                    let log = logs.join(format!("{}.log", script.name));
-                    std::fs::write(&log, &transcript)?;
-                    println!(
-                        "FAIL {:<28} {:>6.2}s  {}",
-                        script.name,
-                        started.elapsed().as_secs_f64(),
-                        script.title
-                    );
-                    println!("     {error:#}");
-                    println!("     console transcript: {}", log.display());
-                    let tail: Vec<&str> = transcript.lines().rev().take(15).collect();
-                    for line in tail.iter().rev() {
-                        println!("     | {line}");
-                    }
-                }
+            let outcome = run_script(&script, &artifacts.image, &artifacts.elf);
+            let elapsed = started.elapsed().as_secs_f64();
+            if report::print(name, title, elapsed, &outcome, &logs) {
+                passed += 1;
+            } else {
+                failed += 1;
             }
         }
         let (flash_passed, flash_failed) = crate::flashtests::run_all(options, filter, &logs)?;
@@ -662,13 +428,13 @@ fn host_until(
     command: &str,
     expected: &str,
     timeout: Duration,
-) -> Result<()> {
+) -> Result<String> {
     let deadline = Instant::now() + timeout;
     let mut last = String::new();
     while Instant::now() < deadline {
         let (success, output) = namespace.run(command)?;
         if success && output.contains(expected) {
-            return Ok(());
+            return Ok(output);
         }
         last = output;
         std::thread::sleep(Duration::from_millis(100));
@@ -676,8 +442,9 @@ fn host_until(
     bail!("`{command}` never printed '{expected}'; last output:\n{last}")
 }
 
-/// Sends one HMP command to QEMU's monitor socket and waits for the next prompt.
-fn monitor_command(path: &Path, command: &str) -> Result<()> {
+/// Sends one HMP command to QEMU's monitor socket and waits for the next prompt; returns when
+/// the command was written (what its deadlines count from).
+fn monitor_command(path: &Path, command: &str) -> Result<Instant> {
     use std::os::unix::net::UnixStream;
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut stream = loop {
@@ -692,9 +459,10 @@ fn monitor_command(path: &Path, command: &str) -> Result<()> {
     stream.set_read_timeout(Some(Duration::from_millis(200)))?;
     let mut seen = String::new();
     read_until_prompt(&mut stream, &mut seen, 1, deadline)?;
+    let sent = Instant::now();
     stream.write_all(format!("{command}\n").as_bytes())?;
     read_until_prompt(&mut stream, &mut seen, 2, deadline)?;
-    Ok(())
+    Ok(sent)
 }
 
 fn read_until_prompt(
@@ -715,4 +483,62 @@ fn read_until_prompt(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod script_tests {
+    use super::*;
+
+    #[test]
+    fn every_script_in_the_tree_parses() {
+        let directory = workspace_root().join("qemu").join("tests");
+        let mut count = 0;
+        for entry in std::fs::read_dir(directory).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "test") {
+                continue;
+            }
+            if crate::flashtests::is_flash_test(&path) {
+                crate::flashtests::parse_for_test(&path).unwrap();
+            } else {
+                parse_script(&path).unwrap();
+            }
+            count += 1;
+        }
+        assert!(count > 30, "{count} scripts");
+    }
+
+    #[test]
+    fn loss_is_read_from_the_ping_summary() {
+        let summary = "--- 10.9.0.2 ping statistics ---\n\
+            10000 packets transmitted, 9990 received, 0.1% packet loss, time 1234ms\n";
+        assert_eq!(packet_loss(summary), Some(0.1));
+        assert_eq!(
+            packet_loss("3 packets transmitted, 3 received, 0% packet loss"),
+            Some(0.0)
+        );
+        assert_eq!(packet_loss("no summary"), None);
+    }
+
+    #[test]
+    fn loss_at_most_must_follow_a_host_step() {
+        let write = |name: &str, text: &str| {
+            let path =
+                std::env::temp_dir().join(format!("xtask-{}-{name}.test", std::process::id()));
+            std::fs::write(&path, text).unwrap();
+            path
+        };
+        let good = write(
+            "good",
+            "tap: tap0 10.9.0.1/24\nhost: ping -c 1 x -> 1 received\nloss-at-most: 1\nexit: 0\n",
+        );
+        assert!(parse_script(&good).is_ok());
+        let bad = write("bad", "send: x\nloss-at-most: 1\nexit: 0\n");
+        assert!(parse_script(&bad).is_err());
+        let late = write("late", "exit: 0\nsend: x\n");
+        assert!(parse_script(&late).is_err());
+        for path in [good, bad, late] {
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }

@@ -1,4 +1,4 @@
-//! The host side of `update`: pushes a signed image to the kernel over the serial console.
+//! The host side of `update`: a signed image over the serial console.
 //!
 //! Why the console: it exists on every DPU from the first boot, needs no working network stack
 //! (the thing an update may be fixing), and is what `cargo xtask test` already drives; a TCP
@@ -17,7 +17,7 @@
 //! Frames carry at most [`CHUNK`] bytes; each waits for its ACK (deadline per frame) and is sent
 //! again after a NAK, up to [`RETRIES`] times. The kernel gives up after a silence.
 
-use crate::tests::Session;
+use crate::session::Session;
 use anyhow::{Result, bail};
 use bootstate::crc32::crc32;
 use std::time::Duration;
@@ -87,7 +87,7 @@ pub fn command(options: &crate::BuildOptions, arguments: &[String]) -> Result<()
     if !serial {
         bail!("choose the transport: --serial (the only one so far; TCP on mgmt0 is planned)");
     }
-    crate::qemu::ensure_installed()?;
+    crate::install::ensure_qemu()?;
     let files = image::prepare(options, &SignOptions::default(), false)?;
     let kernel = crate::build::output_dir();
     let signed = image::sign_image(&kernel.join("Image"), &sign)?;
