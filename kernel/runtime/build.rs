@@ -1,4 +1,4 @@
-//! Build script: links with our kernel.ld plus defmt.x, and records the git hash for the banner.
+//! Build script: links with kernel.ld plus defmt.x, records the git hash, embeds trusted keys.
 
 use std::process::Command;
 
@@ -22,28 +22,6 @@ fn main() {
             .unwrap_or_else(|| "unknown".to_string())
     });
     println!("cargo:rustc-env=DPU_GIT_HASH={hash}");
-    trusted_keys(&manifest_dir);
-}
-
-/// Compiles in the public keys the updater accepts (the same file dpuboot uses: raw 32-byte
-/// Ed25519 keys back to back, written by `cargo xtask image`; `DPUBOOT_TRUSTED_KEYS` overrides).
-fn trusted_keys(manifest_dir: &str) {
-    use std::fmt::Write as _;
-    println!("cargo:rerun-if-env-changed=DPUBOOT_TRUSTED_KEYS");
-    let path = std::env::var("DPUBOOT_TRUSTED_KEYS")
-        .unwrap_or_else(|_| format!("{manifest_dir}/../../target/keys/trusted-keys.bin"));
-    println!("cargo:rerun-if-changed={path}");
-    let bytes = std::fs::read(&path).unwrap_or_default();
-    let mut source = String::from(
-        "/// Public keys images may be signed with (from the build).\n\
-         pub const TRUSTED_KEYS: &[bootstate::TrustedKey] = &[\n",
-    );
-    for key in bytes.chunks_exact(32) {
-        let _ = writeln!(source, "    bootstate::TrustedKey::new({key:?}),");
-    }
-    source.push_str("];\n");
-    let out = std::env::var("OUT_DIR").unwrap_or_default();
-    if let Err(error) = std::fs::write(format!("{out}/trusted_keys.rs"), source) {
-        panic!("writing trusted_keys.rs: {error}");
-    }
+    // The updater accepts images signed with these (the same file dpuboot uses).
+    build_support::embed_trusted_keys(std::path::Path::new(&manifest_dir), "the kernel's update");
 }

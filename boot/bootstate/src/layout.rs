@@ -4,7 +4,7 @@
 //! granularity (bus width 4). Offsets are relative to the start of flash1 (physical 0x0400_0000).
 //! `docs/boot-layout.md` is the prose version of this file; keep them in step.
 
-use crate::record::Bank;
+use crate::bank::Bank;
 
 /// Size of flash1 in bytes.
 pub const FLASH_SIZE: u32 = 64 * 1024 * 1024;

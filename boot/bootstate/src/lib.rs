@@ -4,7 +4,8 @@
 //! here is pure logic over the [`Flash`] trait, so it builds for `aarch64-unknown-none` without a
 //! heap and is tested on the host against the NOR-flash simulator in [`sim`].
 //!
-//! - [`layout`]: where things live in flash1 (see `docs/boot-layout.md`).
+//! - [`bank`]: the two image banks; [`layout`]: where things live in flash1 (see
+//!   `docs/boot-layout.md`).
 //! - [`record`]: the boot-state record and its codec; [`store`]: two copies plus the
 //!   anti-rollback floor area on flash.
 //! - [`control`]: the bank selection state machine (dpuboot's and the kernel's transitions).
@@ -12,6 +13,7 @@
 //! - [`lastboot`]: how the last boot ended (panic, fault, watchdog, reboot), as kept in a RAM
 //!   mailbox across warm resets.
 //! - [`image`]: the MCUboot image format parser and verifier (SHA-256 + Ed25519).
+//! - [`update`]: the update frame protocol's receiver (frames, order, CRC, length).
 //! - `sign` and `sim` (feature `std`, and in tests): host-side signing, PEM keys, NOR simulator.
 
 #![no_std]
@@ -20,6 +22,7 @@
 #[cfg(any(test, feature = "std"))]
 extern crate std;
 
+pub mod bank;
 pub mod control;
 pub mod crc32;
 pub mod flash;
@@ -29,16 +32,18 @@ pub mod lastboot;
 pub mod layout;
 pub mod record;
 pub mod store;
+pub mod update;
 
 #[cfg(feature = "std")]
 pub mod sign;
 #[cfg(any(test, feature = "std"))]
 pub mod sim;
 
+pub use bank::Bank;
 pub use control::{BootControl, BootDecision, ControlError, RollbackOutcome, StagingWriter};
 pub use flash::{Flash, FlashError};
 pub use image::{TrustedKey, VerifiedImage, VerifyError, verify};
 pub use record::{
-    Bank, BankInfo, BankLine, BankState, BootEvent, BootOutcome, BootRecord, FailureReason,
-    OutcomeLine, Stage, Version,
+    BankInfo, BankLine, BankState, BootEvent, BootOutcome, BootRecord, FailureReason, OutcomeLine,
+    Stage, Version,
 };

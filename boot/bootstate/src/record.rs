@@ -4,6 +4,7 @@
 //! then a 32-bit magic programmed by a separate, later operation, so a torn write never carries
 //! the magic. All integers are little-endian. The layout table is in `docs/boot-layout.md`.
 
+pub use crate::bank::Bank;
 use crate::crc32::crc32;
 use crate::layout::{DEFAULT_ROLLBACK_WINDOW_MS, DEFAULT_TRIAL_TRIES};
 use core::fmt;
@@ -36,43 +37,6 @@ const _: () = {
     assert!(BANKS_OFFSET + 2 * BANK_INFO_LEN <= CRC_OFFSET);
     assert!(RECORD_MAGIC != u32::MAX && RECORD_MAGIC != 0);
 };
-
-/// One of the two image banks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Bank {
-    /// Bank A.
-    A,
-    /// Bank B.
-    B,
-}
-
-impl Bank {
-    /// The other bank.
-    #[must_use]
-    pub const fn other(self) -> Bank {
-        match self {
-            Bank::A => Bank::B,
-            Bank::B => Bank::A,
-        }
-    }
-
-    /// Index into per-bank arrays (A = 0, B = 1).
-    #[must_use]
-    pub const fn index(self) -> usize {
-        match self {
-            Bank::A => 0,
-            Bank::B => 1,
-        }
-    }
-
-    fn from_u8(value: u8) -> Option<Bank> {
-        match value {
-            0 => Some(Bank::A),
-            1 => Some(Bank::B),
-            _ => None,
-        }
-    }
-}
 
 /// Lifecycle state of a bank.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -440,15 +404,6 @@ codes!(encode_event, decode_event, BootEvent {
 });
 
 // ---- words for people (console, dpuboot, logs): never Rust Debug output -----------------
-
-impl fmt::Display for Bank {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(match self {
-            Bank::A => "A",
-            Bank::B => "B",
-        })
-    }
-}
 
 impl fmt::Display for BankState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -114,6 +114,22 @@ impl Counters {
     }
 }
 
+/// `3 requests, 2xx 1 4xx 1 5xx 1, malformed 1, timeouts 0`.
+impl core::fmt::Display for Counters {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            formatter,
+            "{} requests, 2xx {} 4xx {} 5xx {}, malformed {}, timeouts {}",
+            self.requests,
+            self.responses(2),
+            self.responses(4),
+            self.responses(5),
+            self.malformed,
+            self.timeouts
+        )
+    }
+}
+
 /// The answer decided for a request, before it is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Reply {

@@ -3,8 +3,9 @@
 //! The first brick of the DPU's HTTP/JSON management API, served on TCP port 80 of the
 //! management NIC. This crate holds everything but the socket: [`Connection`] turns received
 //! bytes into responses written to a caller's buffer, with fixed memory per connection, no heap
-//! and no `unsafe`; the TCP plumbing (smoltcp, in `kernel/net`) drives it and fills a
-//! [`StatusSnapshot`] for `/healthz`.
+//! and no `unsafe`; [`HttpServer`] keeps a slot per TCP connection and hands each response out
+//! as the socket has room. The TCP plumbing (smoltcp, in `kernel/net`) drives the server, and
+//! the kernel fills a [`StatusSnapshot`] for `/healthz`.
 //!
 //! Served now (described in `docs/api/openapi.yaml`):
 //! - `GET /healthz`: 200, one-line JSON: status, version, git revision, uptime, NICs.
@@ -26,10 +27,12 @@ pub mod json;
 pub mod request;
 pub mod response;
 pub mod router;
+pub mod server;
 pub mod status;
 
 pub use connection::{
     Action, Connection, Counters, IDLE_TIMEOUT_MS, Progress, REQUEST_BUFFER_SIZE,
     RESPONSE_BUFFER_SIZE,
 };
+pub use server::{HttpServer, SendOutcome};
 pub use status::{LinkState, MAX_NICS, NicRole, NicStatus, StatusSnapshot};

@@ -34,6 +34,17 @@ impl NicRole {
     }
 }
 
+/// `management`, `data port` or `host` (for people; JSON uses [`NicRole::as_str`]).
+impl core::fmt::Display for NicRole {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        formatter.pad(match self {
+            Self::Management => "management",
+            Self::Data => "data port",
+            Self::Host => "host",
+        })
+    }
+}
+
 /// Link state of a NIC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LinkState {
@@ -51,6 +62,13 @@ impl LinkState {
             Self::Up => "up",
             Self::Down => "down",
         }
+    }
+}
+
+/// `up` or `down`.
+impl core::fmt::Display for LinkState {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        formatter.pad(self.as_str())
     }
 }
 
@@ -131,4 +149,18 @@ pub fn write_health(sink: &mut impl Sink, snapshot: &StatusSnapshot<'_>) -> Resu
             Ok(())
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::format;
+
+    #[test]
+    fn roles_and_links_read_as_words() {
+        assert_eq!(format!("{:<10}|", NicRole::Data), "data port |");
+        assert_eq!(format!("{}", NicRole::Management), "management");
+        assert_eq!(NicRole::Data.as_str(), "data", "JSON keeps its short name");
+        assert_eq!(format!("{} {}", LinkState::Up, LinkState::Down), "up down");
+    }
 }

@@ -6,7 +6,7 @@ use dpu_mgmt::{
     Action, Connection, IDLE_TIMEOUT_MS, LinkState, MAX_NICS, NicRole, NicStatus,
     REQUEST_BUFFER_SIZE, RESPONSE_BUFFER_SIZE, StatusSnapshot,
 };
-use support::{HEALTH_BODY, exchange, parse, run, snapshot};
+use support::{Client, HEALTH_BODY, exchange, parse, run, snapshot};
 
 const GET_HEALTH: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: dpu\r\nUser-Agent: curl/8.5\r\n\r\n";
 
@@ -126,7 +126,7 @@ fn refused_requests_get_json_errors_and_close() {
 
 #[test]
 fn refused_requests_are_counted_as_malformed() {
-    let mut connection = Connection::new(0);
+    let mut connection = Client::new(0);
     let _ = exchange(&mut connection, 0, b"GET / HTTP/3.0\r\n\r\n", usize::MAX);
     let counters = connection.counters();
     assert_eq!(counters.malformed, 1);
@@ -149,7 +149,9 @@ fn bad_request_line_is_refused_before_the_head_ends() {
         "binary refused at the first control byte"
     );
     assert_eq!(progress.consumed, 5);
-    let result = exchange(&mut connection, 0, b"", 1);
+    let mut client = Client::new(0);
+    assert_eq!(client.server.receive(0, b"\x16\x03\x01\x02\x00"), 5);
+    let result = exchange(&mut client, 0, b"", 1);
     assert_eq!(parse(&result.responses[0], false).status, 400);
     assert!(result.closed);
 }
@@ -165,7 +167,7 @@ fn refused_head_requests_get_headers_only() {
     let response = parse(&result.responses[0], false);
     assert_eq!(response.status, 505);
     // A stalled HEAD times out with headers only.
-    let mut connection = Connection::new(0);
+    let mut connection = Client::new(0);
     let _ = exchange(
         &mut connection,
         0,
@@ -375,7 +377,7 @@ fn partial_request_times_out_with_408_even_if_trickling() {
 
 #[test]
 fn unfinished_body_times_out_with_408() {
-    let mut connection = Connection::new(0);
+    let mut connection = Client::new(0);
     let input = b"POST /healthz HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n12345";
     let before = exchange(&mut connection, 100, input, usize::MAX);
     assert!(before.responses.is_empty());
@@ -386,19 +388,13 @@ fn unfinished_body_times_out_with_408() {
 
 #[test]
 fn keep_alive_restarts_the_clock_after_each_response() {
-    let mut connection = Connection::new(0);
-    let first = exchange(&mut connection, 3000, GET_HEALTH, usize::MAX);
+    let mut client = Client::new(0);
+    let first = exchange(&mut client, 3000, GET_HEALTH, usize::MAX);
     assert_eq!(first.responses.len(), 1);
+    assert!(!exchange(&mut client, 3000 + IDLE_TIMEOUT_MS - 1, b"", 1).closed);
+    assert!(exchange(&mut client, 3000 + IDLE_TIMEOUT_MS, b"", 1).closed);
     let snapshot = snapshot();
     let mut out = [0u8; RESPONSE_BUFFER_SIZE];
-    assert_eq!(
-        connection.poll(3000 + IDLE_TIMEOUT_MS - 1, &snapshot, &mut out),
-        Action::Nothing
-    );
-    assert_eq!(
-        connection.poll(3000 + IDLE_TIMEOUT_MS, &snapshot, &mut out),
-        Action::Close
-    );
     // A clock that goes backwards never times out early.
     let mut connection = Connection::new(10_000);
     assert_eq!(connection.poll(0, &snapshot, &mut out), Action::Nothing);
@@ -407,16 +403,29 @@ fn keep_alive_restarts_the_clock_after_each_response() {
 #[test]
 fn closed_connection_discards_input() {
     let mut connection = Connection::new(0);
-    let _ = exchange(&mut connection, 0, b"BAD\r\n\r\n", usize::MAX);
+    let _ = connection.on_bytes(0, b"BAD\r\n\r\n");
+    let mut out = [0u8; RESPONSE_BUFFER_SIZE];
+    assert!(matches!(
+        connection.poll(0, &snapshot(), &mut out),
+        Action::Respond(_)
+    ));
+    assert_eq!(connection.poll(0, &snapshot(), &mut out), Action::Close);
     assert!(connection.is_closed());
     let progress = connection.on_bytes(0, GET_HEALTH);
     assert_eq!(progress.consumed, GET_HEALTH.len());
     assert!(!progress.response_ready);
+    // The same through the server: input taken and dropped, and the slot keeps closing.
+    let mut client = Client::new(0);
+    assert!(exchange(&mut client, 0, b"BAD\r\n\r\n", usize::MAX).closed);
+    let again = exchange(&mut client, 0, GET_HEALTH, usize::MAX);
+    assert!(again.responses.is_empty());
+    assert!(again.closed);
+    assert_eq!(again.unconsumed, 0);
 }
 
 #[test]
 fn counters_add_up() {
-    let mut connection = Connection::new(0);
+    let mut connection = Client::new(0);
     let mut input = GET_HEALTH.to_vec();
     input.extend_from_slice(b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n");
     input.extend_from_slice(b"GET /x HTTP/9.9\r\n\r\n");

@@ -4,7 +4,7 @@
 mod support;
 
 use dpu_mgmt::{Action, Connection, IDLE_TIMEOUT_MS, RESPONSE_BUFFER_SIZE};
-use support::{Random, parse_any, snapshot};
+use support::{Client, Random, parse_any, snapshot, split_responses};
 
 /// Pieces that make random input look enough like HTTP to reach deep parser states.
 const PIECES: &[&[u8]] = &[
@@ -106,12 +106,55 @@ fn check(input: &[u8], random: &mut Random) {
     panic!("connection wedged on {:?}", String::from_utf8_lossy(input));
 }
 
+/// The same through the real server, with random receive chunks and send windows: every
+/// response arrives whole and well-framed, and the connection always ends.
+fn check_through_server(input: &[u8], random: &mut Random) {
+    let mut now = random.below(1000) as u64;
+    let mut client = Client::new(now);
+    let mut stream = Vec::new();
+    let mut pending = input;
+    for _round in 0..10_000 {
+        client.server.set_clock(now);
+        let chunk = 1 + random.below(64);
+        let offer = &pending[..pending.len().min(chunk)];
+        let consumed = client.server.receive(0, offer);
+        assert!(consumed <= offer.len());
+        pending = &pending[consumed..];
+        let mut window = vec![0u8; 1 + random.below(700)];
+        loop {
+            let outcome = client.server.send(0, &mut window);
+            stream.extend_from_slice(&window[..outcome.written]);
+            if outcome.close {
+                for response in split_responses(&stream) {
+                    let _ = parse_any(&response);
+                }
+                return;
+            }
+            if outcome.written == 0 {
+                break;
+            }
+        }
+        if pending.is_empty() {
+            now += 1 + random.below(2000) as u64;
+            assert!(
+                now <= 100 * IDLE_TIMEOUT_MS,
+                "connection never closed: {:?}",
+                String::from_utf8_lossy(input)
+            );
+        } else if random.below(8) == 0 {
+            now += random.below(1500) as u64;
+        }
+    }
+    panic!("connection wedged on {:?}", String::from_utf8_lossy(input));
+}
+
 #[test]
 fn random_bytes_never_panic_or_wedge() {
     let mut random = Random::new(0x5eed_1234_abcd_0001);
     for _ in 0..3000 {
         let input = random_input(&mut random);
         check(&input, &mut random);
+        check_through_server(&input, &mut random);
     }
 }
 

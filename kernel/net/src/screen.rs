@@ -20,6 +20,35 @@ pub enum DropReason {
     BadTransportChecksum,
 }
 
+impl DropReason {
+    /// Every reason, in the order counters are shown.
+    pub const ALL: [DropReason; 5] = [
+        Self::Runt,
+        Self::UnknownEtherType,
+        Self::BadIpv4Header,
+        Self::BadIpv4Checksum,
+        Self::BadTransportChecksum,
+    ];
+
+    /// The reason's counter name, as `ifconfig` shows it.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Runt => "runt",
+            Self::UnknownEtherType => "unknown-ethertype",
+            Self::BadIpv4Header => "bad-ipv4-header",
+            Self::BadIpv4Checksum => "bad-ipv4-checksum",
+            Self::BadTransportChecksum => "bad-transport-checksum",
+        }
+    }
+}
+
+impl core::fmt::Display for DropReason {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        formatter.pad(self.name())
+    }
+}
+
 /// Counts of screened-out frames, by reason.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FrameDrops {
@@ -35,6 +64,17 @@ pub struct FrameDrops {
     pub bad_transport_checksum: u64,
 }
 
+/// `runt 0 unknown-ethertype 0 bad-ipv4-header 0 bad-ipv4-checksum 0 bad-transport-checksum 0`.
+impl core::fmt::Display for FrameDrops {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        for (index, reason) in DropReason::ALL.into_iter().enumerate() {
+            let separator = if index == 0 { "" } else { " " };
+            write!(formatter, "{separator}{reason} {}", self.get(reason))?;
+        }
+        Ok(())
+    }
+}
+
 impl FrameDrops {
     /// Counts one drop.
     pub fn count(&mut self, reason: DropReason) {
@@ -46,6 +86,18 @@ impl FrameDrops {
             DropReason::BadTransportChecksum => &mut self.bad_transport_checksum,
         };
         *counter += 1;
+    }
+
+    /// The count for one reason.
+    #[must_use]
+    pub const fn get(&self, reason: DropReason) -> u64 {
+        match reason {
+            DropReason::Runt => self.runt,
+            DropReason::UnknownEtherType => self.unknown_ethertype,
+            DropReason::BadIpv4Header => self.bad_ipv4_header,
+            DropReason::BadIpv4Checksum => self.bad_ipv4_checksum,
+            DropReason::BadTransportChecksum => self.bad_transport_checksum,
+        }
     }
 
     /// All drops.
@@ -153,7 +205,24 @@ fn screen_ipv4(packet: &[u8]) -> Result<(), DropReason> {
 mod tests {
     extern crate std;
     use super::*;
+    use std::string::ToString;
     use std::vec::Vec;
+
+    #[test]
+    fn drop_counts_read_as_words() {
+        let mut drops = FrameDrops::default();
+        drops.count(DropReason::Runt);
+        drops.count(DropReason::BadTransportChecksum);
+        drops.count(DropReason::BadTransportChecksum);
+        assert_eq!(
+            drops.to_string(),
+            "runt 1 unknown-ethertype 0 bad-ipv4-header 0 bad-ipv4-checksum 0 bad-transport-checksum 2"
+        );
+        for reason in DropReason::ALL {
+            assert_eq!(reason.to_string(), reason.name());
+        }
+        assert_eq!(drops.total(), 3);
+    }
 
     fn checksum(bytes: &[u8], initial: u32) -> u16 {
         let mut accumulator = sum(bytes, initial);

@@ -333,3 +333,86 @@ fn dhcp_mode_sends_a_discover() {
     assert_eq!(nic_a.flushes(), 1, "one notification per poll");
     assert_eq!(stack.ipv4_address(), None);
 }
+
+/// Fake NICs + smoltcp + the real management HTTP server: `/healthz` over TCP, pipelined
+/// requests answered in order, `Connection: close` honoured, slots reused.
+#[test]
+fn the_real_http_server_answers_over_tcp() {
+    use dpu_mgmt::{HttpServer, LinkState, NicRole, NicStatus, StatusSnapshot};
+    let (mut nic_a, mut nic_b) = (nic(1), nic(2));
+    let mut now = Instant::from_millis(0);
+    let mut storage_b = MgmtStorage::new();
+    let mut stack = MgmtStack::new(&mut *nic_b, static_config(2), 80, &mut storage_b, now, 3);
+    let mut http = Box::new(HttpServer::<'static, TCP_CONNECTIONS>::new());
+    let mut snapshot = StatusSnapshot::new("0.1.0", "abc1234", 42);
+    for name in [
+        "mgmt0", "port1", "port2", "port3", "port4", "port5", "port6", "port7",
+    ] {
+        snapshot
+            .push_nic(NicStatus {
+                name,
+                role: NicRole::Data,
+                link: LinkState::Up,
+                mac: [2, 0, 0, 0, 0, 9],
+            })
+            .unwrap();
+    }
+    http.set_snapshot(snapshot, 0);
+    let mut client_storage = [SocketStorage::EMPTY; 2];
+    let mut client_buffers = [[0u8; 4096]; 4];
+    let mut client = Client::new(&mut nic_a, &mut client_storage, &mut client_buffers, now);
+    let requests: [&[u8]; 2] = [
+        b"GET /healthz HTTP/1.0\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\nHost: dpu\r\n\r\nGET /nope HTTP/1.1\r\nHost: dpu\r\nConnection: close\r\n\r\n",
+    ];
+    for round in 0..2u16 {
+        let mut responses = [Vec::new(), Vec::new()];
+        let mut sent = [false; 2];
+        for index in 0..2 {
+            client.connect(index, 41000 + round * 10 + index as u16);
+        }
+        let deadline = now + Duration::from_secs(5);
+        while now < deadline {
+            client.poll(&mut nic_a, now);
+            for index in 0..2 {
+                let socket = client.socket(index);
+                if socket.may_send() && !sent[index] {
+                    socket.send_slice(requests[index]).unwrap();
+                    sent[index] = true;
+                }
+                if socket.can_recv() {
+                    socket
+                        .recv(|data| (data.len(), responses[index].extend_from_slice(data)))
+                        .unwrap();
+                }
+                if !socket.may_recv() && socket.state() == tcp::State::CloseWait {
+                    socket.close();
+                }
+            }
+            http.set_clock(now.total_millis() as u64);
+            stack.poll(&mut *nic_b, now, &mut *http);
+            wire(&mut nic_a, &mut nic_b);
+            now += STEP;
+            if (0..2).all(|index| !client.socket(index).is_open()) && http.open_connections() == 0 {
+                break;
+            }
+        }
+        let first = String::from_utf8(responses[0].clone()).unwrap();
+        assert!(first.starts_with("HTTP/1.1 200 OK\r\n"), "{first}");
+        assert!(first.contains("Connection: close\r\n"), "{first}");
+        assert!(
+            first.ends_with(r#""mac":"02:00:00:00:00:09"}]}"#),
+            "{first}"
+        );
+        let second = String::from_utf8(responses[1].clone()).unwrap();
+        let (ok, missing) = second.split_at(second.find("HTTP/1.1 404").unwrap());
+        assert!(ok.starts_with("HTTP/1.1 200 OK\r\n") && ok.contains("keep-alive"));
+        assert!(missing.contains("Connection: close\r\n") && missing.ends_with('}'));
+        assert_eq!(http.open_connections(), 0, "round {round}");
+    }
+    let counters = http.counters();
+    assert_eq!(counters.requests, 6);
+    assert_eq!(counters.responses(2), 4);
+    assert_eq!(counters.responses(4), 2);
+    assert_eq!(stack.adapter_drops(), (0, 0));
+}

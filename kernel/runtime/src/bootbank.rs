@@ -34,7 +34,7 @@ use bootstate::health::{Jumpstart, Progress, Signals, Verdict};
 use bootstate::lastboot::Ending;
 use bootstate::{
     Bank, BankLine, BankState, BootControl, BootEvent, BootRecord, ControlError, FailureReason,
-    OutcomeLine, Stage, Version,
+    OutcomeLine, Stage,
 };
 use cfi_flash::CfiFlash;
 use cfi_flash::boot::BootFlash;
@@ -81,15 +81,6 @@ static STATE: ThreadMutex<BootBanks> = ThreadMutex::ranked(
 /// Set once no verdict is pending (committed, failed, or not a trial): the poll loop's fast
 /// path, so a committed boot does not take the lock on every pass.
 static DECIDED: AtomicBool = AtomicBool::new(false);
-
-/// `a.b.c+d` (the updater's name for [`Version`]'s Display).
-pub struct ShowVersion(pub Version);
-
-impl core::fmt::Display for ShowVersion {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        self.0.fmt(f)
-    }
-}
 
 /// Reads the boot state from flash1 and prints the boot report line.
 pub fn init(board: &Board) {
@@ -415,53 +406,14 @@ pub fn configure(setting: Setting) {
     }
 }
 
-/// The updater's one way in (helper C's `update.rs`): runs `f` under the boot-state lock with
-/// the running bank and the boot control, if that bank is committed; `None` otherwise. `f` must
-/// not print (debug builds panic if it does: the boot-state lock ranks above the console).
-#[allow(
-    dead_code,
-    reason = "the pure-receiver update.rs (helper C) uses it; Lease goes when that lands"
-)]
+/// The updater's one way in: runs `f` under the boot-state lock with the running bank and the
+/// boot control, if that bank is committed; `None` otherwise. `f` must not print.
 pub(crate) fn with_committed<R>(f: impl FnOnce(Bank, &mut BootControl<Flash1>) -> R) -> Option<R> {
     let mut state = STATE.lock();
     let Running::Bank { bank, trial: false } = state.running else {
         return None;
     };
     state.control.as_mut().map(|control| f(bank, control))
-}
-
-/// The boot control lent out for a long operation (`update`): taken out of STATE so that no
-/// lock is held while the operation prints; put back when dropped.
-pub struct Lease {
-    /// The boot control (always `Some` until the lease is dropped).
-    pub control: Option<BootControl<Flash1>>,
-    running: Running,
-}
-
-impl Lease {
-    /// Takes the boot control out of STATE; `None` on a direct boot (or while lent).
-    pub fn take() -> Option<Self> {
-        let mut state = STATE.lock();
-        let control = state.control.take()?;
-        Some(Self {
-            control: Some(control),
-            running: state.running,
-        })
-    }
-
-    /// The bank running now, if committed (the updater's precondition).
-    pub fn committed(&self) -> Option<Bank> {
-        match self.running {
-            Running::Bank { bank, trial: false } => Some(bank),
-            _ => None,
-        }
-    }
-}
-
-impl Drop for Lease {
-    fn drop(&mut self) {
-        STATE.lock().control = self.control.take();
-    }
 }
 
 pub mod update;

@@ -7,6 +7,7 @@ use crate::arch::aarch64::{cpu, mmu, psci, semihosting, timer};
 use crate::board::{self, Board};
 use crate::bootbank::Setting;
 use crate::net::Network;
+use crate::version::{GIT_HASH, PROFILE, VERSION};
 use crate::{System, console, layout, log, print, println};
 use dpu_shell::{COMMANDS, Command, CrashKind, Feed, LineEditor, LineError};
 
@@ -14,14 +15,6 @@ use dpu_shell::{COMMANDS, Command, CrashKind, Feed, LineEditor, LineError};
 const LINE_CAPACITY: usize = 256;
 /// The prompt; tests wait for it as the readiness line.
 pub const PROMPT: &str = "dpu> ";
-
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
-pub const GIT_HASH: &str = env!("DPU_GIT_HASH");
-const PROFILE: &str = if cfg!(debug_assertions) {
-    "debug"
-} else {
-    "release"
-};
 
 /// The shell's state: the line being typed.
 pub struct Shell {
@@ -111,7 +104,7 @@ fn execute(
     editor: &LineEditor<LINE_CAPACITY>,
 ) {
     match command {
-        Command::Interfaces => network.print_interfaces(),
+        Command::Ifconfig { verbose } => network.print_ifconfig(verbose),
         Command::Ping { address, count } => network.ping(
             dpu_net::smoltcp::wire::Ipv4Address::from_octets(address),
             count,
@@ -147,7 +140,7 @@ fn execute(
             );
         }
         Command::Memory => show_memory(&system.board),
-        Command::Devices => show_devices(system),
+        Command::Devices { verbose } => show_devices(system, network, verbose),
         Command::LogShow => {
             println!(
                 "recent log frames (decoded by 'cargo xtask run'; raw defmt on a bare terminal):"
@@ -263,19 +256,21 @@ fn show_memory(board: &Board) {
     println!("  page tables: {} of {} used", used, total);
 }
 
-fn show_devices(system: &System) {
+fn show_devices(system: &System, network: &Network, verbose: bool) {
     let board = &system.board;
     let mut virtio_slots = 0;
     for node in board.fdt.all_nodes() {
         let Some(compatible) = node.compatible().map(|c| c.first()) else {
             continue;
         };
-        if board::is_compatible(&node, &["virtio,mmio"]) {
-            virtio_slots += 1;
-            continue;
-        }
         let base = board::regions(&node).next();
         let interrupt = board::interrupts(&node).next();
+        if board::is_compatible(&node, &["virtio,mmio"]) {
+            virtio_slots += 1;
+            if !verbose {
+                continue;
+            }
+        }
         print!("  {:<28} {:<26}", node.name, compatible);
         match base {
             Some(region) => print!(" {:#012x}", region.base),
@@ -283,14 +278,22 @@ fn show_devices(system: &System) {
         }
         match interrupt {
             Some(id) => print!(" irq {:<4}", id),
-            None => print!(" {:<8}", ""),
+            None => print!(" {:<8}", "irq -"),
         }
-        println!(" {}", binding(system, &node));
+        let bound = base
+            .filter(|_| board::is_compatible(&node, &["virtio,mmio"]))
+            .map(|region| network.nic_at(region.base));
+        match bound {
+            Some(Some(name)) => println!(" virtio-net: {}", name),
+            Some(None) => println!(" virtio-mmio: empty or not a NIC"),
+            None => println!(" {}", binding(system, &node)),
+        }
     }
-    if virtio_slots > 0 {
+    if virtio_slots > 0 && !verbose {
         println!(
-            "  {} virtio-mmio slot(s): mapped; no NIC driver in this build yet",
-            virtio_slots
+            "  {} virtio-mmio slot(s): mapped; {} virtio-net NIC(s) bound ('ifconfig'; 'devices -v' lists the slots)",
+            virtio_slots,
+            network.nic_count()
         );
     }
 }
@@ -315,7 +318,11 @@ fn binding(system: &System, node: &fdt::node::FdtNode<'_, '_>) -> &'static str {
             None => "psci (no conduit)",
         }
     } else if board::is_compatible(node, &["cfi-flash"]) {
-        "mapped; no driver yet"
+        if board.flash.len() > 1 {
+            "cfi-flash (flash0: dpuboot; flash1: boot state, banks A/B)"
+        } else {
+            "cfi-flash (no flash1: direct boot, no boot state)"
+        }
     } else if layout::is_mapped_device(node, board) {
         "mapped"
     } else {

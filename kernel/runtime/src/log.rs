@@ -5,21 +5,28 @@
 //! runtime level before calling defmt. Recent frames are kept in a ring so `log` can send them
 //! again; the host decoder (`cargo xtask run`) turns them into timestamped lines.
 
-use crate::sync::InterruptMask;
+use crate::sync::{InterruptMask, IrqSafeMutex, Rank};
 use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use dpu_shell::LogLevel;
-use heapless::Deque;
+pub use dpu_log::LogLevel;
+use dpu_log::ReplayRing;
 
 /// Bytes of recent encoded frames kept for `log`.
 const REPLAY_RING_SIZE: usize = 8192;
+/// Frames kept at most (an average frame is well over 8 bytes).
+const REPLAY_RING_FRAMES: usize = REPLAY_RING_SIZE / 8;
 /// Frame start marker on the wire: text never contains 0xFF.
 const FRAME_MARKER: [u8; 2] = [0xff, 0x00];
 
 static RUNTIME_LEVEL: AtomicU8 = AtomicU8::new(LogLevel::Trace as u8);
 static TAKEN: AtomicBool = AtomicBool::new(false);
-static ENCODER: spin::Mutex<defmt::Encoder> = spin::Mutex::new(defmt::Encoder::new());
+// Every lock here masks interrupts: a handler that logs must never spin on a lock the code it
+// interrupted holds (acquire masks too, but `replay` runs outside a frame).
+static ENCODER: IrqSafeMutex<defmt::Encoder> =
+    IrqSafeMutex::ranked("log encoder", Rank::LogEncoder, defmt::Encoder::new());
 /// The interrupt mask held between `acquire` and `release`.
-static MASK: spin::Mutex<Option<InterruptMask>> = spin::Mutex::new(None);
+static MASK: IrqSafeMutex<Option<InterruptMask>> = IrqSafeMutex::new(None);
+static REPLAY: IrqSafeMutex<ReplayRing<REPLAY_RING_SIZE, REPLAY_RING_FRAMES>> =
+    IrqSafeMutex::ranked("log replay", Rank::LogReplay, ReplayRing::new());
 
 /// Whether a message at `level` passes the runtime filter.
 pub fn enabled(level: LogLevel) -> bool {
@@ -33,11 +40,7 @@ pub fn set_level(level: LogLevel) {
 
 /// The runtime level.
 pub fn level() -> LogLevel {
-    let raw = RUNTIME_LEVEL.load(Ordering::Relaxed);
-    LogLevel::ALL
-        .into_iter()
-        .find(|level| *level as u8 == raw)
-        .unwrap_or(LogLevel::Trace)
+    LogLevel::from_u8(RUNTIME_LEVEL.load(Ordering::Relaxed)).unwrap_or(LogLevel::Trace)
 }
 
 /// Starts the runtime level at the build's level, so `log level` tells the truth from boot.
@@ -56,69 +59,23 @@ pub fn build_level() -> &'static str {
 /// Log at info level, if the runtime level allows.
 #[macro_export]
 macro_rules! log_info {
-    ($($argument:tt)*) => { if $crate::log::enabled(dpu_shell::LogLevel::Info) { defmt::info!($($argument)*) } };
+    ($($argument:tt)*) => { if $crate::log::enabled($crate::log::LogLevel::Info) { defmt::info!($($argument)*) } };
 }
 /// Log at warn level, if the runtime level allows.
 #[macro_export]
 macro_rules! log_warn {
-    ($($argument:tt)*) => { if $crate::log::enabled(dpu_shell::LogLevel::Warn) { defmt::warn!($($argument)*) } };
+    ($($argument:tt)*) => { if $crate::log::enabled($crate::log::LogLevel::Warn) { defmt::warn!($($argument)*) } };
 }
 /// Log at error level, if the runtime level allows.
 #[macro_export]
 macro_rules! log_error {
-    ($($argument:tt)*) => { if $crate::log::enabled(dpu_shell::LogLevel::Error) { defmt::error!($($argument)*) } };
+    ($($argument:tt)*) => { if $crate::log::enabled($crate::log::LogLevel::Error) { defmt::error!($($argument)*) } };
 }
 /// Log at debug level, if the runtime level allows.
 #[macro_export]
 macro_rules! log_debug {
-    ($($argument:tt)*) => { if $crate::log::enabled(dpu_shell::LogLevel::Debug) { defmt::debug!($($argument)*) } };
+    ($($argument:tt)*) => { if $crate::log::enabled($crate::log::LogLevel::Debug) { defmt::debug!($($argument)*) } };
 }
-
-/// Recent frames: their bytes, and each whole frame's length so the oldest can be dropped whole
-/// (rzcobs frame bodies may contain 0xFF, so byte values cannot mark boundaries).
-struct Replay {
-    bytes: Deque<u8, REPLAY_RING_SIZE>,
-    frame_lengths: Deque<u16, { REPLAY_RING_SIZE / 8 }>,
-    current_length: u16,
-}
-
-impl Replay {
-    fn push(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            if self.bytes.is_full() && !self.drop_oldest_frame() {
-                // One frame larger than the ring: keep nothing rather than a torn frame.
-                self.bytes.clear();
-                self.current_length = 0;
-            }
-            let _ = self.bytes.push_back(byte);
-            self.current_length = self.current_length.saturating_add(1);
-        }
-    }
-
-    fn drop_oldest_frame(&mut self) -> bool {
-        let Some(length) = self.frame_lengths.pop_front() else {
-            return false;
-        };
-        for _ in 0..length {
-            let _ = self.bytes.pop_front();
-        }
-        true
-    }
-
-    fn end_frame(&mut self) {
-        if self.frame_lengths.is_full() {
-            self.drop_oldest_frame();
-        }
-        let _ = self.frame_lengths.push_back(self.current_length);
-        self.current_length = 0;
-    }
-}
-
-static REPLAY: spin::Mutex<Replay> = spin::Mutex::new(Replay {
-    bytes: Deque::new(),
-    frame_lengths: Deque::new(),
-    current_length: 0,
-});
 
 fn emit(bytes: &[u8]) {
     crate::console::write_bytes(bytes);
@@ -131,11 +88,10 @@ pub fn replay() -> usize {
     let frames = {
         let replay = REPLAY.lock();
         // Only whole frames: not the one being written, if any.
-        let complete: usize = replay.frame_lengths.iter().map(|&l| usize::from(l)).sum();
-        for &byte in replay.bytes.iter().take(complete) {
+        for byte in replay.whole_frames() {
             let _ = copy.push(byte);
         }
-        replay.frame_lengths.len()
+        replay.frames()
     };
     crate::console::write_bytes(&copy);
     frames

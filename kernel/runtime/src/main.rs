@@ -19,6 +19,7 @@ mod layout;
 mod log;
 mod net;
 mod sync;
+mod version;
 mod watchdog;
 
 use arch::aarch64 as cpu_arch;

@@ -1,30 +1,30 @@
-//! NICs: virtio-net bring-up from the device tree, the management stack on `mgmt0`, and the
-//! HTTP service on port 80. Data ports are drained (the switch fast path is the next issue);
-//! they never feed the management stack.
+//! NICs: virtio-net bring-up, the management stack on `mgmt0`, HTTP on port 80.
 //!
-//! Naming (docs/nics.md): network devices sorted by descending virtio-mmio address; the first is
-//! `mgmt0`, the rest `port1`, `port2`, ... — QEMU command-line order.
+//! Data ports are drained (the switch fast path is the next issue); they never feed the
+//! management stack. Naming (docs/nics.md, [`dpu_net::order_nics`]): network devices sorted by
+//! descending virtio-mmio address; the first is `mgmt0`, the rest `port1`, `port2`, ... (QEMU
+//! command-line order).
 
 use crate::arch::aarch64::timer;
 use crate::board::Board;
 use crate::sync::IrqSafeMutex;
-use crate::{log_info, log_warn, println};
+use crate::{log_info, log_warn, print, println};
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicU32, Ordering};
-use dpu_mgmt::{Action, Connection, NicRole, NicStatus, RESPONSE_BUFFER_SIZE, StatusSnapshot};
+use dpu_mgmt::{HttpServer, NicStatus, StatusSnapshot};
 use dpu_net::smoltcp::time::Instant;
-use dpu_net::smoltcp::wire::{IpEndpoint, Ipv4Address};
-use dpu_net::{MgmtConfig, MgmtStack, MgmtStorage, SendStatus, StackEvent, TcpService};
+use dpu_net::smoltcp::wire::Ipv4Address;
+use dpu_net::{MgmtConfig, MgmtStack, MgmtStorage, StackEvent};
+use dpu_net::{NIC_NAMES, order_nics, role_of};
 use heapless::Vec;
 use netdev::{LinkState, NetDevice, RxBuffer};
 use static_cell::StaticCell;
 use virtio::{FeatureNames, MmioInterrupt, MmioTransport, NetStorage, VirtioNet};
 
 /// NICs supported (virtio-mmio network devices).
-pub const MAX_NICS: usize = 8;
-const NAMES: [&str; MAX_NICS] = [
-    "mgmt0", "port1", "port2", "port3", "port4", "port5", "port6", "port7",
-];
+pub const MAX_NICS: usize = dpu_net::MAX_NICS;
+/// Bytes of a virtio-mmio register block: the control registers, then the config space.
+const VIRTIO_MMIO_WINDOW: u64 = (virtio::mmio::CONFIG_OFFSET + virtio::mmio::CONFIG_SIZE) as u64;
 const HTTP_PORT: u16 = 80;
 const BURST: usize = 32;
 /// Keep spinning this long after the last packet before sleeping until the next tick.
@@ -35,6 +35,8 @@ const SNAPSHOT_MAX_AGE_MS: u64 = 100;
 static NET_STORAGE: [NetStorage; MAX_NICS] = [const { NetStorage::new() }; MAX_NICS];
 static MGMT_STORAGE: StaticCell<MgmtStorage<'static>> = StaticCell::new();
 static HTTP: StaticCell<HttpService> = StaticCell::new();
+/// The management HTTP server, one slot per TCP connection of the stack.
+type HttpService = HttpServer<'static, { dpu_net::stack::TCP_CONNECTIONS }>;
 /// Interrupt handles of the NICs, for the shared handler.
 static INTERRUPTS: IrqSafeMutex<Vec<MmioInterrupt, MAX_NICS>> = IrqSafeMutex::new(Vec::new());
 /// Bit n: NIC n reported a configuration change (link).
@@ -80,11 +82,19 @@ pub fn init(board: &Board) -> Network {
     // Every network device first, then the naming order, so a ninth NIC never displaces mgmt0.
     let mut found: Vec<(u64, Option<u32>, MmioTransport), 64> = Vec::new();
     for slot in &board.virtio_slots {
+        if slot.registers.size < VIRTIO_MMIO_WINDOW {
+            println!(
+                "net: virtio-mmio {:#x}: register window of {:#x} bytes, needs {:#x}; skipped",
+                slot.registers.base, slot.registers.size, VIRTIO_MMIO_WINDOW
+            );
+            continue;
+        }
         let Some(base) = NonNull::new(slot.registers.base as *mut u8) else {
             continue;
         };
-        // SAFETY: the slot's window comes from the DTB, is mapped as device memory by
-        // layout.rs, and each slot is wrapped exactly once, here.
+        // SAFETY: the slot's window comes from the DTB, is at least a virtio-mmio register block
+        // long (checked above), is mapped as device memory by layout.rs, and each slot is
+        // wrapped exactly once, here.
         let transport = unsafe { MmioTransport::new(base) };
         match transport.probe() {
             Ok(1) => {
@@ -94,12 +104,11 @@ pub fn init(board: &Board) -> Network {
             Err(error) => println!("net: virtio-mmio {:#x}: {}", slot.registers.base, error),
         }
     }
-    // QEMU gives the first -device the highest slot: descending address = command-line order.
-    found.sort_unstable_by_key(|(base, _, _)| core::cmp::Reverse(*base));
-    for (base, _, _) in found.iter().skip(MAX_NICS) {
+    let named = order_nics(&mut found, |(base, _, _)| *base);
+    for (base, _, _) in found.iter().skip(named) {
         println!("net: more than {} NICs; {:#x} ignored", MAX_NICS, base);
     }
-    found.truncate(MAX_NICS);
+    found.truncate(named);
     let mut network = Network {
         nics: Vec::new(),
         stack: None,
@@ -108,19 +117,22 @@ pub fn init(board: &Board) -> Network {
         last_activity: 0,
     };
     for (index, (base, interrupt, transport)) in found.into_iter().enumerate() {
-        let name = NAMES[index];
+        let name = NIC_NAMES[index];
         let handle = transport.interrupt_handle();
         match VirtioNet::new(transport, &NET_STORAGE[index]) {
             Ok(driver) => {
                 let features = driver.features();
                 println!(
-                    "{}: virtio-net at {:#x}, MAC {}, link {}, features {} (declined {})",
+                    "{}: virtio-net at {:#x}, MAC {}, link {}",
                     name,
                     base,
                     driver.mac_address(),
-                    driver.link_state(),
+                    driver.link_state()
+                );
+                println!(
+                    "       features {}; {} declined ('ifconfig -v' lists them)",
                     FeatureNames(features.accepted),
-                    FeatureNames(features.declined())
+                    features.declined().count_ones()
                 );
                 let _ = INTERRUPTS.lock().push(handle);
                 let _ = network.nics.push(Nic {
@@ -137,7 +149,7 @@ pub fn init(board: &Board) -> Network {
         if let Some(id) = nic.interrupt
             && let Err(error) = crate::interrupts::register(id, board.trigger(id), on_interrupt)
         {
-            println!("{}: interrupt {}: {:?}", nic.name, id, error);
+            println!("{}: interrupt {}: {}", nic.name, id, error);
         }
     }
     let (config, error) = MgmtConfig::from_bootargs(board.bootargs);
@@ -201,12 +213,7 @@ impl Network {
         let snapshot = self
             .http
             .as_deref()
-            .filter(|http| {
-                http.open_connections > 0
-                    || http
-                        .snapshot_taken_ms
-                        .is_none_or(|taken| now_ms.saturating_sub(taken) >= SNAPSHOT_MAX_AGE_MS)
-            })
+            .filter(|http| http.snapshot_due(now_ms, SNAPSHOT_MAX_AGE_MS))
             .map(|_| self.snapshot());
         if let (Some(stack), Some(mgmt), Some(http)) = (
             self.stack.as_mut(),
@@ -214,10 +221,9 @@ impl Network {
             self.http.as_deref_mut(),
         ) {
             if let Some(snapshot) = snapshot {
-                http.snapshot = snapshot;
-                http.snapshot_taken_ms = Some(now_ms);
+                http.set_snapshot(snapshot, now_ms);
             }
-            http.now_ms = timer::uptime_milliseconds();
+            http.set_clock(now_ms);
             events = stack.poll(&mut mgmt.driver, now(), http);
         }
         for nic in self.nics.iter_mut().skip(1) {
@@ -229,7 +235,12 @@ impl Network {
         for event in &events {
             match event {
                 StackEvent::DhcpConfigured { address, router } => {
-                    println!("mgmt0: DHCP lease {} gateway {:?}", address, router);
+                    match router {
+                        Some(router) => {
+                            println!("mgmt0: DHCP lease {} gateway {}", address, router)
+                        }
+                        None => println!("mgmt0: DHCP lease {} (no gateway offered)", address),
+                    }
                     log_info!("DHCP lease applied");
                 }
                 StackEvent::DhcpDeconfigured => {
@@ -254,18 +265,14 @@ impl Network {
 
     fn snapshot(&self) -> StatusSnapshot<'static> {
         let mut snapshot = StatusSnapshot::new(
-            crate::commands::VERSION,
-            crate::commands::GIT_HASH,
+            crate::version::VERSION,
+            crate::version::GIT_HASH,
             timer::uptime_milliseconds(),
         );
         for (index, nic) in self.nics.iter().enumerate() {
             let _ = snapshot.push_nic(NicStatus {
                 name: nic.name,
-                role: if index == 0 {
-                    NicRole::Management
-                } else {
-                    NicRole::Data
-                },
+                role: role_of(index),
                 link: match nic.driver.link_state() {
                     LinkState::Up => dpu_mgmt::LinkState::Up,
                     LinkState::Down => dpu_mgmt::LinkState::Down,
@@ -276,8 +283,9 @@ impl Network {
         snapshot
     }
 
-    /// `ifconfig`: every NIC with role, MAC, link, address and counters.
-    pub fn print_interfaces(&mut self) {
+    /// `ifconfig [-v]`: every NIC with role, MAC, link, address and counters; `verbose` adds
+    /// features, device errors and adapter counters.
+    pub fn print_ifconfig(&mut self, verbose: bool) {
         if self.nics.is_empty() {
             println!(
                 "no NICs (QEMU: -device virtio-net-device,netdev=... -global virtio-mmio.force-legacy=false)"
@@ -287,82 +295,85 @@ impl Network {
             // Reclaim finished transmits first, so the pool figures are current.
             let _ = nic.driver.tx_capacity();
             let driver = &nic.driver;
-            let role = if index == 0 {
-                "management"
-            } else {
-                "data port"
-            };
-            println!(
-                "{:<6} {:<10} {}  link {}  virtio-mmio {:#x} irq {:?}",
+            print!(
+                "{:<6} {:<10} {}  link {}  virtio-mmio {:#x} irq ",
                 nic.name,
-                role,
+                role_of(index),
                 driver.mac_address(),
                 driver.link_state(),
-                nic.base,
-                nic.interrupt
+                nic.base
             );
+            match nic.interrupt {
+                Some(id) => println!("{}", id),
+                None => println!("-"),
+            }
             if index == 0 {
                 match self.stack.as_ref().and_then(MgmtStack::ipv4_address) {
                     Some(address) => println!("       inet {} ({})", address, self.config),
                     None => println!("       inet none yet ({})", self.config),
                 }
                 if let Some(stack) = self.stack.as_ref() {
-                    let drops = stack.frame_drops();
-                    let (tx_dropped, rx_dropped) = stack.adapter_drops();
-                    println!(
-                        "       screened: runt {} unknown-ethertype {} bad-ipv4-header {} bad-ipv4-checksum {} bad-transport-checksum {}; adapter rx-dropped {} tx-dropped {}",
-                        drops.runt,
-                        drops.unknown_ethertype,
-                        drops.bad_ipv4_header,
-                        drops.bad_ipv4_checksum,
-                        drops.bad_transport_checksum,
-                        rx_dropped,
-                        tx_dropped
-                    );
+                    println!("       screened: {}", stack.frame_drops());
+                    if verbose {
+                        let (tx_dropped, rx_dropped) = stack.adapter_drops();
+                        println!(
+                            "       adapter: rx-dropped {} tx-dropped {}",
+                            rx_dropped, tx_dropped
+                        );
+                    }
                 }
             }
-            let c = driver.counters();
+            let counters = driver.counters();
             println!(
                 "       rx {} packets {} bytes   tx {} packets {} bytes",
-                c.rx_packets, c.rx_bytes, c.tx_packets, c.tx_bytes
+                counters.rx_packets, counters.rx_bytes, counters.tx_packets, counters.tx_bytes
             );
             println!(
-                "       drops: rx oversized {} runt {} device-error {}  tx bad-length {} no-room {} device-error {}  misuse {}",
-                c.rx_drop_oversized,
-                c.rx_drop_runt,
-                c.rx_drop_device_error,
-                c.tx_drop_bad_length,
-                c.tx_drop_no_room,
-                c.tx_device_error,
-                c.handle_misuse
+                "       drops: rx oversized {} runt {} device-error {}; tx bad-length {} no-room {} device-error {}",
+                counters.rx_drop_oversized,
+                counters.rx_drop_runt,
+                counters.rx_drop_device_error,
+                counters.tx_drop_bad_length,
+                counters.tx_drop_no_room,
+                counters.tx_device_error
             );
-            let pool = c.pool;
+            let pool = counters.pool;
             println!(
-                "       pool {} buffers: free {} rx-posted {} rx-held {} tx-reserved {} tx-in-flight {}; notifications {} link changes {}",
+                "       pool {} buffers: free {} rx-posted {} rx-held {} tx-reserved {} tx-in-flight {}",
                 pool.total,
                 pool.free,
                 pool.rx_posted,
                 pool.rx_held,
                 pool.tx_reserved,
-                pool.tx_in_flight,
-                c.notifications,
-                c.link_changes
+                pool.tx_in_flight
             );
-            let errors = driver.device_errors();
-            println!("       device errors: {:?}", errors);
+            if verbose {
+                println!(
+                    "       notifications {} link changes {} handle misuse {}",
+                    counters.notifications, counters.link_changes, counters.handle_misuse
+                );
+                println!("       device errors: {}", driver.device_errors());
+                let features = driver.features();
+                print_wrapped("features", FeatureNames(features.accepted));
+                print_wrapped("declined", FeatureNames(features.declined()));
+            }
         }
         if let Some(http) = self.http.as_deref() {
-            let c = http.counters();
-            println!(
-                "http: {} requests, 2xx {} 4xx {} 5xx {}, malformed {}, timeouts {}",
-                c.requests,
-                c.responses(2),
-                c.responses(4),
-                c.responses(5),
-                c.malformed,
-                c.timeouts
-            );
+            println!("http: {}", http.counters());
         }
+    }
+
+    /// The name of the NIC whose registers are at `base`, if one was brought up there.
+    pub fn nic_at(&self, base: u64) -> Option<&'static str> {
+        self.nics
+            .iter()
+            .find(|nic| nic.base == base)
+            .map(|nic| nic.name)
+    }
+
+    /// NICs brought up.
+    pub fn nic_count(&self) -> usize {
+        self.nics.len()
     }
 
     /// `ping <ip> [count]`: runs until done or Ctrl-C, printing replies and a summary.
@@ -463,6 +474,28 @@ fn print_ping_summary(
     }
 }
 
+/// Console width `ifconfig -v` wraps long word lists at.
+const WRAP_COLUMNS: usize = 100;
+
+/// Prints `       <label> <words>`, wrapping the words under the label's indent.
+fn print_wrapped(label: &str, words: impl core::fmt::Display) {
+    let mut text: heapless::String<1024> = heapless::String::new();
+    let _ = core::fmt::write(&mut text, format_args!("{}", words));
+    const INDENT: &str = "       ";
+    print!("{}{}", INDENT, label);
+    let mut column = INDENT.len() + label.len();
+    for word in text.split(' ').filter(|word| !word.is_empty()) {
+        if column + 1 + word.len() > WRAP_COLUMNS {
+            println!();
+            print!("{}{:width$}", INDENT, "", width = label.len());
+            column = INDENT.len() + label.len();
+        }
+        print!(" {}", word);
+        column += 1 + word.len();
+    }
+    println!();
+}
+
 /// Data ports: receive and release (forwarding is the switch issue); counted by the driver.
 fn drain(driver: &mut VirtioNet<MmioTransport>) {
     let mut frames: [Option<RxBuffer>; BURST] = [const { None }; BURST];
@@ -470,133 +503,6 @@ fn drain(driver: &mut VirtioNet<MmioTransport>) {
     for frame in frames.iter_mut().take(received) {
         if let Some(buffer) = frame.take() {
             driver.release(buffer);
-        }
-    }
-}
-
-/// One HTTP connection slot: the parser state and the response being sent.
-struct HttpSlot {
-    connection: Connection,
-    pending: [u8; RESPONSE_BUFFER_SIZE],
-    pending_length: usize,
-    pending_sent: usize,
-    close_after: bool,
-}
-
-/// The management HTTP server behind the stack's TCP port.
-pub struct HttpService {
-    slots: [HttpSlot; dpu_net::stack::TCP_CONNECTIONS],
-    snapshot: StatusSnapshot<'static>,
-    now_ms: u64,
-    closed_totals: dpu_mgmt::Counters,
-    /// Connections between `on_open` and `on_close`.
-    open_connections: usize,
-    /// When `snapshot` was taken (uptime ms).
-    snapshot_taken_ms: Option<u64>,
-}
-
-impl HttpService {
-    fn new() -> Self {
-        Self {
-            slots: [const {
-                HttpSlot {
-                    connection: Connection::new(0),
-                    pending: [0; RESPONSE_BUFFER_SIZE],
-                    pending_length: 0,
-                    pending_sent: 0,
-                    close_after: false,
-                }
-            }; dpu_net::stack::TCP_CONNECTIONS],
-            snapshot: StatusSnapshot::new("", "", 0),
-            now_ms: 0,
-            closed_totals: dpu_mgmt::Counters::default(),
-            open_connections: 0,
-            snapshot_taken_ms: None,
-        }
-    }
-
-    /// Totals over closed and open connections.
-    pub fn counters(&self) -> dpu_mgmt::Counters {
-        let mut totals = self.closed_totals;
-        for slot in &self.slots {
-            totals.merge(&slot.connection.counters());
-        }
-        totals
-    }
-}
-
-impl TcpService for HttpService {
-    fn on_open(&mut self, connection: usize, _remote: IpEndpoint) {
-        self.open_connections += 1;
-        if let Some(slot) = self.slots.get_mut(connection) {
-            slot.connection = Connection::new(self.now_ms);
-            slot.pending_length = 0;
-            slot.pending_sent = 0;
-            slot.close_after = false;
-        }
-    }
-
-    fn on_receive(&mut self, connection: usize, input: &[u8]) -> usize {
-        let now_ms = self.now_ms;
-        self.slots.get_mut(connection).map_or(input.len(), |slot| {
-            slot.connection.on_bytes(now_ms, input).consumed
-        })
-    }
-
-    fn on_send(&mut self, connection: usize, output: &mut [u8]) -> SendStatus {
-        let now_ms = self.now_ms;
-        let Some(slot) = self.slots.get_mut(connection) else {
-            return SendStatus {
-                written: 0,
-                close: true,
-            };
-        };
-        if slot.pending_sent == slot.pending_length {
-            slot.pending_length = 0;
-            slot.pending_sent = 0;
-            if slot.close_after {
-                return SendStatus {
-                    written: 0,
-                    close: true,
-                };
-            }
-            match slot
-                .connection
-                .poll(now_ms, &self.snapshot, &mut slot.pending)
-            {
-                Action::Nothing => return SendStatus::default(),
-                Action::Respond(length) => {
-                    slot.pending_length = length.min(RESPONSE_BUFFER_SIZE);
-                    slot.close_after = slot.connection.is_closed();
-                }
-                Action::Close => {
-                    return SendStatus {
-                        written: 0,
-                        close: true,
-                    };
-                }
-            }
-        }
-        let remaining = &slot.pending[slot.pending_sent..slot.pending_length];
-        let written = remaining.len().min(output.len());
-        output[..written].copy_from_slice(&remaining[..written]);
-        slot.pending_sent += written;
-        let done = slot.pending_sent == slot.pending_length;
-        SendStatus {
-            written,
-            close: done && slot.close_after,
-        }
-    }
-
-    fn on_close(&mut self, connection: usize) {
-        self.open_connections = self.open_connections.saturating_sub(1);
-        if let Some(slot) = self.slots.get_mut(connection) {
-            let counters = slot.connection.counters();
-            self.closed_totals.merge(&counters);
-            slot.connection = Connection::new(self.now_ms);
-            slot.pending_length = 0;
-            slot.pending_sent = 0;
-            slot.close_after = false;
         }
     }
 }

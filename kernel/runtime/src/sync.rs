@@ -38,10 +38,6 @@ use tock_registers::interfaces::{Readable, Writeable};
 /// A lock's place in the lock order; see the module documentation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 #[repr(u8)]
-#[allow(
-    dead_code,
-    reason = "the log ranks are for log.rs's locks once they are ranked"
-)]
 pub enum Rank {
     /// The defmt encoder (helper of `log.rs`).
     LogEncoder = 1,

@@ -2,49 +2,8 @@
 
 use core::fmt;
 
-/// Log levels, most verbose first (the same names defmt uses).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum LogLevel {
-    /// Everything.
-    Trace,
-    /// Developer detail.
-    Debug,
-    /// Normal operation.
-    Info,
-    /// Something unexpected that was handled.
-    Warn,
-    /// Something failed.
-    Error,
-}
-
-impl LogLevel {
-    /// All levels, most verbose first.
-    pub const ALL: [LogLevel; 5] = [
-        Self::Trace,
-        Self::Debug,
-        Self::Info,
-        Self::Warn,
-        Self::Error,
-    ];
-
-    /// The level's lower-case name.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::Trace => "trace",
-            Self::Debug => "debug",
-            Self::Info => "info",
-            Self::Warn => "warn",
-            Self::Error => "error",
-        }
-    }
-
-    /// Parses a level name (case-insensitive).
-    pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|level| level.name().eq_ignore_ascii_case(name))
-    }
-}
+/// The runtime log filter `log level` sets (defined with the logger's pieces).
+pub use dpu_log::LogLevel;
 
 /// Deliberate faults, for testing the exception and panic paths on a running system.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,7 +34,10 @@ pub enum Command {
     /// Memory map: RAM, kernel image, static data, stack.
     Memory,
     /// Devices the device tree described and the driver bound to each.
-    Devices,
+    Devices {
+        /// Also every virtio-mmio slot and what is in it (`-v`).
+        verbose: bool,
+    },
     /// Replay recent log frames.
     LogShow,
     /// Show the runtime log level.
@@ -106,7 +68,10 @@ pub enum Command {
     /// Trigger a deliberate fault.
     Crash(CrashKind),
     /// Show every NIC: role, MAC, link, address, counters.
-    Interfaces,
+    Ifconfig {
+        /// Also features, device errors and adapter counters (`-v`).
+        verbose: bool,
+    },
     /// Ping an IPv4 address from the management stack.
     Ping {
         /// Target address.
@@ -141,7 +106,7 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
     ("mem", "", "RAM, kernel image and static memory"),
     (
         "devices",
-        "",
+        "[-v]",
         "what the device tree describes and which driver bound it",
     ),
     (
@@ -178,7 +143,7 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
     ),
     (
         "ifconfig",
-        "",
+        "[-v]",
         "NICs: role, MAC, link, address, counters (alias: ports)",
     ),
     (
@@ -236,12 +201,18 @@ impl Command {
                 Err(usage(name))
             }
         };
+        // `-v` or nothing.
+        let verbose_flag = |name: &'static str| match (first, second) {
+            (None, _) => Ok(false),
+            (Some("-v"), None) => Ok(true),
+            _ => Err(usage(name)),
+        };
         match name {
             "help" | "?" => no_arguments(Command::Help, "help"),
             "version" => no_arguments(Command::Version, "version"),
             "uptime" => no_arguments(Command::Uptime, "uptime"),
             "mem" => no_arguments(Command::Memory, "mem"),
-            "devices" => no_arguments(Command::Devices, "devices"),
+            "devices" => verbose_flag("devices").map(|verbose| Command::Devices { verbose }),
             "reboot" => no_arguments(Command::Reboot, "reboot"),
             "boot" => match (first, second, extra) {
                 (None, _, _) => Ok(Command::Boot),
@@ -295,7 +266,9 @@ impl Command {
                 (Some("hang"), None) => Ok(Command::Crash(CrashKind::Hang)),
                 _ => Err(usage("crash")),
             },
-            "ifconfig" | "ports" => no_arguments(Command::Interfaces, "ifconfig"),
+            "ifconfig" | "ports" => {
+                verbose_flag("ifconfig").map(|verbose| Command::Ifconfig { verbose })
+            }
             "ping" => {
                 let address = first.and_then(parse_ipv4).ok_or(usage("ping"))?;
                 let count = match second {
@@ -450,7 +423,33 @@ mod tests {
         ] {
             assert!(Command::parse(bad).is_err(), "{bad}");
         }
-        assert_eq!(Command::parse("ports"), Ok(Command::Interfaces));
+        assert_eq!(
+            Command::parse("ports"),
+            Ok(Command::Ifconfig { verbose: false })
+        );
+    }
+
+    #[test]
+    fn verbose_flags() {
+        for (line, command) in [
+            ("ifconfig", Command::Ifconfig { verbose: false }),
+            ("ifconfig -v", Command::Ifconfig { verbose: true }),
+            ("ports -v", Command::Ifconfig { verbose: true }),
+            ("devices", Command::Devices { verbose: false }),
+            ("devices -v", Command::Devices { verbose: true }),
+        ] {
+            assert_eq!(Command::parse(line), Ok(command), "{line}");
+        }
+        for bad in ["ifconfig -x", "ifconfig -v -v", "devices v", "devices -v 1"] {
+            assert!(
+                matches!(Command::parse(bad), Err(ParseError::Usage { .. })),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            Command::parse("ports -q").map_err(|error| error.to_string()),
+            Err("usage: ifconfig [-v]".to_string())
+        );
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Shared helpers for the HTTP integration tests: a scripted client and a response parser.
+//! Shared helpers for the HTTP tests: a client of the real server and a response parser.
 
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 #![allow(
@@ -7,9 +7,7 @@
     reason = "test helpers: a failed unwrap is a failed test"
 )]
 
-use dpu_mgmt::{
-    Action, Connection, LinkState, NicRole, NicStatus, RESPONSE_BUFFER_SIZE, StatusSnapshot,
-};
+use dpu_mgmt::{Counters, HttpServer, LinkState, NicRole, NicStatus, StatusSnapshot};
 
 /// The snapshot every test serves.
 pub fn snapshot() -> StatusSnapshot<'static> {
@@ -49,47 +47,106 @@ pub struct Exchange {
     pub unconsumed: usize,
 }
 
-/// Drives a connection the way the TCP plumbing does: offers at most `chunk` bytes at a time
-/// (re-offering what was not consumed), polls until Nothing or Close after each offer.
-pub fn exchange(connection: &mut Connection, now_ms: u64, input: &[u8], chunk: usize) -> Exchange {
-    let snapshot = snapshot();
-    let mut out = [0u8; RESPONSE_BUFFER_SIZE];
+/// One client connection to the real server ([`HttpServer`], one slot), as the TCP plumbing
+/// (`dpu_net`) drives it.
+pub struct Client {
+    pub server: HttpServer<'static, 1>,
+    /// The server asked to close.
+    pub closed: bool,
+}
+
+impl Client {
+    /// A connection accepted at `now_ms`, serving [`snapshot`].
+    pub fn new(now_ms: u64) -> Self {
+        let mut server = HttpServer::new();
+        server.set_snapshot(snapshot(), now_ms);
+        server.set_clock(now_ms);
+        server.open(0);
+        Self {
+            server,
+            closed: false,
+        }
+    }
+
+    pub fn counters(&self) -> Counters {
+        self.server.counters()
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+}
+
+/// Drives a client the way the TCP plumbing does: offers at most `chunk` bytes at a time
+/// (re-offering what was not consumed), then takes output in send windows of at most `chunk`
+/// bytes (capped at one TCP segment) until the server has nothing more or asks to close.
+pub fn exchange(client: &mut Client, now_ms: u64, input: &[u8], chunk: usize) -> Exchange {
+    let mut window = vec![0u8; chunk.clamp(1, 1460)];
+    let mut stream = Vec::new();
     let mut result = Exchange::default();
     let mut pending = input;
+    client.server.set_clock(now_ms);
     loop {
         let offer = &pending[..pending.len().min(chunk)];
-        let progress = connection.on_bytes(now_ms, offer);
-        assert!(progress.consumed <= offer.len());
-        pending = &pending[progress.consumed..];
-        let mut responded = false;
+        let consumed = client.server.receive(0, offer);
+        assert!(consumed <= offer.len());
+        pending = &pending[consumed..];
+        let mut sent = false;
         loop {
-            match connection.poll(now_ms, &snapshot, &mut out) {
-                Action::Respond(length) => {
-                    result.responses.push(out[..length].to_vec());
-                    responded = true;
-                }
-                Action::Close => {
-                    result.closed = true;
-                    break;
-                }
-                Action::Nothing => break,
+            let outcome = client.server.send(0, &mut window);
+            assert!(outcome.written <= window.len());
+            stream.extend_from_slice(&window[..outcome.written]);
+            sent |= outcome.written > 0;
+            if outcome.close {
+                client.closed = true;
+                break;
+            }
+            if outcome.written == 0 {
+                break;
             }
         }
-        if result.closed || pending.is_empty() {
+        if client.closed || pending.is_empty() {
             break;
         }
-        assert!(
-            progress.consumed > 0 || responded,
-            "no progress: connection stuck"
-        );
+        assert!(consumed > 0 || sent, "no progress: connection stuck");
     }
+    result.closed = client.closed;
+    result.responses = split_responses(&stream);
     result.unconsumed = pending.len();
     result
 }
 
+/// Cuts a response stream at response boundaries: a head, then `Content-Length` bytes of body
+/// unless the next bytes are not a JSON body (the answer to a HEAD).
+pub fn split_responses(mut stream: &[u8]) -> Vec<Vec<u8>> {
+    let mut responses = Vec::new();
+    while !stream.is_empty() {
+        let head_end = stream
+            .windows(4)
+            .position(|window| window == b"\r\n\r\n")
+            .expect("every response has a whole head")
+            + 4;
+        let head = std::str::from_utf8(&stream[..head_end]).expect("heads are UTF-8");
+        let length: usize = head
+            .split("\r\n")
+            .find_map(|line| line.strip_prefix("Content-Length: "))
+            .expect("every response has a Content-Length")
+            .parse()
+            .unwrap();
+        let body = if stream[head_end..].starts_with(b"{") {
+            length
+        } else {
+            0
+        };
+        responses.push(stream[..head_end + body].to_vec());
+        stream = &stream[head_end + body..];
+    }
+    responses
+}
+
 /// Runs `input` through a fresh connection at time 0.
 pub fn run(input: &[u8], chunk: usize) -> Exchange {
-    exchange(&mut Connection::new(0), 0, input, chunk)
+    exchange(&mut Client::new(0), 0, input, chunk)
 }
 
 /// A parsed response.
