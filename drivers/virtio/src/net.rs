@@ -223,6 +223,17 @@ enum BufferState {
     TxInFlight,
 }
 
+/// The occupancy field counting buffers in `state`.
+fn occupancy_count(occupancy: &mut PoolOccupancy, state: BufferState) -> &mut u32 {
+    match state {
+        BufferState::Free => &mut occupancy.free,
+        BufferState::RxPosted => &mut occupancy.rx_posted,
+        BufferState::RxHeld => &mut occupancy.rx_held,
+        BufferState::TxReserved => &mut occupancy.tx_reserved,
+        BufferState::TxInFlight => &mut occupancy.tx_in_flight,
+    }
+}
+
 /// A virtio-net NIC over transport `T`.
 pub struct VirtioNet<T: Transport> {
     transport: T,
@@ -233,6 +244,8 @@ pub struct VirtioNet<T: Transport> {
     lengths: [u16; BUFFER_COUNT],
     free: [u16; BUFFER_COUNT],
     free_count: usize,
+    /// Buffers per state, kept current by `set_state`.
+    occupancy: PoolOccupancy,
     /// TX buffers reserved by the caller: each holds a claim on a free TX descriptor.
     tx_reserved: usize,
     mac: MacAddress,
@@ -272,6 +285,11 @@ impl<T: Transport> VirtioNet<T> {
                     lengths: [0; BUFFER_COUNT],
                     free: [0; BUFFER_COUNT],
                     free_count: BUFFER_COUNT,
+                    occupancy: PoolOccupancy {
+                        total: BUFFER_COUNT as u32,
+                        free: BUFFER_COUNT as u32,
+                        ..PoolOccupancy::default()
+                    },
                     tx_reserved: 0,
                     mac: FALLBACK_MAC,
                     link: LinkState::Up,
@@ -477,7 +495,7 @@ impl<T: Transport> VirtioNet<T> {
     }
 
     fn put_free(&mut self, index: usize) {
-        self.states[index] = BufferState::Free;
+        self.set_state(index, BufferState::Free);
         self.free[self.free_count] = index as u16;
         self.free_count += 1;
     }
@@ -501,7 +519,7 @@ impl<T: Transport> VirtioNet<T> {
                 .rx
                 .push(index as u16, address, BUFFER_SIZE as u32, true)
             {
-                self.states[index] = BufferState::RxPosted;
+                self.set_state(index, BufferState::RxPosted);
             } else {
                 self.put_free(index);
                 break;
@@ -555,21 +573,12 @@ impl<T: Transport> VirtioNet<T> {
         usize::from(self.tx.free()) > self.tx_reserved
     }
 
-    fn occupancy(&self) -> PoolOccupancy {
-        let mut pool = PoolOccupancy {
-            total: BUFFER_COUNT as u32,
-            ..PoolOccupancy::default()
-        };
-        for state in &self.states {
-            match state {
-                BufferState::Free => pool.free += 1,
-                BufferState::RxPosted => pool.rx_posted += 1,
-                BufferState::RxHeld => pool.rx_held += 1,
-                BufferState::TxReserved => pool.tx_reserved += 1,
-                BufferState::TxInFlight => pool.tx_in_flight += 1,
-            }
-        }
-        pool
+    /// Moves a buffer to `state`, keeping the occupancy counts current (O(1): `counters()`
+    /// never scans the pool).
+    fn set_state(&mut self, index: usize, state: BufferState) {
+        *occupancy_count(&mut self.occupancy, self.states[index]) -= 1;
+        *occupancy_count(&mut self.occupancy, state) += 1;
+        self.states[index] = state;
     }
 }
 
@@ -606,7 +615,7 @@ impl<T: Transport> NetDevice for VirtioNet<T> {
 
     fn counters(&self) -> Counters {
         Counters {
-            pool: self.occupancy(),
+            pool: self.occupancy,
             ..self.counters
         }
     }
@@ -648,7 +657,7 @@ impl<T: Transport> NetDevice for VirtioNet<T> {
                 self.counters.rx_drop_oversized += 1;
                 self.put_free(index);
             } else {
-                self.states[index] = BufferState::RxHeld;
+                self.set_state(index, BufferState::RxHeld);
                 self.lengths[index] = frame_len as u16;
                 self.counters.rx_packets += 1;
                 self.counters.rx_bytes += frame_len as u64;
@@ -696,7 +705,7 @@ impl<T: Transport> NetDevice for VirtioNet<T> {
             return None;
         }
         let index = self.take_free()?;
-        self.states[index] = BufferState::TxReserved;
+        self.set_state(index, BufferState::TxReserved);
         self.tx_reserved += 1;
         Some(TxBuffer::new(index as u16))
     }
@@ -737,7 +746,7 @@ impl<T: Transport> NetDevice for VirtioNet<T> {
                 (NET_HEADER_LEN + len) as u32,
                 false,
             ) {
-                self.states[index] = BufferState::TxInFlight;
+                self.set_state(index, BufferState::TxInFlight);
                 self.tx_reserved -= 1;
                 self.counters.tx_packets += 1;
                 self.counters.tx_bytes += len as u64;
@@ -777,7 +786,7 @@ impl<T: Transport> NetDevice for VirtioNet<T> {
                 return Err(buffer);
             }
         }
-        self.states[index] = BufferState::TxReserved;
+        self.set_state(index, BufferState::TxReserved);
         self.tx_reserved += 1;
         Ok(TxBuffer::new(buffer.index()))
     }
