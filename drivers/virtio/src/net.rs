@@ -274,7 +274,7 @@ impl<T: Transport> VirtioNet<T> {
         {
             return Err(InitError::StorageInUse);
         }
-        match Self::bring_up(&mut transport, storage) {
+        match bring_up(&mut transport, &storage.rx, &storage.tx) {
             Ok((rx, tx, features)) => {
                 let mut driver = Self {
                     transport,
@@ -315,70 +315,6 @@ impl<T: Transport> VirtioNet<T> {
                 storage.claimed.store(false, Ordering::Release);
                 Err(error)
             }
-        }
-    }
-
-    /// Steps up to DRIVER_OK, leaving the device FAILED or reset on error.
-    fn bring_up(
-        transport: &mut T,
-        storage: &'static NetStorage,
-    ) -> Result<(VirtQueue<QUEUE_SIZE>, VirtQueue<QUEUE_SIZE>, Negotiated), InitError> {
-        reset(transport)?;
-        transport.set_status(status::ACKNOWLEDGE);
-        transport.set_status(status::ACKNOWLEDGE | status::DRIVER);
-        let offered = transport.device_features();
-        let fail = |transport: &mut T, error| {
-            let status = transport.status();
-            transport.set_status(status | status::FAILED);
-            Err(error)
-        };
-        if offered & features::F_VERSION_1 == 0 {
-            return fail(transport, InitError::NoVersion1 { offered });
-        }
-        let negotiated = Negotiated {
-            offered,
-            accepted: offered & features::NET_WANTED,
-        };
-        transport.set_driver_features(negotiated.accepted);
-        let status = status::ACKNOWLEDGE | status::DRIVER | status::FEATURES_OK;
-        transport.set_status(status);
-        if transport.status() & status::FEATURES_OK == 0 {
-            return fail(
-                transport,
-                InitError::FeaturesRefused {
-                    accepted: negotiated.accepted,
-                },
-            );
-        }
-        let event_index = negotiated.has(features::F_EVENT_IDX);
-        let mut queues = [None, None];
-        for (queue, memory) in [(RX_QUEUE, &storage.rx), (TX_QUEUE, &storage.tx)] {
-            if transport.queue_ready(queue) {
-                return fail(transport, InitError::QueueAlreadyInUse { queue });
-            }
-            let maximum = transport.max_queue_size(queue);
-            let Some(virtqueue) = VirtQueue::new(memory, maximum, event_index) else {
-                return fail(transport, InitError::QueueUnavailable { queue });
-            };
-            let (descriptors, driver_area, device_area) = virtqueue.addresses();
-            // SAFETY: the ring memory is in `storage`, which is `'static` (never moves or goes
-            // away), laid out and aligned per §2.7 by `QueueMemory`, and claimed by this driver
-            // alone; the driver resets the device before releasing the claim.
-            unsafe {
-                transport.setup_queue(
-                    queue,
-                    virtqueue.size(),
-                    descriptors,
-                    driver_area,
-                    device_area,
-                );
-            }
-            queues[usize::from(queue)] = Some(virtqueue);
-        }
-        match queues {
-            [Some(rx), Some(tx)] => Ok((rx, tx, negotiated)),
-            // Both were filled above; kept total rather than unwrapped.
-            _ => fail(transport, InitError::QueueUnavailable { queue: RX_QUEUE }),
         }
     }
 
@@ -425,38 +361,11 @@ impl<T: Transport> VirtioNet<T> {
     }
 
     fn read_mac(&self) -> MacAddress {
-        let mut mac = [0u8; 6];
-        self.read_config_consistent(|transport| {
-            for (offset, byte) in mac.iter_mut().enumerate() {
-                *byte = transport.read_config_u8(CONFIG_MAC + offset);
-            }
-        });
-        MacAddress(mac)
+        read_mac(&self.transport)
     }
 
     fn read_link(&self) -> LinkState {
-        if !self.features.has(features::NET_F_STATUS) {
-            // §5.1.4.2: without VIRTIO_NET_F_STATUS the link is assumed up.
-            return LinkState::Up;
-        }
-        let mut value = 0;
-        self.read_config_consistent(|transport| value = transport.read_config_u16(CONFIG_STATUS));
-        if value & STATUS_LINK_UP != 0 {
-            LinkState::Up
-        } else {
-            LinkState::Down
-        }
-    }
-
-    /// Repeats `read` until the config generation is stable around it (§2.5.1), bounded.
-    fn read_config_consistent(&self, mut read: impl FnMut(&T)) {
-        for _ in 0..DEVICE_POLL_LIMIT {
-            let before = self.transport.config_generation();
-            read(&self.transport);
-            if self.transport.config_generation() == before {
-                return;
-            }
-        }
+        read_link(&self.transport, self.features)
     }
 
     fn buffer_address(&self, index: usize) -> u64 {
@@ -582,8 +491,112 @@ impl<T: Transport> VirtioNet<T> {
     }
 }
 
+/// Steps up to DRIVER_OK, leaving the device FAILED or reset on error.
+pub(crate) fn bring_up<T: Transport>(
+    transport: &mut T,
+    rx_memory: &'static QueueMemory<QUEUE_SIZE>,
+    tx_memory: &'static QueueMemory<QUEUE_SIZE>,
+) -> Result<(VirtQueue<QUEUE_SIZE>, VirtQueue<QUEUE_SIZE>, Negotiated), InitError> {
+    reset(transport)?;
+    transport.set_status(status::ACKNOWLEDGE);
+    transport.set_status(status::ACKNOWLEDGE | status::DRIVER);
+    let offered = transport.device_features();
+    let fail = |transport: &mut T, error| {
+        let status = transport.status();
+        transport.set_status(status | status::FAILED);
+        Err(error)
+    };
+    if offered & features::F_VERSION_1 == 0 {
+        return fail(transport, InitError::NoVersion1 { offered });
+    }
+    let negotiated = Negotiated {
+        offered,
+        accepted: offered & features::NET_WANTED,
+    };
+    transport.set_driver_features(negotiated.accepted);
+    let status = status::ACKNOWLEDGE | status::DRIVER | status::FEATURES_OK;
+    transport.set_status(status);
+    if transport.status() & status::FEATURES_OK == 0 {
+        return fail(
+            transport,
+            InitError::FeaturesRefused {
+                accepted: negotiated.accepted,
+            },
+        );
+    }
+    let event_index = negotiated.has(features::F_EVENT_IDX);
+    let mut queues = [None, None];
+    for (queue, memory) in [(RX_QUEUE, rx_memory), (TX_QUEUE, tx_memory)] {
+        if transport.queue_ready(queue) {
+            return fail(transport, InitError::QueueAlreadyInUse { queue });
+        }
+        let maximum = transport.max_queue_size(queue);
+        let Some(virtqueue) = VirtQueue::new(memory, maximum, event_index) else {
+            return fail(transport, InitError::QueueUnavailable { queue });
+        };
+        let (descriptors, driver_area, device_area) = virtqueue.addresses();
+        // SAFETY: the ring memory is `'static` (never moves or goes away), laid out and
+        // aligned per §2.7 by `QueueMemory`, and claimed by the calling driver alone (its
+        // storage's `claimed` flag); that driver resets the device before releasing it.
+        unsafe {
+            transport.setup_queue(
+                queue,
+                virtqueue.size(),
+                descriptors,
+                driver_area,
+                device_area,
+            );
+        }
+        queues[usize::from(queue)] = Some(virtqueue);
+    }
+    match queues {
+        [Some(rx), Some(tx)] => Ok((rx, tx, negotiated)),
+        // Both were filled above; kept total rather than unwrapped.
+        _ => fail(transport, InitError::QueueUnavailable { queue: RX_QUEUE }),
+    }
+}
+
+/// Reads the MAC from config space.
+pub(crate) fn read_mac<T: Transport>(transport: &T) -> MacAddress {
+    let mut mac = [0u8; 6];
+    read_config_consistent(transport, |transport| {
+        for (offset, byte) in mac.iter_mut().enumerate() {
+            *byte = transport.read_config_u8(CONFIG_MAC + offset);
+        }
+    });
+    MacAddress(mac)
+}
+
+/// Reads the link state from config space (up without `VIRTIO_NET_F_STATUS`).
+pub(crate) fn read_link<T: Transport>(transport: &T, negotiated: Negotiated) -> LinkState {
+    if !negotiated.has(features::NET_F_STATUS) {
+        // §5.1.4.2: without VIRTIO_NET_F_STATUS the link is assumed up.
+        return LinkState::Up;
+    }
+    let mut value = 0;
+    read_config_consistent(transport, |transport| {
+        value = transport.read_config_u16(CONFIG_STATUS)
+    });
+    if value & STATUS_LINK_UP != 0 {
+        LinkState::Up
+    } else {
+        LinkState::Down
+    }
+}
+
+/// Repeats `read` until the config generation is stable around it (§2.5.1), bounded.
+fn read_config_consistent<T: Transport>(transport: &T, mut read: impl FnMut(&T)) {
+    for _ in 0..DEVICE_POLL_LIMIT {
+        let before = transport.config_generation();
+        read(transport);
+        if transport.config_generation() == before {
+            return;
+        }
+    }
+}
+
 /// Resets the device and waits (bounded) for the status to read back 0 (§2.4.2).
-fn reset<T: Transport>(transport: &mut T) -> Result<(), InitError> {
+pub(crate) fn reset<T: Transport>(transport: &mut T) -> Result<(), InitError> {
     transport.set_status(0);
     for _ in 0..DEVICE_POLL_LIMIT {
         if transport.status() == 0 {
