@@ -50,6 +50,10 @@ pub struct DeviceState {
     /// Consume the transmit queue on every notification (as QEMU does).
     pub transmit_on_notify: bool,
     pub transmitted: Vec<Vec<u8>>,
+    /// Bus address of each transmitted frame's first byte (after the header).
+    pub transmitted_addresses: Vec<u64>,
+    /// Bus address of each delivered frame's first byte (after the header).
+    pub delivered_addresses: Vec<u64>,
 }
 
 impl DeviceState {
@@ -103,6 +107,8 @@ impl FakeDevice {
             honour_event_index: true,
             transmit_on_notify: true,
             transmitted: Vec::new(),
+            transmitted_addresses: Vec::new(),
+            delivered_addresses: Vec::new(),
         })))
     }
 
@@ -213,6 +219,7 @@ impl FakeDevice {
             core::ptr::copy_nonoverlapping(header.as_ptr(), address as *mut u8, 12);
             core::ptr::copy_nonoverlapping(frame.as_ptr(), (address + 12) as *mut u8, frame.len());
         }
+        state.delivered_addresses.push(address + 12);
         Self::push_used(
             &mut state,
             0,
@@ -253,6 +260,7 @@ impl FakeDevice {
                 "header must be zero"
             );
             state.transmitted.push(bytes[12..].to_vec());
+            state.transmitted_addresses.push(address + 12);
             Self::push_used(state, 1, u32::from(id), 0);
             count += 1;
         }

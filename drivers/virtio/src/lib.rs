@@ -6,7 +6,9 @@
 //! - [`queue`]: split virtqueues with event-index notification suppression, checking every
 //!   used entry the device writes;
 //! - [`features`]: feature bits, the accept/decline policy, a name formatter for logs;
-//! - [`net`]: the virtio-net driver, implementing [`netdev::NetDevice`].
+//! - [`net`]: the virtio-net driver, implementing [`netdev::NetDevice`] over its own pool;
+//! - [`pool`], [`pooled`]: a packet pool shared by data ports, and the driver's pooled mode
+//!   that moves buffers between ports without copying (see the `netdev` crate's contract).
 //!
 //! Kernel usage, per `virtio,mmio` device-tree node:
 //! ```text
@@ -27,6 +29,8 @@
 pub mod features;
 pub mod mmio;
 pub mod net;
+pub mod pool;
+pub mod pooled;
 pub mod queue;
 pub mod transport;
 
@@ -38,5 +42,7 @@ mod tests;
 pub use features::{FeatureNames, Negotiated};
 pub use mmio::{MmioInterrupt, MmioTransport, ProbeError};
 pub use net::{DeviceErrors, InitError, NetStorage, VirtioNet};
+pub use pool::{POOL_BUFFERS, PacketPool};
+pub use pooled::{PooledInitError, PooledVirtioNet, QueueStorage};
 pub use queue::QueueError;
 pub use transport::Transport;
