@@ -8,11 +8,12 @@
 //! running counts, never recomputed by a scan (only [`PoolLedger::check`], for tests, scans).
 //!
 //! Reserve rule (why a congested egress cannot starve another port's receive ring): each
-//! attached port has an RX reserve `r`. The *deficit* is the sum over ports of how far each
-//! port's posted receive buffers are below its reserve. A refill within a port's reserve may
-//! take any free buffer; everything else (a refill beyond the reserve, a buffer allocated for a
-//! copy, a held buffer admitted to a transmit ring) is allowed only if the free buffers still
-//! cover the deficit afterwards. So buffers parked on transmit rings never come out of a
+//! attached port has an RX reserve `r`: its receive ring is refilled up to `r` buffers, never
+//! more, and the reserves of all ports together never exceed the pool. The *deficit* is the
+//! sum over ports of how far each port's posted receive buffers are below its reserve. A refill
+//! may take any free buffer; everything else (a buffer allocated for a copy, a held buffer
+//! admitted to a transmit ring) is allowed only if the free buffers still cover the deficit
+//! afterwards. So buffers parked on transmit rings never come out of a
 //! reserve, and the invariant `free + held >= deficit` holds after every operation: whenever the
 //! caller holds no buffers, every port's receive ring can be refilled to its reserve.
 
@@ -400,14 +401,12 @@ impl<const COUNT: usize> PoolLedger<COUNT> {
         self.deficit = self.deficit + after - before;
     }
 
-    /// Takes a free buffer to post on `port`'s receive ring, by the reserve rule: within the
-    /// port's reserve any free buffer, beyond it only one the deficit does not need.
+    /// Takes a free buffer to post on `port`'s receive ring; `None` once the ring holds the
+    /// port's whole reserve (a receive ring never holds more, so the surplus stays for
+    /// transmit rings and copies) or the pool is empty.
     pub fn take_for_rx(&mut self, port: PoolPort) -> Option<u16> {
         let account = *self.ports.get(port.index())?;
-        if !account.attached {
-            return None;
-        }
-        if account.posted >= account.reserve && !self.covers_deficit_after(1) {
+        if !account.attached || account.posted >= account.reserve {
             return None;
         }
         let index = self.take_free()?;

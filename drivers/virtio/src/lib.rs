@@ -37,6 +37,8 @@ pub mod transport;
 #[cfg(test)]
 mod fake;
 #[cfg(test)]
+mod pooled_tests;
+#[cfg(test)]
 mod tests;
 
 pub use features::{FeatureNames, Negotiated};

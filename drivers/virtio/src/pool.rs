@@ -97,6 +97,12 @@ impl<const COUNT: usize> PacketPool<COUNT> {
         self.with_ledger(|ledger| ledger.counters())
     }
 
+    /// Buffers the RX reserves miss right now; whenever the caller holds no buffers, the free
+    /// buffers cover it (the reserve rule, see [`netdev::pool`]).
+    pub fn reserve_deficit(&self) -> usize {
+        self.with_ledger(|ledger| ledger.deficit())
+    }
+
     /// What one port has on its rings.
     pub fn port_occupancy(&self, port: PoolPort) -> PortOccupancy {
         self.with_ledger(|ledger| ledger.port_occupancy(port))

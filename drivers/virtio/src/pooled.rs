@@ -109,7 +109,8 @@ pub struct PooledVirtioNet<T: Transport, const COUNT: usize = POOL_BUFFERS> {
 
 impl<T: Transport, const COUNT: usize> PooledVirtioNet<T, COUNT> {
     /// Brings the device up over `queues`, attaches it to `pool` with an RX reserve of
-    /// `rx_reserve` buffers (at most the ring size is used) and posts its receive buffers.
+    /// `rx_reserve` buffers (at most the receive ring's size) and fills its receive ring up to
+    /// that reserve.
     ///
     /// # Errors
     /// The device's [`InitError`], or the pool's refusal. Nothing stays claimed on error.
@@ -130,40 +131,42 @@ impl<T: Transport, const COUNT: usize> PooledVirtioNet<T, COUNT> {
         {
             return Err(PooledInitError::Device(InitError::StorageInUse));
         }
-        let reserve = rx_reserve.min(QUEUE_SIZE);
+        let (rx, tx, features) = match bring_up(&mut transport, &queues.rx, &queues.tx) {
+            Ok(queues) => queues,
+            Err(error) => {
+                queues.claimed.store(false, Ordering::Release);
+                return Err(PooledInitError::Device(error));
+            }
+        };
+        // The receive ring holds at most its reserve: no more than the ring can take.
+        let reserve = rx_reserve.min(usize::from(rx.size()));
         let port = match pool.with_ledger(|ledger| ledger.attach(reserve)) {
             Ok(port) => port,
             Err(error) => {
-                queues.claimed.store(false, Ordering::Release);
+                // Nothing was posted yet; stop the device before the rings are released.
+                if reset(&mut transport).is_ok() {
+                    queues.claimed.store(false, Ordering::Release);
+                }
                 return Err(PooledInitError::Pool(error));
             }
         };
-        match bring_up(&mut transport, &queues.rx, &queues.tx) {
-            Ok((rx, tx, features)) => {
-                let mut driver = Self {
-                    transport,
-                    queues,
-                    pool,
-                    pool_id: pool.id(),
-                    port,
-                    rx,
-                    tx,
-                    mac: FALLBACK_MAC,
-                    link: LinkState::Up,
-                    features,
-                    counters: Counters::default(),
-                    errors: DeviceErrors::default(),
-                    last_error: None,
-                };
-                driver.start();
-                Ok(driver)
-            }
-            Err(error) => {
-                pool.with_ledger(|ledger| ledger.detach(port));
-                queues.claimed.store(false, Ordering::Release);
-                Err(PooledInitError::Device(error))
-            }
-        }
+        let mut driver = Self {
+            transport,
+            queues,
+            pool,
+            pool_id: pool.id(),
+            port,
+            rx,
+            tx,
+            mac: FALLBACK_MAC,
+            link: LinkState::Up,
+            features,
+            counters: Counters::default(),
+            errors: DeviceErrors::default(),
+            last_error: None,
+        };
+        driver.start();
+        Ok(driver)
     }
 
     /// After bring-up: MAC, link, receive buffers, DRIVER_OK, the first kick.
