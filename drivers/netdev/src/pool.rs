@@ -640,3 +640,107 @@ pub enum TxAdmitError {
     /// The free buffers would no longer cover the RX reserves.
     Reserve,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reserves_must_fit_the_pool_and_ports_are_limited() {
+        let mut ledger = PoolLedger::<64>::new(PoolId(7));
+        let first = ledger.attach(40).unwrap();
+        assert_eq!(
+            ledger.attach(30),
+            Err(AttachError::ReserveTooLarge {
+                asked: 30,
+                available: 24
+            })
+        );
+        assert_eq!(ledger.deficit(), 40);
+        for _ in 1..MAX_POOL_PORTS {
+            ledger.attach(0).unwrap();
+        }
+        assert_eq!(ledger.attach(0), Err(AttachError::NoPortSlot));
+        assert!(ledger.detach(first));
+        assert_eq!(ledger.deficit(), 0);
+        ledger.check().unwrap();
+    }
+
+    #[test]
+    fn receive_rings_fill_to_their_reserve_and_handles_carry_generations() {
+        let mut ledger = PoolLedger::<16>::new(PoolId(3));
+        let port = ledger.attach(4).unwrap();
+        let posted: [u16; 4] = core::array::from_fn(|_| ledger.take_for_rx(port).unwrap());
+        assert_eq!(
+            ledger.take_for_rx(port),
+            None,
+            "never more than the reserve"
+        );
+        assert_eq!(ledger.deficit(), 0);
+        let buffer = ledger.rx_done(port, posted[0], 128, 60).unwrap();
+        assert_eq!(
+            (buffer.pool(), buffer.start(), buffer.len()),
+            (PoolId(3), 128, 60)
+        );
+        assert_eq!(
+            ledger.rx_done(port, posted[0], 128, 60),
+            None,
+            "not posted any more"
+        );
+        let stale = buffer.forged_copy(PoolId(3), buffer.generation());
+        ledger.release(buffer).unwrap();
+        assert_eq!(ledger.release(stale), Err(HandleError::Stale));
+        // Re-issued buffers get a new generation.
+        let again = ledger.allocate(128, 60).unwrap();
+        assert_ne!(again.generation(), 0);
+        assert_eq!(ledger.counters().stale_handle, 1);
+        assert!(!ledger.detach(port), "buffers still on its ring");
+        for index in &posted[1..] {
+            assert!(ledger.reset_returned(port, *index));
+        }
+        assert!(ledger.detach(port));
+        ledger.release(again).unwrap();
+        ledger.check().unwrap();
+        assert_eq!(ledger.occupancy().free, 16);
+    }
+
+    #[test]
+    fn copies_and_transmits_never_eat_a_reserve() {
+        // 8 buffers, reserve 6: two spare.
+        let mut ledger = PoolLedger::<8>::new(PoolId(1));
+        let rx = ledger.attach(6).unwrap();
+        let tx = ledger.attach(0).unwrap();
+        let posted: [u16; 6] = core::array::from_fn(|_| ledger.take_for_rx(rx).unwrap());
+        let received = ledger.rx_done(rx, posted[0], 128, 60).unwrap();
+        // The ring misses one buffer: one of the two spare ones must stay for it.
+        let copy = ledger.allocate(128, 60).unwrap();
+        assert_eq!(ledger.allocate(128, 60), None);
+        assert_eq!(ledger.counters().reserve_refusals, 1);
+        // A transmit is admitted only while the free buffers cover the deficit.
+        assert!(ledger.tx_check(tx, &copy).is_ok());
+        assert!(ledger.tx_posted(tx, copy));
+        assert_eq!(
+            ledger.take_for_rx(rx),
+            Some(7),
+            "the last free buffer refills the ring"
+        );
+        let second = ledger.rx_done(rx, posted[1], 128, 60).unwrap();
+        assert_eq!((ledger.free(), ledger.deficit()), (0, 1));
+        assert_eq!(ledger.tx_check(tx, &second), Err(TxAdmitError::Reserve));
+        assert_eq!(ledger.tx_check(tx, &received), Err(TxAdmitError::Reserve));
+        assert_eq!(ledger.counters().reserve_refusals, 3);
+        // Dropping one frame frees a buffer for the ring; then the other may go out.
+        ledger.release(second).unwrap();
+        assert!(ledger.tx_check(tx, &received).is_ok());
+        assert!(ledger.tx_posted(tx, received));
+        ledger.check().unwrap();
+        assert_eq!(ledger.occupancy().tx_in_flight, 2);
+        assert_eq!(ledger.port_occupancy(tx).tx_in_flight, 2);
+        assert!(
+            !ledger.ring_returned(rx, 6),
+            "buffer 6 is on the other port's ring"
+        );
+        assert!(ledger.ring_returned(tx, 6));
+        ledger.check().unwrap();
+    }
+}

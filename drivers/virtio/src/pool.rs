@@ -76,7 +76,8 @@ impl<const COUNT: usize> PacketPool<COUNT> {
     /// Runs `work` on the ledger under the lock, giving the pool its id on first use.
     pub(crate) fn with_ledger<R>(&self, work: impl FnOnce(&mut PoolLedger<COUNT>) -> R) -> R {
         let mut ledger = self.ledger.lock();
-        if ledger.id() == PoolId(0) {
+        while ledger.id() == PoolId(0) {
+            // 0 means "unassigned": skipped if the counter ever wraps.
             ledger.set_id(PoolId(NEXT_POOL_ID.fetch_add(1, Ordering::Relaxed)));
         }
         work(&mut ledger)
