@@ -461,3 +461,14 @@ proptest! {
         prop_assert_eq!(occupancy.free, occupancy.total);
     }
 }
+
+#[test]
+fn pool_and_ring_sizes_are_what_the_docs_say() {
+    // 1024 x 2 KiB buffers + the ledger (6,400 bytes with the lock), padded to 64; the rings of
+    // one pooled port (two 128-entry queues and the claim flag).
+    const {
+        assert!(PacketPool::<1024>::BYTES == 2_103_552);
+        assert!(QueueStorage::BYTES == 6_704);
+        assert!(core::mem::size_of::<PooledVirtioNet<FakeDevice>>() < 4 * 1024);
+    }
+}
