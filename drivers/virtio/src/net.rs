@@ -360,6 +360,48 @@ impl<T: Transport> VirtioNet<T> {
         link
     }
 
+    /// Recovers the NIC (e.g. after a device protocol violation such as a used-index jump,
+    /// which strands the buffers in flight): resets the device, takes back every buffer on both
+    /// rings (`VirtQueue::drain_in_flight`), then brings it up again and reposts receive
+    /// buffers. Buffers the caller holds (received or reserved) stay valid.
+    ///
+    /// # Errors
+    /// The device did not reset (nothing is taken back: it may still write them) or refused
+    /// bring-up; the NIC then stays stopped.
+    pub fn reset(&mut self) -> Result<(), InitError> {
+        reset(&mut self.transport)?;
+        let mut returned: [u16; 2 * QUEUE_SIZE] = [0; 2 * QUEUE_SIZE];
+        let mut count = 0;
+        for queue in [&mut self.rx, &mut self.tx] {
+            queue.drain_in_flight(|token| {
+                returned[count] = token;
+                count += 1;
+            });
+        }
+        for &token in &returned[..count] {
+            let index = usize::from(token);
+            if matches!(
+                self.states.get(index),
+                Some(BufferState::RxPosted | BufferState::TxInFlight)
+            ) {
+                self.put_free(index);
+            }
+        }
+        let (rx, tx, features) = bring_up(&mut self.transport, &self.storage.rx, &self.storage.tx)?;
+        self.rx = rx;
+        self.tx = tx;
+        self.features = features;
+        if features.has(features::NET_F_MAC) {
+            self.mac = self.read_mac();
+        }
+        self.link = self.read_link();
+        self.post_rx_buffers();
+        let status = self.transport.status();
+        self.transport.set_status(status | status::DRIVER_OK);
+        self.notify_rx_if_needed();
+        Ok(())
+    }
+
     fn read_mac(&self) -> MacAddress {
         read_mac(&self.transport)
     }
