@@ -34,8 +34,9 @@ pub mod pooled;
 pub mod queue;
 pub mod transport;
 
-#[cfg(test)]
-mod fake;
+/// The fake device, also for host tests of crates above (feature `test-support`).
+#[cfg(any(test, feature = "test-support"))]
+pub mod fake;
 #[cfg(test)]
 mod pooled_tests;
 #[cfg(test)]
