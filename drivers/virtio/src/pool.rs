@@ -164,6 +164,17 @@ impl<const COUNT: usize> PacketPool<COUNT> {
         self.with_ledger(|ledger| ledger.release(buffer))
     }
 
+    /// Buffers free beyond what the RX reserves miss: what copies and transmits may use now.
+    pub fn spare(&self) -> usize {
+        self.with_ledger(|ledger| ledger.free().saturating_sub(ledger.deficit()))
+    }
+
+    /// An empty buffer for a frame to be built at `start` (length 0 until set), if the RX
+    /// reserves can spare one (else `None`, counted).
+    pub fn allocate(&self, start: usize) -> Option<PoolBuffer> {
+        self.with_ledger(|ledger| ledger.allocate(start, 0))
+    }
+
     /// A new buffer holding a copy of `source`'s frame at the same start (for a flood or a
     /// mirror: copies for all outputs but one). `None` if `source` is refused or the pool has
     /// no buffer the RX reserves can spare (counted).

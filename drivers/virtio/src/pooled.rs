@@ -13,6 +13,10 @@
 //! - [`PooledVirtioNet::reset`] and dropping the driver reset the device and return every
 //!   buffer on its rings to the pool.
 //!
+//! It also implements [`NetDevice`] (index-only handles, frames at the headroom), so code
+//! written for a NIC with its own pool runs on a pooled port; [`PooledVirtioNet::detach_rx`]
+//! turns a buffer received that way into a movable [`PoolBuffer`].
+//!
 //! The queue rings live in a per-port [`QueueStorage`] (`static`, claimed for the driver's
 //! life). Counters are O(1): [`PooledVirtioNet::activity`] reads two numbers, and
 //! [`PooledVirtioNet::counters`] adds the pool's running occupancy without any scan.
@@ -22,8 +26,8 @@ use core::sync::atomic::{AtomicBool, Ordering};
 
 use netdev::pool::{HandleError, PoolPort, PortOccupancy, TxAdmitError};
 use netdev::{
-    Counters, ETHERNET_HEADER_LEN, LinkState, MacAddress, POOL_BUFFER_SIZE, POOL_HEADROOM,
-    PoolBuffer, PoolId, TxError, TxErrorKind,
+    Counters, ETHERNET_HEADER_LEN, LinkState, MacAddress, NetDevice, POOL_BUFFER_SIZE,
+    POOL_HEADROOM, PoolBuffer, PoolId, RxBuffer, TxBuffer, TxError, TxErrorKind,
 };
 
 use crate::features::{self, Negotiated};
@@ -105,6 +109,17 @@ pub struct PooledVirtioNet<T: Transport, const COUNT: usize = POOL_BUFFERS> {
     counters: Counters,
     errors: DeviceErrors,
     last_error: Option<QueueError>,
+    /// Buffers handed out through the [`NetDevice`] API, whose index-only handles cannot
+    /// carry the [`PoolBuffer`]: kept here by buffer index until given back.
+    parked: [Option<Parked>; COUNT],
+    /// [`TxBuffer`]s reserved through [`NetDevice::tx_reserve`]: each holds a TX ring slot.
+    tx_reserved: usize,
+}
+
+/// A buffer the caller holds through an index-only [`NetDevice`] handle.
+enum Parked {
+    Rx(PoolBuffer),
+    Tx(PoolBuffer),
 }
 
 impl<T: Transport, const COUNT: usize> PooledVirtioNet<T, COUNT> {
@@ -164,6 +179,8 @@ impl<T: Transport, const COUNT: usize> PooledVirtioNet<T, COUNT> {
             counters: Counters::default(),
             errors: DeviceErrors::default(),
             last_error: None,
+            parked: [const { None }; COUNT],
+            tx_reserved: 0,
         };
         driver.start();
         Ok(driver)
@@ -339,10 +356,31 @@ impl<T: Transport, const COUNT: usize> PooledVirtioNet<T, COUNT> {
         returned
     }
 
-    /// Transmit ring slots free now (reclaims finished transmits first).
-    pub fn tx_capacity(&mut self) -> usize {
-        self.reclaim_tx();
-        usize::from(self.tx.free())
+    /// Transmit ring slots neither used nor reserved through [`NetDevice::tx_reserve`].
+    fn tx_slots(&self) -> usize {
+        usize::from(self.tx.free()).saturating_sub(self.tx_reserved)
+    }
+
+    /// Takes a buffer received through [`NetDevice::receive_burst`] out of the driver as a
+    /// [`PoolBuffer`], to forward it by move ([`transmit_pooled`](Self::transmit_pooled) on any
+    /// port of the pool). Gives the handle back if it is not a received buffer of this port.
+    ///
+    /// # Errors
+    /// Not a buffer this port handed out for receive: the handle comes back (counted).
+    pub fn detach_rx(&mut self, buffer: RxBuffer) -> Result<PoolBuffer, RxBuffer> {
+        let index = usize::from(buffer.index());
+        match self.parked.get_mut(index).map(Option::take) {
+            Some(Some(Parked::Rx(pooled))) => Ok(pooled),
+            Some(other) => {
+                self.parked[index] = other;
+                self.counters.handle_misuse += 1;
+                Err(buffer)
+            }
+            None => {
+                self.counters.handle_misuse += 1;
+                Err(buffer)
+            }
+        }
     }
 
     /// Receives up to `frames.len()` frames into `frames[0..n]`, returning `n`; each frame
@@ -427,9 +465,9 @@ impl<T: Transport, const COUNT: usize> PooledVirtioNet<T, COUNT> {
             self.counters.tx_drop_bad_length += 1;
             return refuse(TxErrorKind::BadPlacement, buffer);
         }
-        if self.tx.free() == 0 {
+        if self.tx_slots() == 0 {
             self.reclaim_tx();
-            if self.tx.free() == 0 {
+            if self.tx_slots() == 0 {
                 self.counters.tx_drop_no_room += 1;
                 return refuse(TxErrorKind::NoRoom, buffer);
             }
@@ -541,6 +579,13 @@ struct ReceiveStats {
 
 impl<T: Transport, const COUNT: usize> Drop for PooledVirtioNet<T, COUNT> {
     fn drop(&mut self) {
+        // Buffers the caller still holds through index-only handles go back to the pool (those
+        // handles die with the driver).
+        for slot in &mut self.parked {
+            if let Some(Parked::Rx(buffer) | Parked::Tx(buffer)) = slot.take() {
+                let _ = self.pool.release(buffer);
+            }
+        }
         // Stop the device's DMA before its buffers and rings can be reused. If the reset does
         // not complete, keep the rings claimed and the buffers recorded as posted.
         if self.stop() {
@@ -548,5 +593,195 @@ impl<T: Transport, const COUNT: usize> Drop for PooledVirtioNet<T, COUNT> {
             self.pool.with_ledger(|ledger| ledger.detach(port));
             self.queues.claimed.store(false, Ordering::Release);
         }
+    }
+}
+
+/// The index-only [`NetDevice`] API over the shared pool, so code written for a NIC with its
+/// own pool (copy forwarding, the management adapter) runs on a pooled port unchanged. Frames
+/// start at [`POOL_HEADROOM`]. One difference: [`NetDevice::transmit`] may also refuse with
+/// [`TxErrorKind::NoRoom`] when the pool needs its free buffers for the RX reserves.
+impl<T: Transport, const COUNT: usize> NetDevice for PooledVirtioNet<T, COUNT> {
+    fn mac_address(&self) -> MacAddress {
+        self.mac
+    }
+
+    fn link_state(&self) -> LinkState {
+        self.link
+    }
+
+    fn counters(&self) -> Counters {
+        PooledVirtioNet::counters(self)
+    }
+
+    fn max_frame_len(&self) -> usize {
+        MAX_FRAME_LEN
+    }
+
+    fn receive_burst(&mut self, frames: &mut [Option<RxBuffer>]) -> usize {
+        let mut count = 0;
+        while count < frames.len() {
+            let mut burst: [Option<PoolBuffer>; 32] = [const { None }; 32];
+            let want = (frames.len() - count).min(burst.len());
+            let received = self.receive(&mut burst[..want]);
+            for slot in burst.iter_mut().take(received) {
+                let Some(buffer) = slot.take() else { continue };
+                let index = usize::from(buffer.index());
+                let len = buffer.len() as u16;
+                match self.parked.get_mut(index) {
+                    Some(parked @ None) => {
+                        *parked = Some(Parked::Rx(buffer));
+                        frames[count] = Some(RxBuffer::new(index as u16, len));
+                        count += 1;
+                    }
+                    // A held buffer is never issued twice; kept total all the same.
+                    _ => {
+                        let _ = self.pool.release(buffer);
+                        self.counters.rx_drop_device_error += 1;
+                    }
+                }
+            }
+            if received < want {
+                break;
+            }
+        }
+        count
+    }
+
+    fn rx_frame(&self, buffer: &RxBuffer) -> &[u8] {
+        match self.parked.get(usize::from(buffer.index())) {
+            Some(Some(Parked::Rx(pooled))) => self.pool.frame(pooled),
+            _ => &[],
+        }
+    }
+
+    fn release(&mut self, buffer: RxBuffer) {
+        match self.detach_rx(buffer) {
+            Ok(pooled) => {
+                let _ = self.pool.release(pooled);
+            }
+            Err(_refused) => {}
+        }
+    }
+
+    fn tx_capacity(&mut self) -> usize {
+        self.reclaim_tx();
+        self.tx_slots().min(self.pool.spare())
+    }
+
+    fn tx_reserve(&mut self) -> Option<TxBuffer> {
+        if self.tx_slots() == 0 {
+            self.reclaim_tx();
+        }
+        if self.tx_slots() == 0 {
+            self.counters.tx_drop_no_room += 1;
+            return None;
+        }
+        let Some(buffer) = self.pool.allocate(POOL_HEADROOM) else {
+            self.counters.tx_drop_no_room += 1;
+            return None;
+        };
+        let index = usize::from(buffer.index());
+        match self.parked.get_mut(index) {
+            Some(parked @ None) => {
+                *parked = Some(Parked::Tx(buffer));
+                self.tx_reserved += 1;
+                Some(TxBuffer::new(index as u16))
+            }
+            _ => {
+                let _ = self.pool.release(buffer);
+                self.counters.tx_drop_no_room += 1;
+                None
+            }
+        }
+    }
+
+    fn tx_frame_mut(&mut self, buffer: &mut TxBuffer) -> &mut [u8] {
+        let pool = self.pool;
+        match self.parked.get_mut(usize::from(buffer.index())) {
+            Some(Some(Parked::Tx(pooled))) => pool
+                .buffer_mut(pooled)
+                .get_mut(POOL_HEADROOM..POOL_HEADROOM + MAX_FRAME_LEN)
+                .unwrap_or(&mut []),
+            _ => {
+                self.counters.handle_misuse += 1;
+                &mut []
+            }
+        }
+    }
+
+    fn transmit(&mut self, buffer: TxBuffer, len: usize) -> Result<(), TxError> {
+        let index = usize::from(buffer.index());
+        if !matches!(self.parked.get(index), Some(Some(Parked::Tx(_)))) {
+            self.counters.handle_misuse += 1;
+            return Err(TxError {
+                kind: TxErrorKind::NotReserved,
+                buffer,
+            });
+        }
+        let kind = if len > MAX_FRAME_LEN {
+            TxErrorKind::TooLong
+        } else if len < ETHERNET_HEADER_LEN {
+            TxErrorKind::TooShort
+        } else {
+            let Some(Parked::Tx(pooled)) = self.parked[index].take() else {
+                return Err(TxError {
+                    kind: TxErrorKind::NotReserved,
+                    buffer,
+                });
+            };
+            // The reservation's ring slot now goes to this transmit.
+            self.tx_reserved -= 1;
+            match self.transmit_pooled(pooled, POOL_HEADROOM, len) {
+                Ok(()) => return Ok(()),
+                Err(error) => {
+                    self.parked[index] = Some(Parked::Tx(error.buffer));
+                    self.tx_reserved += 1;
+                    return Err(TxError {
+                        kind: error.kind,
+                        buffer,
+                    });
+                }
+            }
+        };
+        self.counters.tx_drop_bad_length += 1;
+        Err(TxError { kind, buffer })
+    }
+
+    fn tx_discard(&mut self, buffer: TxBuffer) {
+        let index = usize::from(buffer.index());
+        match self.parked.get_mut(index).map(Option::take) {
+            Some(Some(Parked::Tx(pooled))) => {
+                self.tx_reserved -= 1;
+                let _ = self.pool.release(pooled);
+            }
+            Some(other) => {
+                self.parked[index] = other;
+                self.counters.handle_misuse += 1;
+            }
+            None => self.counters.handle_misuse += 1,
+        }
+    }
+
+    fn flush(&mut self) {
+        PooledVirtioNet::flush(self);
+    }
+
+    fn rx_into_tx(&mut self, buffer: RxBuffer) -> Result<TxBuffer, RxBuffer> {
+        let index = usize::from(buffer.index());
+        if !matches!(self.parked.get(index), Some(Some(Parked::Rx(_)))) {
+            return Err(buffer);
+        }
+        if self.tx_slots() == 0 {
+            self.reclaim_tx();
+            if self.tx_slots() == 0 {
+                self.counters.tx_drop_no_room += 1;
+                return Err(buffer);
+            }
+        }
+        if let Some(Parked::Rx(pooled)) = self.parked[index].take() {
+            self.parked[index] = Some(Parked::Tx(pooled));
+        }
+        self.tx_reserved += 1;
+        Ok(TxBuffer::new(buffer.index()))
     }
 }
