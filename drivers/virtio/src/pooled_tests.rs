@@ -3,6 +3,7 @@
 extern crate std;
 
 use std::boxed::Box;
+use std::vec;
 use std::vec::Vec;
 
 use netdev::pool::PoolCounters;
@@ -314,6 +315,8 @@ enum Step {
     Reset { port: usize },
     /// A stale copy of a held buffer is presented.
     Stale { held: usize, port: usize },
+    /// Today's index-only API: a burst received and copied to another port, or hairpinned.
+    Legacy { from: usize, to: usize },
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -329,6 +332,7 @@ fn step() -> impl Strategy<Value = Step> {
         2 => (0..4usize, any::<bool>()).prop_map(|(port, on)| Step::Congest { port, on }),
         1 => (0..4usize).prop_map(|port| Step::Reset { port }),
         1 => (any::<usize>(), 0..4usize).prop_map(|(held, port)| Step::Stale { held, port }),
+        2 => (0..4usize, 0..4usize).prop_map(|(from, to)| Step::Legacy { from, to }),
     ]
 }
 
@@ -441,6 +445,37 @@ proptest! {
                     let error = ports[port % port_count].1.transmit_pooled(stale, start, len).unwrap_err();
                     prop_assert_eq!(error.kind, TxErrorKind::StaleHandle);
                     prop_assert!(pool.release(error.buffer).is_err());
+                }
+                Step::Legacy { from, to } => {
+                    use netdev::{NetDevice, RxBuffer, forward_by_copy};
+                    let (from, to) = (from % port_count, to % port_count);
+                    let mut slots: [Option<RxBuffer>; 8] = Default::default();
+                    let count = ports[from].1.receive_burst(&mut slots);
+                    for slot in slots.iter_mut().take(count) {
+                        let buffer = slot.take().unwrap();
+                        if from == to {
+                            let len = buffer.len();
+                            match ports[from].1.rx_into_tx(buffer) {
+                                Ok(tx) => {
+                                    if let Err(error) = ports[from].1.transmit(tx, len) {
+                                        ports[from].1.tx_discard(error.buffer);
+                                    }
+                                }
+                                Err(buffer) => ports[from].1.release(buffer),
+                            }
+                        } else {
+                            let (input, output) = if from < to {
+                                let (low, high) = ports.split_at_mut(to);
+                                (&mut low[from].1, &mut high[0].1)
+                            } else {
+                                let (low, high) = ports.split_at_mut(from);
+                                (&mut high[0].1, &mut low[to].1)
+                            };
+                            forward_by_copy(input, buffer, output);
+                        }
+                    }
+                    NetDevice::flush(&mut ports[to].1);
+                    NetDevice::flush(&mut ports[from].1);
                 }
                 _ => {}
             }
