@@ -181,6 +181,11 @@ impl<const COUNT: usize> PacketPool<COUNT> {
     pub fn copy_of(&self, source: &PoolBuffer) -> Option<PoolBuffer> {
         let start = source.start();
         let len = source.len();
+        // `set_frame` lets a caller record any placement: never trust it with a slice bound.
+        let end = start + len;
+        if end > POOL_BUFFER_SIZE {
+            return None;
+        }
         let mut copy = self.with_ledger(|ledger| ledger.allocate(start, len))?;
         let Some(source_cell) = self.checked_bytes(source) else {
             let _ = self.release(copy);
@@ -189,7 +194,6 @@ impl<const COUNT: usize> PacketPool<COUNT> {
         let slot = usize::from(copy.index());
         let target_cell = self.buffers[slot].0.get();
         copy.set_frame(start, len);
-        let end = (start + len).min(POOL_BUFFER_SIZE);
         // SAFETY: both handles are current for held buffers (checked under the lock; the copy
         // was just issued), they name different cells (a held cell is never re-issued), and
         // both handles are borrowed here, so nothing else touches either cell.

@@ -288,7 +288,12 @@ fn runts_and_oversized_frames_go_back_to_the_pool() {
         .transmit_pooled(error.buffer, POOL_HEADROOM, 13)
         .unwrap_err();
     assert_eq!(error.kind, TxErrorKind::TooShort);
-    pool.release(error.buffer).unwrap();
+    // A placement recorded past the buffer is never used as a slice bound.
+    let mut buffer = error.buffer;
+    buffer.set_frame(2000, 100);
+    assert!(pool.frame(&buffer).len() <= 48);
+    assert!(pool.copy_of(&buffer).is_none());
+    pool.release(buffer).unwrap();
     assert_pool_consistent(pool);
 }
 
