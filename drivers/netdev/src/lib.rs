@@ -39,9 +39,11 @@
 //! - *Completion.* A finished transmit returns its buffer to the *pool*, whichever port
 //!   received it; completions are reclaimed lazily by the transmitting port.
 //! - *Reset.* Resetting or dropping a port returns every buffer posted to its rings to the
-//!   pool; held buffers stay with the caller and remain valid.
+//!   pool; held buffers stay with the caller and remain valid (dropping a port also returns
+//!   the buffers it lent through index-only handles, which die with it).
 //! - *Capability.* Two ports can move buffers between them only if they share a pool; the
-//!   driver says which pool it uses ([`PoolId`](pool::PoolId)), so a switch picks move or copy.
+//!   driver says which pool it uses ([`NetDevice::pool_id`], [`shares_pool`]), so a switch
+//!   picks move or copy.
 //! - *Cost.* Every pool operation and every counter read is O(1); nothing scans the pool.
 //!
 //! [`fake::FakeNic`] is an in-memory NIC for host tests of the layers above.
@@ -328,6 +330,22 @@ pub trait NetDevice {
     fn rx_into_tx(&mut self, buffer: RxBuffer) -> Result<TxBuffer, RxBuffer> {
         Err(buffer)
     }
+
+    /// The shared pool this NIC's buffers come from, or `None` for a NIC with its own pool.
+    /// Two NICs with the same id can move buffers between them ([`shares_pool`]).
+    fn pool_id(&self) -> Option<PoolId> {
+        None
+    }
+}
+
+/// True if a buffer received on `first` can be transmitted on `second` without a copy: both
+/// draw from the same shared pool.
+pub fn shares_pool<A, B>(first: &A, second: &B) -> bool
+where
+    A: NetDevice + ?Sized,
+    B: NetDevice + ?Sized,
+{
+    matches!((first.pool_id(), second.pool_id()), (Some(a), Some(b)) if a == b)
 }
 
 impl<T: NetDevice + ?Sized> NetDevice for &mut T {
@@ -372,6 +390,9 @@ impl<T: NetDevice + ?Sized> NetDevice for &mut T {
     }
     fn rx_into_tx(&mut self, buffer: RxBuffer) -> Result<TxBuffer, RxBuffer> {
         (**self).rx_into_tx(buffer)
+    }
+    fn pool_id(&self) -> Option<PoolId> {
+        (**self).pool_id()
     }
 }
 

@@ -766,6 +766,10 @@ impl<T: Transport, const COUNT: usize> NetDevice for PooledVirtioNet<T, COUNT> {
         PooledVirtioNet::flush(self);
     }
 
+    fn pool_id(&self) -> Option<PoolId> {
+        Some(self.pool_id)
+    }
+
     fn rx_into_tx(&mut self, buffer: RxBuffer) -> Result<TxBuffer, RxBuffer> {
         let index = usize::from(buffer.index());
         if !matches!(self.parked.get(index), Some(Some(Parked::Rx(_)))) {

@@ -80,6 +80,7 @@ fn forwarding_between_two_ports_moves_the_buffer_without_a_copy() {
     let (device_a, mut port_a) = port(pool, 128);
     let (device_b, mut port_b) = port(pool, 128);
     assert!(port_a.shares_pool_with(&port_b));
+    assert!(netdev::shares_pool(&port_a, &port_b));
     assert_eq!(port_a.pool_id(), pool.id());
     assert!(device_a.deliver(&frame(1, 60)));
     let held = receive_all(&mut port_a);
@@ -135,6 +136,7 @@ fn wrong_pool_and_stale_handles_are_refused_and_counted() {
     let (device_one, mut port_one) = port(pool_one, 64);
     let (device_two, mut port_two) = port(pool_two, 64);
     assert!(!port_one.shares_pool_with(&port_two));
+    assert!(!netdev::shares_pool(&port_one, &port_two));
     assert_ne!(pool_one.id(), pool_two.id());
     assert!(device_one.deliver(&frame(1, 60)));
     let buffer = receive_all(&mut port_one).into_iter().next().unwrap();

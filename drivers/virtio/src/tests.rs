@@ -95,6 +95,11 @@ fn bring_up_negotiates_and_declines_offloads() {
     );
     assert_eq!(nic.mac_address(), MacAddress(FAKE_MAC));
     assert_eq!(nic.link_state(), LinkState::Up);
+    assert_eq!(
+        nic.pool_id(),
+        None,
+        "its own pool: buffers never move to another NIC"
+    );
     assert_eq!(nic.queue_sizes(), (QUEUE_SIZE as u16, QUEUE_SIZE as u16));
     let state = device.state();
     assert_eq!(
