@@ -1,4 +1,4 @@
-//! Boundary trait every NIC driver implements: burst rx/tx over fixed pools, link, MAC
+//! Boundary trait every NIC driver implements: burst rx/tx, pools, link, MAC
 //!
 //! Two ways to own packet buffers, side by side:
 //!

@@ -1,4 +1,4 @@
-//! Shared packet-pool bookkeeping: handles with pool id and generation, RX reserves.
+//! Shared packet-pool bookkeeping: pool-id + generation handles, RX reserves
 //!
 //! [`PoolLedger`] is the pure half of a packet pool shared by several ports: who owns each
 //! buffer (free, posted to a port's receive ring, held by the caller, in flight on a port's

@@ -1,4 +1,4 @@
-//! The packet pool shared by pooled virtio-net ports: DMA buffers plus their ledger.
+//! The packet pool shared by pooled virtio-net ports: DMA buffers and ledger
 //!
 //! A [`PacketPool`] is declared `static` by the kernel (all zero but the lock, so it sits in
 //! `.bss`) and handed to every data port's [`PooledVirtioNet`](crate::pooled::PooledVirtioNet).

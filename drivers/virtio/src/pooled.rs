@@ -1,4 +1,4 @@
-//! The virtio-net driver in pooled mode: data ports that share one [`PacketPool`].
+//! The virtio-net driver in pooled mode: data ports sharing a [`PacketPool`]
 //!
 //! Same device handling as [`VirtioNet`](crate::net::VirtioNet) (bring-up, features, link,
 //! checks on every used entry), but the buffers come from a pool shared with other ports, so

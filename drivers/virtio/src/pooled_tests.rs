@@ -1,4 +1,4 @@
-//! Host tests: pooled virtio-net ports sharing one packet pool, against the fake device.
+//! Host tests: pooled virtio-net ports sharing one pool, on the fake device
 
 extern crate std;
 
