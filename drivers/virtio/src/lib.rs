@@ -20,6 +20,14 @@
 //!     Err(error) => log!("{error}"),
 //! }
 //! ```
+//! Data ports that forward to each other without copying share one pool instead:
+//! ```text
+//! static POOL: PacketPool = PacketPool::new();
+//! static QUEUES: [QueueStorage; 7] = [const { QueueStorage::new() }; 7];
+//! let port = PooledVirtioNet::new(transport, &QUEUES[n], &POOL, QUEUE_SIZE)?;
+//! // receive(&mut burst) on one port, POOL.frame/buffer_mut to decide and edit,
+//! // transmit_pooled(buffer, start, len) on another, flush() once per pass.
+//! ```
 //! Memory must be identity-mapped and the device DMA-coherent (true on QEMU `virt`): buffer
 //! addresses are given to the device as they are.
 
