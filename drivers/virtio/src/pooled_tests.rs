@@ -570,3 +570,37 @@ fn the_index_only_netdevice_api_runs_on_pooled_ports() {
     assert_eq!(occupancy.free, occupancy.total, "{occupancy:?}");
     drop(kept);
 }
+
+#[test]
+fn a_flood_copies_for_all_outputs_but_the_last_which_gets_the_original() {
+    let pool = pool();
+    let (device_in, mut ingress) = port(pool, 64);
+    let mut outputs: Vec<(FakeDevice, Port)> = (0..3).map(|_| port(pool, 64)).collect();
+    assert!(device_in.deliver(&frame(7, 90)));
+    let original = receive_all(&mut ingress).into_iter().next().unwrap();
+    let received_at = device_in.state().delivered_addresses[0];
+    let last = outputs.len() - 1;
+    // Copies are taken from the unedited original, before it moves.
+    for (_, output) in &mut outputs[..last] {
+        let copy = pool.copy_of(&original).unwrap();
+        let (start, len) = (copy.start(), copy.len());
+        output.transmit_pooled(copy, start, len).unwrap();
+        output.flush();
+    }
+    let (start, len) = (original.start(), original.len());
+    outputs[last]
+        .1
+        .transmit_pooled(original, start, len)
+        .unwrap();
+    outputs[last].1.flush();
+    for (index, (device, _)) in outputs.iter().enumerate() {
+        let state = device.state();
+        assert_eq!(state.transmitted, [frame(7, 90)]);
+        assert_eq!(state.transmitted_addresses[0] == received_at, index == last);
+    }
+    for (_, output) in &mut outputs {
+        output.reclaim_tx();
+    }
+    assert_eq!(pool.occupancy().tx_in_flight, 0);
+    assert_pool_consistent(pool);
+}
