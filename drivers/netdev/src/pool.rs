@@ -18,8 +18,14 @@
 //! caller holds no buffers, every port's receive ring can be refilled to its reserve.
 
 use core::fmt;
+use core::sync::atomic::{AtomicU16, Ordering};
 
 use crate::PoolOccupancy;
+
+/// The next pool id to hand out. Ids come only from here, so no two ledgers ever share one
+/// and no ledger made elsewhere can mint handles another pool would accept; 0 means "none
+/// yet", and once the ids run out a new ledger gets none (and issues nothing).
+static NEXT_POOL_ID: AtomicU16 = AtomicU16::new(1);
 
 /// Ports one pool can serve.
 pub const MAX_POOL_PORTS: usize = 8;
@@ -49,7 +55,8 @@ impl PoolPort {
 ///
 /// Carries the pool id, the buffer index, the generation it was issued with, and where the
 /// frame sits in the buffer (`start` bytes of headroom in front). Not `Clone`, and only a
-/// [`PoolLedger`] makes one, so each issued handle is the one owner of its buffer; the pool
+/// [`PoolLedger`] makes one, with its own process-wide unique id, so each issued handle is the
+/// one owner of its buffer (a pool driver relies on this to lend `&mut` bytes); the pool
 /// still checks id and generation on every use and refuses (and counts) a handle that is
 /// stale or belongs to another pool. Give it back exactly once: release it to the pool or
 /// transmit it on a port of the same pool. Dropping it leaks the buffer until the pool is
@@ -139,6 +146,8 @@ impl fmt::Display for HandleError {
 pub enum AttachError {
     /// Every port slot is taken.
     NoPortSlot,
+    /// The process ran out of pool ids (65 535 pools made).
+    NoPoolId,
     /// The reserves of all ports would exceed the pool.
     ReserveTooLarge {
         /// Buffers asked for.
@@ -154,6 +163,7 @@ impl fmt::Display for AttachError {
             AttachError::NoPortSlot => {
                 write!(formatter, "pool already serves {MAX_POOL_PORTS} ports")
             }
+            AttachError::NoPoolId => formatter.write_str("no pool id left"),
             AttachError::ReserveTooLarge { asked, available } => write!(
                 formatter,
                 "RX reserve of {asked} buffers asked, {available} left unreserved in the pool"
@@ -238,15 +248,16 @@ pub struct PoolLedger<const COUNT: usize> {
 
 impl<const COUNT: usize> Default for PoolLedger<COUNT> {
     fn default() -> Self {
-        Self::new(PoolId(0))
+        Self::new()
     }
 }
 
 impl<const COUNT: usize> PoolLedger<COUNT> {
     const SIZE_OK: () = assert!(COUNT > 0 && COUNT <= u16::MAX as usize);
 
-    /// Every buffer free, no port attached.
-    pub const fn new(id: PoolId) -> Self {
+    /// Every buffer free, no port attached, no id yet (one is assigned, process-wide unique,
+    /// when the first port attaches or the first buffer is allocated).
+    pub const fn new() -> Self {
         let () = Self::SIZE_OK;
         let mut free = [0u16; COUNT];
         let mut slot = 0;
@@ -256,7 +267,7 @@ impl<const COUNT: usize> PoolLedger<COUNT> {
             slot += 1;
         }
         Self {
-            id,
+            id: PoolId(0),
             owners: [Owner::Free; COUNT],
             generations: [0; COUNT],
             free,
@@ -281,9 +292,17 @@ impl<const COUNT: usize> PoolLedger<COUNT> {
         self.id
     }
 
-    /// Sets the id (by the pool's owner, once, before any handle is issued).
-    pub fn set_id(&mut self, id: PoolId) {
-        self.id = id;
+    /// Gives the ledger its id on first need; `false` if the process ran out of ids.
+    fn ensure_id(&mut self) -> bool {
+        if self.id == PoolId(0)
+            && let Ok(id) =
+                NEXT_POOL_ID.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |next| {
+                    next.checked_add(1)
+                })
+        {
+            self.id = PoolId(id);
+        }
+        self.id != PoolId(0)
     }
 
     /// Buffers in the pool.
@@ -334,6 +353,9 @@ impl<const COUNT: usize> PoolLedger<COUNT> {
     /// # Errors
     /// No free port slot, or the reserves of all ports would exceed the pool.
     pub fn attach(&mut self, rx_reserve: usize) -> Result<PoolPort, AttachError> {
+        if !self.ensure_id() {
+            return Err(AttachError::NoPoolId);
+        }
         let available = COUNT - self.reserved as usize;
         if rx_reserve > available {
             return Err(AttachError::ReserveTooLarge {
@@ -475,7 +497,7 @@ impl<const COUNT: usize> PoolLedger<COUNT> {
     /// # Errors
     /// Another pool's handle, or a stale one.
     pub fn validate(&self, buffer: &PoolBuffer) -> Result<usize, HandleError> {
-        if buffer.pool != self.id {
+        if buffer.pool != self.id || self.id == PoolId(0) {
             return Err(HandleError::WrongPool);
         }
         let slot = usize::from(buffer.index);
@@ -519,6 +541,9 @@ impl<const COUNT: usize> PoolLedger<COUNT> {
     /// Allocates a free buffer for the caller (e.g. for a copy), only if the RX reserves stay
     /// covered; `None` (counted in `reserve_refusals` if buffers were free) otherwise.
     pub fn allocate(&mut self, start: usize, len: usize) -> Option<PoolBuffer> {
+        if !self.ensure_id() {
+            return None;
+        }
         if !self.covers_deficit_after(1) {
             if self.free_count > 0 {
                 self.counters.reserve_refusals += 1;
@@ -647,7 +672,7 @@ mod tests {
 
     #[test]
     fn reserves_must_fit_the_pool_and_ports_are_limited() {
-        let mut ledger = PoolLedger::<64>::new(PoolId(7));
+        let mut ledger = PoolLedger::<64>::new();
         let first = ledger.attach(40).unwrap();
         assert_eq!(
             ledger.attach(30),
@@ -668,7 +693,7 @@ mod tests {
 
     #[test]
     fn receive_rings_fill_to_their_reserve_and_handles_carry_generations() {
-        let mut ledger = PoolLedger::<16>::new(PoolId(3));
+        let mut ledger = PoolLedger::<16>::new();
         let port = ledger.attach(4).unwrap();
         let posted: [u16; 4] = core::array::from_fn(|_| ledger.take_for_rx(port).unwrap());
         assert_eq!(
@@ -680,14 +705,19 @@ mod tests {
         let buffer = ledger.rx_done(port, posted[0], 128, 60).unwrap();
         assert_eq!(
             (buffer.pool(), buffer.start(), buffer.len()),
-            (PoolId(3), 128, 60)
+            (ledger.id(), 128, 60)
+        );
+        assert_ne!(ledger.id(), PoolId(0));
+        assert_ne!(
+            ledger.id(),
+            PoolLedger::<16>::new().allocate(128, 0).unwrap().pool()
         );
         assert_eq!(
             ledger.rx_done(port, posted[0], 128, 60),
             None,
             "not posted any more"
         );
-        let stale = buffer.forged_copy(PoolId(3), buffer.generation());
+        let stale = buffer.forged_copy(ledger.id(), buffer.generation());
         ledger.release(buffer).unwrap();
         assert_eq!(ledger.release(stale), Err(HandleError::Stale));
         // Re-issued buffers get a new generation.
@@ -707,7 +737,7 @@ mod tests {
     #[test]
     fn copies_and_transmits_never_eat_a_reserve() {
         // 8 buffers, reserve 6: two spare.
-        let mut ledger = PoolLedger::<8>::new(PoolId(1));
+        let mut ledger = PoolLedger::<8>::new();
         let rx = ledger.attach(6).unwrap();
         let tx = ledger.attach(0).unwrap();
         let posted: [u16; 6] = core::array::from_fn(|_| ledger.take_for_rx(rx).unwrap());

@@ -13,7 +13,6 @@
 //! [`PacketPool::frame`] and [`PacketPool::buffer_mut`], which check the handle first.
 
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicU16, Ordering};
 
 use netdev::pool::{HandleError, PoolCounters, PoolLedger, PoolPort, PortOccupancy};
 use netdev::{POOL_BUFFER_SIZE, POOL_HEADROOM, PoolBuffer, PoolId, PoolOccupancy};
@@ -32,9 +31,6 @@ const _: () = {
     assert!(POOL_BUFFER_SIZE - (POOL_HEADROOM - NET_HEADER_LEN) >= 1526);
 };
 
-/// Pool ids handed out so far (0 means "not assigned yet").
-static NEXT_POOL_ID: AtomicU16 = AtomicU16::new(1);
-
 /// One pool buffer, cache-line aligned. Written by the device only while posted to it.
 #[repr(C, align(64))]
 struct PoolCell(UnsafeCell<[u8; POOL_BUFFER_SIZE]>);
@@ -52,7 +48,9 @@ pub struct PacketPool<const COUNT: usize = POOL_BUFFERS> {
 // a driver, only while it holds the lock and consumes the caller's valid handle (writing the
 // header); the caller, only through `frame`/`buffer_mut`, which check under the lock that the
 // handle is the current one for a held cell and tie the bytes to a borrow of that handle. A
-// handle is linear and only the ledger makes one, so no two parties hold the same cell.
+// handle is linear, only a ledger makes one, and pool ids are unique process-wide (netdev
+// hands them out), so no other ledger can make one this pool accepts: no two parties hold the
+// same cell. (The `test-support` feature's `forged_copy` breaks this; host tests only.)
 unsafe impl<const COUNT: usize> Sync for PacketPool<COUNT> {}
 
 impl<const COUNT: usize> Default for PacketPool<COUNT> {
@@ -68,22 +66,17 @@ impl<const COUNT: usize> PacketPool<COUNT> {
     /// Every buffer free, no port attached.
     pub const fn new() -> Self {
         Self {
-            ledger: spin::Mutex::new(PoolLedger::new(PoolId(0))),
+            ledger: spin::Mutex::new(PoolLedger::new()),
             buffers: [const { PoolCell(UnsafeCell::new([0; POOL_BUFFER_SIZE])) }; COUNT],
         }
     }
 
-    /// Runs `work` on the ledger under the lock, giving the pool its id on first use.
+    /// Runs `work` on the ledger under the lock.
     pub(crate) fn with_ledger<R>(&self, work: impl FnOnce(&mut PoolLedger<COUNT>) -> R) -> R {
-        let mut ledger = self.ledger.lock();
-        while ledger.id() == PoolId(0) {
-            // 0 means "unassigned": skipped if the counter ever wraps.
-            ledger.set_id(PoolId(NEXT_POOL_ID.fetch_add(1, Ordering::Relaxed)));
-        }
-        work(&mut ledger)
+        work(&mut self.ledger.lock())
     }
 
-    /// This pool's id (what its handles carry).
+    /// This pool's id (what its handles carry); `PoolId(0)` until the first port attaches.
     pub fn id(&self) -> PoolId {
         self.with_ledger(|ledger| ledger.id())
     }
