@@ -101,6 +101,8 @@ pub struct PooledVirtioNet<T: Transport, const COUNT: usize = POOL_BUFFERS> {
     pool: &'static PacketPool<COUNT>,
     pool_id: PoolId,
     port: PoolPort,
+    /// Receive buffers this port keeps posted (its reserve in the pool).
+    rx_reserve: usize,
     rx: VirtQueue<QUEUE_SIZE>,
     tx: VirtQueue<QUEUE_SIZE>,
     mac: MacAddress,
@@ -171,6 +173,7 @@ impl<T: Transport, const COUNT: usize> PooledVirtioNet<T, COUNT> {
             pool,
             pool_id: pool.id(),
             port,
+            rx_reserve: reserve,
             rx,
             tx,
             mac: FALLBACK_MAC,
@@ -312,10 +315,12 @@ impl<T: Transport, const COUNT: usize> PooledVirtioNet<T, COUNT> {
         }
     }
 
-    /// Refills the receive ring once a batch of slots is empty (or it ran dry), one kick.
+    /// Refills the receive ring once a batch of its reserve is missing (or it ran dry), one
+    /// kick.
     fn refill_rx(&mut self) {
-        let empty = usize::from(self.rx.free());
-        if empty == 0 || (empty < RX_REFILL_BATCH && self.rx.in_flight() > 0) {
+        let posted = usize::from(self.rx.in_flight());
+        let missing = self.rx_reserve.saturating_sub(posted);
+        if missing == 0 || (missing < RX_REFILL_BATCH && posted > 0) {
             return;
         }
         self.post_rx_buffers();

@@ -604,3 +604,27 @@ fn a_flood_copies_for_all_outputs_but_the_last_which_gets_the_original() {
     assert_eq!(pool.occupancy().tx_in_flight, 0);
     assert_pool_consistent(pool);
 }
+
+#[test]
+fn receive_refills_in_batches_of_the_reserve() {
+    let pool = pool();
+    let (device, mut port) = port(pool, 64);
+    assert_eq!(port.port_occupancy().rx_posted, 64);
+    let deliver_and_drop = |port: &mut Port, count: u32| {
+        for sequence in 0..count {
+            assert!(device.deliver(&frame(sequence, 60)));
+        }
+        for buffer in receive_all(port) {
+            pool.release(buffer).unwrap();
+        }
+    };
+    deliver_and_drop(&mut port, 10);
+    assert_eq!(
+        port.port_occupancy().rx_posted,
+        54,
+        "10 missing: no refill yet"
+    );
+    deliver_and_drop(&mut port, 6);
+    assert_eq!(port.port_occupancy().rx_posted, 64, "16 missing: one batch");
+    assert_pool_consistent(pool);
+}
