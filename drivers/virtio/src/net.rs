@@ -374,8 +374,11 @@ impl<T: Transport> VirtioNet<T> {
         let mut count = 0;
         for queue in [&mut self.rx, &mut self.tx] {
             queue.drain_in_flight(|token| {
-                returned[count] = token;
-                count += 1;
+                // At most one token per descriptor of the two queues: always room.
+                if let Some(slot) = returned.get_mut(count) {
+                    *slot = token;
+                    count += 1;
+                }
             });
         }
         for &token in &returned[..count] {
