@@ -466,7 +466,7 @@ impl<T: Transport, const COUNT: usize> PooledVirtioNet<T, COUNT> {
             self.counters.tx_drop_bad_length += 1;
             return refuse(TxErrorKind::TooShort, buffer);
         }
-        if start < NET_HEADER_LEN || start + len > POOL_BUFFER_SIZE {
+        if start < NET_HEADER_LEN || start.saturating_add(len) > POOL_BUFFER_SIZE {
             self.counters.tx_drop_bad_length += 1;
             return refuse(TxErrorKind::BadPlacement, buffer);
         }

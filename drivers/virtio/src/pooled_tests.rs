@@ -287,6 +287,10 @@ fn runts_and_oversized_frames_go_back_to_the_pool() {
     let error = port.transmit_pooled(buffer, 4, 60).unwrap_err();
     assert_eq!(error.kind, TxErrorKind::BadPlacement);
     let error = port
+        .transmit_pooled(error.buffer, usize::MAX, 60)
+        .unwrap_err();
+    assert_eq!(error.kind, TxErrorKind::BadPlacement);
+    let error = port
         .transmit_pooled(error.buffer, POOL_HEADROOM, 13)
         .unwrap_err();
     assert_eq!(error.kind, TxErrorKind::TooShort);
