@@ -102,10 +102,11 @@ impl PoolBuffer {
         self.len == 0
     }
 
-    /// Records where the frame now sits (after an in-place edit such as a VLAN push).
+    /// Records where the frame now sits (after an in-place edit such as a VLAN push). Values
+    /// past the buffer are kept as "past the buffer" (saturated), never wrapped into it.
     pub fn set_frame(&mut self, start: usize, len: usize) {
-        self.start = start as u16;
-        self.len = len as u16;
+        self.start = u16::try_from(start).unwrap_or(u16::MAX);
+        self.len = u16::try_from(len).unwrap_or(u16::MAX);
     }
 
     /// A copy of this handle with another pool id or generation, for host tests that present a
