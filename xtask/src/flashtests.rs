@@ -8,7 +8,7 @@
 //! | step | meaning |
 //! |---|---|
 //! | `machine: OPTIONS` | extra `-machine` options, e.g. `virtualization=on` (dpuboot at EL2) |
-//! | `window: MS` / `tries: N` | settings of the freshly provisioned flash1 (default window 0) |
+//! | `window: MS` / `tries: N` / `health: MS` | settings of the freshly provisioned flash1 (default window 0; health window as the record's default, 10 s) |
 //! | `semihosting: off` | boot without `-semihosting`, as in the field: faults reset instead of exiting; such a test ends with an `expect` then `power-off` (no guest status to check) |
 //! | `boot` | power on (QEMU with flash0 = dpuboot, flash1 = this test's copy) |
 //! | `power-cycle` | kill QEMU (a power cut) and start it again on the same flash files |
@@ -94,6 +94,8 @@ type Step = script::Step<FlashStep>;
 struct FlashSettings {
     window_ms: u16,
     tries: u8,
+    /// The jumpstart health window (`None`: the record's default).
+    health_ms: Option<u32>,
     /// `semihosting: off` boots as in the field: faults reset instead of exiting QEMU.
     semihosting: bool,
 }
@@ -116,6 +118,7 @@ fn parse(path: &Path) -> Result<Script> {
     let mut settings = FlashSettings {
         window_ms: 0,
         tries: layout::DEFAULT_TRIAL_TRIES,
+        health_ms: None,
         semihosting: true,
     };
     let parsed = script::parse(path, &text, |key, value| {
@@ -127,6 +130,10 @@ fn parse(path: &Path) -> Result<Script> {
             }
             "tries" => {
                 settings.tries = value.trim().parse()?;
+                return Ok(Key::Setting);
+            }
+            "health" => {
+                settings.health_ms = Some(value.trim().parse()?);
                 return Ok(Key::Setting);
             }
             "semihosting" => {
@@ -613,7 +620,11 @@ fn run_one(fixture: &mut Fixture, script: &Script) -> Outcome {
         control
             .set_rollback_window_ms(settings.window_ms)
             .and_then(|()| control.set_trial_tries(settings.tries))
-            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            .and_then(|()| match settings.health_ms {
+                Some(health) => control.set_health_window_ms(health),
+                None => Ok(()),
+            })
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         std::fs::write(&flash1, control.into_flash().to_image())?;
         Ok(flash1)
     };

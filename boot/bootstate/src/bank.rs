@@ -40,7 +40,7 @@ impl Bank {
     }
 }
 
-/// `A` or `B`. (Helper B's branch adds the same impl in `record.rs`: keep one when merging.)
+/// `A` or `B`.
 impl fmt::Display for Bank {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         formatter.pad(match self {

@@ -40,6 +40,22 @@ pub enum ControlError {
     Verify(VerifyError),
 }
 
+impl core::fmt::Display for ControlError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            ControlError::Flash(error) => write!(f, "flash: {error}"),
+            ControlError::FloorFull => f.write_str("every anti-rollback floor slot is used"),
+            ControlError::NotCommitted => {
+                f.write_str("the running bank is not the committed, preferred bank")
+            }
+            ControlError::NotTrial => f.write_str("the running bank is not on trial"),
+            ControlError::NotStaging => f.write_str("no image is being staged into that bank"),
+            ControlError::TooLarge => f.write_str("the image does not fit in a bank"),
+            ControlError::Verify(error) => write!(f, "verification failed: {error}"),
+        }
+    }
+}
+
 impl From<FlashError> for ControlError {
     fn from(error: FlashError) -> Self {
         ControlError::Flash(error)
@@ -600,6 +616,14 @@ impl<F: Flash> BootControl<F> {
     pub fn set_rollback_window_ms(&mut self, window_ms: u16) -> Result<(), ControlError> {
         let mut next = self.records.current;
         next.rollback_window_ms = window_ms;
+        self.persist(&next)
+    }
+
+    /// Sets how long a trial must stay healthy before the kernel commits it (0 = at the first
+    /// healthy check; capped at [`crate::record::MAX_HEALTH_WINDOW_MS`]).
+    pub fn set_health_window_ms(&mut self, window_ms: u32) -> Result<(), ControlError> {
+        let mut next = self.records.current;
+        next.health_window_ms = window_ms.min(crate::record::MAX_HEALTH_WINDOW_MS);
         self.persist(&next)
     }
 

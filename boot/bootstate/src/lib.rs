@@ -9,6 +9,9 @@
 //! - [`record`]: the boot-state record and its codec; [`store`]: two copies plus the
 //!   anti-rollback floor area on flash.
 //! - [`control`]: the bank selection state machine (dpuboot's and the kernel's transitions).
+//! - [`health`]: the kernel's jumpstart policy (health samples in, verdict out).
+//! - [`lastboot`]: how the last boot ended (panic, fault, watchdog, reboot), as kept in a RAM
+//!   mailbox across warm resets.
 //! - [`image`]: the MCUboot image format parser and verifier (SHA-256 + Ed25519).
 //! - [`update`]: the update frame protocol's receiver (frames, order, CRC, length).
 //! - `sign` and `sim` (feature `std`, and in tests): host-side signing, PEM keys, NOR simulator.
@@ -23,7 +26,9 @@ pub mod bank;
 pub mod control;
 pub mod crc32;
 pub mod flash;
+pub mod health;
 pub mod image;
+pub mod lastboot;
 pub mod layout;
 pub mod record;
 pub mod store;
@@ -39,5 +44,6 @@ pub use control::{BootControl, BootDecision, ControlError, RollbackOutcome, Stag
 pub use flash::{Flash, FlashError};
 pub use image::{TrustedKey, VerifiedImage, VerifyError, verify};
 pub use record::{
-    BankInfo, BankState, BootEvent, BootOutcome, BootRecord, FailureReason, Stage, Version,
+    BankInfo, BankLine, BankState, BootEvent, BootOutcome, BootRecord, FailureReason, OutcomeLine,
+    Stage, Version,
 };

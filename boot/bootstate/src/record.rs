@@ -7,6 +7,16 @@
 pub use crate::bank::Bank;
 use crate::crc32::crc32;
 use crate::layout::{DEFAULT_ROLLBACK_WINDOW_MS, DEFAULT_TRIAL_TRIES};
+use core::fmt;
+
+/// Default health window (jumpstart soak period) in milliseconds: a trial commits only after it
+/// stayed healthy this long. Records written before the field existed read as this.
+pub const DEFAULT_HEALTH_WINDOW_MS: u32 = 10_000;
+/// Largest health window the record holds (the field's top bit marks it as set).
+pub const MAX_HEALTH_WINDOW_MS: u32 = 0x7fff_ffff;
+/// Bit 31 of the stored health window: set when the field was written by firmware that knows
+/// it. Format-1 records from before the field have 0 in these bytes, which reads as the default.
+const HEALTH_WINDOW_SET: u32 = 0x8000_0000;
 
 /// Magic marking a complete record ("BST1" read as a little-endian u32).
 pub const RECORD_MAGIC: u32 = u32::from_le_bytes(*b"BST1");
@@ -199,6 +209,9 @@ pub struct BootRecord {
     pub trial_tries: u8,
     /// dpuboot's Shift+R window in milliseconds; 0 turns it off.
     pub rollback_window_ms: u16,
+    /// How long a trial must stay healthy before the kernel commits it (jumpstart soak), in
+    /// milliseconds; 0 commits at the first healthy check.
+    pub health_window_ms: u32,
     /// The kernel asked for a rollback; dpuboot consumes it once.
     pub rollback_requested: bool,
     /// The last notable boot event.
@@ -235,6 +248,7 @@ impl BootRecord {
         active: Bank::A,
         trial_tries: DEFAULT_TRIAL_TRIES,
         rollback_window_ms: DEFAULT_ROLLBACK_WINDOW_MS,
+        health_window_ms: DEFAULT_HEALTH_WINDOW_MS,
         rollback_requested: false,
         last_outcome: BootOutcome::NONE,
         banks: [BankInfo::EMPTY; 2],
@@ -256,6 +270,8 @@ impl BootRecord {
     pub fn encode(&self) -> [u8; RECORD_LEN] {
         let mut out = [0u8; RECORD_LEN];
         out[0..4].copy_from_slice(&RECORD_FORMAT.to_le_bytes());
+        let health = HEALTH_WINDOW_SET | self.health_window_ms.min(MAX_HEALTH_WINDOW_MS);
+        out[4..8].copy_from_slice(&health.to_le_bytes());
         out[8..16].copy_from_slice(&self.sequence.to_le_bytes());
         out[16] = self.active.index() as u8;
         out[17] = self.trial_tries;
@@ -292,11 +308,18 @@ impl BootRecord {
         }
         let mut sequence = [0u8; 8];
         sequence.copy_from_slice(&bytes[8..16]);
+        let health = read_u32(bytes, 4);
+        let health_window_ms = if health & HEALTH_WINDOW_SET == 0 {
+            DEFAULT_HEALTH_WINDOW_MS
+        } else {
+            health & !HEALTH_WINDOW_SET
+        };
         Ok(BootRecord {
             sequence: u64::from_le_bytes(sequence),
             active: Bank::from_u8(bytes[16]).ok_or(DecodeError::Field)?,
             trial_tries: bytes[17],
             rollback_window_ms: u16::from_le_bytes([bytes[18], bytes[19]]),
+            health_window_ms,
             rollback_requested: match bytes[20] {
                 0 => false,
                 1 => true,
@@ -380,6 +403,194 @@ codes!(encode_event, decode_event, BootEvent {
     RollbackRefused = 5, Recovery = 6,
 });
 
+// ---- words for people (console, dpuboot, logs): never Rust Debug output -----------------
+
+impl fmt::Display for BankState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(match self {
+            BankState::Empty => "empty",
+            BankState::Writing => "writing",
+            BankState::Trial => "trial",
+            BankState::Good => "committed",
+            BankState::Bad => "bad",
+            BankState::Superseded => "superseded",
+        })
+    }
+}
+
+impl fmt::Display for FailureReason {
+    /// `-` when no failure is recorded.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(match self {
+            FailureReason::None => "-",
+            FailureReason::HealthCheck => "health check",
+            FailureReason::TriesExhausted => "tries exhausted",
+            FailureReason::Hash => "hash mismatch",
+            FailureReason::Signature => "bad signature",
+            FailureReason::UnknownKey => "unknown signing key",
+            FailureReason::SecurityCounter => "security counter below the floor",
+            FailureReason::Length => "bad length",
+            FailureReason::Format => "malformed image",
+            FailureReason::Manual => "manual rollback",
+            FailureReason::RollbackRequested => "rollback requested",
+            FailureReason::Flash => "flash error",
+        })
+    }
+}
+
+impl fmt::Display for Stage {
+    /// The kernel's phases as `docs/boot.md` numbers them (P0..P4); `-` when unknown.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(match self {
+            Stage::Unknown => "-",
+            Stage::Loader => "dpuboot",
+            Stage::Entry => "P0",
+            Stage::Early => "P1",
+            Stage::Platform => "P2",
+            Stage::Services => "P3",
+            Stage::Health => "P4",
+            Stage::Staging => "staging",
+        })
+    }
+}
+
+impl fmt::Display for BootEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(match self {
+            BootEvent::None => "none",
+            BootEvent::Trial => "trial",
+            BootEvent::Fallback => "fallback",
+            BootEvent::ManualRollback => "manual rollback",
+            BootEvent::RequestedRollback => "requested rollback",
+            BootEvent::RollbackRefused => "rollback refused",
+            BootEvent::Recovery => "recovery",
+        })
+    }
+}
+
+/// A small stack buffer for formatting a value before padding it.
+struct Buffer<const N: usize> {
+    bytes: [u8; N],
+    len: usize,
+}
+
+impl<const N: usize> Buffer<N> {
+    const fn new() -> Self {
+        Self {
+            bytes: [0; N],
+            len: 0,
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        core::str::from_utf8(&self.bytes[..self.len]).unwrap_or("?")
+    }
+}
+
+impl<const N: usize> fmt::Write for Buffer<N> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        let end = self.len.checked_add(text.len()).ok_or(fmt::Error)?;
+        self.bytes
+            .get_mut(self.len..end)
+            .ok_or(fmt::Error)?
+            .copy_from_slice(text.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+impl fmt::Display for Version {
+    /// `major.minor.revision+build`; honours width and alignment (`{:<12}`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut text = Buffer::<32>::new();
+        fmt::write(
+            &mut text,
+            format_args!(
+                "{}.{}.{}+{}",
+                self.major, self.minor, self.revision, self.build
+            ),
+        )?;
+        f.pad(text.as_str())
+    }
+}
+
+impl fmt::Display for BootOutcome {
+    /// The event in words, e.g. `fallback from bank B to bank A (tries exhausted)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (bank, other) = (self.bank, self.bank.other());
+        match self.event {
+            BootEvent::None => f.write_str("none"),
+            BootEvent::Trial => write!(f, "trial of bank {bank}"),
+            BootEvent::Fallback | BootEvent::ManualRollback | BootEvent::RequestedRollback => {
+                write!(f, "{} from bank {other} to bank {bank}", self.event)?;
+                if self.reason != FailureReason::None {
+                    write!(f, " ({})", self.reason)?;
+                }
+                Ok(())
+            }
+            BootEvent::RollbackRefused => write!(f, "rollback refused (bank {bank} stays)"),
+            BootEvent::Recovery => f.write_str("recovery (no bootable bank)"),
+        }
+    }
+}
+
+/// One bank as dpuboot and the kernel's `boot` print it:
+/// `bank B* trial      v0.2.0+2 counter 2    tries 1 reason - (stage -)`.
+pub struct BankLine<'a> {
+    /// The bank.
+    pub bank: Bank,
+    /// What the record says about it.
+    pub info: &'a BankInfo,
+    /// Whether it is the preferred bank (marked `*`).
+    pub preferred: bool,
+}
+
+impl fmt::Display for BankLine<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let info = self.info;
+        write!(
+            f,
+            "bank {}{} {:<10} v{} counter {:<4} tries {} reason {} (stage {})",
+            self.bank,
+            if self.preferred { "*" } else { " " },
+            info.state,
+            info.version,
+            info.security_counter,
+            info.tries_left,
+            info.reason,
+            info.stage
+        )
+    }
+}
+
+/// The record's last outcome with the stage at which the bank that was left failed:
+/// `fallback from bank B to bank A (health check, stage P4)`.
+pub struct OutcomeLine<'a>(pub &'a BootRecord);
+
+impl fmt::Display for OutcomeLine<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let outcome = self.0.last_outcome;
+        let left = self.0.bank(outcome.bank.other());
+        let moved = matches!(
+            outcome.event,
+            BootEvent::Fallback | BootEvent::ManualRollback | BootEvent::RequestedRollback
+        );
+        if moved && outcome.reason != FailureReason::None && left.stage != Stage::Unknown {
+            write!(
+                f,
+                "{} from bank {} to bank {} ({}, stage {})",
+                outcome.event,
+                outcome.bank.other(),
+                outcome.bank,
+                outcome.reason,
+                left.stage
+            )
+        } else {
+            outcome.fmt(f)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -446,5 +657,60 @@ mod tests {
         let crc = crc32(&bytes[..CRC_OFFSET]);
         bytes[CRC_OFFSET..RECORD_BODY_LEN].copy_from_slice(&crc.to_le_bytes());
         assert_eq!(BootRecord::decode(&bytes), Err(DecodeError::Field));
+    }
+
+    #[test]
+    fn words_not_debug() {
+        use std::format;
+        let record = sample();
+        let line = format!(
+            "{}",
+            BankLine {
+                bank: Bank::B,
+                info: record.bank(Bank::B),
+                preferred: true
+            }
+        );
+        assert_eq!(
+            line,
+            "bank B* trial      v1.2.3+4 counter 7    tries 2 reason - (stage P4)"
+        );
+        assert_eq!(
+            format!("{}", record.last_outcome),
+            "fallback from bank A to bank B (health check)"
+        );
+        let mut record = record;
+        record.last_outcome.bank = Bank::A;
+        record.banks[1].stage = Stage::Health;
+        assert_eq!(
+            format!("{}", OutcomeLine(&record)),
+            "fallback from bank B to bank A (health check, stage P4)"
+        );
+        assert_eq!(format!("{}", BootOutcome::NONE), "none");
+        assert_eq!(format!("{}", FailureReason::None), "-");
+        assert_eq!(format!("{:<6}|", Version::default()), "0.0.0+0|");
+        for text in [
+            format!("{}", OutcomeLine(&BootRecord::BLANK)),
+            format!("{}", FailureReason::TriesExhausted),
+            format!("{}", Stage::Unknown),
+        ] {
+            assert!(!text.contains("None") && !text.contains("Some(") && !text.contains(" { "));
+        }
+    }
+
+    #[test]
+    fn health_window_is_kept_and_old_records_read_the_default() {
+        let mut record = sample();
+        record.health_window_ms = 0;
+        assert_eq!(BootRecord::decode(&record.encode()), Ok(record));
+        record.health_window_ms = 123_456;
+        assert_eq!(BootRecord::decode(&record.encode()), Ok(record));
+        // A format-1 record from before the field: bytes 4..8 are zero.
+        let mut bytes = record.encode();
+        bytes[4..8].copy_from_slice(&[0; 4]);
+        let crc = crc32(&bytes[..CRC_OFFSET]);
+        bytes[CRC_OFFSET..RECORD_BODY_LEN].copy_from_slice(&crc.to_le_bytes());
+        let old = BootRecord::decode(&bytes).unwrap();
+        assert_eq!(old.health_window_ms, DEFAULT_HEALTH_WINDOW_MS);
     }
 }

@@ -21,7 +21,9 @@ mod window;
 use aarch64_rt::semihosting;
 use bootstate::Flash as _;
 use bootstate::layout::{BANK_SIZE, bank_offset};
-use bootstate::{Bank, BankInfo, BootControl, BootDecision, FailureReason, Version, verify};
+use bootstate::{
+    Bank, BankLine, BootControl, BootDecision, FailureReason, OutcomeLine, Version, verify,
+};
 use cfi_flash::CfiFlash;
 use cfi_flash::boot::BootFlash;
 use cfi_flash::mmio::MmioBus;
@@ -51,43 +53,6 @@ pub fn stop(status: u32) -> ! {
     console::flush();
     loop {
         aarch64_cpu::asm::wfe();
-    }
-}
-
-/// `a.b.c+d`.
-pub struct ShowVersion(pub Version);
-
-impl core::fmt::Display for ShowVersion {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        let v = self.0;
-        write!(f, "{}.{}.{}+{}", v.major, v.minor, v.revision, v.build)
-    }
-}
-
-fn show_bank(bank: Bank, info: &BankInfo, preferred: bool) {
-    println!(
-        "  bank {:?}{} {:<10} v{:<12} counter {:<4} tries {} reason {:?} (stage {:?})",
-        bank,
-        if preferred { "*" } else { " " },
-        alloc_free_lower(info.state),
-        ShowVersion(info.version),
-        info.security_counter,
-        info.tries_left,
-        info.reason,
-        info.stage
-    );
-}
-
-/// The state's name in lower case, without allocating.
-fn alloc_free_lower(state: bootstate::BankState) -> &'static str {
-    use bootstate::BankState::*;
-    match state {
-        Empty => "empty",
-        Writing => "writing",
-        Trial => "trial",
-        Good => "committed",
-        Bad => "bad",
-        Superseded => "superseded",
     }
 }
 
@@ -194,12 +159,7 @@ fn load(
 fn recovery(banks: [(bootstate::BankState, FailureReason); 2]) -> ! {
     println!("dpuboot: RECOVERY: no bootable bank");
     for (bank, (state, reason)) in [Bank::A, Bank::B].into_iter().zip(banks) {
-        println!(
-            "  bank {:?}: {} (reason {:?})",
-            bank,
-            alloc_free_lower(state),
-            reason
-        );
+        println!("  bank {}: {} (reason {})", bank, state, reason);
     }
     println!("dpuboot: stage a good image over the console or JTAG; not rebooting");
     stop(STATUS_RECOVERY)
@@ -236,34 +196,39 @@ extern "C" fn dpuboot_main(x0: usize, entry_level: u64) -> ! {
     let mut control = match flash.map(BootControl::load) {
         Ok(Ok(control)) => control,
         Ok(Err(error)) => {
-            println!("dpuboot: cannot read the boot state: {:?}", error);
+            println!("dpuboot: cannot read the boot state: {}", error);
             stop(STATUS_PLATFORM)
         }
         Err(error) => {
-            println!("dpuboot: flash1 has an unexpected geometry: {:?}", error);
+            println!("dpuboot: flash1 has an unexpected geometry: {}", error);
             stop(STATUS_PLATFORM)
         }
     };
     let record = *control.record();
     println!(
-        "boot state: {} valid record copies, sequence {}, floor {}, window {} ms, last {:?} bank {:?} ({:?})",
+        "boot state: {} valid record copies, sequence {}, floor {}, window {} ms, last outcome: {}",
         control.valid_copies(),
         record.sequence,
         control.floor(),
         record.rollback_window_ms,
-        record.last_outcome.event,
-        record.last_outcome.bank,
-        record.last_outcome.reason
+        OutcomeLine(&record)
     );
     for bank in [Bank::A, Bank::B] {
-        show_bank(bank, record.bank(bank), record.active == bank);
+        println!(
+            "  {}",
+            BankLine {
+                bank,
+                info: record.bank(bank),
+                preferred: record.active == bank,
+            }
+        );
     }
     window::shift_r(&mut control);
     let mut decision = control.select();
     loop {
         match decision {
             Err(error) => {
-                println!("dpuboot: cannot update the boot state: {:?}", error);
+                println!("dpuboot: cannot update the boot state: {}", error);
                 stop(STATUS_PLATFORM)
             }
             Ok(BootDecision::Recovery { banks }) => recovery(banks),
@@ -276,9 +241,9 @@ extern "C" fn dpuboot_main(x0: usize, entry_level: u64) -> ! {
                 Ok(loaded) => {
                     let flash = control.flash_mut();
                     println!(
-                        "dpuboot: booting bank {:?} v{} ({}), {} bytes verified in {} us, entry {:#x}, {} flash op(s), {} ms since reset",
+                        "dpuboot: booting bank {} v{} ({}), {} bytes verified in {} us, entry {:#x}, {} flash op(s), {} ms since reset",
                         bank,
-                        ShowVersion(loaded.version),
+                        loaded.version,
                         if trial { "trial" } else { "committed" },
                         loaded.image_len,
                         loaded.verify_us,
@@ -292,7 +257,7 @@ extern "C" fn dpuboot_main(x0: usize, entry_level: u64) -> ! {
                     unsafe { entry::enter_kernel(loaded.entry, platform.dtb) }
                 }
                 Err(reason) => {
-                    println!("dpuboot: bank {:?} rejected: {:?}", bank, reason);
+                    println!("dpuboot: bank {} rejected: {}", bank, reason);
                     decision = control.reject(bank, reason);
                 }
             },

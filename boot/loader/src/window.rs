@@ -6,7 +6,7 @@
 //! normally without writing flash.
 
 use crate::platform::microseconds;
-use crate::{Flash1, ShowVersion, console, print, println};
+use crate::{Flash1, console, print, println};
 use bootstate::{BootControl, RollbackOutcome};
 
 /// How long the `[y/N]` question waits for an answer.
@@ -33,7 +33,7 @@ pub fn shift_r(control: &mut BootControl<Flash1>) -> bool {
     let other = record.active.other();
     let target = *record.bank(other);
     println!(
-        "Press Shift+R within {} ms to roll back to bank {:?}",
+        "Press Shift+R within {} ms to roll back to bank {}",
         window_ms, other
     );
     let deadline = microseconds() + u64::from(window_ms) * 1000;
@@ -52,11 +52,7 @@ pub fn shift_r(control: &mut BootControl<Flash1>) -> bool {
         );
         return false;
     }
-    print!(
-        "Roll back to bank {:?} ({})? [y/N] ",
-        other,
-        ShowVersion(target.version)
-    );
+    print!("Roll back to bank {} ({})? [y/N] ", other, target.version);
     let answer = byte_until(microseconds() + ANSWER_TIMEOUT_US);
     match answer {
         Some(byte) if byte.is_ascii_graphic() => println!("{}", byte as char),
@@ -68,7 +64,7 @@ pub fn shift_r(control: &mut BootControl<Flash1>) -> bool {
     }
     match control.manual_rollback() {
         Ok(RollbackOutcome::RolledBack { from, to }) => {
-            println!("rolled back: bank {:?} -> bank {:?}", from, to);
+            println!("rolled back: bank {} -> bank {}", from, to);
             true
         }
         Ok(RollbackOutcome::Refused {
@@ -77,7 +73,7 @@ pub fn shift_r(control: &mut BootControl<Flash1>) -> bool {
             below_floor,
         }) => {
             println!(
-                "rollback refused: bank {:?} is {:?}{}",
+                "rollback refused: bank {} is {}{}",
                 target,
                 state,
                 if below_floor {
@@ -89,7 +85,7 @@ pub fn shift_r(control: &mut BootControl<Flash1>) -> bool {
             false
         }
         Err(error) => {
-            println!("rollback failed: flash error {:?}", error);
+            println!("rollback failed: {}", error);
             false
         }
     }

@@ -6,32 +6,44 @@
 //! record means a direct boot (`-kernel`, U-Boot): no banks, nothing is written.
 //!
 //! - Every boot prints one report line: bank, version, trial or committed, fallback reason.
-//! - Health window: a trial is committed (jumpstart) once [`health_ok`] holds, within
-//!   [`HEALTH_DEADLINE_MS`]; otherwise it is marked bad (reason health check, stage P4) and the
-//!   machine resets so dpuboot boots the committed bank. A committed boot writes nothing.
+//! - Health window (jumpstart is a window, not a gate): a trial is committed only after it
+//!   stayed healthy for the record's health window (default 10 s, `boot health MS`): console
+//!   up, the poll loop checking in, the management stack up when there is a management NIC
+//!   (and, once it exists, the switch forwarding). The policy is `bootstate::health`. A trial
+//!   still unhealthy at the deadline is marked bad (reason health check, stage P4) and the
+//!   machine resets so dpuboot boots the committed bank. A trial that panics, faults or hangs
+//!   inside the window resets (fault path, watchdog) and dpuboot counts the try; once its tries
+//!   are used it falls back. After the commit a failure reboots the same committed bank. A
+//!   committed boot writes nothing.
+//! - Locking: STATE is a thread-only lock (no interrupt handler takes it) ranked above the
+//!   console, so nothing prints while it is held: each function copies out what it needs,
+//!   drops the guard, then prints (`sync.rs`).
 //! - `rollback` sets the request flag dpuboot consumes once; `update` stages a signed image
 //!   received over the console (see `update`), verifies it exactly as dpuboot will, and
 //!   activates it as a trial; only while the running bank is committed.
 //!
 //! Test-only behaviours come from build features, never from shipping code paths:
-//! `test-health-fail` fails the health check, `test-hang` hangs before jumpstart.
+//! `test-health-fail` fails the health check, `test-hang` hangs before jumpstart, `test-panic`
+//! panics one second into a trial's health window.
 
 use crate::arch::aarch64::{psci, timer};
 use crate::board::Board;
-use crate::{print, println};
+use crate::sync::{Rank, ThreadMutex};
+use crate::{console, lastboot, println, watchdog};
+use bootstate::health::{Jumpstart, Progress, Signals, Verdict};
+use bootstate::lastboot::Ending;
 use bootstate::{
-    Bank, BankInfo, BankState, BootControl, BootEvent, ControlError, FailureReason, Stage, Version,
+    Bank, BankLine, BankState, BootControl, BootEvent, BootRecord, ControlError, FailureReason,
+    OutcomeLine, Stage, Version,
 };
 use cfi_flash::CfiFlash;
 use cfi_flash::boot::BootFlash;
 use cfi_flash::mmio::MmioBus;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 mod keys {
     include!(concat!(env!("OUT_DIR"), "/trusted_keys.rs"));
 }
-
-/// How long a trial has to become healthy before it is marked bad.
-pub const HEALTH_DEADLINE_MS: u64 = 10_000;
 
 type Flash1 = BootFlash<MmioBus>;
 
@@ -49,44 +61,40 @@ enum Running {
     },
 }
 
-struct BootBanks {
+/// The shared boot state (see the module documentation for its lock rule).
+pub struct BootBanks {
     control: Option<BootControl<Flash1>>,
     running: Running,
-    /// Set once the health verdict is in (committed or marked bad).
-    decided: bool,
+    /// The soak of a trial awaiting its verdict.
+    jumpstart: Option<Jumpstart>,
 }
 
-static STATE: spin::Mutex<BootBanks> = spin::Mutex::new(BootBanks {
-    control: None,
-    running: Running::Direct,
-    decided: false,
-});
+static STATE: ThreadMutex<BootBanks> = ThreadMutex::ranked(
+    "boot state",
+    Rank::BootState,
+    BootBanks {
+        control: None,
+        running: Running::Direct,
+        jumpstart: None,
+    },
+);
+/// Set once no verdict is pending (committed, failed, or not a trial): the poll loop's fast
+/// path, so a committed boot does not take the lock on every pass.
+static DECIDED: AtomicBool = AtomicBool::new(false);
 
-/// `a.b.c+d`.
+/// `a.b.c+d` (the updater's name for [`Version`]'s Display).
 pub struct ShowVersion(pub Version);
 
 impl core::fmt::Display for ShowVersion {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        let v = self.0;
-        write!(f, "{}.{}.{}+{}", v.major, v.minor, v.revision, v.build)
-    }
-}
-
-fn state_name(state: BankState) -> &'static str {
-    match state {
-        BankState::Empty => "empty",
-        BankState::Writing => "writing",
-        BankState::Trial => "trial",
-        BankState::Good => "committed",
-        BankState::Bad => "bad",
-        BankState::Superseded => "superseded",
+        self.0.fmt(f)
     }
 }
 
 /// Reads the boot state from flash1 and prints the boot report line.
 pub fn init(board: &Board) {
-    let mut state = STATE.lock();
     let Some(region) = board.flash.get(1).copied() else {
+        DECIDED.store(true, Ordering::Relaxed);
         println!("boot: direct boot (no flash1 in the device tree)");
         return;
     };
@@ -99,53 +107,34 @@ pub fn init(board: &Board) {
     let control = match control {
         Ok(control) => control,
         Err(error) => {
-            println!("boot: cannot read the boot state on flash1: {:?}", error);
+            DECIDED.store(true, Ordering::Relaxed);
+            println!("boot: cannot read the boot state on flash1: {}", error);
             return;
         }
     };
     if control.valid_copies() == 0 {
+        DECIDED.store(true, Ordering::Relaxed);
         println!("boot: direct boot (no boot-state record on flash1)");
         return;
     }
     let record = *control.record();
+    let floor = control.floor();
     let bank = record.active;
     let info = record.bank(bank);
     let trial = info.state == BankState::Trial;
-    print!(
-        "boot: bank {:?} v{} {}",
-        bank,
-        ShowVersion(info.version),
-        if trial { "trial" } else { "committed" }
-    );
-    if trial {
-        print!(" ({} tries left)", info.tries_left);
-    }
-    let outcome = record.last_outcome;
-    if outcome.bank == bank
-        && matches!(
-            outcome.event,
-            BootEvent::Fallback | BootEvent::ManualRollback | BootEvent::RequestedRollback
-        )
     {
-        print!(
-            ", after {:?} from bank {:?} (reason {:?})",
-            outcome.event,
-            bank.other(),
-            outcome.reason
-        );
+        let mut state = STATE.lock();
+        state.running = Running::Bank { bank, trial };
+        state.jumpstart = trial.then(|| {
+            Jumpstart::new(
+                timer::milliseconds_since_boot(),
+                u64::from(record.health_window_ms),
+            )
+        });
+        state.control = Some(control);
     }
-    if outcome.event == BootEvent::RollbackRefused && outcome.bank == bank {
-        print!(
-            ", rollback request refused (bank {:?} is {} or below the anti-rollback floor {})",
-            bank.other(),
-            state_name(record.bank(bank.other()).state),
-            control.floor()
-        );
-    }
-    println!();
-    state.running = Running::Bank { bank, trial };
-    state.decided = !trial;
-    state.control = Some(control);
+    DECIDED.store(!trial, Ordering::Relaxed);
+    print_report(&record, floor, trial);
     #[cfg(feature = "test-hang")]
     if trial {
         println!("boot: test-hang build: hanging before jumpstart");
@@ -155,54 +144,115 @@ pub fn init(board: &Board) {
     }
 }
 
-/// The health signals a trial must show before it is committed. `management` is `None` while
-/// no management stack exists, else whether it is up (the NIC layer's signal).
-pub fn health_ok(management: Option<bool>) -> Result<bool, FailureReason> {
-    if cfg!(feature = "test-health-fail") {
-        // A test image: behave like a kernel whose services failed to come up.
-        return Err(FailureReason::HealthCheck);
+fn print_report(record: &BootRecord, floor: u32, trial: bool) {
+    let bank = record.active;
+    let info = record.bank(bank);
+    crate::print!(
+        "boot: bank {} v{} {}",
+        bank,
+        info.version,
+        if trial { "trial" } else { "committed" }
+    );
+    if trial {
+        crate::print!(
+            " ({} tries left, health window {} ms)",
+            info.tries_left,
+            record.health_window_ms
+        );
     }
-    // The console is up (we are in the poll loop); the management stack once it exists.
-    Ok(management.unwrap_or(true))
+    let outcome = record.last_outcome;
+    if outcome.bank == bank
+        && matches!(
+            outcome.event,
+            BootEvent::Fallback | BootEvent::ManualRollback | BootEvent::RequestedRollback
+        )
+    {
+        crate::print!(", after {}", OutcomeLine(record));
+    }
+    if outcome.event == BootEvent::RollbackRefused && outcome.bank == bank {
+        crate::print!(
+            ", rollback request refused (bank {} is {} or below the anti-rollback floor {})",
+            bank.other(),
+            record.bank(bank.other()).state,
+            floor
+        );
+    }
+    println!();
 }
 
-/// Called from the poll loop: commits a healthy trial, or fails an unhealthy one.
+/// Why a trial is being failed.
+#[derive(Clone, Copy)]
+enum FailCause {
+    /// A signal stayed down past the deadline.
+    Unhealthy(bootstate::health::Unhealthy),
+    /// A `test-health-fail` build (behaves like a kernel whose services failed).
+    TestBuild,
+}
+
+impl core::fmt::Display for FailCause {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            FailCause::Unhealthy(problem) => problem.fmt(f),
+            FailCause::TestBuild => f.write_str("test-health-fail build"),
+        }
+    }
+}
+
+/// What the poll decided, printed after the lock is dropped.
+enum Decision {
+    Pending,
+    Committed {
+        bank: Bank,
+        after_ms: u64,
+    },
+    CommitFailed(ControlError),
+    Failed {
+        bank: Bank,
+        cause: FailCause,
+        marked: Result<(), ControlError>,
+    },
+}
+
+/// Called from the poll loop: commits a trial that stayed healthy for its window, or fails
+/// one that is still unhealthy at the deadline.
 pub fn poll(management: Option<bool>, reset: Option<psci::Conduit>) {
-    let mut state = STATE.lock();
-    if state.decided {
+    if DECIDED.load(Ordering::Relaxed) {
         return;
     }
-    let Running::Bank { bank, trial: true } = state.running else {
-        state.decided = true;
-        return;
+    let now = timer::milliseconds_since_boot();
+    #[cfg(feature = "test-panic")]
+    if now >= 1000 {
+        panic!("test-panic build: panicking inside the health window");
+    }
+    let signals = Signals {
+        console: console::is_up(),
+        loop_alive: watchdog::loop_alive(),
+        management,
+        forwarding: None,
     };
-    let verdict = match health_ok(management) {
-        Ok(true) => Ok(()),
-        Ok(false) if timer::uptime_milliseconds() < HEALTH_DEADLINE_MS => return,
-        Ok(false) => Err(FailureReason::HealthCheck),
-        Err(reason) => Err(reason),
-    };
-    state.decided = true;
-    let Some(control) = state.control.as_mut() else {
-        return;
-    };
-    match verdict {
-        Ok(()) => match control.commit(bank) {
-            Ok(()) => {
-                state.running = Running::Bank { bank, trial: false };
-                println!("jumpstart: bank {:?} committed", bank);
-            }
-            Err(error) => println!("jumpstart: commit failed: {:?}", error),
-        },
-        Err(reason) => {
+    let decision = decide(&mut STATE.lock(), now, signals);
+    match decision {
+        Decision::Pending => {}
+        Decision::Committed { bank, after_ms } => {
             println!(
-                "health check failed ({:?}): marking bank {:?} bad and resetting",
-                reason, bank
+                "jumpstart: bank {} committed (healthy for {} ms)",
+                bank, after_ms
             );
-            if let Err(error) = control.mark_bad(bank, reason, Stage::Health) {
-                println!("boot: cannot mark the bank bad: {:?}", error);
+        }
+        Decision::CommitFailed(error) => println!("jumpstart: commit failed: {}", error),
+        Decision::Failed {
+            bank,
+            cause,
+            marked,
+        } => {
+            println!(
+                "health check failed ({}): marking bank {} bad and resetting",
+                cause, bank
+            );
+            if let Err(error) = marked {
+                println!("boot: cannot mark the bank bad: {}", error);
             }
-            drop(state);
+            lastboot::record(Ending::HealthCheck);
             match reset {
                 Some(conduit) => psci::system_reset(conduit),
                 None => println!("error: no PSCI; cannot reset"),
@@ -211,115 +261,168 @@ pub fn poll(management: Option<bool>, reset: Option<psci::Conduit>) {
     }
 }
 
-fn show_bank(bank: Bank, info: &BankInfo, preferred: bool, running: bool) {
-    println!(
-        "  bank {:?}{} {:<10} v{:<12} counter {:<4} tries {} reason {:?} (stage {:?}){}",
-        bank,
-        if preferred { "*" } else { " " },
-        state_name(info.state),
-        ShowVersion(info.version),
-        info.security_counter,
-        info.tries_left,
-        info.reason,
-        info.stage,
-        if running { "  <- running" } else { "" }
-    );
+fn decide(state: &mut BootBanks, now: u64, signals: Signals) -> Decision {
+    let Running::Bank { bank, trial: true } = state.running else {
+        DECIDED.store(true, Ordering::Relaxed);
+        return Decision::Pending;
+    };
+    let Some(jumpstart) = state.jumpstart.as_mut() else {
+        DECIDED.store(true, Ordering::Relaxed);
+        return Decision::Pending;
+    };
+    let verdict = if cfg!(feature = "test-health-fail") {
+        Err(FailCause::TestBuild)
+    } else {
+        match jumpstart.sample(now, signals) {
+            Verdict::Pending => return Decision::Pending,
+            Verdict::Commit => Ok(jumpstart.window_ms()),
+            Verdict::Fail(problem) => Err(FailCause::Unhealthy(problem)),
+        }
+    };
+    DECIDED.store(true, Ordering::Relaxed);
+    state.jumpstart = None;
+    let Some(control) = state.control.as_mut() else {
+        return Decision::Pending;
+    };
+    match verdict {
+        Ok(after_ms) => match control.commit(bank) {
+            Ok(()) => {
+                state.running = Running::Bank { bank, trial: false };
+                Decision::Committed { bank, after_ms }
+            }
+            Err(error) => Decision::CommitFailed(error),
+        },
+        Err(cause) => Decision::Failed {
+            bank,
+            cause,
+            marked: control.mark_bad(bank, FailureReason::HealthCheck, Stage::Health),
+        },
+    }
 }
 
-/// `boot`: both banks, the last outcome, reasons.
+/// `boot`: both banks, the last outcome, reasons, how the last boot ended.
 pub fn show() {
-    let mut state = STATE.lock();
-    let running = match state.running {
-        Running::Bank { bank, .. } => Some(bank),
-        Running::Direct => None,
+    let snapshot = {
+        let mut state = STATE.lock();
+        let running = state.running;
+        let progress = state.jumpstart.as_ref().map(Jumpstart::progress);
+        state.control.as_mut().map(|control| {
+            let flash = control.flash_mut();
+            let writes = (flash.erases(), flash.programs());
+            (
+                *control.record(),
+                control.floor(),
+                running,
+                progress,
+                writes,
+            )
+        })
     };
-    let Some(control) = state.control.as_mut() else {
+    let Some((record, floor, running, progress, (erases, programs))) = snapshot else {
         println!("direct boot: no boot-state record (not booted by dpuboot)");
+        println!("{}", lastboot::Report);
         return;
     };
-    let record = *control.record();
     println!(
-        "boot state: sequence {}, floor {}, trial tries {}, Shift+R window {} ms, rollback request {}",
+        "boot state: sequence {}, floor {}, trial tries {}, Shift+R window {} ms, health window {} ms, rollback request {}",
         record.sequence,
-        control.floor(),
+        floor,
         record.trial_tries,
         record.rollback_window_ms,
+        record.health_window_ms,
         if record.rollback_requested {
             "pending"
         } else {
             "none"
         }
     );
+    let running = match running {
+        Running::Bank { bank, .. } => Some(bank),
+        Running::Direct => None,
+    };
     for bank in [Bank::A, Bank::B] {
-        show_bank(
-            bank,
-            record.bank(bank),
-            record.active == bank,
-            running == Some(bank),
+        println!(
+            "  {}{}",
+            BankLine {
+                bank,
+                info: record.bank(bank),
+                preferred: record.active == bank,
+            },
+            if running == Some(bank) {
+                "  <- running"
+            } else {
+                ""
+            }
         );
     }
-    println!(
-        "last outcome: {:?} bank {:?} reason {:?}",
-        record.last_outcome.event, record.last_outcome.bank, record.last_outcome.reason
-    );
-    let flash = control.flash_mut();
+    println!("last outcome: {}", OutcomeLine(&record));
+    match progress {
+        Some(Progress::Starting) | None => {}
+        Some(progress) => println!("jumpstart: {}", progress),
+    }
+    println!("{}", lastboot::Report);
     println!(
         "flash writes by the kernel this boot: {} erase(s), {} program(s)",
-        flash.erases(),
-        flash.programs()
+        erases, programs
     );
 }
 
 /// `rollback`: asks dpuboot to roll back at the next boot (consumed once).
 pub fn request_rollback() {
-    let mut state = STATE.lock();
-    let Some(control) = state.control.as_mut() else {
-        println!("error: direct boot; there is no other bank to roll back to");
-        return;
-    };
-    match control.request_rollback() {
-        Ok(()) => println!("rollback requested: dpuboot performs it at the next boot ('reboot')"),
-        Err(error) => println!("error: rollback request not written: {:?}", error),
-    }
-}
-
-/// `boot tries N` / `boot window MS`: changes dpuboot's settings in the boot-state record.
-pub fn configure(tries: Option<u8>, window_ms: Option<u16>) {
-    let mut state = STATE.lock();
-    let Some(control) = state.control.as_mut() else {
-        println!("error: direct boot; there is no boot-state record to configure");
-        return;
-    };
-    let result = match (tries, window_ms) {
-        (Some(tries), _) => control.set_trial_tries(tries),
-        (None, Some(window)) => control.set_rollback_window_ms(window),
-        (None, None) => Ok(()),
-    };
+    let result = STATE
+        .lock()
+        .control
+        .as_mut()
+        .map(BootControl::request_rollback);
     match result {
-        Ok(()) => {
-            let record = control.record();
-            println!(
-                "boot settings: {} tries for a new trial, Shift+R window {} ms (0 = off)",
-                record.trial_tries, record.rollback_window_ms
-            );
+        None => println!("error: direct boot; there is no other bank to roll back to"),
+        Some(Ok(())) => {
+            println!("rollback requested: dpuboot performs it at the next boot ('reboot')")
         }
-        Err(error) => println!("error: boot settings not written: {:?}", error),
+        Some(Err(error)) => println!("error: rollback request not written: {}", error),
     }
 }
 
-/// The bank running now, if committed (the updater's precondition).
-fn committed_bank(state: &BootBanks) -> Option<Bank> {
-    match state.running {
-        Running::Bank { bank, trial: false } => Some(bank),
-        _ => None,
+/// A change to the boot settings (`boot tries N`, `boot window MS`, `boot health MS`).
+#[derive(Clone, Copy)]
+pub enum Setting {
+    /// Tries a new trial gets.
+    Tries(u8),
+    /// dpuboot's Shift+R window in ms (0 = off).
+    RollbackWindow(u16),
+    /// The jumpstart health window in ms (0 = commit at the first healthy check).
+    HealthWindow(u32),
+}
+
+/// `boot tries N` / `boot window MS` / `boot health MS`: changes the settings in the
+/// boot-state record (dpuboot and the next trial read them).
+pub fn configure(setting: Setting) {
+    let result = STATE.lock().control.as_mut().map(|control| {
+        match setting {
+            Setting::Tries(tries) => control.set_trial_tries(tries),
+            Setting::RollbackWindow(window) => control.set_rollback_window_ms(window),
+            Setting::HealthWindow(window) => control.set_health_window_ms(window),
+        }
+        .map(|()| *control.record())
+    });
+    match result {
+        None => println!("error: direct boot; there is no boot-state record to configure"),
+        Some(Ok(record)) => println!(
+            "boot settings: {} tries for a new trial, Shift+R window {} ms (0 = off), health window {} ms",
+            record.trial_tries, record.rollback_window_ms, record.health_window_ms
+        ),
+        Some(Err(error)) => println!("error: boot settings not written: {}", error),
     }
 }
 
-/// The updater's one way in: runs `f` under the boot-state lock with the running bank and the
-/// boot control, if that bank is committed; `None` otherwise. `f` must not print.
+/// The updater's one way in (`update.rs`): runs `f` under the boot-state lock with the running
+/// bank and the boot control, if that bank is committed; `None` otherwise. `f` must not print
+/// (debug builds panic if it does: the boot-state lock ranks above the console).
 pub(crate) fn with_committed<R>(f: impl FnOnce(Bank, &mut BootControl<Flash1>) -> R) -> Option<R> {
     let mut state = STATE.lock();
-    let bank = committed_bank(&state)?;
+    let Running::Bank { bank, trial: false } = state.running else {
+        return None;
+    };
     state.control.as_mut().map(|control| f(bank, control))
 }
 

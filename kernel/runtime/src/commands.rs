@@ -5,6 +5,7 @@
 
 use crate::arch::aarch64::{cpu, mmu, psci, semihosting, timer};
 use crate::board::{self, Board};
+use crate::bootbank::Setting;
 use crate::net::Network;
 use crate::version::{GIT_HASH, PROFILE, VERSION};
 use crate::{System, console, layout, log, print, println};
@@ -165,6 +166,7 @@ fn execute(
         }
         Command::Reboot => {
             println!("rebooting");
+            crate::lastboot::record(bootstate::lastboot::Ending::Reboot);
             match system.board.psci {
                 Some(conduit) => psci::system_reset(conduit),
                 None => println!("error: no PSCI in the device tree; cannot reset"),
@@ -172,8 +174,10 @@ fn execute(
             println!("error: the firmware refused to reset");
         }
         Command::Boot => crate::bootbank::show(),
-        Command::BootTries(tries) => crate::bootbank::configure(Some(tries), None),
-        Command::BootWindow(window) => crate::bootbank::configure(None, Some(window)),
+        Command::BootTries(tries) => crate::bootbank::configure(Setting::Tries(tries)),
+        Command::BootWindow(window) => crate::bootbank::configure(Setting::RollbackWindow(window)),
+        Command::BootHealth(window) => crate::bootbank::configure(Setting::HealthWindow(window)),
+        Command::Watchdog(timeout) => crate::watchdog::command(timeout),
         Command::Rollback => crate::bootbank::request_rollback(),
         Command::Update { length } => crate::bootbank::update::run(length),
         Command::PowerOff => {
@@ -350,5 +354,6 @@ fn crash(kind: CrashKind) {
             println!("recursing until the stack hits its guard page");
             println!("unexpectedly returned {}", crate::layout::overflow_stack(0));
         }
+        CrashKind::Hang => crate::watchdog::hang(),
     }
 }

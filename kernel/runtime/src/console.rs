@@ -5,7 +5,7 @@
 //! frame is sent as `0xFF 0x00` + rzcobs bytes + `0x00`, and text never contains `0xFF`.
 //! Received bytes are drained by the UART interrupt into a ring the poll loop reads.
 
-use crate::sync::IrqSafeMutex;
+use crate::sync::{IrqSafeMutex, Rank};
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use heapless::Deque;
@@ -37,12 +37,17 @@ impl Output {
     }
 }
 
-static OUTPUT: IrqSafeMutex<Output> = IrqSafeMutex::new(Output {
-    uart: None,
-    early: Deque::new(),
-    early_dropped: 0,
-});
-static INPUT: IrqSafeMutex<Deque<u8, INPUT_RING_SIZE>> = IrqSafeMutex::new(Deque::new());
+static OUTPUT: IrqSafeMutex<Output> = IrqSafeMutex::ranked(
+    "console output",
+    Rank::ConsoleOutput,
+    Output {
+        uart: None,
+        early: Deque::new(),
+        early_dropped: 0,
+    },
+);
+static INPUT: IrqSafeMutex<Deque<u8, INPUT_RING_SIZE>> =
+    IrqSafeMutex::ranked("console input", Rank::ConsoleInput, Deque::new());
 /// The UART's base address, for the fault path that must not take a lock.
 static EMERGENCY_BASE: AtomicUsize = AtomicUsize::new(0);
 /// Receive interrupts are masked because the ring was full.
@@ -91,7 +96,9 @@ pub fn write_bytes(bytes: &[u8]) {
     OUTPUT.lock().write(bytes);
 }
 
-/// Formats text to the console, turning `\n` into `\r\n` for terminals.
+/// Formats text to the console, turning `\n` into `\r\n` for terminals. (`track_caller`: a
+/// lock-order panic in debug builds names the `println!` that printed under a lock.)
+#[track_caller]
 pub fn write_fmt(arguments: fmt::Arguments<'_>) {
     struct Translating<'a>(&'a mut Output);
     impl Write for Translating<'_> {
@@ -174,7 +181,10 @@ pub fn on_interrupt() {
 
 /// Takes one received byte, if any (also polls the FIFO, so input works without interrupts).
 pub fn read_byte() -> Option<u8> {
-    if let Some(byte) = INPUT.lock().pop_front() {
+    // The guard must be gone before `on_interrupt` takes OUTPUT then INPUT (lock order; an
+    // `if let` on `INPUT.lock()` would keep it for the whole block and deadlock).
+    let byte = INPUT.lock().pop_front();
+    if let Some(byte) = byte {
         if RECEIVE_MASKED.load(Ordering::Relaxed) {
             // Room again: take what waited in the FIFO and unmask.
             on_interrupt();
@@ -183,6 +193,11 @@ pub fn read_byte() -> Option<u8> {
     }
     on_interrupt();
     INPUT.lock().pop_front()
+}
+
+/// Whether the console UART is up (a jumpstart health signal).
+pub fn is_up() -> bool {
+    EMERGENCY_BASE.load(Ordering::SeqCst) != 0
 }
 
 /// Bytes the UART's FIFO lost (overrun), and line errors.

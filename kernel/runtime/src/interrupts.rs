@@ -1,10 +1,12 @@
 //! Interrupt layer: the GIC chosen from the device tree, and the IRQ dispatch table.
 //!
 //! Handlers run with IRQs masked and only acknowledge their device and record work (a flag, a
-//! counter, bytes into a ring); the poll loop does the rest.
+//! counter, bytes into a ring); the poll loop does the rest. They run after the controller
+//! lock is dropped (the handler is copied out), so a handler may print or take the console
+//! locks without breaking the lock order (`sync.rs`).
 
 use crate::board::{Board, GicInfo};
-use crate::sync::IrqSafeMutex;
+use crate::sync::{IrqSafeMutex, Rank};
 use core::sync::atomic::{AtomicU32, Ordering};
 use gic::{Gic, GicError, GicV2, GicV3, IntId, InterruptController, Trigger};
 use heapless::Vec;
@@ -21,19 +23,19 @@ struct Controller {
     handlers: Vec<Handler, 16>,
 }
 
-static CONTROLLER: IrqSafeMutex<Controller> = IrqSafeMutex::new(Controller {
-    gic: None,
-    handlers: Vec::new(),
-});
+static CONTROLLER: IrqSafeMutex<Controller> = IrqSafeMutex::ranked(
+    "interrupt controller",
+    Rank::InterruptController,
+    Controller {
+        gic: None,
+        handlers: Vec::new(),
+    },
+);
 static SPURIOUS: AtomicU32 = AtomicU32::new(0);
 static UNHANDLED: AtomicU32 = AtomicU32::new(0);
 
 /// Why interrupts could not be set up.
 #[derive(Clone, Copy, Debug)]
-#[allow(
-    dead_code,
-    reason = "fields are read through Debug in the console message"
-)]
 pub enum InterruptError {
     /// The device tree describes no supported GIC.
     NoController,
@@ -43,6 +45,17 @@ pub enum InterruptError {
     BadId(u32),
     /// The handler table is full.
     TooManyHandlers,
+}
+
+impl core::fmt::Display for InterruptError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::NoController => f.write_str("the device tree describes no supported GIC"),
+            Self::Gic(error) => write!(f, "GIC: {error}"),
+            Self::BadId(id) => write!(f, "{id} is not a valid interrupt ID"),
+            Self::TooManyHandlers => f.write_str("the handler table is full"),
+        }
+    }
 }
 
 impl From<GicError> for InterruptError {
@@ -98,21 +111,32 @@ pub fn register(raw_id: u32, trigger: Trigger, run: fn()) -> Result<(), Interrup
 
 /// Called by the exception vector for every IRQ.
 pub fn handle_irq() {
-    let controller = CONTROLLER.lock();
-    let Some(gic) = controller.gic.as_ref() else {
-        return;
+    // Acknowledge and look the handler up under the lock; run it without the lock.
+    let (id, run) = {
+        let controller = CONTROLLER.lock();
+        let Some(gic) = controller.gic.as_ref() else {
+            return;
+        };
+        let Some(id) = gic.acknowledge() else {
+            SPURIOUS.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        let run = controller
+            .handlers
+            .iter()
+            .find(|handler| handler.id == id)
+            .map(|handler| handler.run);
+        (id, run)
     };
-    let Some(id) = gic.acknowledge() else {
-        SPURIOUS.fetch_add(1, Ordering::Relaxed);
-        return;
-    };
-    match controller.handlers.iter().find(|handler| handler.id == id) {
-        Some(handler) => (handler.run)(),
+    match run {
+        Some(run) => run(),
         None => {
             UNHANDLED.fetch_add(1, Ordering::Relaxed);
         }
     }
-    gic.end_of_interrupt(id);
+    if let Some(gic) = CONTROLLER.lock().gic.as_ref() {
+        gic.end_of_interrupt(id);
+    }
 }
 
 /// Spurious and unhandled interrupt counts.

@@ -5,7 +5,7 @@
 //! runtime level before calling defmt. Recent frames are kept in a ring so `log` can send them
 //! again; the host decoder (`cargo xtask run`) turns them into timestamped lines.
 
-use crate::sync::{InterruptMask, IrqSafeMutex};
+use crate::sync::{InterruptMask, IrqSafeMutex, Rank};
 use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 pub use dpu_log::LogLevel;
 use dpu_log::ReplayRing;
@@ -20,12 +20,14 @@ const FRAME_MARKER: [u8; 2] = [0xff, 0x00];
 static RUNTIME_LEVEL: AtomicU8 = AtomicU8::new(LogLevel::Trace as u8);
 static TAKEN: AtomicBool = AtomicBool::new(false);
 // Every lock here masks interrupts: a handler that logs must never spin on a lock the code it
-// interrupted holds (acquire masks too, but `replay` runs outside a frame).
-static ENCODER: IrqSafeMutex<defmt::Encoder> = IrqSafeMutex::new(defmt::Encoder::new());
-/// The interrupt mask held between `acquire` and `release`.
+// interrupted holds (acquire masks too, but `replay` runs outside a frame). Ranks (sync.rs):
+// the encoder is held while a frame's bytes go to the console and then the replay ring.
+static ENCODER: IrqSafeMutex<defmt::Encoder> =
+    IrqSafeMutex::ranked("log encoder", Rank::LogEncoder, defmt::Encoder::new());
+/// The interrupt mask held between `acquire` and `release` (nothing is taken under it).
 static MASK: IrqSafeMutex<Option<InterruptMask>> = IrqSafeMutex::new(None);
 static REPLAY: IrqSafeMutex<ReplayRing<REPLAY_RING_SIZE, REPLAY_RING_FRAMES>> =
-    IrqSafeMutex::new(ReplayRing::new());
+    IrqSafeMutex::ranked("log replay", Rank::LogReplay, ReplayRing::new());
 
 /// Whether a message at `level` passes the runtime filter.
 pub fn enabled(level: LogLevel) -> bool {

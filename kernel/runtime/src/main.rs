@@ -14,16 +14,18 @@ mod bootbank;
 mod commands;
 mod console;
 mod interrupts;
+mod lastboot;
 mod layout;
 mod log;
 mod net;
 mod sync;
 mod version;
+mod watchdog;
 
 use arch::aarch64 as cpu_arch;
 use board::Board;
 use core::fmt::Write;
-use cpu_arch::{mmu, semihosting, timer};
+use cpu_arch::{mmu, psci, semihosting, timer};
 
 /// Statuses the kernel reports through semihosting (QEMU's exit status in tests).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,6 +43,23 @@ pub enum ExitCode {
     NoConsole = 6,
     /// Memory map or interrupt controller could not be set up.
     PlatformError = 7,
+    /// The software watchdog fired: the poll loop stopped checking in.
+    Watchdog = 8,
+}
+
+impl ExitCode {
+    /// Why the boot ended, in words.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::Success => "orderly power-off",
+            Self::Exception => "unexpected exception",
+            Self::Panic => "panic",
+            Self::NoDeviceTree => "no usable device tree",
+            Self::NoConsole => "no console UART",
+            Self::PlatformError => "platform setup failed",
+            Self::Watchdog => "watchdog",
+        }
+    }
 }
 
 /// Facts gathered during bring-up, for the banner and the shell.
@@ -68,7 +87,10 @@ pub fn system() -> Option<&'static System> {
 /// Called once from the entry code, at EL1, with a valid stack, BSS cleared, FP enabled, and
 /// `dtb` either 0 or the address of the device tree blob the loader passed.
 pub unsafe fn kernel_init(dtb: usize, entry_level: u64) -> ! {
+    timer::mark_boot();
     cpu_arch::exception::install();
+    // Before anything can fail: read how the last boot ended, mark this one running.
+    lastboot::init();
     log::init();
     let semihosting = semihosting::probe();
     // SAFETY: `dtb` comes from the loader per the booti protocol (or is 0).
@@ -82,6 +104,7 @@ pub unsafe fn kernel_init(dtb: usize, entry_level: u64) -> ! {
             fail_boot(ExitCode::NoDeviceTree);
         }
     };
+    psci::set_conduit(board.psci);
     if let Err(error) = layout::map_everything(&board) {
         let _ = writeln!(
             console::EmergencyWriter,
@@ -101,7 +124,7 @@ pub unsafe fn kernel_init(dtb: usize, entry_level: u64) -> ! {
     let gic_version = match unsafe { interrupts::init(&board) } {
         Ok(version) => version,
         Err(error) => {
-            println!("interrupt controller: {:?}", error);
+            println!("interrupt controller: {}", error);
             fail_boot(ExitCode::PlatformError);
         }
     };
@@ -112,6 +135,8 @@ pub unsafe fn kernel_init(dtb: usize, entry_level: u64) -> ! {
         semihosting,
     });
     start_interrupt_sources(system);
+    // Armed from here: bring-up after this point and the poll loop must keep checking in.
+    watchdog::check_in();
     cpu_arch::cpu::enable_interrupts();
     kernel_main(system)
 }
@@ -120,18 +145,20 @@ fn start_interrupt_sources(system: &System) {
     match system.board.timer_interrupt {
         Some(id) => {
             if let Err(error) = interrupts::register(id, system.board.trigger(id), timer::on_tick) {
-                println!("timer interrupt {}: {:?}", id, error);
+                println!("timer interrupt {}: {}", id, error);
             }
             timer::start_ticks();
         }
-        None => println!("warning: the device tree describes no timer interrupt; uptime stays 0"),
+        None => println!(
+            "warning: the device tree describes no timer interrupt; uptime stays 0 and the watchdog is off"
+        ),
     }
     if let Some(id) = system.board.uart.and_then(|uart| uart.interrupt)
         && let Err(error) =
             interrupts::register(id, system.board.trigger(id), console::on_interrupt)
     {
         println!(
-            "console interrupt {}: {:?} (falling back to polling)",
+            "console interrupt {}: {} (falling back to polling)",
             id, error
         );
     }
@@ -139,6 +166,7 @@ fn start_interrupt_sources(system: &System) {
 
 fn kernel_main(system: &'static System) -> ! {
     commands::print_banner(system);
+    println!("{}", lastboot::Report);
     log_info!(
         "kernel up: EL{=u64} entry, GICv{=u8}",
         system.entry_level,
@@ -149,7 +177,8 @@ fn kernel_main(system: &'static System) -> ! {
     let mut shell = commands::Shell::new();
     shell.prompt();
     loop {
-        // Health window (jumpstart): console up, and the management stack up if there is one.
+        watchdog::check_in();
+        // Health window (jumpstart): console up, loop checking in, management stack up.
         bootbank::poll(network.management_health(), system.board.psci);
         let mut idle = true;
         while let Some(byte) = console::read_byte() {
@@ -168,36 +197,59 @@ fn kernel_main(system: &'static System) -> ! {
     }
 }
 
-/// Ends a boot that cannot continue: reports `code` through semihosting when present (tests),
-/// otherwise parks the core. Never powers off (PSCI SYSTEM_OFF would look like success).
+/// Ends a boot that cannot continue. Under semihosting (tests) QEMU exits with `code`. In the
+/// field the machine resets through PSCI, so dpuboot counts a trial's try and A/B rollback can
+/// act; the caller has already written the last-boot record the next boot prints. Without
+/// PSCI the core parks. Never powers off (PSCI SYSTEM_OFF would look like success).
 pub fn fail_boot(code: ExitCode) -> ! {
+    // Nothing may interrupt the ending (the watchdog tick, a console interrupt).
+    core::mem::forget(sync::InterruptMask::new());
+    let mut out = console::EmergencyWriter;
     let _ = write!(
-        console::EmergencyWriter,
-        "\r\n*** boot failed: status {}\r\n",
-        code as u32
+        out,
+        "\r\n*** boot failed: status {} ({})\r\n",
+        code as u32,
+        code.reason()
     );
     semihosting::exit(code as u32);
-    let _ = write!(
-        console::EmergencyWriter,
-        "*** system halted; reset to recover\r\n"
-    );
-    loop {
-        aarch64_cpu::asm::wfe();
+    lastboot::record_unless_ended(bootstate::lastboot::Ending::BootFailed { status: code as u8 });
+    match psci::conduit() {
+        Some(conduit) => {
+            let _ = write!(out, "*** resetting (the next boot reports why)\r\n");
+            psci::system_reset(conduit);
+            let _ = write!(out, "*** the firmware refused to reset\r\n");
+        }
+        None => {
+            let _ = write!(out, "*** no PSCI in the device tree: cannot reset\r\n");
+        }
     }
+    let _ = write!(out, "*** system halted; power-cycle to recover\r\n");
+    cpu_arch::cpu::park()
 }
 
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    core::mem::forget(sync::InterruptMask::new());
     let mut out = console::EmergencyWriter;
     let _ = write!(out, "\r\n*** KERNEL PANIC: {}\r\n", info.message());
-    if let Some(location) = info.location() {
-        let _ = write!(
-            out,
-            "    at {}:{}:{}\r\n",
-            location.file(),
-            location.line(),
-            location.column()
-        );
+    match info.location() {
+        Some(location) => {
+            let _ = write!(
+                out,
+                "    at {}:{}:{}\r\n",
+                location.file(),
+                location.line(),
+                location.column()
+            );
+            lastboot::record(bootstate::lastboot::Ending::Panic {
+                file: bootstate::lastboot::FileName::new(location.file()),
+                line: location.line(),
+            });
+        }
+        None => lastboot::record(bootstate::lastboot::Ending::Panic {
+            file: bootstate::lastboot::FileName::new("?"),
+            line: 0,
+        }),
     }
     fail_boot(ExitCode::Panic)
 }

@@ -149,7 +149,7 @@ pub fn init(board: &Board) -> Network {
         if let Some(id) = nic.interrupt
             && let Err(error) = crate::interrupts::register(id, board.trigger(id), on_interrupt)
         {
-            println!("{}: interrupt {}: {:?}", nic.name, id, error);
+            println!("{}: interrupt {}: {}", nic.name, id, error);
         }
     }
     let (config, error) = MgmtConfig::from_bootargs(board.bootargs);
@@ -394,6 +394,7 @@ impl Network {
         let mut rtts: Vec<u64, 64> = Vec::new();
         let (mut minimum, mut maximum, mut total, mut replies) = (u64::MAX, 0u64, 0u64, 0u64);
         loop {
+            crate::watchdog::check_in();
             if crate::console::take_interrupt_request() {
                 if let Some((sent, received)) = self.stack.as_mut().and_then(MgmtStack::cancel_ping)
                 {

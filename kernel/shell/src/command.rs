@@ -16,6 +16,8 @@ pub enum CrashKind {
     Undefined,
     /// Recurse until the boot stack hits its guard page.
     StackOverflow,
+    /// Loop forever with interrupts on, never checking in (the watchdog's test).
+    Hang,
 }
 
 /// A parsed console command.
@@ -52,6 +54,10 @@ pub enum Command {
     BootTries(u8),
     /// Set dpuboot's Shift+R window in milliseconds (0 = off).
     BootWindow(u16),
+    /// Set the jumpstart health window in milliseconds (0 = commit at the first healthy check).
+    BootHealth(u32),
+    /// Show (`None`) or set the software watchdog's timeout in milliseconds (0 = off).
+    Watchdog(Option<u32>),
     /// Receive a signed image of `length` bytes over the console into the inactive bank.
     Update {
         /// Announced image length in bytes.
@@ -111,8 +117,13 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
     ("reboot", "", "reset the DPU"),
     (
         "boot",
-        "[tries N | window MS]",
-        "boot banks A/B, last outcome, reasons; set trial tries or the Shift+R window",
+        "[tries N | window MS | health MS]",
+        "boot banks A/B, last outcome, reasons; set trial tries, Shift+R or health window",
+    ),
+    (
+        "watchdog",
+        "[MS]",
+        "show or set the poll-loop watchdog timeout (0 = off)",
     ),
     (
         "rollback",
@@ -127,7 +138,7 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
     ("poweroff", "", "power the DPU off"),
     (
         "crash",
-        "abort|panic|undef|stack",
+        "abort|panic|undef|stack|hang",
         "deliberately fault (tests the fault reports)",
     ),
     (
@@ -216,9 +227,24 @@ impl Command {
                     .ok()
                     .map(Command::BootWindow)
                     .ok_or(usage("boot")),
+                (Some("health"), Some(milliseconds), false) => milliseconds
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|ms| *ms <= 0x7fff_ffff)
+                    .map(Command::BootHealth)
+                    .ok_or(usage("boot")),
                 _ => Err(usage("boot")),
             },
             "rollback" => no_arguments(Command::Rollback, "rollback"),
+            "watchdog" => match (first, second) {
+                (None, _) => Ok(Command::Watchdog(None)),
+                (Some(milliseconds), None) => milliseconds
+                    .parse::<u32>()
+                    .ok()
+                    .map(|ms| Command::Watchdog(Some(ms)))
+                    .ok_or(usage("watchdog")),
+                _ => Err(usage("watchdog")),
+            },
             "update" => match (first.and_then(|n| n.parse::<u32>().ok()), second) {
                 (Some(length), None) if length > 0 => Ok(Command::Update { length }),
                 _ => Err(usage("update")),
@@ -237,6 +263,7 @@ impl Command {
                 (Some("panic"), None) => Ok(Command::Crash(CrashKind::Panic)),
                 (Some("undef"), None) => Ok(Command::Crash(CrashKind::Undefined)),
                 (Some("stack"), None) => Ok(Command::Crash(CrashKind::StackOverflow)),
+                (Some("hang"), None) => Ok(Command::Crash(CrashKind::Hang)),
                 _ => Err(usage("crash")),
             },
             "ifconfig" | "ports" => {
@@ -285,6 +312,18 @@ mod tests {
     fn boot_bank_commands() {
         assert_eq!(Command::parse("boot"), Ok(Command::Boot));
         assert_eq!(Command::parse("boot tries 5"), Ok(Command::BootTries(5)));
+        assert_eq!(
+            Command::parse("boot health 2500"),
+            Ok(Command::BootHealth(2500))
+        );
+        assert!(Command::parse("boot health -1").is_err());
+        assert!(Command::parse("boot health 4294967295").is_err());
+        assert_eq!(Command::parse("watchdog"), Ok(Command::Watchdog(None)));
+        assert_eq!(
+            Command::parse("watchdog 500"),
+            Ok(Command::Watchdog(Some(500)))
+        );
+        assert!(Command::parse("watchdog 5 6").is_err());
         assert_eq!(Command::parse("boot window 0"), Ok(Command::BootWindow(0)));
         for bad in [
             "boot tries 0",
@@ -428,5 +467,9 @@ mod tests {
             Ok(Command::Crash(CrashKind::StackOverflow))
         );
         assert!(Command::parse("crash").is_err());
+        assert_eq!(
+            Command::parse("crash hang"),
+            Ok(Command::Crash(CrashKind::Hang))
+        );
     }
 }

@@ -1,6 +1,10 @@
 //! PSCI: system reset and power off through the conduit (hvc or smc) the device tree names.
 
 use core::arch::asm;
+use core::sync::atomic::{AtomicU8, Ordering};
+
+/// The conduit from the device tree, for the fault paths that cannot take locks (0 = none).
+static CONDUIT: AtomicU8 = AtomicU8::new(0);
 
 /// How PSCI calls reach the firmware.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -18,6 +22,25 @@ impl Conduit {
             Self::Hypervisor => "hvc",
             Self::SecureMonitor => "smc",
         }
+    }
+}
+
+/// Remembers the device tree's conduit for the fault paths (see [`conduit`]).
+pub fn set_conduit(conduit: Option<Conduit>) {
+    let code = match conduit {
+        None => 0,
+        Some(Conduit::Hypervisor) => 1,
+        Some(Conduit::SecureMonitor) => 2,
+    };
+    CONDUIT.store(code, Ordering::SeqCst);
+}
+
+/// The conduit remembered by [`set_conduit`].
+pub fn conduit() -> Option<Conduit> {
+    match CONDUIT.load(Ordering::SeqCst) {
+        1 => Some(Conduit::Hypervisor),
+        2 => Some(Conduit::SecureMonitor),
+        _ => None,
     }
 }
 

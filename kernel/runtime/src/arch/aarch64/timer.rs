@@ -8,6 +8,8 @@ use tock_registers::interfaces::{Readable, Writeable};
 pub const TICK_HZ: u64 = 100;
 
 static TICKS: AtomicU64 = AtomicU64::new(0);
+/// The counter when this kernel started (QEMU's counter keeps running across warm resets).
+static BOOT_COUNT: AtomicU64 = AtomicU64::new(0);
 
 /// Counter frequency in Hz.
 pub fn frequency() -> u64 {
@@ -26,16 +28,34 @@ pub fn counter_microseconds() -> u64 {
     (count * 1_000_000 / u128::from(frequency())) as u64
 }
 
+/// Notes the counter at kernel entry: [`milliseconds_since_boot`] counts from here.
+pub fn mark_boot() {
+    BOOT_COUNT.store(counter(), Ordering::Relaxed);
+}
+
+/// Milliseconds since this kernel started, from the free-running counter (keeps counting
+/// without timer interrupts; for deadlines and the last-boot record).
+pub fn milliseconds_since_boot() -> u64 {
+    let elapsed = u128::from(counter().saturating_sub(BOOT_COUNT.load(Ordering::Relaxed)));
+    (elapsed * 1000 / u128::from(frequency())) as u64
+}
+
+/// Converts a counter difference to milliseconds.
+pub fn counts_to_milliseconds(counts: u64) -> u64 {
+    (u128::from(counts) * 1000 / u128::from(frequency())) as u64
+}
+
 /// Starts periodic ticks (the caller enables the timer's interrupt at the GIC).
 pub fn start_ticks() {
     CNTV_TVAL_EL0.set(frequency() / TICK_HZ);
     CNTV_CTL_EL0.write(CNTV_CTL_EL0::ENABLE::SET + CNTV_CTL_EL0::IMASK::CLEAR);
 }
 
-/// Timer interrupt: count the tick and arm the next one.
+/// Timer interrupt: count the tick, arm the next one, let the watchdog look.
 pub fn on_tick() {
-    TICKS.fetch_add(1, Ordering::Relaxed);
+    let ticks = TICKS.fetch_add(1, Ordering::Relaxed) + 1;
     CNTV_TVAL_EL0.set(frequency() / TICK_HZ);
+    crate::watchdog::on_tick(ticks);
 }
 
 /// Ticks since `start_ticks`.

@@ -1,0 +1,401 @@
+//! Ethernet/802.1Q parsing, in-place tag edits, the RARP notify frame.
+//!
+//! Parsing never panics: a short frame or a tag the switch does not forward is an error the
+//! switch turns into a counted drop. Edits work on the caller's buffer with headroom in front of
+//! the frame, so pushing a tag moves only the 12 address bytes, never the payload.
+
+use core::fmt;
+
+use crate::types::{MacAddress, VlanId};
+
+/// Ethernet header length (two addresses and the EtherType).
+pub const ETHERNET_HEADER: usize = 14;
+/// Bytes one 802.1Q tag adds.
+pub const TAG_BYTES: usize = 4;
+/// The 802.1Q tag protocol id.
+pub const ETHERTYPE_VLAN: u16 = 0x8100;
+/// 802.1ad service tag (QinQ): not forwarded.
+pub const ETHERTYPE_QINQ: u16 = 0x88a8;
+/// The pre-standard QinQ tag: not forwarded.
+pub const ETHERTYPE_QINQ_OLD: u16 = 0x9100;
+/// Reverse ARP, the notify frame's EtherType.
+pub const ETHERTYPE_RARP: u16 = 0x8035;
+/// Shortest Ethernet frame without FCS; shorter frames we build are padded to this.
+pub const MIN_FRAME: usize = 60;
+
+/// The 802.1Q tag a frame arrived with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IngressTag {
+    /// No tag.
+    Untagged,
+    /// A tag with VID 0: priority only (the TCI, PCP and DEI kept on re-tagging).
+    Priority(u16),
+    /// A tag with a VLAN id (the whole TCI).
+    Vlan(u16),
+}
+
+/// The parsed header of a received frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Header {
+    /// Destination address.
+    pub destination: MacAddress,
+    /// Source address.
+    pub source: MacAddress,
+    /// The tag, if any.
+    pub tag: IngressTag,
+    /// The EtherType after the tag (or the only one).
+    pub ethertype: u16,
+}
+
+/// Why a frame's header cannot be switched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeaderError {
+    /// Shorter than an Ethernet header (or than a tagged one).
+    Runt,
+    /// VID 4095 (reserved).
+    ReservedVlan,
+    /// An 802.1ad / QinQ outer tag: this switch forwards single-tagged frames only.
+    UnsupportedTag,
+    /// A tag inside a tag (the "double tagging" VLAN-hopping trick).
+    DoubleTag,
+}
+
+/// Reads the header of `frame` (which starts at the destination address).
+pub fn parse_header(frame: &[u8]) -> Result<Header, HeaderError> {
+    if frame.len() < ETHERNET_HEADER {
+        return Err(HeaderError::Runt);
+    }
+    let destination = mac_at(frame, 0);
+    let source = mac_at(frame, 6);
+    let outer = u16_at(frame, 12);
+    let (tag, ethertype) = match outer {
+        ETHERTYPE_VLAN => {
+            if frame.len() < ETHERNET_HEADER + TAG_BYTES {
+                return Err(HeaderError::Runt);
+            }
+            let tci = u16_at(frame, 14);
+            let inner = u16_at(frame, 16);
+            if matches!(inner, ETHERTYPE_VLAN | ETHERTYPE_QINQ | ETHERTYPE_QINQ_OLD) {
+                return Err(HeaderError::DoubleTag);
+            }
+            let tag = match tci & 0x0fff {
+                0 => IngressTag::Priority(tci),
+                0x0fff => return Err(HeaderError::ReservedVlan),
+                _ => IngressTag::Vlan(tci),
+            };
+            (tag, inner)
+        }
+        ETHERTYPE_QINQ | ETHERTYPE_QINQ_OLD => return Err(HeaderError::UnsupportedTag),
+        other => (IngressTag::Untagged, other),
+    };
+    Ok(Header {
+        destination,
+        source,
+        tag,
+        ethertype,
+    })
+}
+
+fn mac_at(frame: &[u8], offset: usize) -> MacAddress {
+    let mut octets = [0u8; 6];
+    if let Some(bytes) = frame.get(offset..offset + 6) {
+        octets.copy_from_slice(bytes);
+    }
+    MacAddress(octets)
+}
+
+fn u16_at(frame: &[u8], offset: usize) -> u16 {
+    match frame.get(offset..offset + 2) {
+        Some(&[high, low]) => u16::from_be_bytes([high, low]),
+        _ => 0,
+    }
+}
+
+/// What to do to a frame's tag on its way out of one port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Edit {
+    /// Send it as it arrived.
+    #[default]
+    Keep,
+    /// Remove the tag (the egress port carries this VLAN untagged).
+    Pop,
+    /// Insert a tag with this TCI (the frame arrived untagged).
+    Push(u16),
+    /// Replace the VID of the tag, keeping PCP and DEI (the frame arrived priority-tagged).
+    SetVlan(VlanId),
+}
+
+impl Edit {
+    /// How the frame's length changes (+4, -4 or 0).
+    pub const fn length_change(self) -> isize {
+        match self {
+            Edit::Keep | Edit::SetVlan(_) => 0,
+            Edit::Pop => -(TAG_BYTES as isize),
+            Edit::Push(_) => TAG_BYTES as isize,
+        }
+    }
+
+    /// The frame length after this edit of a frame of `length` bytes.
+    pub const fn edited_length(self, length: usize) -> usize {
+        match self {
+            Edit::Keep | Edit::SetVlan(_) => length,
+            Edit::Pop => length.saturating_sub(TAG_BYTES),
+            Edit::Push(_) => length + TAG_BYTES,
+        }
+    }
+}
+
+impl fmt::Display for Edit {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Edit::Keep => formatter.write_str("as received"),
+            Edit::Pop => formatter.write_str("pop tag"),
+            Edit::Push(tci) => write!(formatter, "push tag vlan {}", tci & 0x0fff),
+            Edit::SetVlan(vlan) => write!(formatter, "set tag vlan {vlan}"),
+        }
+    }
+}
+
+/// Why an edit could not be made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EditError {
+    /// `start` and `length` do not fit the buffer, or the frame is shorter than its header.
+    OutOfBounds,
+    /// A push needs 4 bytes of headroom in front of the frame.
+    NoHeadroom,
+    /// Pop or set on a frame without an 802.1Q tag.
+    NotTagged,
+}
+
+impl fmt::Display for EditError {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(match self {
+            EditError::OutOfBounds => "frame does not fit its buffer",
+            EditError::NoHeadroom => "no headroom in front of the frame for a tag",
+            EditError::NotTagged => "frame has no 802.1Q tag",
+        })
+    }
+}
+
+/// Applies `edit` to the frame at `buffer[start..start + length]`, in place.
+///
+/// Returns the frame's new `(start, length)`: a push moves the start 4 bytes toward the buffer's
+/// front (into the headroom), a pop 4 bytes toward its end. Only the 12 address bytes move.
+pub fn apply_edit(
+    buffer: &mut [u8],
+    start: usize,
+    length: usize,
+    edit: Edit,
+) -> Result<(usize, usize), EditError> {
+    let end = start.checked_add(length).ok_or(EditError::OutOfBounds)?;
+    if end > buffer.len() || length < ETHERNET_HEADER {
+        return Err(EditError::OutOfBounds);
+    }
+    let tagged = || u16_at(buffer, start + 12) == ETHERTYPE_VLAN && length >= 18;
+    match edit {
+        Edit::Keep => Ok((start, length)),
+        Edit::Push(tci) => {
+            if start < TAG_BYTES {
+                return Err(EditError::NoHeadroom);
+            }
+            let new_start = start - TAG_BYTES;
+            buffer.copy_within(start..start + 12, new_start);
+            buffer[new_start + 12..new_start + 14].copy_from_slice(&ETHERTYPE_VLAN.to_be_bytes());
+            buffer[new_start + 14..new_start + 16].copy_from_slice(&tci.to_be_bytes());
+            Ok((new_start, length + TAG_BYTES))
+        }
+        Edit::Pop => {
+            if !tagged() {
+                return Err(EditError::NotTagged);
+            }
+            buffer.copy_within(start..start + 12, start + TAG_BYTES);
+            Ok((start + TAG_BYTES, length - TAG_BYTES))
+        }
+        Edit::SetVlan(vlan) => {
+            if !tagged() {
+                return Err(EditError::NotTagged);
+            }
+            let tci = (u16_at(buffer, start + 14) & 0xf000) | vlan.get();
+            buffer[start + 14..start + 16].copy_from_slice(&tci.to_be_bytes());
+            Ok((start, length))
+        }
+    }
+}
+
+/// Length of the RARP notify frame: 60 bytes untagged, 64 tagged (padding included).
+pub const fn rarp_length(tagged: bool) -> usize {
+    if tagged {
+        MIN_FRAME + TAG_BYTES
+    } else {
+        MIN_FRAME
+    }
+}
+
+/// Writes the notify frame that tells physical switches where `mac` now is.
+///
+/// The frame OVS and ESXi send on failover: broadcast, source `mac`, EtherType 0x8035, a RARP
+/// "reverse request" (opcode 3) with sender and target hardware address `mac` and both protocol
+/// addresses 0.0.0.0, zero padding to the 60-byte minimum; with `vlan` it carries that tag
+/// (PCP 0) and is 64 bytes. Returns the length written at the front of `buffer`.
+pub fn write_rarp(
+    buffer: &mut [u8],
+    mac: MacAddress,
+    vlan: Option<VlanId>,
+) -> Result<usize, EditError> {
+    let length = rarp_length(vlan.is_some());
+    let frame = buffer.get_mut(..length).ok_or(EditError::OutOfBounds)?;
+    frame.fill(0);
+    frame[0..6].copy_from_slice(&MacAddress::BROADCAST.0);
+    frame[6..12].copy_from_slice(&mac.0);
+    let mut at = 12;
+    if let Some(vlan) = vlan {
+        frame[12..14].copy_from_slice(&ETHERTYPE_VLAN.to_be_bytes());
+        frame[14..16].copy_from_slice(&vlan.get().to_be_bytes());
+        at = 16;
+    }
+    frame[at..at + 2].copy_from_slice(&ETHERTYPE_RARP.to_be_bytes());
+    let body = &mut frame[at + 2..];
+    body[0..2].copy_from_slice(&1u16.to_be_bytes()); // hardware type: Ethernet
+    body[2..4].copy_from_slice(&0x0800u16.to_be_bytes()); // protocol type: IPv4
+    body[4] = 6; // hardware address length
+    body[5] = 4; // protocol address length
+    body[6..8].copy_from_slice(&3u16.to_be_bytes()); // opcode: reverse request
+    body[8..14].copy_from_slice(&mac.0); // sender hardware address
+    // sender protocol address 0.0.0.0 (body[14..18]) stays zero
+    body[18..24].copy_from_slice(&mac.0); // target hardware address
+    // target protocol address 0.0.0.0 (body[24..28]) and the padding stay zero
+    Ok(length)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(tag: Option<u16>, ethertype: u16) -> heapless::Vec<u8, 128> {
+        let mut bytes = heapless::Vec::new();
+        bytes
+            .extend_from_slice(&[1, 2, 3, 4, 5, 6, 0x52, 0x54, 0, 0, 0, 9])
+            .unwrap();
+        if let Some(tci) = tag {
+            bytes
+                .extend_from_slice(&ETHERTYPE_VLAN.to_be_bytes())
+                .unwrap();
+            bytes.extend_from_slice(&tci.to_be_bytes()).unwrap();
+        }
+        bytes.extend_from_slice(&ethertype.to_be_bytes()).unwrap();
+        bytes.extend_from_slice(&[0xaa; 46]).unwrap();
+        bytes
+    }
+
+    #[test]
+    fn parses_untagged_priority_and_vlan_tags() {
+        let header = parse_header(&frame(None, 0x0800)).unwrap();
+        assert_eq!(header.tag, IngressTag::Untagged);
+        assert_eq!(header.ethertype, 0x0800);
+        assert_eq!(header.source.0, [0x52, 0x54, 0, 0, 0, 9]);
+        let header = parse_header(&frame(Some(0xa000), 0x0806)).unwrap();
+        assert_eq!(header.tag, IngressTag::Priority(0xa000));
+        let header = parse_header(&frame(Some(0x200a), 0x0806)).unwrap();
+        assert_eq!(header.tag, IngressTag::Vlan(0x200a));
+        assert_eq!(header.ethertype, 0x0806);
+    }
+
+    #[test]
+    fn bad_headers_are_errors() {
+        assert_eq!(parse_header(&[]), Err(HeaderError::Runt));
+        assert_eq!(parse_header(&[0; 13]), Err(HeaderError::Runt));
+        let tagged = frame(Some(10), 0x0800);
+        assert_eq!(parse_header(&tagged[..17]), Err(HeaderError::Runt));
+        assert_eq!(
+            parse_header(&frame(Some(0x0fff), 0x0800)),
+            Err(HeaderError::ReservedVlan)
+        );
+        assert_eq!(
+            parse_header(&frame(Some(10), ETHERTYPE_VLAN)),
+            Err(HeaderError::DoubleTag)
+        );
+        assert_eq!(
+            parse_header(&frame(None, ETHERTYPE_QINQ)),
+            Err(HeaderError::UnsupportedTag)
+        );
+    }
+
+    #[test]
+    fn push_then_pop_restores_the_frame() {
+        let original = frame(None, 0x0800);
+        let mut buffer = [0u8; 256];
+        let headroom = 128;
+        buffer[headroom..headroom + original.len()].copy_from_slice(&original);
+        let (start, length) =
+            apply_edit(&mut buffer, headroom, original.len(), Edit::Push(0x6014)).unwrap();
+        assert_eq!((start, length), (headroom - 4, original.len() + 4));
+        assert_eq!(
+            &buffer[start..start + length],
+            &frame(Some(0x6014), 0x0800)[..]
+        );
+        let (start, length) = apply_edit(&mut buffer, start, length, Edit::Pop).unwrap();
+        assert_eq!((start, length), (headroom, original.len()));
+        assert_eq!(&buffer[start..start + length], &original[..]);
+    }
+
+    #[test]
+    fn set_vlan_keeps_priority_bits() {
+        let original = frame(Some(0xa000), 0x0800);
+        let mut buffer = [0u8; 128];
+        buffer[..original.len()].copy_from_slice(&original);
+        let vlan = VlanId::new(20).unwrap();
+        apply_edit(&mut buffer, 0, original.len(), Edit::SetVlan(vlan)).unwrap();
+        assert_eq!(&buffer[..original.len()], &frame(Some(0xa014), 0x0800)[..]);
+    }
+
+    #[test]
+    fn edit_errors() {
+        let original = frame(None, 0x0800);
+        let mut buffer = [0u8; 128];
+        buffer[..original.len()].copy_from_slice(&original);
+        let length = original.len();
+        assert_eq!(
+            apply_edit(&mut buffer, 0, length, Edit::Push(1)),
+            Err(EditError::NoHeadroom)
+        );
+        assert_eq!(
+            apply_edit(&mut buffer, 0, length, Edit::Pop),
+            Err(EditError::NotTagged)
+        );
+        assert_eq!(
+            apply_edit(&mut buffer, 100, length, Edit::Keep),
+            Err(EditError::OutOfBounds)
+        );
+        assert_eq!(
+            apply_edit(&mut buffer, 0, 10, Edit::Keep),
+            Err(EditError::OutOfBounds)
+        );
+        assert_eq!(
+            apply_edit(&mut buffer, usize::MAX, 20, Edit::Keep),
+            Err(EditError::OutOfBounds)
+        );
+    }
+
+    #[test]
+    fn rarp_frame_bytes() {
+        let mac = MacAddress([0x52, 0x54, 0, 0x12, 0x34, 0x56]);
+        let mut buffer = [0xeeu8; 80];
+        assert_eq!(write_rarp(&mut buffer, mac, None), Ok(60));
+        let mut expected = [0u8; 60];
+        expected[..12].copy_from_slice(&[
+            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x52, 0x54, 0, 0x12, 0x34, 0x56,
+        ]);
+        expected[12..22].copy_from_slice(&[0x80, 0x35, 0, 1, 8, 0, 6, 4, 0, 3]);
+        expected[22..28].copy_from_slice(&mac.0);
+        expected[32..38].copy_from_slice(&mac.0);
+        assert_eq!(&buffer[..60], &expected[..]);
+        let vlan = VlanId::new(10);
+        assert_eq!(write_rarp(&mut buffer, mac, vlan), Ok(64));
+        assert_eq!(&buffer[12..16], &[0x81, 0x00, 0x00, 0x0a]);
+        assert_eq!(&buffer[16..64], &expected[12..60]);
+        assert_eq!(
+            write_rarp(&mut [0u8; 59], mac, None),
+            Err(EditError::OutOfBounds)
+        );
+    }
+}
