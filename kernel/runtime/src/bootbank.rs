@@ -34,16 +34,12 @@ use bootstate::health::{Jumpstart, Progress, Signals, Verdict};
 use bootstate::lastboot::Ending;
 use bootstate::{
     Bank, BankLine, BankState, BootControl, BootEvent, BootRecord, ControlError, FailureReason,
-    OutcomeLine, Stage, Version,
+    OutcomeLine, Stage,
 };
 use cfi_flash::CfiFlash;
 use cfi_flash::boot::BootFlash;
 use cfi_flash::mmio::MmioBus;
 use core::sync::atomic::{AtomicBool, Ordering};
-
-mod keys {
-    include!(concat!(env!("OUT_DIR"), "/trusted_keys.rs"));
-}
 
 type Flash1 = BootFlash<MmioBus>;
 
@@ -81,15 +77,6 @@ static STATE: ThreadMutex<BootBanks> = ThreadMutex::ranked(
 /// Set once no verdict is pending (committed, failed, or not a trial): the poll loop's fast
 /// path, so a committed boot does not take the lock on every pass.
 static DECIDED: AtomicBool = AtomicBool::new(false);
-
-/// `a.b.c+d` (the updater's name for [`Version`]'s Display).
-pub struct ShowVersion(pub Version);
-
-impl core::fmt::Display for ShowVersion {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        self.0.fmt(f)
-    }
-}
 
 /// Reads the boot state from flash1 and prints the boot report line.
 pub fn init(board: &Board) {
@@ -427,8 +414,3 @@ pub(crate) fn with_committed<R>(f: impl FnOnce(Bank, &mut BootControl<Flash1>) -
 }
 
 pub mod update;
-
-/// Trusted keys, for the updater.
-pub(crate) fn trusted_keys() -> &'static [bootstate::TrustedKey] {
-    keys::TRUSTED_KEYS
-}

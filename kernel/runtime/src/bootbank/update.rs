@@ -13,12 +13,17 @@
 //! marks the bank bad with the reason. Bad frames are NAKed and counted; a silence aborts.
 //! The boot-state lock is taken for each flash call only, and nothing prints while it is held.
 
-use super::{ShowVersion, trusted_keys, with_committed};
+use super::with_committed;
 use crate::arch::aarch64::timer;
 use crate::{console, println};
 use bootstate::ControlError;
 use bootstate::layout::BANK_SIZE;
 use bootstate::update::{MAX_CHUNK, MAX_LINE, Receiver, Reply};
+
+/// The public keys an image may be signed with: the same file dpuboot trusts (build.rs).
+mod keys {
+    include!(concat!(env!("OUT_DIR"), "/trusted_keys.rs"));
+}
 
 /// Silence after which the update is abandoned.
 const IDLE_TIMEOUT_MS: u64 = 15_000;
@@ -211,7 +216,7 @@ pub fn run(length: u32) {
 /// Every byte is in: verify the staged image and activate it as a trial.
 fn finish(writer: bootstate::StagingWriter, target: bootstate::Bank, bytes: u32, started: u64) {
     let finished = with_committed(|_, control| {
-        let result = control.stage_finish(writer, trusted_keys());
+        let result = control.stage_finish(writer, keys::TRUSTED_KEYS);
         let tries = control.record().trial_tries;
         let flash = control.flash_mut();
         (result, tries, flash.erases(), flash.programs())
@@ -224,10 +229,7 @@ fn finish(writer: bootstate::StagingWriter, target: bootstate::Bank, bytes: u32,
         Ok(image) => {
             println!(
                 "update: OK bank {} v{} counter {} verified and activated as a trial ({} tries); 'reboot' to try it",
-                target,
-                ShowVersion(image.version),
-                image.security_counter,
-                tries
+                target, image.version, image.security_counter, tries
             );
             println!(
                 "update: {} bytes in {} ms, {} erase(s) and {} program(s) this boot",
