@@ -1,4 +1,4 @@
-//! Kernel logging: defmt frames on the console UART, a replay ring, and a runtime level.
+//! Kernel logging: defmt frames on the console, a replay ring, a level.
 //!
 //! The build picks the most verbose level compiled in (`DEFMT_LOG`, set by `cargo xtask`);
 //! `log level <name>` narrows it at run time through the `log_*!` macros, which check the

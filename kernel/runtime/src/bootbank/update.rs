@@ -1,4 +1,4 @@
-//! `update`: receives a signed image over the console and stages it into the inactive bank.
+//! `update`: a signed image over the console into the inactive bank.
 //!
 //! Transport: the serial console, in frames (an ASCII header line, then the raw bytes) with a
 //! CRC-32 each and one ACK per frame; the protocol itself (frame order, repeats, CRC, length) is
