@@ -238,12 +238,9 @@ fn finish(writer: bootstate::StagingWriter, target: bootstate::Bank, bytes: u32,
                 programs
             );
         }
-        Err(ControlError::Verify(error)) => println!(
-            "update: REFUSED: {} ({}); bank {} marked bad",
-            error.reason(),
-            error,
-            target
-        ),
+        Err(ControlError::Verify(error)) => {
+            println!("update: REFUSED: {}; bank {} marked bad", error, target)
+        }
         Err(ControlError::Flash(error)) => println!("update: FAILED: flash error: {}", error),
         Err(error) => println!("update: FAILED: {}", error),
     }
