@@ -40,7 +40,7 @@ impl Bank {
     }
 }
 
-/// `A` or `B`.
+/// `A` or `B` (pads, so `{:<3}` aligns columns).
 impl fmt::Display for Bank {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         formatter.pad(match self {
