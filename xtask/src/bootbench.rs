@@ -15,8 +15,8 @@ use crate::qemu::Machine;
 use crate::session::Session;
 use crate::{BuildOptions, workspace_root};
 use anyhow::{Result, bail};
+use bootstate::BootControl;
 use bootstate::sim::NorSim;
-use bootstate::{BootControl, Version};
 use std::time::{Duration, Instant};
 
 fn median(values: &mut [f64]) -> f64 {
@@ -92,19 +92,7 @@ pub fn bench_rollback(options: &BuildOptions, runs: usize) -> Result<()> {
     let files = image::prepare(options, &SignOptions::default(), false)?;
     let kernel_elf = crate::build::output_dir().join("dpu-runtime.elf");
     let panicking = image::build_kernel_variant(options, &["test-panic"])?;
-    let trial = image::sign_image(
-        &panicking,
-        &SignOptions {
-            version: Version {
-                major: 0,
-                minor: 2,
-                revision: 0,
-                build: 2,
-            },
-            security_counter: 2,
-            ..SignOptions::default()
-        },
-    )?;
+    let trial = image::sign_image(&panicking, &SignOptions::next_trial())?;
     // flash1: bank A committed, bank B the panicking trial with one try, Shift+R window 0.
     let signed = std::fs::read(&files.signed)?;
     let sim = NorSim::from_image(&image::provisioned_flash1(&signed)?)
