@@ -1,4 +1,4 @@
-//! NICs: virtio-net bring-up, the management stack on `mgmt0`, HTTP on port 80.
+//! NICs: virtio-net bring-up, the management stack on `mgmt0`, HTTP.
 //!
 //! Data ports are drained (the switch fast path is the next issue); they never feed the
 //! management stack. Naming (docs/nics.md, [`dpu_net::order_nics`]): network devices sorted by
