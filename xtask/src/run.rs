@@ -66,6 +66,9 @@ pub fn parse_machine(arguments: &[String]) -> Result<(Machine, bool)> {
 pub fn run(options: &BuildOptions, arguments: &[String]) -> Result<()> {
     let (machine, gdb) = parse_machine(arguments)?;
     crate::install::ensure_qemu()?;
+    // The key first: the kernel's build script compiles in its public half (a fresh clone
+    // would otherwise build once without it, warn, and build again).
+    crate::image::dev_key()?;
     let artifacts = build::build_kernel(options)?;
     let mut qemu_arguments = if arguments.iter().any(|a| a == "--direct") {
         qemu::arguments(&machine, &artifacts.image, "run.args")?

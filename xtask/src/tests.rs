@@ -352,6 +352,8 @@ pub fn test(options: &BuildOptions, arguments: &[String]) -> Result<()> {
     };
     let mut skipped = 0;
     if !host_only {
+        // The key first: the kernel's build script compiles in its public half.
+        crate::image::dev_key()?;
         let artifacts = build::build_kernel(options)?;
         let logs = workspace_root().join("target").join("test-logs");
         // This run's transcripts only, every test's (passed or failed).
