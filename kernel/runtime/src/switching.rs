@@ -331,8 +331,8 @@ impl DataPorts {
             };
             println!(
                 "{:<6} {:<6} {:<26} {:<4} {:<6} {:>10} {:>10} {:>8} {:>8} {:>7} {:>5}",
-                port,
-                settings.role,
+                text::<8>(port).as_str(),
+                text::<8>(settings.role).as_str(),
                 vlans.as_str(),
                 link,
                 uplink.as_str(),
@@ -345,7 +345,7 @@ impl DataPorts {
             );
         }
         println!(
-            "{:<6} {:<17} {:<11} {:<11} {:<16} {:>9} {:<6}",
+            "{:<6} {:<17} {:<11} {:<11} {:<16} {:>9} {}",
             "port", "mac", "promiscuous", "mac-changes", "forged-transmits", "mac-limit", "policy"
         );
         for port in config.port_ids() {
@@ -363,14 +363,14 @@ impl DataPorts {
                 }
             }
             println!(
-                "{:<6} {:<17} {:<11} {:<11} {:<16} {:>9} {:<6}",
-                port,
+                "{:<6} {:<17} {:<11} {:<11} {:<16} {:>9} {}",
+                text::<8>(port).as_str(),
                 mac.as_str(),
-                settings.security.promiscuous,
-                settings.security.mac_changes,
-                settings.security.forged_transmits,
+                text::<8>(settings.security.promiscuous).as_str(),
+                text::<8>(settings.security.mac_changes).as_str(),
+                text::<8>(settings.security.forged_transmits).as_str(),
                 settings.mac_limit,
-                settings.limit_policy
+                text::<8>(settings.limit_policy).as_str()
             );
         }
         let (active, standby) = config.team();
@@ -439,7 +439,10 @@ impl DataPorts {
             shown += 1;
             print!(
                 "{:<5} {:<17} {:<6} {:<8} ",
-                entry.vlan, entry.mac, entry.port, entry.kind
+                text::<8>(entry.vlan).as_str(),
+                text::<17>(entry.mac).as_str(),
+                text::<8>(entry.port).as_str(),
+                text::<8>(entry.kind).as_str()
             );
             match entry.kind {
                 EntryKind::Static => println!("{:>8}", "-"),
@@ -525,6 +528,13 @@ impl DataPorts {
         self.sync_links(nics);
         println!("switch: switch.{}={} applied", key, value);
     }
+}
+
+/// `value` as text, so column widths apply (the switch types' Display impls ignore them).
+fn text<const N: usize>(value: impl core::fmt::Display) -> heapless::String<N> {
+    let mut text = heapless::String::new();
+    let _ = core::fmt::write(&mut text, format_args!("{}", value));
+    text
 }
 
 /// A port list in words (`port1,port2`, or `none`).
