@@ -6,6 +6,8 @@
   frames.py blast IFACE COUNT [RATE]   send COUNT valid UDP frames, paced at RATE frames/s (0: flat out)
   frames.py post HOST BYTES ROUNDS     HTTP POSTs of BYTES each on one keep-alive connection; print MB/s
   frames.py http-clients HOST          an idle client plus 3 concurrent GETs; the idle one must be dropped
+  frames.py tagged-arp IFACE VLAN SOURCE_IP TARGET_IP
+                                       an 802.1Q-tagged ARP request; print the replies by VLAN tag
 
 Only AF_PACKET on the namespace's own tap device: nothing leaves the namespace.
 """
@@ -111,6 +113,43 @@ def isolation(iface: str, target: str) -> None:
     print(f"sent {COUNT} ARP requests and {COUNT} echo requests; replies: {replies}")
 
 
+def tagged_arp(iface: str, vlan: int, source: str, target: str) -> None:
+    """A trunk peer without the 8021q module: ARP on VLAN `vlan`, replies counted by their tag."""
+    sol_packet, packet_auxdata, tp_status_vlan_valid = 263, 8, 0x10
+    sock = open_socket(iface)
+    sock.setsockopt(sol_packet, packet_auxdata, 1)
+    mac = source_mac(sock)
+    arp = struct.pack("!HHBBH6s4s6s4s", 1, 0x0800, 6, 4, 1, mac, socket.inet_aton(source), b"\0" * 6,
+                      socket.inet_aton(target))
+    frame = GUEST_BROADCAST + mac + struct.pack("!HHH", 0x8100, vlan, 0x0806) + arp
+    sock.send(frame + b"\0" * max(0, 64 - len(frame)))
+    replies = {}
+    sock.settimeout(0.1)
+    deadline = time.time() + 1.0
+    while time.time() < deadline:
+        try:
+            data, ancillary, _, _ = sock.recvmsg(2048, socket.CMSG_SPACE(20))
+        except socket.timeout:
+            continue
+        tag = None
+        # The receiving kernel strips the tag into metadata; it comes back as auxdata.
+        for level, kind, value in ancillary:
+            if level == sol_packet and kind == packet_auxdata and len(value) >= 20:
+                status, _, _, _, _, tci, _ = struct.unpack("IIIHHHH", value[:20])
+                if status & tp_status_vlan_valid:
+                    tag = tci & 0x0FFF
+        ethertype, body = data[12:14], data[14:]
+        if ethertype == b"\x81\x00":
+            tag = struct.unpack("!H", data[14:16])[0] & 0x0FFF
+            ethertype, body = data[16:18], data[18:]
+        if ethertype != b"\x08\x06" or len(body) < 28 or data[0:6] != mac:
+            continue
+        if struct.unpack("!H", body[6:8])[0] == 2 and body[14:18] == socket.inet_aton(target):
+            key = "untagged" if tag is None else f"vlan {tag}"
+            replies[key] = replies.get(key, 0) + 1
+    print("arp replies:", ", ".join(f"{key} {count}" for key, count in sorted(replies.items())) or "none")
+
+
 def blast(iface: str, count: int, rate: int = 0) -> None:
     sock = open_socket(iface)
     frame = GUEST_BROADCAST + source_mac(sock) + b"\x08\x00" + ipv4(17, transport(17))
@@ -185,6 +224,8 @@ if __name__ == "__main__":
         blast(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]) if len(sys.argv) > 4 else 0)
     elif command == "http-clients":
         http_clients(sys.argv[2])
+    elif command == "tagged-arp":
+        tagged_arp(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5])
     elif command == "post":
         post(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
     else:
