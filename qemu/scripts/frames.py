@@ -6,6 +6,7 @@
   frames.py blast IFACE COUNT [RATE]   send COUNT valid UDP frames, paced at RATE frames/s (0: flat out)
   frames.py post HOST BYTES ROUNDS     HTTP POSTs of BYTES each on one keep-alive connection; print MB/s
   frames.py http-clients HOST          an idle client plus 3 concurrent GETs; the idle one must be dropped
+  frames.py listen IFACE ETHERTYPE SECONDS  print the source of each frame of ETHERTYPE (hex) received
   frames.py tagged-arp IFACE VLAN SOURCE_IP TARGET_IP
                                        an 802.1Q-tagged ARP request; print the replies by VLAN tag
 
@@ -111,6 +112,22 @@ def isolation(iface: str, target: str) -> None:
         if ethertype == b"\x08\x00" and len(frame) > 34 and frame[23] == 1 and frame[34] == 0:
             replies += 1
     print(f"sent {COUNT} ARP requests and {COUNT} echo requests; replies: {replies}")
+
+
+def listen(iface: str, ethertype: int, seconds: float) -> None:
+    # Every protocol: a bridge port's frames reach only the all-protocol taps.
+    sock = open_socket(iface)
+    sock.settimeout(0.1)
+    print(f"listening on {iface} for ethertype {ethertype:#06x}", flush=True)
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            data, address = sock.recvfrom(2048)
+        except socket.timeout:
+            continue
+        if address[2] == socket.PACKET_OUTGOING or data[12:14] != struct.pack("!H", ethertype):
+            continue
+        print(f"ethertype {ethertype:#06x} from {data[6:12].hex(':')} length {len(data)}", flush=True)
 
 
 def tagged_arp(iface: str, vlan: int, source: str, target: str) -> None:
@@ -224,6 +241,8 @@ if __name__ == "__main__":
         blast(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]) if len(sys.argv) > 4 else 0)
     elif command == "http-clients":
         http_clients(sys.argv[2])
+    elif command == "listen":
+        listen(sys.argv[2], int(sys.argv[3], 16), float(sys.argv[4]))
     elif command == "tagged-arp":
         tagged_arp(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5])
     elif command == "post":
