@@ -6,6 +6,7 @@
   frames.py blast IFACE COUNT [RATE]   send COUNT valid UDP frames, paced at RATE frames/s (0: flat out)
   frames.py post HOST BYTES ROUNDS     HTTP POSTs of BYTES each on one keep-alive connection; print MB/s
   frames.py http-clients HOST          an idle client plus 3 concurrent GETs; the idle one must be dropped
+  frames.py switch-junk IFACE          send each kind of frame the switch refuses COUNT (5) times
   frames.py listen IFACE ETHERTYPE SECONDS  print the source of each frame of ETHERTYPE (hex) received
   frames.py tagged-arp IFACE VLAN SOURCE_IP TARGET_IP
                                        an 802.1Q-tagged ARP request; print the replies by VLAN tag
@@ -112,6 +113,26 @@ def isolation(iface: str, target: str) -> None:
         if ethertype == b"\x08\x00" and len(frame) > 34 and frame[23] == 1 and frame[34] == 0:
             replies += 1
     print(f"sent {COUNT} ARP requests and {COUNT} echo requests; replies: {replies}")
+
+
+def switch_junk(iface: str) -> None:
+    sock = open_socket(iface)
+    mac = source_mac(sock)
+    ethernet = GUEST_BROADCAST + mac
+    payload = b"\x08\x00" + bytes(46)
+    kinds = {
+        "runt (tag cut short)": ethernet + b"\x81\x00\x00",
+        "reserved vlan 4095": ethernet + b"\x81\x00\x0f\xff" + payload,
+        "qinq outer tag": ethernet + b"\x88\xa8\x00\x0a" + payload,
+        "tag inside a tag": ethernet + b"\x81\x00\x00\x0a\x81\x00\x00\x14" + payload,
+        "multicast source": GUEST_BROADCAST + b"\x01\x00\x5e\x00\x00\x01" + payload,
+        "zero source": GUEST_BROADCAST + bytes(6) + payload,
+    }
+    for name, frame in kinds.items():
+        for _ in range(COUNT):
+            sock.send(frame)
+        print(f"sent {COUNT} x {name} ({len(frame)} bytes)")
+    print("switch junk sent")
 
 
 def listen(iface: str, ethertype: int, seconds: float) -> None:
@@ -241,6 +262,8 @@ if __name__ == "__main__":
         blast(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]) if len(sys.argv) > 4 else 0)
     elif command == "http-clients":
         http_clients(sys.argv[2])
+    elif command == "switch-junk":
+        switch_junk(sys.argv[2])
     elif command == "listen":
         listen(sys.argv[2], int(sys.argv[3], 16), float(sys.argv[4]))
     elif command == "tagged-arp":
