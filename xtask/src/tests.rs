@@ -582,4 +582,41 @@ mod script_tests {
             let _ = std::fs::remove_file(path);
         }
     }
+
+    #[test]
+    fn peer_keys() {
+        let path = std::env::temp_dir().join(format!("xtask-{}-peer.test", std::process::id()));
+        std::fs::write(
+            &path,
+            "peer: tap1 10.10.0.1/24 52:54:00:aa:00:01\npeer: tap2 10.10.0.2/24\n\
+             peer-host: tap1 ping -c 1 10.10.0.2 -> 1 received\nloss-at-most: 1\nexit: 0\n",
+        )
+        .unwrap();
+        let script = parse_script(&path).unwrap();
+        assert_eq!(
+            script.settings.peers,
+            [
+                (
+                    "tap1".to_string(),
+                    "10.10.0.1/24".to_string(),
+                    Some("52:54:00:aa:00:01".to_string())
+                ),
+                ("tap2".to_string(), "10.10.0.2/24".to_string(), None),
+            ]
+        );
+        assert!(matches!(
+            script.script.steps.first().map(|line| &line.step),
+            Some(Step::Runner(NetStep::Host { peer: Some(peer), command, expected }))
+                if peer == "tap1" && command == "ping -c 1 10.10.0.2" && expected == "1 received"
+        ));
+        for bad in [
+            "peer: tap1\nexit: 0\n",
+            "peer: a b c d\nexit: 0\n",
+            "peer-host: tap1\nexit: 0\n",
+        ] {
+            std::fs::write(&path, bad).unwrap();
+            assert!(parse_script(&path).is_err(), "{bad}");
+        }
+        let _ = std::fs::remove_file(path);
+    }
 }
