@@ -228,7 +228,9 @@ impl DataPorts {
                 Ok(length) => match nic.driver.transmit(tx, length) {
                     Ok(()) => {
                         self.counters.notifications_sent += 1;
-                        touched[index] = true;
+                        if let Some(flag) = touched.get_mut(index) {
+                            *flag = true;
+                        }
                     }
                     Err(error) => nic.driver.tx_discard(error.buffer),
                 },
