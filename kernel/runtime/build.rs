@@ -1,4 +1,4 @@
-//! Build script: links with kernel.ld plus defmt.x, records the git hash, embeds trusted keys.
+//! Build script: kernel.ld and defmt.x, the git hash, the trusted keys.
 
 use std::process::Command;
 

@@ -21,8 +21,9 @@ pub fn bench(options: &BuildOptions, arguments: &[String]) -> Result<()> {
             crate::bootbench::bench_dpuboot(options, runs)
         }
         "boot" => bench_boot(options, runs),
+        "rollback" => crate::bootbench::bench_rollback(options, runs),
         "net" => bench_net(options),
-        other => bail!("unknown bench '{other}' (available: boot, net)"),
+        other => bail!("unknown bench '{other}' (available: boot, rollback, net)"),
     }
 }
 

@@ -246,16 +246,7 @@ impl Fixture {
         if let Some(bytes) = self.variants.get(name) {
             return Ok(bytes.clone());
         }
-        let good = SignOptions {
-            version: Version {
-                major: 0,
-                minor: 2,
-                revision: 0,
-                build: 2,
-            },
-            security_counter: 2,
-            ..SignOptions::default()
-        };
+        let good = SignOptions::next_trial();
         let signed = image::sign_image(&self.kernel.image, &good)?;
         let bytes = match name {
             "good" => signed,

@@ -389,6 +389,21 @@ pub fn flash_arguments(
 }
 
 impl SignOptions {
+    /// What tests and benches stage as the next image over the provisioned bank A (0.1.0+1,
+    /// counter 1): version 0.2.0+2, counter 2, the development key.
+    pub fn next_trial() -> Self {
+        Self {
+            version: Version {
+                major: 0,
+                minor: 2,
+                revision: 0,
+                build: 2,
+            },
+            security_counter: 2,
+            ..Self::default()
+        }
+    }
+
     /// Takes `--version`, `--security-counter` or `--key` (with its value) if `flag` is one;
     /// false for any other flag.
     pub fn parse_option(

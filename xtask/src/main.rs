@@ -44,6 +44,8 @@ commands:
   test [--host-only] [FILTER]       host unit tests, then every in-QEMU test (qemu/tests/*.test)
   bench boot [--runs N]             QEMU start to the dpu> prompt, median of N runs (default 10)
   bench boot --dpuboot [--runs N]   the same through dpuboot (window 0); verification time, size
+  bench rollback [--runs N]         a trial panicking in its health window (field reset, one try)
+                                    to the committed bank's prompt, median of N runs
   image [--version X.Y.Z+B] [--security-counter N] [--key PEM] [--production] [--reset]
                                     sign the kernel, write target/dpu/flash0.img (dpuboot) and
                                     flash1.img (bank A; kept if present, --reset re-provisions)

@@ -60,27 +60,9 @@ pub fn boot_log(command: &str, transcript: &str, stderr: &str) -> String {
     log
 }
 
-/// Lines of console output that show Rust `Debug` formatting (`Some(..)`, `None`, `Ok(..)`,
-/// `Err(..)`, `Name { .. }`), as (line number from 1, line). Nothing a person reads may look
-/// like that (DEVELOPERS.md).
-pub fn debug_output(transcript: &str) -> Vec<(usize, String)> {
-    // A word `None`; `Some(`/`Ok(`/`Err(` as words; a CamelCase name (paths allowed) then
-    // ` { ` and then a field name or `..`, which is how `{:?}` prints a struct.
-    let pattern = regex::Regex::new(
-        r"\b(?:Some|Ok|Err)\(|\bNone\b|\b[A-Z][A-Za-z0-9_]*(?:::[A-Z][A-Za-z0-9_]*)* \{ (?:\.\.|[a-z_][a-z0-9_]*:)",
-    )
-    .expect("valid pattern");
-    transcript
-        .lines()
-        .enumerate()
-        .filter(|(_, line)| pattern.is_match(line))
-        .map(|(index, line)| (index + 1, line.trim_end().to_string()))
-        .collect()
-}
-
 /// Fails naming the first lines of `transcript` that show Debug formatting.
 pub fn check_words(transcript: &str) -> Result<()> {
-    let hits = debug_output(transcript);
+    let hits = readable::debug_lines(transcript);
     if hits.is_empty() {
         return Ok(());
     }
@@ -99,39 +81,6 @@ pub fn check_words(transcript: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn debug_formatting_is_caught() {
-        for line in [
-            "  irq Some(79)",
-            "gateway None",
-            "last None bank A (None)",
-            "reason None (stage Unknown)",
-            "virtio: DeviceErrors { .. }",
-            "error Ok(())",
-            "boot: Err(Flash)",
-            "record BootRecord { active: A, sequence: 4 }",
-            "x: bootstate::Version { major: 0 }",
-        ] {
-            assert_eq!(debug_output(line).len(), 1, "{line}");
-        }
-    }
-
-    #[test]
-    fn words_pass() {
-        for line in [
-            "dpu> help",
-            "last boot: none",
-            "irq 79, gateway 10.0.2.2",
-            "{\"name\":\"mgmt0\",\"role\":\"management\"}",
-            "fn main() { x }",
-            "Noneless Something(1) Okay(2)",
-            "Usage { ",
-            "dpuboot: bank B rejected: Signature",
-        ] {
-            assert!(debug_output(line).is_empty(), "{line}");
-        }
-    }
 
     #[test]
     fn the_check_names_the_line() {

@@ -1,4 +1,4 @@
-//! The two image banks, A and B: named by the layout and by the boot-state record.
+//! The two image banks, A and B.
 
 use core::fmt;
 

@@ -1,4 +1,4 @@
-//! The update frame protocol, receiver side: frame lines, order, duplicates, CRC, length.
+//! The update frame protocol, receiver side: order, repeats, CRC, length.
 //!
 //! An image arrives as frames, each an ASCII header line followed by raw bytes:
 //!

@@ -6,20 +6,7 @@ use bootstate::image::{
 };
 use bootstate::sign::{PemError, SignError};
 use bootstate::store::StoreError;
-
-/// Fails unless `text` reads as words: not empty, has letters, no Debug output.
-fn assert_readable(text: &str) {
-    assert!(
-        text.chars().filter(|c| c.is_alphabetic()).count() >= 3,
-        "no words: {text:?}"
-    );
-    for pattern in ["{", "}", "Some(", "None", "Ok(", "Err("] {
-        assert!(
-            !text.contains(pattern),
-            "Debug-like {pattern:?} in {text:?}"
-        );
-    }
-}
+use readable::assert_words as assert_readable;
 
 const FLASH_ERRORS: [FlashError; 9] = [
     FlashError::OutOfRange,

@@ -1,4 +1,4 @@
-//! Build-script helpers shared by the kernel and dpuboot: embedding the trusted keys.
+//! Build-script helpers for the kernel and dpuboot: the trusted keys.
 //!
 //! Both images compile in the Ed25519 public keys a signed image may be signed with: dpuboot to
 //! boot it, the kernel to stage it with `update`. The keys come from one file of raw 32-byte keys

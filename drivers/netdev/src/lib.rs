@@ -1,23 +1,50 @@
-//! Boundary trait every NIC driver implements: burst rx/tx over fixed pools, link, MAC
+//! Boundary trait every NIC driver implements: burst rx/tx, pools, link, MAC
 //!
-//! A NIC owns a fixed pool of packet buffers. Receiving hands the caller an [`RxBuffer`] handle
-//! to a pool buffer that holds one frame; the caller reads it with [`NetDevice::rx_frame`] and
-//! gives it back with [`NetDevice::release`]. Transmitting starts with [`NetDevice::tx_reserve`],
+//! Two ways to own packet buffers, side by side:
+//!
+//! **A NIC's own pool ([`NetDevice`]).** Receiving hands the caller an [`RxBuffer`] handle to a
+//! pool buffer that holds one frame; the caller reads it with [`NetDevice::rx_frame`] and gives
+//! it back with [`NetDevice::release`]. Transmitting starts with [`NetDevice::tx_reserve`],
 //! which issues a [`TxBuffer`] only when both a pool buffer and a TX ring slot are free, so
 //! [`NetDevice::transmit`] can only fail for a bad length, and then hands the buffer back.
-//! Neither call notifies the device: [`NetDevice::flush`] does, once per burst. TX completions are
-//! reclaimed lazily, when the driver runs short.
+//! Neither call notifies the device: [`NetDevice::flush`] does, once per burst. TX completions
+//! are reclaimed lazily, when the driver runs short. These handles carry only an index: a
+//! driver checks each against its own records, so a forged or foreign one is refused and
+//! counted in [`Counters::handle_misuse`] unless it happens to name a buffer in the right
+//! state. Forwarding between two such NICs copies the frame ([`forward_by_copy`]);
+//! [`NetDevice::rx_into_tx`] is the same-NIC hairpin without a copy.
 //!
-//! Handles are linear (not `Clone`): a buffer cannot be released twice through safe use of the
-//! API. A driver still checks every handle it is given against its own ownership records, so a
-//! handle forged with [`RxBuffer::new`] or given to the wrong NIC is refused and counted in
-//! [`Counters::handle_misuse`], never trusted.
-//!
-//! Forwarding between two NICs copies the frame: the baseline is `rx_frame` on the input port,
-//! `tx_reserve` + `tx_frame_mut` + `transmit` on the output port, then `release` on the input.
-//! [`NetDevice::rx_into_tx`] turns a received buffer into a transmit buffer of the *same* NIC
-//! without copying (hairpin). Zero-copy between NICs needs pools shared between drivers; the
-//! handles carry only a pool index so that path stays open without changing this API.
+//! **A pool shared by several ports ([`pool`]).** This is the zero-copy path; the contract:
+//! - *Ownership.* Every buffer is in exactly one place: free in the pool, posted to one port's
+//!   receive ring, held by the caller through one [`PoolBuffer`], or in flight on one port's
+//!   transmit ring. A `PoolBuffer` is not `Clone` and only the pool makes one; the caller gives
+//!   it back exactly once, by releasing it to the pool or by transmitting it on *any* port of
+//!   the same pool (the frame received on port A is posted on port B's TX ring as it is).
+//! - *Handles know their pool.* A handle carries pool id, index and the generation it was
+//!   issued with (bumped on every issue). A handle from another pool or a stale one (its
+//!   buffer was released or re-issued since) is refused, counted in
+//!   [`PoolCounters`](pool::PoolCounters), and never used to touch a buffer.
+//! - *Headroom.* Buffers are [`POOL_BUFFER_SIZE`] bytes; a received frame starts at
+//!   [`POOL_HEADROOM`] (at least 128 bytes). A driver's own per-frame header (virtio-net's 12
+//!   bytes) sits in the headroom just before the frame, so a frame may be edited in place,
+//!   moving its start (a VLAN push moves it 4 bytes toward the front), and transmitted with
+//!   its new `start` and length. Only a header growing past the headroom, or a frame sent to
+//!   several ports (flood, mirror), needs a copy (the pool allocates one).
+//! - *RX reserve.* Each port attaches with a receive reserve. A refill within a port's reserve
+//!   may take any free buffer; a refill beyond it, an allocation for a copy and a transmit are
+//!   allowed only while the free buffers cover what all reserves miss. So a congested egress
+//!   port whose TX ring never drains parks only surplus buffers, and whenever the caller holds
+//!   nothing every port's receive ring can be refilled to its reserve. A refused transmit
+//!   hands the buffer back to the caller (who drops or retries it).
+//! - *Completion.* A finished transmit returns its buffer to the *pool*, whichever port
+//!   received it; completions are reclaimed lazily by the transmitting port.
+//! - *Reset.* Resetting or dropping a port returns every buffer posted to its rings to the
+//!   pool; held buffers stay with the caller and remain valid (dropping a port also returns
+//!   the buffers it lent through index-only handles, which die with it).
+//! - *Capability.* Two ports can move buffers between them only if they share a pool; the
+//!   driver says which pool it uses ([`NetDevice::pool_id`], [`shares_pool`]), so a switch
+//!   picks move or copy.
+//! - *Cost.* Every pool operation and every counter read is O(1); nothing scans the pool.
 //!
 //! [`fake::FakeNic`] is an in-memory NIC for host tests of the layers above.
 
@@ -25,11 +52,19 @@
 #![forbid(unsafe_code)]
 
 pub mod fake;
+pub mod pool;
+
+pub use pool::{PoolBuffer, PoolId};
 
 use core::fmt;
 
 /// Length of an Ethernet header (destination, source, EtherType): the shortest frame accepted.
 pub const ETHERNET_HEADER_LEN: usize = 14;
+/// Bytes per buffer of a shared pool.
+pub const POOL_BUFFER_SIZE: usize = 2048;
+/// Where a received frame starts in a shared-pool buffer: room for the driver's header and for
+/// headers the forwarding path pushes in place (802.1Q now, an overlay header later).
+pub const POOL_HEADROOM: usize = 128;
 
 /// A 48-bit IEEE 802 MAC address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
@@ -140,6 +175,14 @@ pub enum TxErrorKind {
     TooShort,
     /// The handle does not name a buffer this NIC reserved for transmit.
     NotReserved,
+    /// The handle belongs to another pool (or the port to none): refused, counted.
+    WrongPool,
+    /// The handle is stale (its buffer was released or re-issued since): refused, counted.
+    StaleHandle,
+    /// No transmit ring slot free, or the pool needs its free buffers for the RX reserves.
+    NoRoom,
+    /// The frame's `start` leaves no room for the driver's header, or runs past the buffer.
+    BadPlacement,
 }
 
 impl fmt::Display for TxErrorKind {
@@ -148,21 +191,26 @@ impl fmt::Display for TxErrorKind {
             TxErrorKind::TooLong => "frame longer than the NIC's maximum",
             TxErrorKind::TooShort => "frame shorter than an Ethernet header",
             TxErrorKind::NotReserved => "buffer handle not reserved on this NIC",
+            TxErrorKind::WrongPool => "buffer handle from another pool",
+            TxErrorKind::StaleHandle => "stale buffer handle",
+            TxErrorKind::NoRoom => "no transmit room (ring full or pool reserved)",
+            TxErrorKind::BadPlacement => "frame placement leaves no room for the header",
         })
     }
 }
 
-/// A refused transmit: the reason, and the buffer handed back to the caller.
+/// A refused transmit: the reason, and the buffer handed back to the caller ([`TxBuffer`] for
+/// a NIC's own pool, [`PoolBuffer`] for a shared pool).
 #[derive(Debug, PartialEq, Eq)]
 #[must_use = "the buffer inside must be retried or discarded"]
-pub struct TxError {
+pub struct TxError<B = TxBuffer> {
     /// Why the frame was not queued.
     pub kind: TxErrorKind,
-    /// The buffer, still reserved for the caller.
-    pub buffer: TxBuffer,
+    /// The buffer, still the caller's.
+    pub buffer: B,
 }
 
-impl fmt::Display for TxError {
+impl<B> fmt::Display for TxError<B> {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(formatter, "transmit refused: {}", self.kind)
     }
@@ -282,6 +330,22 @@ pub trait NetDevice {
     fn rx_into_tx(&mut self, buffer: RxBuffer) -> Result<TxBuffer, RxBuffer> {
         Err(buffer)
     }
+
+    /// The shared pool this NIC's buffers come from, or `None` for a NIC with its own pool.
+    /// Two NICs with the same id can move buffers between them ([`shares_pool`]).
+    fn pool_id(&self) -> Option<PoolId> {
+        None
+    }
+}
+
+/// True if a buffer received on `first` can be transmitted on `second` without a copy: both
+/// draw from the same shared pool.
+pub fn shares_pool<A, B>(first: &A, second: &B) -> bool
+where
+    A: NetDevice + ?Sized,
+    B: NetDevice + ?Sized,
+{
+    matches!((first.pool_id(), second.pool_id()), (Some(a), Some(b)) if a == b)
 }
 
 impl<T: NetDevice + ?Sized> NetDevice for &mut T {
@@ -326,6 +390,9 @@ impl<T: NetDevice + ?Sized> NetDevice for &mut T {
     }
     fn rx_into_tx(&mut self, buffer: RxBuffer) -> Result<TxBuffer, RxBuffer> {
         (**self).rx_into_tx(buffer)
+    }
+    fn pool_id(&self) -> Option<PoolId> {
+        (**self).pool_id()
     }
 }
 

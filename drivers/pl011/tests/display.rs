@@ -1,20 +1,7 @@
 //! PL011 receive errors print words, not Debug output.
 
 use pl011::ReceiveError;
-
-/// Fails unless `text` reads as words: not empty, has letters, no Debug output.
-fn assert_readable(text: &str) {
-    assert!(
-        text.chars().filter(|c| c.is_alphabetic()).count() >= 3,
-        "no words: {text:?}"
-    );
-    for pattern in ["{", "}", "Some(", "None", "Ok(", "Err("] {
-        assert!(
-            !text.contains(pattern),
-            "Debug-like {pattern:?} in {text:?}"
-        );
-    }
-}
+use readable::assert_words as assert_readable;
 
 #[test]
 fn receive_errors_read_as_words() {

@@ -20,36 +20,59 @@ use crate::transport::{Transport, interrupt, status};
 /// One queue as the device sees it.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct FakeQueue {
+    /// Entries, as the driver set up.
     pub size: u16,
+    /// Bus address of the descriptor table.
     pub descriptors: u64,
+    /// Bus address of the available ring (driver area).
     pub avail: u64,
+    /// Bus address of the used ring (device area).
     pub used: u64,
+    /// Next available index the device will consume.
     pub last_avail: u16,
+    /// Used index the device published last.
     pub used_index: u16,
+    /// The driver set the queue up.
     pub ready: bool,
 }
 
 /// The shared state of a fake device; tests keep a handle to it.
 #[derive(Debug)]
 pub struct DeviceState {
+    /// DeviceID register (1 = network, 0 = empty slot).
     pub device_id: u32,
+    /// Features offered.
     pub offered: u64,
+    /// Features the driver accepted.
     pub driver_features: u64,
+    /// Device status register.
     pub status: u32,
     /// Clear FEATURES_OK when the driver sets it.
     pub refuse_features: bool,
+    /// QueueNumMax per queue (receive, transmit).
     pub queue_max: [u32; 2],
+    /// The queues as set up.
     pub queues: [FakeQueue; 2],
+    /// Config space: MAC, then status.
     pub config: [u8; 16],
+    /// Config generation (bumped on every config change).
     pub generation: u32,
+    /// InterruptStatus register.
     pub interrupt_status: u32,
+    /// Used-buffer interrupts raised.
     pub used_interrupts: u64,
+    /// Notifications received per queue.
     pub notifications: [u64; 2],
     /// Update `avail_event` after consuming (what a device honouring EVENT_IDX does).
     pub honour_event_index: bool,
     /// Consume the transmit queue on every notification (as QEMU does).
     pub transmit_on_notify: bool,
+    /// Frames transmitted (header stripped).
     pub transmitted: Vec<Vec<u8>>,
+    /// Bus address of each transmitted frame's first byte (after the header).
+    pub transmitted_addresses: Vec<u64>,
+    /// Bus address of each delivered frame's first byte (after the header).
+    pub delivered_addresses: Vec<u64>,
 }
 
 impl DeviceState {
@@ -62,6 +85,7 @@ impl DeviceState {
 #[derive(Clone, Debug)]
 pub struct FakeDevice(pub Rc<RefCell<DeviceState>>);
 
+/// The MAC the fake reports.
 pub const FAKE_MAC: [u8; 6] = [0x52, 0x54, 0x00, 0x12, 0x34, 0x56];
 
 fn u16_at(address: u64) -> &'static AtomicU16 {
@@ -103,6 +127,8 @@ impl FakeDevice {
             honour_event_index: true,
             transmit_on_notify: true,
             transmitted: Vec::new(),
+            transmitted_addresses: Vec::new(),
+            delivered_addresses: Vec::new(),
         })))
     }
 
@@ -123,6 +149,7 @@ impl FakeDevice {
         )
     }
 
+    /// The device's state, to inspect or change.
     pub fn state(&self) -> std::cell::RefMut<'_, DeviceState> {
         self.0.borrow_mut()
     }
@@ -213,6 +240,7 @@ impl FakeDevice {
             core::ptr::copy_nonoverlapping(header.as_ptr(), address as *mut u8, 12);
             core::ptr::copy_nonoverlapping(frame.as_ptr(), (address + 12) as *mut u8, frame.len());
         }
+        state.delivered_addresses.push(address + 12);
         Self::push_used(
             &mut state,
             0,
@@ -253,6 +281,7 @@ impl FakeDevice {
                 "header must be zero"
             );
             state.transmitted.push(bytes[12..].to_vec());
+            state.transmitted_addresses.push(address + 12);
             Self::push_used(state, 1, u32::from(id), 0);
             count += 1;
         }

@@ -223,6 +223,17 @@ enum BufferState {
     TxInFlight,
 }
 
+/// The occupancy field counting buffers in `state`.
+fn occupancy_count(occupancy: &mut PoolOccupancy, state: BufferState) -> &mut u32 {
+    match state {
+        BufferState::Free => &mut occupancy.free,
+        BufferState::RxPosted => &mut occupancy.rx_posted,
+        BufferState::RxHeld => &mut occupancy.rx_held,
+        BufferState::TxReserved => &mut occupancy.tx_reserved,
+        BufferState::TxInFlight => &mut occupancy.tx_in_flight,
+    }
+}
+
 /// A virtio-net NIC over transport `T`.
 pub struct VirtioNet<T: Transport> {
     transport: T,
@@ -233,6 +244,8 @@ pub struct VirtioNet<T: Transport> {
     lengths: [u16; BUFFER_COUNT],
     free: [u16; BUFFER_COUNT],
     free_count: usize,
+    /// Buffers per state, kept current by `set_state`.
+    occupancy: PoolOccupancy,
     /// TX buffers reserved by the caller: each holds a claim on a free TX descriptor.
     tx_reserved: usize,
     mac: MacAddress,
@@ -261,7 +274,7 @@ impl<T: Transport> VirtioNet<T> {
         {
             return Err(InitError::StorageInUse);
         }
-        match Self::bring_up(&mut transport, storage) {
+        match bring_up(&mut transport, &storage.rx, &storage.tx) {
             Ok((rx, tx, features)) => {
                 let mut driver = Self {
                     transport,
@@ -272,6 +285,11 @@ impl<T: Transport> VirtioNet<T> {
                     lengths: [0; BUFFER_COUNT],
                     free: [0; BUFFER_COUNT],
                     free_count: BUFFER_COUNT,
+                    occupancy: PoolOccupancy {
+                        total: BUFFER_COUNT as u32,
+                        free: BUFFER_COUNT as u32,
+                        ..PoolOccupancy::default()
+                    },
                     tx_reserved: 0,
                     mac: FALLBACK_MAC,
                     link: LinkState::Up,
@@ -297,70 +315,6 @@ impl<T: Transport> VirtioNet<T> {
                 storage.claimed.store(false, Ordering::Release);
                 Err(error)
             }
-        }
-    }
-
-    /// Steps up to DRIVER_OK, leaving the device FAILED or reset on error.
-    fn bring_up(
-        transport: &mut T,
-        storage: &'static NetStorage,
-    ) -> Result<(VirtQueue<QUEUE_SIZE>, VirtQueue<QUEUE_SIZE>, Negotiated), InitError> {
-        reset(transport)?;
-        transport.set_status(status::ACKNOWLEDGE);
-        transport.set_status(status::ACKNOWLEDGE | status::DRIVER);
-        let offered = transport.device_features();
-        let fail = |transport: &mut T, error| {
-            let status = transport.status();
-            transport.set_status(status | status::FAILED);
-            Err(error)
-        };
-        if offered & features::F_VERSION_1 == 0 {
-            return fail(transport, InitError::NoVersion1 { offered });
-        }
-        let negotiated = Negotiated {
-            offered,
-            accepted: offered & features::NET_WANTED,
-        };
-        transport.set_driver_features(negotiated.accepted);
-        let status = status::ACKNOWLEDGE | status::DRIVER | status::FEATURES_OK;
-        transport.set_status(status);
-        if transport.status() & status::FEATURES_OK == 0 {
-            return fail(
-                transport,
-                InitError::FeaturesRefused {
-                    accepted: negotiated.accepted,
-                },
-            );
-        }
-        let event_index = negotiated.has(features::F_EVENT_IDX);
-        let mut queues = [None, None];
-        for (queue, memory) in [(RX_QUEUE, &storage.rx), (TX_QUEUE, &storage.tx)] {
-            if transport.queue_ready(queue) {
-                return fail(transport, InitError::QueueAlreadyInUse { queue });
-            }
-            let maximum = transport.max_queue_size(queue);
-            let Some(virtqueue) = VirtQueue::new(memory, maximum, event_index) else {
-                return fail(transport, InitError::QueueUnavailable { queue });
-            };
-            let (descriptors, driver_area, device_area) = virtqueue.addresses();
-            // SAFETY: the ring memory is in `storage`, which is `'static` (never moves or goes
-            // away), laid out and aligned per §2.7 by `QueueMemory`, and claimed by this driver
-            // alone; the driver resets the device before releasing the claim.
-            unsafe {
-                transport.setup_queue(
-                    queue,
-                    virtqueue.size(),
-                    descriptors,
-                    driver_area,
-                    device_area,
-                );
-            }
-            queues[usize::from(queue)] = Some(virtqueue);
-        }
-        match queues {
-            [Some(rx), Some(tx)] => Ok((rx, tx, negotiated)),
-            // Both were filled above; kept total rather than unwrapped.
-            _ => fail(transport, InitError::QueueUnavailable { queue: RX_QUEUE }),
         }
     }
 
@@ -406,39 +360,57 @@ impl<T: Transport> VirtioNet<T> {
         link
     }
 
-    fn read_mac(&self) -> MacAddress {
-        let mut mac = [0u8; 6];
-        self.read_config_consistent(|transport| {
-            for (offset, byte) in mac.iter_mut().enumerate() {
-                *byte = transport.read_config_u8(CONFIG_MAC + offset);
+    /// Recovers the NIC (e.g. after a device protocol violation such as a used-index jump,
+    /// which strands the buffers in flight): resets the device, takes back every buffer on both
+    /// rings (`VirtQueue::drain_in_flight`), then brings it up again and reposts receive
+    /// buffers. Buffers the caller holds (received or reserved) stay valid.
+    ///
+    /// # Errors
+    /// The device did not reset (nothing is taken back: it may still write them) or refused
+    /// bring-up; the NIC then stays stopped.
+    pub fn reset(&mut self) -> Result<(), InitError> {
+        reset(&mut self.transport)?;
+        let mut returned: [u16; 2 * QUEUE_SIZE] = [0; 2 * QUEUE_SIZE];
+        let mut count = 0;
+        for queue in [&mut self.rx, &mut self.tx] {
+            queue.drain_in_flight(|token| {
+                // At most one token per descriptor of the two queues: always room.
+                if let Some(slot) = returned.get_mut(count) {
+                    *slot = token;
+                    count += 1;
+                }
+            });
+        }
+        for &token in &returned[..count] {
+            let index = usize::from(token);
+            if matches!(
+                self.states.get(index),
+                Some(BufferState::RxPosted | BufferState::TxInFlight)
+            ) {
+                self.put_free(index);
             }
-        });
-        MacAddress(mac)
+        }
+        let (rx, tx, features) = bring_up(&mut self.transport, &self.storage.rx, &self.storage.tx)?;
+        self.rx = rx;
+        self.tx = tx;
+        self.features = features;
+        if features.has(features::NET_F_MAC) {
+            self.mac = self.read_mac();
+        }
+        self.link = self.read_link();
+        self.post_rx_buffers();
+        let status = self.transport.status();
+        self.transport.set_status(status | status::DRIVER_OK);
+        self.notify_rx_if_needed();
+        Ok(())
+    }
+
+    fn read_mac(&self) -> MacAddress {
+        read_mac(&self.transport)
     }
 
     fn read_link(&self) -> LinkState {
-        if !self.features.has(features::NET_F_STATUS) {
-            // §5.1.4.2: without VIRTIO_NET_F_STATUS the link is assumed up.
-            return LinkState::Up;
-        }
-        let mut value = 0;
-        self.read_config_consistent(|transport| value = transport.read_config_u16(CONFIG_STATUS));
-        if value & STATUS_LINK_UP != 0 {
-            LinkState::Up
-        } else {
-            LinkState::Down
-        }
-    }
-
-    /// Repeats `read` until the config generation is stable around it (§2.5.1), bounded.
-    fn read_config_consistent(&self, mut read: impl FnMut(&T)) {
-        for _ in 0..DEVICE_POLL_LIMIT {
-            let before = self.transport.config_generation();
-            read(&self.transport);
-            if self.transport.config_generation() == before {
-                return;
-            }
-        }
+        read_link(&self.transport, self.features)
     }
 
     fn buffer_address(&self, index: usize) -> u64 {
@@ -477,7 +449,7 @@ impl<T: Transport> VirtioNet<T> {
     }
 
     fn put_free(&mut self, index: usize) {
-        self.states[index] = BufferState::Free;
+        self.set_state(index, BufferState::Free);
         self.free[self.free_count] = index as u16;
         self.free_count += 1;
     }
@@ -501,7 +473,7 @@ impl<T: Transport> VirtioNet<T> {
                 .rx
                 .push(index as u16, address, BUFFER_SIZE as u32, true)
             {
-                self.states[index] = BufferState::RxPosted;
+                self.set_state(index, BufferState::RxPosted);
             } else {
                 self.put_free(index);
                 break;
@@ -555,26 +527,121 @@ impl<T: Transport> VirtioNet<T> {
         usize::from(self.tx.free()) > self.tx_reserved
     }
 
-    fn occupancy(&self) -> PoolOccupancy {
-        let mut pool = PoolOccupancy {
-            total: BUFFER_COUNT as u32,
-            ..PoolOccupancy::default()
-        };
-        for state in &self.states {
-            match state {
-                BufferState::Free => pool.free += 1,
-                BufferState::RxPosted => pool.rx_posted += 1,
-                BufferState::RxHeld => pool.rx_held += 1,
-                BufferState::TxReserved => pool.tx_reserved += 1,
-                BufferState::TxInFlight => pool.tx_in_flight += 1,
-            }
+    /// Moves a buffer to `state`, keeping the occupancy counts current (O(1): `counters()`
+    /// never scans the pool).
+    fn set_state(&mut self, index: usize, state: BufferState) {
+        *occupancy_count(&mut self.occupancy, self.states[index]) -= 1;
+        *occupancy_count(&mut self.occupancy, state) += 1;
+        self.states[index] = state;
+    }
+}
+
+/// Steps up to DRIVER_OK, leaving the device FAILED or reset on error.
+pub(crate) fn bring_up<T: Transport>(
+    transport: &mut T,
+    rx_memory: &'static QueueMemory<QUEUE_SIZE>,
+    tx_memory: &'static QueueMemory<QUEUE_SIZE>,
+) -> Result<(VirtQueue<QUEUE_SIZE>, VirtQueue<QUEUE_SIZE>, Negotiated), InitError> {
+    reset(transport)?;
+    transport.set_status(status::ACKNOWLEDGE);
+    transport.set_status(status::ACKNOWLEDGE | status::DRIVER);
+    let offered = transport.device_features();
+    let fail = |transport: &mut T, error| {
+        let status = transport.status();
+        transport.set_status(status | status::FAILED);
+        Err(error)
+    };
+    if offered & features::F_VERSION_1 == 0 {
+        return fail(transport, InitError::NoVersion1 { offered });
+    }
+    let negotiated = Negotiated {
+        offered,
+        accepted: offered & features::NET_WANTED,
+    };
+    transport.set_driver_features(negotiated.accepted);
+    let status = status::ACKNOWLEDGE | status::DRIVER | status::FEATURES_OK;
+    transport.set_status(status);
+    if transport.status() & status::FEATURES_OK == 0 {
+        return fail(
+            transport,
+            InitError::FeaturesRefused {
+                accepted: negotiated.accepted,
+            },
+        );
+    }
+    let event_index = negotiated.has(features::F_EVENT_IDX);
+    let mut queues = [None, None];
+    for (queue, memory) in [(RX_QUEUE, rx_memory), (TX_QUEUE, tx_memory)] {
+        if transport.queue_ready(queue) {
+            return fail(transport, InitError::QueueAlreadyInUse { queue });
         }
-        pool
+        let maximum = transport.max_queue_size(queue);
+        let Some(virtqueue) = VirtQueue::new(memory, maximum, event_index) else {
+            return fail(transport, InitError::QueueUnavailable { queue });
+        };
+        let (descriptors, driver_area, device_area) = virtqueue.addresses();
+        // SAFETY: the ring memory is `'static` (never moves or goes away), laid out and
+        // aligned per §2.7 by `QueueMemory`, and claimed by the calling driver alone (its
+        // storage's `claimed` flag); that driver resets the device before releasing it.
+        unsafe {
+            transport.setup_queue(
+                queue,
+                virtqueue.size(),
+                descriptors,
+                driver_area,
+                device_area,
+            );
+        }
+        queues[usize::from(queue)] = Some(virtqueue);
+    }
+    match queues {
+        [Some(rx), Some(tx)] => Ok((rx, tx, negotiated)),
+        // Both were filled above; kept total rather than unwrapped.
+        _ => fail(transport, InitError::QueueUnavailable { queue: RX_QUEUE }),
+    }
+}
+
+/// Reads the MAC from config space.
+pub(crate) fn read_mac<T: Transport>(transport: &T) -> MacAddress {
+    let mut mac = [0u8; 6];
+    read_config_consistent(transport, |transport| {
+        for (offset, byte) in mac.iter_mut().enumerate() {
+            *byte = transport.read_config_u8(CONFIG_MAC + offset);
+        }
+    });
+    MacAddress(mac)
+}
+
+/// Reads the link state from config space (up without `VIRTIO_NET_F_STATUS`).
+pub(crate) fn read_link<T: Transport>(transport: &T, negotiated: Negotiated) -> LinkState {
+    if !negotiated.has(features::NET_F_STATUS) {
+        // §5.1.4.2: without VIRTIO_NET_F_STATUS the link is assumed up.
+        return LinkState::Up;
+    }
+    let mut value = 0;
+    read_config_consistent(transport, |transport| {
+        value = transport.read_config_u16(CONFIG_STATUS)
+    });
+    if value & STATUS_LINK_UP != 0 {
+        LinkState::Up
+    } else {
+        LinkState::Down
+    }
+}
+
+/// Repeats `read` until the config generation is stable around it (§2.5.1), bounded.
+fn read_config_consistent<T: Transport>(transport: &T, mut read: impl FnMut(&T)) {
+    for _ in 0..DEVICE_POLL_LIMIT {
+        let before = transport.config_generation();
+        read(transport);
+        if transport.config_generation() == before {
+            return;
+        }
     }
 }
 
 /// Resets the device and waits (bounded) for the status to read back 0 (§2.4.2).
-fn reset<T: Transport>(transport: &mut T) -> Result<(), InitError> {
+pub(crate) fn reset<T: Transport>(transport: &mut T) -> Result<(), InitError> {
     transport.set_status(0);
     for _ in 0..DEVICE_POLL_LIMIT {
         if transport.status() == 0 {
@@ -606,7 +673,7 @@ impl<T: Transport> NetDevice for VirtioNet<T> {
 
     fn counters(&self) -> Counters {
         Counters {
-            pool: self.occupancy(),
+            pool: self.occupancy,
             ..self.counters
         }
     }
@@ -648,7 +715,7 @@ impl<T: Transport> NetDevice for VirtioNet<T> {
                 self.counters.rx_drop_oversized += 1;
                 self.put_free(index);
             } else {
-                self.states[index] = BufferState::RxHeld;
+                self.set_state(index, BufferState::RxHeld);
                 self.lengths[index] = frame_len as u16;
                 self.counters.rx_packets += 1;
                 self.counters.rx_bytes += frame_len as u64;
@@ -696,7 +763,7 @@ impl<T: Transport> NetDevice for VirtioNet<T> {
             return None;
         }
         let index = self.take_free()?;
-        self.states[index] = BufferState::TxReserved;
+        self.set_state(index, BufferState::TxReserved);
         self.tx_reserved += 1;
         Some(TxBuffer::new(index as u16))
     }
@@ -737,7 +804,7 @@ impl<T: Transport> NetDevice for VirtioNet<T> {
                 (NET_HEADER_LEN + len) as u32,
                 false,
             ) {
-                self.states[index] = BufferState::TxInFlight;
+                self.set_state(index, BufferState::TxInFlight);
                 self.tx_reserved -= 1;
                 self.counters.tx_packets += 1;
                 self.counters.tx_bytes += len as u64;
@@ -777,7 +844,7 @@ impl<T: Transport> NetDevice for VirtioNet<T> {
                 return Err(buffer);
             }
         }
-        self.states[index] = BufferState::TxReserved;
+        self.set_state(index, BufferState::TxReserved);
         self.tx_reserved += 1;
         Ok(TxBuffer::new(buffer.index()))
     }

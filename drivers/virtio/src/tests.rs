@@ -95,6 +95,11 @@ fn bring_up_negotiates_and_declines_offloads() {
     );
     assert_eq!(nic.mac_address(), MacAddress(FAKE_MAC));
     assert_eq!(nic.link_state(), LinkState::Up);
+    assert_eq!(
+        nic.pool_id(),
+        None,
+        "its own pool: buffers never move to another NIC"
+    );
     assert_eq!(nic.queue_sizes(), (QUEUE_SIZE as u16, QUEUE_SIZE as u16));
     let state = device.state();
     assert_eq!(
@@ -534,4 +539,41 @@ fn storage_size_is_what_the_docs_say() {
         assert!(NetStorage::BYTES == 531_008);
         assert!(core::mem::size_of::<VirtioNet<FakeDevice>>() < 8 * 1024);
     }
+}
+
+#[test]
+fn reset_recovers_from_a_used_index_jump_and_returns_stranded_buffers() {
+    let device = FakeDevice::qemu_like();
+    device.state().transmit_on_notify = false;
+    let mut nic = VirtioNet::new(device.clone(), storage()).unwrap();
+    for _ in 0..5 {
+        let mut tx = nic.tx_reserve().unwrap();
+        nic.tx_frame_mut(&mut tx)[..60].copy_from_slice(&frame(0, 60));
+        nic.transmit(tx, 60).unwrap();
+    }
+    let kept = nic.tx_reserve().unwrap();
+    device.jump_used_index(1, 900);
+    assert_eq!(
+        nic.tx_capacity(),
+        QUEUE_SIZE - 6,
+        "the jump strands what was in flight"
+    );
+    assert_eq!(nic.counters().pool.tx_in_flight, 5);
+    nic.reset().unwrap();
+    let pool = nic.counters().pool;
+    assert_eq!(
+        (pool.tx_in_flight, pool.tx_reserved, pool.rx_posted),
+        (0, 1, QUEUE_SIZE as u32)
+    );
+    assert_pool_consistent(&nic);
+    // The reserved buffer survives; traffic flows again on both rings.
+    device.state().transmit_on_notify = true;
+    nic.transmit(kept, 60).unwrap();
+    nic.flush();
+    assert_eq!(device.state().transmitted.len(), 1);
+    assert!(device.deliver(&frame(1, 60)));
+    let held = receive_all(&mut nic);
+    assert_eq!(held.len(), 1);
+    nic.release(held.into_iter().next().unwrap());
+    assert_pool_consistent(&nic);
 }

@@ -1,20 +1,7 @@
 //! Every virtio error a person may see prints words and numbers, not Debug output.
 
+use readable::assert_words as assert_readable;
 use virtio::{DeviceErrors, InitError, ProbeError, QueueError};
-
-/// Fails unless `text` reads as words: not empty, has letters, no Debug output.
-fn assert_readable(text: &str) {
-    assert!(
-        text.chars().filter(|c| c.is_alphabetic()).count() >= 3,
-        "no words: {text:?}"
-    );
-    for pattern in ["{", "}", "Some(", "None", "Ok(", "Err("] {
-        assert!(
-            !text.contains(pattern),
-            "Debug-like {pattern:?} in {text:?}"
-        );
-    }
-}
 
 #[test]
 fn probe_errors_read_as_words() {

@@ -1,4 +1,4 @@
-//! Kernel log pieces that need no hardware: levels and the frame replay ring, pure.
+//! Kernel log pieces that need no hardware: levels and the replay ring.
 //!
 //! The kernel's logger (`kernel/runtime/src/log.rs`) sends defmt frames to the console and keeps
 //! recent ones in a [`ReplayRing`] so `log` can send them again; [`LogLevel`] is the runtime

@@ -1,4 +1,4 @@
-//! Recent log frames, whole: a byte ring that drops the oldest frame, never part of one.
+//! Recent log frames, whole: a byte ring that drops the oldest frame.
 //!
 //! defmt frames are rzcobs-encoded, so their bodies may contain any byte value and no byte can
 //! mark a boundary; the ring keeps each whole frame's length beside the bytes instead. Bytes of

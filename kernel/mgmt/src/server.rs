@@ -1,4 +1,4 @@
-//! The HTTP server behind the management TCP port: connection slots and response buffering.
+//! The management HTTP server: connection slots and response buffering.
 //!
 //! The TCP plumbing (`dpu_net::MgmtStack`) numbers its connections `0..SLOTS` and calls
 //! [`HttpServer::open`], [`receive`](HttpServer::receive), [`send`](HttpServer::send) and

@@ -1,4 +1,4 @@
-//! The management HTTP server ([`dpu_mgmt::HttpServer`]) as the stack's [`TcpService`].
+//! The management HTTP server as the stack's TCP service.
 //!
 //! Pure forwarding: the stack's connection numbers are the server's slots. Set the server's
 //! clock ([`HttpServer::set_clock`]) before each [`MgmtStack::poll`](crate::MgmtStack::poll).

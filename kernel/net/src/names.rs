@@ -1,4 +1,4 @@
-//! NIC naming: which network device is `mgmt0` and which are `port1`..`port7` (docs/nics.md).
+//! NIC naming: which device is `mgmt0` and which are `port1`..`port7`.
 //!
 //! QEMU `virt` gives the first `-device virtio-net-device` on its command line the highest
 //! virtio-mmio slot, so descending register address is command-line order. The first NIC in that

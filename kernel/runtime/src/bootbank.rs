@@ -41,10 +41,6 @@ use cfi_flash::boot::BootFlash;
 use cfi_flash::mmio::MmioBus;
 use core::sync::atomic::{AtomicBool, Ordering};
 
-mod keys {
-    include!(concat!(env!("OUT_DIR"), "/trusted_keys.rs"));
-}
-
 type Flash1 = BootFlash<MmioBus>;
 
 /// What this boot is.
@@ -406,8 +402,9 @@ pub fn configure(setting: Setting) {
     }
 }
 
-/// The updater's one way in: runs `f` under the boot-state lock with the running bank and the
-/// boot control, if that bank is committed; `None` otherwise. `f` must not print.
+/// The updater's one way in (`update.rs`): runs `f` under the boot-state lock with the running
+/// bank and the boot control, if that bank is committed; `None` otherwise. `f` must not print
+/// (debug builds panic if it does: the boot-state lock ranks above the console).
 pub(crate) fn with_committed<R>(f: impl FnOnce(Bank, &mut BootControl<Flash1>) -> R) -> Option<R> {
     let mut state = STATE.lock();
     let Running::Bank { bank, trial: false } = state.running else {
@@ -417,8 +414,3 @@ pub(crate) fn with_committed<R>(f: impl FnOnce(Bank, &mut BootControl<Flash1>) -
 }
 
 pub mod update;
-
-/// Trusted keys, for the updater.
-pub(crate) fn trusted_keys() -> &'static [bootstate::TrustedKey] {
-    keys::TRUSTED_KEYS
-}

@@ -1,4 +1,4 @@
-//! The console shell: banner, prompt, and what each command does on this system.
+//! The console shell: banner, prompt, and what each command does here.
 //!
 //! Line editing and parsing are in the host-tested `dpu-shell` crate; this module only runs
 //! commands against the live system.

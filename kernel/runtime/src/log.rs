@@ -1,4 +1,4 @@
-//! Kernel logging: defmt frames on the console UART, a replay ring, and a runtime level.
+//! Kernel logging: defmt frames on the console, a replay ring, a level.
 //!
 //! The build picks the most verbose level compiled in (`DEFMT_LOG`, set by `cargo xtask`);
 //! `log level <name>` narrows it at run time through the `log_*!` macros, which check the
@@ -20,10 +20,11 @@ const FRAME_MARKER: [u8; 2] = [0xff, 0x00];
 static RUNTIME_LEVEL: AtomicU8 = AtomicU8::new(LogLevel::Trace as u8);
 static TAKEN: AtomicBool = AtomicBool::new(false);
 // Every lock here masks interrupts: a handler that logs must never spin on a lock the code it
-// interrupted holds (acquire masks too, but `replay` runs outside a frame).
+// interrupted holds (acquire masks too, but `replay` runs outside a frame). Ranks (sync.rs):
+// the encoder is held while a frame's bytes go to the console and then the replay ring.
 static ENCODER: IrqSafeMutex<defmt::Encoder> =
     IrqSafeMutex::ranked("log encoder", Rank::LogEncoder, defmt::Encoder::new());
-/// The interrupt mask held between `acquire` and `release`.
+/// The interrupt mask held between `acquire` and `release` (nothing is taken under it).
 static MASK: IrqSafeMutex<Option<InterruptMask>> = IrqSafeMutex::new(None);
 static REPLAY: IrqSafeMutex<ReplayRing<REPLAY_RING_SIZE, REPLAY_RING_FRAMES>> =
     IrqSafeMutex::ranked("log replay", Rank::LogReplay, ReplayRing::new());

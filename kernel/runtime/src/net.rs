@@ -1,4 +1,4 @@
-//! NICs: virtio-net bring-up, the management stack on `mgmt0`, HTTP on port 80.
+//! NICs: virtio-net bring-up, the management stack on `mgmt0`, HTTP.
 //!
 //! Data ports form the switch (`switching.rs`), whose fast path runs first in every pass; they
 //! never feed the management stack. Naming (docs/nics.md, [`dpu_net::order_nics`]): network devices sorted by

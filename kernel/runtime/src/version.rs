@@ -1,4 +1,4 @@
-//! Build identity: version, git revision and profile, for the banner, `version` and `/healthz`.
+//! Build identity: version, git revision and profile.
 
 /// The crate version (`Cargo.toml`).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,4 +1,4 @@
-//! Console commands: the table shown by `help`, and parsing a line into a [`Command`].
+//! Console commands: the `help` table, and parsing a line into a command.
 
 use core::fmt;
 

@@ -1,4 +1,4 @@
-//! Shared helpers for the HTTP tests: a client of the real server and a response parser.
+//! HTTP test helpers: a client of the real server, a response parser.
 
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 #![allow(

@@ -1,4 +1,4 @@
-//! `update`: receives a signed image over the console and stages it into the inactive bank.
+//! `update`: a signed image over the console into the inactive bank.
 //!
 //! Transport: the serial console, in frames (an ASCII header line, then the raw bytes) with a
 //! CRC-32 each and one ACK per frame; the protocol itself (frame order, repeats, CRC, length) is
@@ -13,12 +13,17 @@
 //! marks the bank bad with the reason. Bad frames are NAKed and counted; a silence aborts.
 //! The boot-state lock is taken for each flash call only, and nothing prints while it is held.
 
-use super::{trusted_keys, with_committed};
+use super::with_committed;
 use crate::arch::aarch64::timer;
 use crate::{console, println};
 use bootstate::ControlError;
 use bootstate::layout::BANK_SIZE;
 use bootstate::update::{MAX_CHUNK, MAX_LINE, Receiver, Reply};
+
+/// The public keys an image may be signed with: the same file dpuboot trusts (build.rs).
+mod keys {
+    include!(concat!(env!("OUT_DIR"), "/trusted_keys.rs"));
+}
 
 /// Silence after which the update is abandoned.
 const IDLE_TIMEOUT_MS: u64 = 15_000;
@@ -169,10 +174,6 @@ pub fn run(length: u32) {
             Reply::Store { sequence } => {
                 match with_committed(|_, control| control.stage_write(&mut writer, &chunk)) {
                     Some(Ok(())) => println!("ACK {} ok", sequence),
-                    Some(Err(ControlError::Flash(error))) => {
-                        println!("update: FAILED: flash error: {}", error);
-                        return;
-                    }
                     Some(Err(error)) => {
                         println!("update: FAILED: {}", error);
                         return;
@@ -215,7 +216,7 @@ pub fn run(length: u32) {
 /// Every byte is in: verify the staged image and activate it as a trial.
 fn finish(writer: bootstate::StagingWriter, target: bootstate::Bank, bytes: u32, started: u64) {
     let finished = with_committed(|_, control| {
-        let result = control.stage_finish(writer, trusted_keys());
+        let result = control.stage_finish(writer, keys::TRUSTED_KEYS);
         let tries = control.record().trial_tries;
         let flash = control.flash_mut();
         (result, tries, flash.erases(), flash.programs())
@@ -238,13 +239,9 @@ fn finish(writer: bootstate::StagingWriter, target: bootstate::Bank, bytes: u32,
                 programs
             );
         }
-        Err(ControlError::Verify(error)) => println!(
-            "update: REFUSED: {} ({}); bank {} marked bad",
-            error.reason(),
-            error,
-            target
-        ),
-        Err(ControlError::Flash(error)) => println!("update: FAILED: flash error: {}", error),
+        Err(ControlError::Verify(error)) => {
+            println!("update: REFUSED: {}; bank {} marked bad", error, target)
+        }
         Err(error) => println!("update: FAILED: {}", error),
     }
 }
