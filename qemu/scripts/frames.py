@@ -6,6 +6,10 @@
   frames.py blast IFACE COUNT [RATE]   send COUNT valid UDP frames, paced at RATE frames/s (0: flat out)
   frames.py post HOST BYTES ROUNDS     HTTP POSTs of BYTES each on one keep-alive connection; print MB/s
   frames.py http-clients HOST          an idle client plus 3 concurrent GETs; the idle one must be dropped
+  frames.py switch-junk IFACE          send each kind of frame the switch refuses COUNT (5) times
+  frames.py listen IFACE ETHERTYPE SECONDS  print the source of each frame of ETHERTYPE (hex) received
+  frames.py tagged-arp IFACE VLAN SOURCE_IP TARGET_IP
+                                       an 802.1Q-tagged ARP request; print the replies by VLAN tag
 
 Only AF_PACKET on the namespace's own tap device: nothing leaves the namespace.
 """
@@ -111,6 +115,79 @@ def isolation(iface: str, target: str) -> None:
     print(f"sent {COUNT} ARP requests and {COUNT} echo requests; replies: {replies}")
 
 
+def switch_junk(iface: str) -> None:
+    sock = open_socket(iface)
+    mac = source_mac(sock)
+    ethernet = GUEST_BROADCAST + mac
+    payload = b"\x08\x00" + bytes(46)
+    kinds = {
+        "runt (tag cut short)": ethernet + b"\x81\x00\x00",
+        "reserved vlan 4095": ethernet + b"\x81\x00\x0f\xff" + payload,
+        "qinq outer tag": ethernet + b"\x88\xa8\x00\x0a" + payload,
+        "tag inside a tag": ethernet + b"\x81\x00\x00\x0a\x81\x00\x00\x14" + payload,
+        "multicast source": GUEST_BROADCAST + b"\x01\x00\x5e\x00\x00\x01" + payload,
+        "zero source": GUEST_BROADCAST + bytes(6) + payload,
+    }
+    for name, frame in kinds.items():
+        for _ in range(COUNT):
+            sock.send(frame)
+        print(f"sent {COUNT} x {name} ({len(frame)} bytes)")
+    print("switch junk sent")
+
+
+def listen(iface: str, ethertype: int, seconds: float) -> None:
+    # Every protocol: a bridge port's frames reach only the all-protocol taps.
+    sock = open_socket(iface)
+    sock.settimeout(0.1)
+    print(f"listening on {iface} for ethertype {ethertype:#06x}", flush=True)
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            data, address = sock.recvfrom(2048)
+        except socket.timeout:
+            continue
+        if address[2] == socket.PACKET_OUTGOING or data[12:14] != struct.pack("!H", ethertype):
+            continue
+        print(f"ethertype {ethertype:#06x} from {data[6:12].hex(':')} length {len(data)}", flush=True)
+
+
+def tagged_arp(iface: str, vlan: int, source: str, target: str) -> None:
+    """A trunk peer without the 8021q module: ARP on VLAN `vlan`, replies counted by their tag."""
+    sol_packet, packet_auxdata, tp_status_vlan_valid = 263, 8, 0x10
+    sock = open_socket(iface)
+    sock.setsockopt(sol_packet, packet_auxdata, 1)
+    mac = source_mac(sock)
+    arp = struct.pack("!HHBBH6s4s6s4s", 1, 0x0800, 6, 4, 1, mac, socket.inet_aton(source), b"\0" * 6,
+                      socket.inet_aton(target))
+    frame = GUEST_BROADCAST + mac + struct.pack("!HHH", 0x8100, vlan, 0x0806) + arp
+    sock.send(frame + b"\0" * max(0, 64 - len(frame)))
+    replies = {}
+    sock.settimeout(0.1)
+    deadline = time.time() + 1.0
+    while time.time() < deadline:
+        try:
+            data, ancillary, _, _ = sock.recvmsg(2048, socket.CMSG_SPACE(20))
+        except socket.timeout:
+            continue
+        tag = None
+        # The receiving kernel strips the tag into metadata; it comes back as auxdata.
+        for level, kind, value in ancillary:
+            if level == sol_packet and kind == packet_auxdata and len(value) >= 20:
+                status, _, _, _, _, tci, _ = struct.unpack("IIIHHHH", value[:20])
+                if status & tp_status_vlan_valid:
+                    tag = tci & 0x0FFF
+        ethertype, body = data[12:14], data[14:]
+        if ethertype == b"\x81\x00":
+            tag = struct.unpack("!H", data[14:16])[0] & 0x0FFF
+            ethertype, body = data[16:18], data[18:]
+        if ethertype != b"\x08\x06" or len(body) < 28 or data[0:6] != mac:
+            continue
+        if struct.unpack("!H", body[6:8])[0] == 2 and body[14:18] == socket.inet_aton(target):
+            key = "untagged" if tag is None else f"vlan {tag}"
+            replies[key] = replies.get(key, 0) + 1
+    print("arp replies:", ", ".join(f"{key} {count}" for key, count in sorted(replies.items())) or "none")
+
+
 def blast(iface: str, count: int, rate: int = 0) -> None:
     sock = open_socket(iface)
     frame = GUEST_BROADCAST + source_mac(sock) + b"\x08\x00" + ipv4(17, transport(17))
@@ -185,6 +262,12 @@ if __name__ == "__main__":
         blast(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]) if len(sys.argv) > 4 else 0)
     elif command == "http-clients":
         http_clients(sys.argv[2])
+    elif command == "switch-junk":
+        switch_junk(sys.argv[2])
+    elif command == "listen":
+        listen(sys.argv[2], int(sys.argv[3], 16), float(sys.argv[4]))
+    elif command == "tagged-arp":
+        tagged_arp(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5])
     elif command == "post":
         post(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
     else:

@@ -78,7 +78,7 @@ fn bench_net(options: &BuildOptions) -> Result<()> {
         ("tap0".to_string(), "10.9.0.1/24".to_string()),
         ("tap1".to_string(), "10.9.1.1/24".to_string()),
     ];
-    let namespace = crate::netns::Namespace::create(&taps)?;
+    let namespace = crate::netns::Namespace::create(&taps, &[])?;
     let mut arguments = qemu::arguments(&Machine::default(), &artifacts.image, "test.args")?;
     for argument in [
         "-append",

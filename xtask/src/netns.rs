@@ -40,27 +40,42 @@ fn ip(arguments: &[&str]) -> Result<()> {
     Ok(())
 }
 
-/// A namespace holding tap devices; deleted (with its taps) when dropped.
+/// A namespace holding tap devices; deleted (with its taps and its peers' namespaces) when
+/// dropped.
 pub struct Namespace {
     /// Its name (`dpu-test-<pid>-<n>`).
     pub name: String,
+    /// Peer hosts: (tap name, the peer's own namespace).
+    peers: Vec<(String, String)>,
 }
 
+/// A peer host: tap name, address/prefix, and its MAC if the test fixes one.
+pub type Peer = (String, String, Option<String>);
+
+/// No IPv6 chatter (router solicitations, MLD) from a peer: tests count frames exactly.
+const NO_IPV6: &str =
+    "sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1";
+
 impl Namespace {
-    /// Makes a namespace with loopback up and one tap per `(name, address/prefix)`.
-    pub fn create(taps: &[(String, String)]) -> Result<Self> {
+    /// Makes a namespace with loopback up and one tap per `(name, address/prefix)` in `taps`.
+    ///
+    /// Each of `peers` (tap name, address/prefix, MAC if given) is a separate Linux host: a tap
+    /// of that name in this namespace (for QEMU), bridged to a veth whose other end is `eth0`
+    /// in a namespace of the peer's own, holding the address. So several peers on several
+    /// data ports talk to each other only through the guest.
+    pub fn create(taps: &[(String, String)], peers: &[Peer]) -> Result<Self> {
         let name = format!(
             "dpu-test-{}-{}",
             std::process::id(),
             NEXT.fetch_add(1, Ordering::Relaxed)
         );
         ip(&["netns", "add", &name])?;
-        let namespace = Self { name };
+        let mut namespace = Self {
+            name,
+            peers: Vec::new(),
+        };
         ip(&["-n", &namespace.name, "link", "set", "lo", "up"])?;
-        // No IPv6 chatter (router solicitations, MLD) from the peer: tests count frames exactly.
-        let _ = namespace.run(
-            "sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1",
-        );
+        let _ = namespace.run(NO_IPV6);
         for (tap, address) in taps {
             ip(&[
                 "-n",
@@ -76,13 +91,51 @@ impl Namespace {
             ip(&["-n", &namespace.name, "addr", "add", address, "dev", tap])?;
             ip(&["-n", &namespace.name, "link", "set", tap, "up"])?;
         }
+        for (tap, address, mac) in peers {
+            let main = namespace.name.clone();
+            let peer = format!("{main}-{tap}");
+            ip(&["netns", "add", &peer])?;
+            namespace.peers.push((tap.clone(), peer.clone()));
+            ip(&["-n", &peer, "link", "set", "lo", "up"])?;
+            let _ = namespace.run_in(Some(tap), NO_IPV6);
+            let bridge = format!("br-{tap}");
+            let veth = format!("v-{tap}");
+            ip(&["-n", &main, "tuntap", "add", "dev", tap, "mode", "tap"])?;
+            ip(&["-n", &main, "link", "add", &bridge, "type", "bridge"])?;
+            ip(&[
+                "-n", &main, "link", "add", &veth, "type", "veth", "peer", "name", "eth0", "netns",
+                &peer,
+            ])?;
+            for device in [tap.as_str(), veth.as_str()] {
+                ip(&["-n", &main, "link", "set", device, "master", &bridge])?;
+                ip(&["-n", &main, "link", "set", device, "up"])?;
+            }
+            ip(&["-n", &main, "link", "set", &bridge, "up"])?;
+            if let Some(mac) = mac {
+                ip(&["-n", &peer, "link", "set", "eth0", "address", mac])?;
+            }
+            ip(&["-n", &peer, "addr", "add", address, "dev", "eth0"])?;
+            ip(&["-n", &peer, "link", "set", "eth0", "up"])?;
+        }
         Ok(namespace)
     }
 
-    /// Runs `command` with `sh -c` inside the namespace; returns (success, stdout + stderr).
-    pub fn run(&self, command: &str) -> Result<(bool, String)> {
+    /// Runs `command` with `sh -c` in the namespace of peer `peer` (a `peer:` tap name), or in
+    /// this namespace for `None`; returns (success, stdout + stderr).
+    pub fn run_in(&self, peer: Option<&str>, command: &str) -> Result<(bool, String)> {
+        let name = match peer {
+            None => &self.name,
+            Some(tap) => self
+                .peers
+                .iter()
+                .find(|(name, _)| name == tap)
+                .map(|(_, namespace)| namespace)
+                .with_context(|| {
+                    format!("no peer named {tap} (add a 'peer: {tap} ADDRESS' line)")
+                })?,
+        };
         let output = Command::new("ip")
-            .args(["netns", "exec", &self.name, "sh", "-c", command])
+            .args(["netns", "exec", name, "sh", "-c", command])
             .output()
             .context("running a command in the namespace")?;
         let text = format!(
@@ -92,10 +145,18 @@ impl Namespace {
         );
         Ok((output.status.success(), text))
     }
+
+    /// Runs `command` with `sh -c` inside the namespace; returns (success, stdout + stderr).
+    pub fn run(&self, command: &str) -> Result<(bool, String)> {
+        self.run_in(None, command)
+    }
 }
 
 impl Drop for Namespace {
     fn drop(&mut self) {
+        for (_, peer) in &self.peers {
+            let _ = ip(&["netns", "del", peer]);
+        }
         let _ = ip(&["netns", "del", &self.name]);
     }
 }

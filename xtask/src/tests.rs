@@ -24,9 +24,14 @@ enum NetStep {
     /// `http-get: PATH -> TEXT`: `GET path` from the host through the forwarded port; retried
     /// until `expected` is in the response (status line, headers or body) or the deadline.
     HttpGet { path: String, expected: String },
-    /// `host: COMMAND -> TEXT`: a shell command in the test's network namespace; it must
-    /// succeed and print `expected`.
-    Host { command: String, expected: String },
+    /// `host: COMMAND -> TEXT`: a shell command in the test's network namespace (or, from
+    /// `peer-host: PEER COMMAND -> TEXT`, in peer `PEER`'s own namespace); it must succeed and
+    /// print `expected`.
+    Host {
+        peer: Option<String>,
+        command: String,
+        expected: String,
+    },
     /// `loss-at-most: PERCENT`: the `N% packet loss` in the last `host` output is at most this.
     LossAtMost(f64),
     /// `monitor: COMMAND`: a QEMU monitor (HMP) command, e.g. `set_link mgmt off`.
@@ -42,6 +47,9 @@ struct NetSettings {
     append: Option<String>,
     /// Tap devices (`tap: NAME ADDRESS/PREFIX`) in a network namespace QEMU runs in.
     taps: Vec<(String, String)>,
+    /// Peer hosts (`peer: NAME ADDRESS/PREFIX [MAC]`): tap NAME for QEMU, the address (and
+    /// MAC) in a namespace of the peer's own (see `netns.rs`).
+    peers: Vec<crate::netns::Peer>,
     /// Whether `monitor:` steps need a QEMU monitor socket.
     uses_monitor: bool,
 }
@@ -76,11 +84,36 @@ fn parse_script(path: &Path) -> Result<Script> {
                     .push((tap.to_string(), address.trim().to_string()));
                 Key::Setting
             }
+            "peer" => {
+                let mut words = value.split_whitespace().map(str::to_string);
+                let (Some(tap), Some(address), mac, None) =
+                    (words.next(), words.next(), words.next(), words.next())
+                else {
+                    bail!("peer: <tap name> <address/prefix> [mac]");
+                };
+                settings.peers.push((tap, address, mac));
+                Key::Setting
+            }
             "host" => {
                 let (command, expected) = value
                     .split_once(" -> ")
                     .context("host: <command> -> <text>")?;
                 Key::Step(NetStep::Host {
+                    peer: None,
+                    command: command.to_string(),
+                    expected: expected.to_string(),
+                })
+            }
+            "peer-host" => {
+                let (peer, rest) = value
+                    .trim()
+                    .split_once(' ')
+                    .context("peer-host: <peer> <command> -> <text>")?;
+                let (command, expected) = rest
+                    .split_once(" -> ")
+                    .context("peer-host: <peer> <command> -> <text>")?;
+                Key::Step(NetStep::Host {
+                    peer: Some(peer.to_string()),
                     command: command.to_string(),
                     expected: expected.to_string(),
                 })
@@ -187,10 +220,13 @@ fn run_steps(
             format!("unix:{},server=on,wait=off", monitor_path.display()),
         ]);
     }
-    let namespace = if settings.taps.is_empty() {
+    let namespace = if settings.taps.is_empty() && settings.peers.is_empty() {
         None
     } else {
-        Some(crate::netns::Namespace::create(&settings.taps)?)
+        Some(crate::netns::Namespace::create(
+            &settings.taps,
+            &settings.peers,
+        )?)
     };
     let mut arguments = qemu::arguments(&script.script.machine, kernel, "test.args")?;
     arguments.extend(extra);
@@ -250,10 +286,14 @@ fn net_step(
 ) -> Result<Option<String>> {
     let timeout = run.timeout();
     match step {
-        NetStep::Host { command, expected } => {
+        NetStep::Host {
+            peer,
+            command,
+            expected,
+        } => {
             let namespace =
                 namespace.context("host: steps need a tap: line (a network namespace)")?;
-            *last_host_output = host_until(namespace, command, expected, timeout)?;
+            *last_host_output = host_until(namespace, peer.as_deref(), command, expected, timeout)?;
             run.acted_at(Instant::now());
             // Keep the end of the output (a ping summary) in the log.
             let lines: Vec<&str> = last_host_output.trim_end().lines().collect();
@@ -364,7 +404,7 @@ pub fn test(options: &BuildOptions, arguments: &[String]) -> Result<()> {
             let script = parse_script(&path)?;
             let (name, title) = (&script.script.name, &script.script.title);
             let started = Instant::now();
-            if !script.settings.taps.is_empty()
+            if !(script.settings.taps.is_empty() && script.settings.peers.is_empty())
                 && let Some(reason) = crate::netns::unavailable_reason()
             {
                 skipped += 1;
@@ -427,6 +467,7 @@ fn http_get_until(port: u16, path: &str, expected: &str, timeout: Duration) -> R
 /// Runs `command` in the namespace until it succeeds with `expected` in its output (or deadline).
 fn host_until(
     namespace: &crate::netns::Namespace,
+    peer: Option<&str>,
     command: &str,
     expected: &str,
     timeout: Duration,
@@ -434,7 +475,7 @@ fn host_until(
     let deadline = Instant::now() + timeout;
     let mut last = String::new();
     while Instant::now() < deadline {
-        let (success, output) = namespace.run(command)?;
+        let (success, output) = namespace.run_in(peer, command)?;
         if success && output.contains(expected) {
             return Ok(output);
         }
@@ -542,5 +583,42 @@ mod script_tests {
         for path in [good, bad, late] {
             let _ = std::fs::remove_file(path);
         }
+    }
+
+    #[test]
+    fn peer_keys() {
+        let path = std::env::temp_dir().join(format!("xtask-{}-peer.test", std::process::id()));
+        std::fs::write(
+            &path,
+            "peer: tap1 10.10.0.1/24 52:54:00:aa:00:01\npeer: tap2 10.10.0.2/24\n\
+             peer-host: tap1 ping -c 1 10.10.0.2 -> 1 received\nloss-at-most: 1\nexit: 0\n",
+        )
+        .unwrap();
+        let script = parse_script(&path).unwrap();
+        assert_eq!(
+            script.settings.peers,
+            [
+                (
+                    "tap1".to_string(),
+                    "10.10.0.1/24".to_string(),
+                    Some("52:54:00:aa:00:01".to_string())
+                ),
+                ("tap2".to_string(), "10.10.0.2/24".to_string(), None),
+            ]
+        );
+        assert!(matches!(
+            script.script.steps.first().map(|line| &line.step),
+            Some(Step::Runner(NetStep::Host { peer: Some(peer), command, expected }))
+                if peer == "tap1" && command == "ping -c 1 10.10.0.2" && expected == "1 received"
+        ));
+        for bad in [
+            "peer: tap1\nexit: 0\n",
+            "peer: a b c d\nexit: 0\n",
+            "peer-host: tap1\nexit: 0\n",
+        ] {
+            std::fs::write(&path, bad).unwrap();
+            assert!(parse_script(&path).is_err(), "{bad}");
+        }
+        let _ = std::fs::remove_file(path);
     }
 }

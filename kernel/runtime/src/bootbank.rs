@@ -9,7 +9,7 @@
 //! - Health window (jumpstart is a window, not a gate): a trial is committed only after it
 //!   stayed healthy for the record's health window (default 10 s, `boot health MS`): console
 //!   up, the poll loop checking in, the management stack up when there is a management NIC
-//!   (and, once it exists, the switch forwarding). The policy is `bootstate::health`. A trial
+//!   (and the switch running when there are data ports). The policy is `bootstate::health`. A trial
 //!   still unhealthy at the deadline is marked bad (reason health check, stage P4) and the
 //!   machine resets so dpuboot boots the committed bank. A trial that panics, faults or hangs
 //!   inside the window resets (fault path, watchdog) and dpuboot counts the try; once its tries
@@ -202,7 +202,7 @@ enum Decision {
 
 /// Called from the poll loop: commits a trial that stayed healthy for its window, or fails
 /// one that is still unhealthy at the deadline.
-pub fn poll(management: Option<bool>, reset: Option<psci::Conduit>) {
+pub fn poll(management: Option<bool>, forwarding: Option<bool>, reset: Option<psci::Conduit>) {
     if DECIDED.load(Ordering::Relaxed) {
         return;
     }
@@ -215,7 +215,7 @@ pub fn poll(management: Option<bool>, reset: Option<psci::Conduit>) {
         console: console::is_up(),
         loop_alive: watchdog::loop_alive(),
         management,
-        forwarding: None,
+        forwarding,
     };
     let decision = decide(&mut STATE.lock(), now, signals);
     match decision {

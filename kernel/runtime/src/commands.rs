@@ -100,7 +100,7 @@ pub fn print_banner(system: &System) {
 fn execute(
     system: &System,
     network: &mut Network,
-    command: Command,
+    command: Command<'_>,
     editor: &LineEditor<LINE_CAPACITY>,
 ) {
     match command {
@@ -112,7 +112,7 @@ fn execute(
         Command::Nothing => {}
         Command::Help => {
             for (name, arguments, description) in COMMANDS {
-                let mut usage: heapless::String<64> = heapless::String::new();
+                let mut usage: heapless::String<96> = heapless::String::new();
                 let _ = core::fmt::write(&mut usage, format_args!("{} {}", name, arguments));
                 println!("  {:<40} {}", usage.as_str(), description);
             }
@@ -203,8 +203,36 @@ fn execute(
             println!("error: the firmware refused to power off");
         }
         Command::Crash(kind) => crash(kind),
+        Command::Switch => match network.switch() {
+            Some((ports, _)) => ports.show(),
+            None => println!("{}", NO_SWITCH),
+        },
+        Command::SwitchSet { key, value } => match network.switch() {
+            Some((ports, nics)) => ports.set(nics, key, value),
+            None => println!("{}", NO_SWITCH),
+        },
+        Command::Fdb { vlan, port } => match network.switch() {
+            Some((ports, _)) => ports.show_fdb(vlan, port),
+            None => println!("{}", NO_SWITCH),
+        },
+        Command::FdbAdd { mac, vlan, port } => match network.switch() {
+            Some((ports, _)) => ports.fdb_add(mac, vlan, port),
+            None => println!("{}", NO_SWITCH),
+        },
+        Command::FdbDel { mac, vlan } => match network.switch() {
+            Some((ports, _)) => ports.fdb_del(mac, vlan),
+            None => println!("{}", NO_SWITCH),
+        },
+        Command::FdbFlush => match network.switch() {
+            Some((ports, _)) => ports.fdb_flush(),
+            None => println!("{}", NO_SWITCH),
+        },
     }
 }
+
+/// What the switch commands say when there are no data ports.
+const NO_SWITCH: &str =
+    "error: no data ports, so no switch (QEMU: add a second -device virtio-net-device)";
 
 fn show_memory(board: &Board) {
     let image = layout::image();

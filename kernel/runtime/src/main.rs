@@ -18,6 +18,7 @@ mod lastboot;
 mod layout;
 mod log;
 mod net;
+mod switching;
 mod sync;
 mod version;
 mod watchdog;
@@ -178,8 +179,13 @@ fn kernel_main(system: &'static System) -> ! {
     shell.prompt();
     loop {
         watchdog::check_in();
-        // Health window (jumpstart): console up, loop checking in, management stack up.
-        bootbank::poll(network.management_health(), system.board.psci);
+        // Health window (jumpstart): console up, loop checking in, management stack up, the
+        // switch running when there are data ports.
+        bootbank::poll(
+            network.management_health(),
+            network.forwarding_health(),
+            system.board.psci,
+        );
         let mut idle = true;
         while let Some(byte) = console::read_byte() {
             idle = false;

@@ -1,12 +1,13 @@
 //! NICs: virtio-net bring-up, the management stack on `mgmt0`, HTTP.
 //!
-//! Data ports are drained (the switch fast path is the next issue); they never feed the
-//! management stack. Naming (docs/nics.md, [`dpu_net::order_nics`]): network devices sorted by
+//! Data ports form the switch (`switching.rs`), whose fast path runs first in every pass; they
+//! never feed the management stack. Naming (docs/nics.md, [`dpu_net::order_nics`]): network devices sorted by
 //! descending virtio-mmio address; the first is `mgmt0`, the rest `port1`, `port2`, ... (QEMU
 //! command-line order).
 
 use crate::arch::aarch64::timer;
 use crate::board::Board;
+use crate::switching::DataPorts;
 use crate::sync::IrqSafeMutex;
 use crate::{log_info, log_warn, print, println};
 use core::ptr::NonNull;
@@ -17,7 +18,7 @@ use dpu_net::smoltcp::wire::Ipv4Address;
 use dpu_net::{MgmtConfig, MgmtStack, MgmtStorage, StackEvent};
 use dpu_net::{NIC_NAMES, order_nics, role_of};
 use heapless::Vec;
-use netdev::{LinkState, NetDevice, RxBuffer};
+use netdev::{LinkState, NetDevice};
 use static_cell::StaticCell;
 use virtio::{FeatureNames, MmioInterrupt, MmioTransport, NetStorage, VirtioNet};
 
@@ -26,7 +27,6 @@ pub const MAX_NICS: usize = dpu_net::MAX_NICS;
 /// Bytes of a virtio-mmio register block: the control registers, then the config space.
 const VIRTIO_MMIO_WINDOW: u64 = (virtio::mmio::CONFIG_OFFSET + virtio::mmio::CONFIG_SIZE) as u64;
 const HTTP_PORT: u16 = 80;
-const BURST: usize = 32;
 /// Keep spinning this long after the last packet before sleeping until the next tick.
 const BUSY_POLL_MICROSECONDS: u64 = 20_000;
 /// Oldest status snapshot an HTTP response may use.
@@ -60,6 +60,8 @@ pub struct Network {
     stack: Option<MgmtStack<'static>>,
     config: MgmtConfig,
     http: Option<&'static mut HttpService>,
+    /// The switch over the data ports (none without data ports).
+    ports: Option<DataPorts>,
     last_activity: u64,
 }
 
@@ -114,6 +116,7 @@ pub fn init(board: &Board) -> Network {
         stack: None,
         config: MgmtConfig::Dhcp,
         http: None,
+        ports: None,
         last_activity: 0,
     };
     for (index, (base, interrupt, transport)) in found.into_iter().enumerate() {
@@ -152,6 +155,7 @@ pub fn init(board: &Board) -> Network {
             println!("{}: interrupt {}: {}", nic.name, id, error);
         }
     }
+    network.ports = DataPorts::new(&network.nics, board.bootargs);
     let (config, error) = MgmtConfig::from_bootargs(board.bootargs);
     if let Some(error) = error {
         println!("net: bootargs: {}; using DHCP", error);
@@ -194,7 +198,22 @@ impl Network {
             .map(|stack| stack.ipv4_address().is_some())
     }
 
-    /// One pass: link changes, the management stack, data ports drained. Returns stack events.
+    /// The switch health signal for the boot commit: `None` without data ports, else whether
+    /// the switch is running over them.
+    pub fn forwarding_health(&self) -> Option<bool> {
+        self.ports.as_ref().map(DataPorts::forwarding)
+    }
+
+    /// The switch and the NICs (for `switch set`, which re-reads link states), if there are
+    /// data ports.
+    pub fn switch(&mut self) -> Option<(&mut DataPorts, &[Nic])> {
+        self.ports
+            .as_mut()
+            .map(|ports| (ports, self.nics.as_slice()))
+    }
+
+    /// One pass: link changes, the switch fast path, the management stack. Returns stack
+    /// events.
     pub fn poll(&mut self) -> Vec<StackEvent, { dpu_net::stack::EVENTS_PER_POLL }> {
         let changed = CONFIG_CHANGED.swap(0, Ordering::Relaxed);
         for (index, nic) in self.nics.iter_mut().enumerate() {
@@ -202,10 +221,17 @@ impl Network {
                 let link = nic.driver.config_changed();
                 println!("{}: link {}", nic.name, link);
                 log_info!("link change on NIC {=usize}", index);
+                if let Some(ports) = self.ports.as_mut() {
+                    ports.link_changed(nic.name, link);
+                }
             }
         }
-        let mut events = Vec::new();
         let before = self.packet_total();
+        // Fast path first: every data port's burst is switched before the management work.
+        if let Some(ports) = self.ports.as_mut() {
+            ports.pass(&mut self.nics);
+        }
+        let mut events = Vec::new();
         // Refresh the status snapshot while clients are connected, and otherwise every
         // SNAPSHOT_MAX_AGE_MS (a client that connects and asks within one poll gets one at most
         // that old) rather than on every pass of the loop.
@@ -225,9 +251,6 @@ impl Network {
             }
             http.set_clock(now_ms);
             events = stack.poll(&mut mgmt.driver, now(), http);
-        }
-        for nic in self.nics.iter_mut().skip(1) {
-            drain(&mut nic.driver);
         }
         if self.packet_total() != before {
             self.last_activity = timer::counter_microseconds();
@@ -494,15 +517,4 @@ fn print_wrapped(label: &str, words: impl core::fmt::Display) {
         column += 1 + word.len();
     }
     println!();
-}
-
-/// Data ports: receive and release (forwarding is the switch issue); counted by the driver.
-fn drain(driver: &mut VirtioNet<MmioTransport>) {
-    let mut frames: [Option<RxBuffer>; BURST] = [const { None }; BURST];
-    let received = driver.receive_burst(&mut frames);
-    for frame in frames.iter_mut().take(received) {
-        if let Some(buffer) = frame.take() {
-            driver.release(buffer);
-        }
-    }
 }

@@ -20,9 +20,9 @@ pub enum CrashKind {
     Hang,
 }
 
-/// A parsed console command.
+/// A parsed console command (borrowing words of the line, for `switch set`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Command {
+pub enum Command<'a> {
     /// Empty line: just a fresh prompt.
     Nothing,
     /// List the commands.
@@ -79,6 +79,40 @@ pub enum Command {
         /// Echo requests to send.
         count: u16,
     },
+    /// Show the data-port switch: ports, roles, VLANs, teaming, counters, drops by reason.
+    Switch,
+    /// Set one `switch.*` config key (validated with the whole config, applied atomically).
+    SwitchSet {
+        /// The key, with or without the `switch.` prefix.
+        key: &'a str,
+        /// Its value text.
+        value: &'a str,
+    },
+    /// Show the MAC table, optionally only one VLAN and/or one port.
+    Fdb {
+        /// Only this VLAN (1..=4094).
+        vlan: Option<u16>,
+        /// Only this port number (1..=7).
+        port: Option<u8>,
+    },
+    /// Add a static MAC table entry.
+    FdbAdd {
+        /// The unicast address.
+        mac: [u8; 6],
+        /// Its VLAN (1..=4094).
+        vlan: u16,
+        /// The port number (1..=7).
+        port: u8,
+    },
+    /// Remove a MAC table entry (static or learned).
+    FdbDel {
+        /// The address.
+        mac: [u8; 6],
+        /// Its VLAN (1..=4094).
+        vlan: u16,
+    },
+    /// Remove every learned MAC table entry (static ones stay).
+    FdbFlush,
 }
 
 /// Default `ping` count.
@@ -96,6 +130,98 @@ pub fn parse_ipv4(text: &str) -> Option<[u8; 4]> {
         *octet = part.parse().ok()?;
     }
     parts.next().is_none().then_some(octets)
+}
+
+/// Parses a MAC address written as six hex pairs separated by colons (`52:54:00:12:34:56`).
+pub fn parse_mac(text: &str) -> Option<[u8; 6]> {
+    let mut octets = [0u8; 6];
+    let mut parts = text.split(':');
+    for octet in &mut octets {
+        let part = parts.next()?;
+        if part.len() != 2 || !part.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        *octet = u8::from_str_radix(part, 16).ok()?;
+    }
+    parts.next().is_none().then_some(octets)
+}
+
+/// Parses a VLAN id, 1..=4094.
+fn parse_vlan(text: &str) -> Option<u16> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse::<u16>()
+        .ok()
+        .filter(|vlan| (1..=4094).contains(vlan))
+}
+
+/// Parses a data port, `port3` or `3`, 1..=7.
+fn parse_port(text: &str) -> Option<u8> {
+    let digits = text.strip_prefix("port").unwrap_or(text);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits
+        .parse::<u8>()
+        .ok()
+        .filter(|port| (1..=7).contains(port))
+}
+
+/// `switch` or `switch set KEY VALUE`.
+fn parse_switch<'a>(mut words: impl Iterator<Item = &'a str>) -> Option<Command<'a>> {
+    match (words.next(), words.next(), words.next(), words.next()) {
+        (None, ..) => Some(Command::Switch),
+        (Some("set"), Some(key), Some(value), None) => Some(Command::SwitchSet { key, value }),
+        _ => None,
+    }
+}
+
+/// `fdb [vlan N] [port P]`, `fdb add MAC vlan N port P`, `fdb del MAC vlan N`, `fdb flush`.
+fn parse_fdb<'a>(mut words: impl Iterator<Item = &'a str>) -> Option<Command<'a>> {
+    let first = words.next();
+    match first {
+        Some("flush") => words.next().is_none().then_some(Command::FdbFlush),
+        Some("add") => {
+            let mac = parse_mac(words.next()?)?;
+            let (mut vlan, mut port) = (None, None);
+            while let Some(word) = words.next() {
+                match word {
+                    "vlan" if vlan.is_none() => vlan = Some(parse_vlan(words.next()?)?),
+                    "port" if port.is_none() => port = Some(parse_port(words.next()?)?),
+                    _ => return None,
+                }
+            }
+            Some(Command::FdbAdd {
+                mac,
+                vlan: vlan?,
+                port: port?,
+            })
+        }
+        Some("del") => {
+            let mac = parse_mac(words.next()?)?;
+            match (words.next(), words.next(), words.next()) {
+                (Some("vlan"), Some(vlan), None) => Some(Command::FdbDel {
+                    mac,
+                    vlan: parse_vlan(vlan)?,
+                }),
+                _ => None,
+            }
+        }
+        _ => {
+            let (mut vlan, mut port) = (None, None);
+            let mut word = first;
+            while let Some(filter) = word {
+                match filter {
+                    "vlan" if vlan.is_none() => vlan = Some(parse_vlan(words.next()?)?),
+                    "port" if port.is_none() => port = Some(parse_port(words.next()?)?),
+                    _ => return None,
+                }
+                word = words.next();
+            }
+            Some(Command::Fdb { vlan, port })
+        }
+    }
 }
 
 /// The command table: name, arguments, one-line description. `help` prints it.
@@ -151,6 +277,16 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
         "<ipv4> [count]",
         "ping from the management NIC (Ctrl-C stops)",
     ),
+    (
+        "switch",
+        "[set KEY VALUE]",
+        "data-port switch: ports, vlans, teaming, counters; set a switch.* key",
+    ),
+    (
+        "fdb",
+        "[vlan N] [port P] | add MAC vlan N port P | del MAC vlan N | flush",
+        "the switch's MAC table; add or remove static entries, flush learned ones",
+    ),
 ];
 
 /// Why a line is not a command.
@@ -184,17 +320,22 @@ fn usage(command: &'static str) -> ParseError<'static> {
     ParseError::Usage { command, usage }
 }
 
-impl Command {
+impl<'a> Command<'a> {
     /// Parses one console line (already trimmed of surrounding white space).
-    pub fn parse(line: &str) -> Result<Command, ParseError<'_>> {
+    pub fn parse(line: &'a str) -> Result<Command<'a>, ParseError<'a>> {
         let mut words = line.split_ascii_whitespace();
         let Some(name) = words.next() else {
             return Ok(Command::Nothing);
         };
+        match name {
+            "switch" => return parse_switch(words).ok_or(usage("switch")),
+            "fdb" => return parse_fdb(words).ok_or(usage("fdb")),
+            _ => {}
+        }
         let first = words.next();
         let second = words.next();
         let extra = words.next().is_some();
-        let no_arguments = |command: Command, name: &'static str| {
+        let no_arguments = |command: Command<'a>, name: &'static str| {
             if first.is_none() {
                 Ok(command)
             } else {
@@ -471,5 +612,137 @@ mod tests {
             Command::parse("crash hang"),
             Ok(Command::Crash(CrashKind::Hang))
         );
+    }
+
+    #[test]
+    fn switch_forms() {
+        assert_eq!(Command::parse("switch"), Ok(Command::Switch));
+        assert_eq!(
+            Command::parse("switch set switch.port2.vlan 10"),
+            Ok(Command::SwitchSet {
+                key: "switch.port2.vlan",
+                value: "10"
+            })
+        );
+        assert_eq!(
+            Command::parse("switch  set aging   0"),
+            Ok(Command::SwitchSet {
+                key: "aging",
+                value: "0"
+            })
+        );
+        for bad in [
+            "switch show",
+            "switch set",
+            "switch set aging",
+            "switch set a b c",
+        ] {
+            assert_eq!(
+                Command::parse(bad).map_err(|error| error.to_string()),
+                Err("usage: switch [set KEY VALUE]".to_string()),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn fdb_forms() {
+        assert_eq!(
+            Command::parse("fdb"),
+            Ok(Command::Fdb {
+                vlan: None,
+                port: None
+            })
+        );
+        assert_eq!(
+            Command::parse("fdb vlan 10"),
+            Ok(Command::Fdb {
+                vlan: Some(10),
+                port: None
+            })
+        );
+        assert_eq!(
+            Command::parse("fdb port port3 vlan 4094"),
+            Ok(Command::Fdb {
+                vlan: Some(4094),
+                port: Some(3)
+            })
+        );
+        assert_eq!(
+            Command::parse("fdb port 7"),
+            Ok(Command::Fdb {
+                vlan: None,
+                port: Some(7)
+            })
+        );
+        let mac = [0x52, 0x54, 0x00, 0xab, 0xcd, 0x0f];
+        assert_eq!(
+            Command::parse("fdb add 52:54:00:AB:cd:0f vlan 1 port port2"),
+            Ok(Command::FdbAdd {
+                mac,
+                vlan: 1,
+                port: 2
+            })
+        );
+        assert_eq!(
+            Command::parse("fdb add 52:54:00:ab:cd:0f port 2 vlan 20"),
+            Ok(Command::FdbAdd {
+                mac,
+                vlan: 20,
+                port: 2
+            })
+        );
+        assert_eq!(
+            Command::parse("fdb del 52:54:00:ab:cd:0f vlan 20"),
+            Ok(Command::FdbDel { mac, vlan: 20 })
+        );
+        assert_eq!(Command::parse("fdb flush"), Ok(Command::FdbFlush));
+        for bad in [
+            "fdb vlan",
+            "fdb vlan 0",
+            "fdb vlan 4095",
+            "fdb vlan 10 vlan 20",
+            "fdb port 8",
+            "fdb port port0",
+            "fdb port +1",
+            "fdb learned",
+            "fdb flush now",
+            "fdb add",
+            "fdb add 52:54:00:ab:cd vlan 1 port 1",
+            "fdb add 52:54:00:ab:cd:0f:01 vlan 1 port 1",
+            "fdb add 52:54:00:ab:cd:zz vlan 1 port 1",
+            "fdb add 52:54:00:ab:cd:0f vlan 1",
+            "fdb add 52:54:00:ab:cd:0f port 1",
+            "fdb add 52:54:00:ab:cd:0f vlan 1 port 1 port 2",
+            "fdb add 52:54:00:ab:cd:0f vlan 1 port 1 extra",
+            "fdb del 52:54:00:ab:cd:0f",
+            "fdb del 52:54:00:ab:cd:0f vlan 1 port 1",
+            "fdb del 52:54:00:ab:cd:0f port 1",
+        ] {
+            assert!(
+                matches!(
+                    Command::parse(bad),
+                    Err(ParseError::Usage { command: "fdb", .. })
+                ),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn mac_parsing() {
+        assert_eq!(
+            parse_mac("ff:FF:00:01:02:03"),
+            Some([0xff, 0xff, 0, 1, 2, 3])
+        );
+        for bad in [
+            "",
+            "ff:ff:00:01:02",
+            "f:ff:00:01:02:03",
+            "ff-ff-00-01-02-03",
+            "+f:ff:00:01:02:03",
+        ] {
+            assert_eq!(parse_mac(bad), None, "{bad}");
+        }
     }
 }
