@@ -129,7 +129,13 @@ impl DataPorts {
             }
         };
         if let Err(error) = ports.switch.apply(&config) {
-            println!("switch: config refused: {}", error);
+            ports.counters.config_errors += 1;
+            println!(
+                "switch: config refused: {}; using the default learning switch",
+                error
+            );
+            // The default for the ports present always validates; a new switch has no ports.
+            let _ = ports.switch.apply(&SwitchConfig::new(port_count));
         }
         ports.sync_links(nics);
         println!(

@@ -311,6 +311,23 @@ impl PortConfig {
     };
 }
 
+impl PortConfig {
+    /// The slot of a port that is not present: every field zero, so that
+    /// [`SwitchConfig::NONE`] (and a new [`crate::Switch`]) is all zero bytes.
+    const ABSENT: PortConfig = PortConfig {
+        role: PortRole::Host,
+        vlan: VlanMode::Access(0),
+        mac: None,
+        security: SecurityPolicy {
+            promiscuous: Policy::Reject,
+            mac_changes: Policy::Reject,
+            forged_transmits: Policy::Reject,
+        },
+        mac_limit: 0,
+        limit_policy: LimitPolicy::Drop,
+    };
+}
+
 impl Default for PortConfig {
     fn default() -> Self {
         Self::DEFAULT
@@ -360,6 +377,19 @@ pub struct SwitchConfig {
 }
 
 impl SwitchConfig {
+    /// No ports at all: what a new [`crate::Switch`] runs until a config is applied. All zero
+    /// bytes, so the switch's `static` costs `.bss`, not image size.
+    pub const NONE: SwitchConfig = SwitchConfig {
+        port_count: 0,
+        ports: [PortConfig::ABSENT; MAX_PORTS],
+        teaming: TeamingConfig {
+            active: Vec::new(),
+            standby: Vec::new(),
+            failback: false,
+        },
+        aging_seconds: 0,
+    };
+
     /// The default for `port_count` data ports: every one a host port on VLAN 1 with no MAC
     /// configured (a plain learning switch).
     pub const fn new(port_count: u8) -> Self {

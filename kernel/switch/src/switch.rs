@@ -431,7 +431,7 @@ impl<const SLOTS: usize> Switch<SLOTS> {
     /// A switch with no ports (const, so it can live in a static); [`Switch::apply`] a config.
     pub const fn new() -> Self {
         Switch {
-            config: SwitchConfig::new(0),
+            config: SwitchConfig::NONE,
             table: MacTable::new(),
             uplinks: PortSet::EMPTY,
             promiscuous: PortSet::EMPTY,

@@ -22,12 +22,16 @@ pub const MAX_PROBE: usize = 32;
 /// Slots the aging sweep examines per [`MacTable::age`] call.
 pub const AGE_SLOTS_PER_CALL: usize = 64;
 
-const EMPTY: u64 = u64::MAX;
+/// An empty slot is all zero bytes, so an empty table (and a new switch) is all zeros and a
+/// `static` of it lands in `.bss`, not in the kernel image.
+const EMPTY: u64 = 0;
+/// Set in every stored key, so no stored key is [`EMPTY`].
+const OCCUPIED: u64 = 1 << 63;
 const FLAG_STATIC: u8 = 1;
 
-/// The packed key: VLAN in bits 48..60, MAC in bits 0..48.
+/// The packed key: VLAN in bits 48..60, MAC in bits 0..48, [`OCCUPIED`] set.
 const fn pack(vlan: VlanId, mac: MacAddress) -> u64 {
-    ((vlan.get() as u64) << 48) | mac.to_u64()
+    OCCUPIED | ((vlan.get() as u64) << 48) | mac.to_u64()
 }
 
 #[derive(Clone, Copy, Debug)]

@@ -534,19 +534,27 @@ fn rarp_bytes(source: MacAddress, tag: Option<u16>) -> Vec<u8> {
     bytes
 }
 
+/// The notifications drained from `switch` are exactly one RARP per expected (MAC, VLAN tag),
+/// all from `uplink`, in any order (the announcement scan follows the table's slot order).
 fn check_notifications(switch: &mut Small, uplink: u8, expected: &[(MacAddress, Option<u16>)]) {
     let notifications = drain(switch);
     assert_eq!(notifications.len(), expected.len(), "{notifications:?}");
-    for (notification, (source, tag)) in notifications.iter().zip(expected) {
-        assert_eq!(notification.uplink, port(uplink));
-        let mut buffer = [0u8; 128];
-        let length = notification.write_frame(&mut buffer).unwrap();
-        assert_eq!(
-            &buffer[..length],
-            &rarp_bytes(*source, *tag)[..],
-            "{notification}"
-        );
-    }
+    let mut sent: Vec<Vec<u8>> = notifications
+        .iter()
+        .map(|notification| {
+            assert_eq!(notification.uplink, port(uplink), "{notification}");
+            let mut buffer = [0u8; 128];
+            let length = notification.write_frame(&mut buffer).unwrap();
+            buffer[..length].to_vec()
+        })
+        .collect();
+    let mut wanted: Vec<Vec<u8>> = expected
+        .iter()
+        .map(|(source, tag)| rarp_bytes(*source, *tag))
+        .collect();
+    sent.sort();
+    wanted.sort();
+    assert_eq!(sent, wanted);
 }
 
 fn announce(switch: &mut Small, now: Tick) {
