@@ -236,8 +236,12 @@ pub struct PoolLedger<const COUNT: usize> {
     id: PoolId,
     owners: [Owner; COUNT],
     generations: [u16; COUNT],
+    /// The free list, a stack: entry `p` holds buffer index `free[p] ^ (COUNT - 1 - p)`, so
+    /// an all-zero list is every buffer free (buffer 0 on top) and a `static` pool is all
+    /// zero bytes, in `.bss` rather than the image.
     free: [u16; COUNT],
-    free_count: usize,
+    /// Buffers not on the free list (zero when every buffer is free, for the same reason).
+    taken: usize,
     held: u32,
     posted: u32,
     in_flight: u32,
@@ -260,19 +264,12 @@ impl<const COUNT: usize> PoolLedger<COUNT> {
     /// when the first port attaches or the first buffer is allocated).
     pub const fn new() -> Self {
         let () = Self::SIZE_OK;
-        let mut free = [0u16; COUNT];
-        let mut slot = 0;
-        while slot < COUNT {
-            // Popped from the end: buffer 0 is handed out first (only cosmetic).
-            free[slot] = (COUNT - 1 - slot) as u16;
-            slot += 1;
-        }
         Self {
             id: PoolId(0),
             owners: [Owner::Free; COUNT],
             generations: [0; COUNT],
-            free,
-            free_count: COUNT,
+            free: [0; COUNT],
+            taken: 0,
             held: 0,
             posted: 0,
             in_flight: 0,
@@ -313,7 +310,7 @@ impl<const COUNT: usize> PoolLedger<COUNT> {
 
     /// Free buffers.
     pub const fn free(&self) -> usize {
-        self.free_count
+        self.free_count()
     }
 
     /// Buffers the RX reserves still miss (sum over ports of reserve minus posted, if positive).
@@ -331,7 +328,7 @@ impl<const COUNT: usize> PoolLedger<COUNT> {
     pub const fn occupancy(&self) -> PoolOccupancy {
         PoolOccupancy {
             total: COUNT as u32,
-            free: self.free_count as u32,
+            free: self.free_count() as u32,
             rx_posted: self.posted,
             rx_held: self.held,
             tx_reserved: 0,
@@ -391,23 +388,34 @@ impl<const COUNT: usize> PoolLedger<COUNT> {
         true
     }
 
+    /// Free buffers (on the free list).
+    const fn free_count(&self) -> usize {
+        COUNT - self.taken
+    }
+
+    /// The buffer index stored at free-list position `position` (see `free`).
+    fn free_entry(&self, position: usize) -> usize {
+        usize::from(self.free[position] ^ (COUNT - 1 - position) as u16)
+    }
+
     fn take_free(&mut self) -> Option<usize> {
-        if self.free_count == 0 {
+        if self.taken == COUNT {
             return None;
         }
-        self.free_count -= 1;
-        Some(usize::from(self.free[self.free_count]))
+        self.taken += 1;
+        Some(self.free_entry(self.free_count()))
     }
 
     fn put_free(&mut self, index: usize) {
         self.owners[index] = Owner::Free;
-        self.free[self.free_count] = index as u16;
-        self.free_count += 1;
+        let position = self.free_count();
+        self.free[position] = index as u16 ^ (COUNT - 1 - position) as u16;
+        self.taken -= 1;
     }
 
     /// Free buffers left over the deficit once `taking` more are taken.
     fn covers_deficit_after(&self, taking: usize) -> bool {
-        self.free_count >= taking && self.free_count - taking >= self.deficit as usize
+        self.free_count() >= taking && self.free_count() - taking >= self.deficit as usize
     }
 
     fn posted_changed(&mut self, port: usize, increase: bool) {
@@ -546,7 +554,7 @@ impl<const COUNT: usize> PoolLedger<COUNT> {
             return None;
         }
         if !self.covers_deficit_after(1) {
-            if self.free_count > 0 {
+            if self.free_count() > 0 {
                 self.counters.reserve_refusals += 1;
             }
             return None;
@@ -620,12 +628,12 @@ impl<const COUNT: usize> PoolLedger<COUNT> {
                 }
             }
         }
-        if counts[0] as usize != self.free_count {
+        if counts[0] as usize != self.free_count() {
             return Err("free count does not match the records");
         }
         let mut seen = [false; COUNT];
-        for &index in &self.free[..self.free_count] {
-            let slot = usize::from(index);
+        for position in 0..self.free_count() {
+            let slot = self.free_entry(position);
             if slot >= COUNT || seen[slot] || self.owners[slot] != Owner::Free {
                 return Err("free list names a buffer twice or one that is not free");
             }
@@ -649,7 +657,7 @@ impl<const COUNT: usize> PoolLedger<COUNT> {
         if deficit != self.deficit {
             return Err("deficit does not match the ports");
         }
-        if self.free_count as u32 + self.held < self.deficit {
+        if self.free_count() as u32 + self.held < self.deficit {
             return Err("free and held buffers no longer cover the RX reserves");
         }
         Ok(())

@@ -1,7 +1,8 @@
 //! NICs: virtio-net bring-up, the management stack on `mgmt0`, HTTP.
 //!
 //! Data ports form the switch (`switching.rs`), whose fast path runs first in every pass; they
-//! never feed the management stack. Naming (docs/nics.md, [`dpu_net::order_nics`]): network devices sorted by
+//! never feed the management stack. `mgmt0` has a buffer pool of its own; the data ports share
+//! one ([`POOL`]), so the switch forwards a frame by moving its buffer. Naming (docs/nics.md, [`dpu_net::order_nics`]): network devices sorted by
 //! descending virtio-mmio address; the first is `mgmt0`, the rest `port1`, `port2`, ... (QEMU
 //! command-line order).
 
@@ -18,9 +19,12 @@ use dpu_net::smoltcp::wire::Ipv4Address;
 use dpu_net::{MgmtConfig, MgmtStack, MgmtStorage, StackEvent};
 use dpu_net::{NIC_NAMES, order_nics, role_of};
 use heapless::Vec;
-use netdev::{LinkState, NetDevice};
+use netdev::{Counters, LinkState, NetDevice};
 use static_cell::StaticCell;
-use virtio::{FeatureNames, MmioInterrupt, MmioTransport, NetStorage, VirtioNet};
+use virtio::{
+    DeviceErrors, FeatureNames, MmioInterrupt, MmioTransport, Negotiated, NetStorage, PacketPool,
+    PooledVirtioNet, QueueStorage, VirtioNet,
+};
 
 /// NICs supported (virtio-mmio network devices).
 pub const MAX_NICS: usize = dpu_net::MAX_NICS;
@@ -32,7 +36,25 @@ const BUSY_POLL_MICROSECONDS: u64 = 20_000;
 /// Oldest status snapshot an HTTP response may use.
 const SNAPSHOT_MAX_AGE_MS: u64 = 100;
 
-static NET_STORAGE: [NetStorage; MAX_NICS] = [const { NetStorage::new() }; MAX_NICS];
+/// Data ports (every NIC but `mgmt0`).
+pub const MAX_DATA_PORTS: usize = MAX_NICS - 1;
+/// Receive buffers each data port keeps posted (its reserve in [`POOL`]). Seven ports reserve
+/// 7 x 96 = 672 of the 1024 buffers; the other 352 carry frames parked on transmit rings (a
+/// congested egress holds at most its 128-entry ring), flood copies and RARP frames.
+const DATA_PORT_RX_RESERVE: usize = 96;
+const _: () = assert!(MAX_DATA_PORTS * DATA_PORT_RX_RESERVE + 256 <= virtio::POOL_BUFFERS);
+
+/// `mgmt0`'s own buffers and rings.
+static MGMT_NET_STORAGE: NetStorage = NetStorage::new();
+/// The packet pool the data ports share: a frame received on one is sent on another as it is.
+pub(crate) static POOL: PacketPool = PacketPool::new();
+/// The rings of each data port.
+static PORT_QUEUES: [QueueStorage; MAX_DATA_PORTS] =
+    [const { QueueStorage::new() }; MAX_DATA_PORTS];
+/// The data port drivers (about 13 KiB each, mostly a table the pool lends through): in
+/// statics, so `Network` stays small on the boot stack.
+static PORT_DRIVERS: [StaticCell<PortDriver>; MAX_DATA_PORTS] =
+    [const { StaticCell::new() }; MAX_DATA_PORTS];
 static MGMT_STORAGE: StaticCell<MgmtStorage<'static>> = StaticCell::new();
 static HTTP: StaticCell<HttpService> = StaticCell::new();
 /// The management HTTP server, one slot per TCP connection of the stack.
@@ -42,21 +64,58 @@ static INTERRUPTS: IrqSafeMutex<Vec<MmioInterrupt, MAX_NICS>> = IrqSafeMutex::ne
 /// Bit n: NIC n reported a configuration change (link).
 static CONFIG_CHANGED: AtomicU32 = AtomicU32::new(0);
 
+/// A data port's driver: virtio-net over the shared [`POOL`].
+pub type PortDriver = PooledVirtioNet<MmioTransport>;
+
 /// One NIC.
-pub struct Nic {
+pub struct Nic<D> {
     /// `mgmt0`, `port1`, ...
     pub name: &'static str,
+    /// Position in the naming order (0 is `mgmt0`).
+    pub order: usize,
     /// Register window base.
     pub base: u64,
     /// GIC interrupt ID.
     pub interrupt: Option<u32>,
+    /// Bit of this NIC in `CONFIG_CHANGED` (its place in `INTERRUPTS`).
+    flag: usize,
     /// The driver.
-    pub driver: VirtioNet<MmioTransport>,
+    pub driver: D,
+}
+
+/// The management NIC: a pool of its own.
+pub type MgmtNic = Nic<VirtioNet<MmioTransport>>;
+/// A data port: buffers from the shared [`POOL`].
+pub type PortNic = Nic<&'static mut PortDriver>;
+
+/// What `ifconfig` and the poll loop need from either kind of NIC driver.
+trait Driver: NetDevice {
+    fn device_errors(&self) -> DeviceErrors;
+    fn features(&self) -> Negotiated;
+}
+
+impl Driver for VirtioNet<MmioTransport> {
+    fn device_errors(&self) -> DeviceErrors {
+        VirtioNet::device_errors(self)
+    }
+    fn features(&self) -> Negotiated {
+        VirtioNet::features(self)
+    }
+}
+
+impl Driver for PortDriver {
+    fn device_errors(&self) -> DeviceErrors {
+        PooledVirtioNet::device_errors(self)
+    }
+    fn features(&self) -> Negotiated {
+        PooledVirtioNet::features(self)
+    }
 }
 
 /// Every NIC, the management stack and its HTTP service.
 pub struct Network {
-    nics: Vec<Nic, MAX_NICS>,
+    mgmt: Option<MgmtNic>,
+    data: Vec<PortNic, MAX_DATA_PORTS>,
     stack: Option<MgmtStack<'static>>,
     config: MgmtConfig,
     http: Option<&'static mut HttpService>,
@@ -112,7 +171,8 @@ pub fn init(board: &Board) -> Network {
     }
     found.truncate(named);
     let mut network = Network {
-        nics: Vec::new(),
+        mgmt: None,
+        data: Vec::new(),
         stack: None,
         config: MgmtConfig::Dhcp,
         http: None,
@@ -122,46 +182,89 @@ pub fn init(board: &Board) -> Network {
     for (index, (base, interrupt, transport)) in found.into_iter().enumerate() {
         let name = NIC_NAMES[index];
         let handle = transport.interrupt_handle();
-        match VirtioNet::new(transport, &NET_STORAGE[index]) {
-            Ok(driver) => {
-                let features = driver.features();
-                println!(
-                    "{}: virtio-net at {:#x}, MAC {}, link {}",
-                    name,
-                    base,
-                    driver.mac_address(),
-                    driver.link_state()
-                );
-                println!(
-                    "       features {}; {} declined ('ifconfig -v' lists them)",
-                    FeatureNames(features.accepted),
-                    features.declined().count_ones()
-                );
-                let _ = INTERRUPTS.lock().push(handle);
-                let _ = network.nics.push(Nic {
-                    name,
-                    base,
-                    interrupt,
-                    driver,
-                });
+        let flag = INTERRUPTS.lock().len();
+        let (mac, link, features) = if index == 0 {
+            match VirtioNet::new(transport, &MGMT_NET_STORAGE) {
+                Ok(driver) => {
+                    let seen = (driver.mac_address(), driver.link_state(), driver.features());
+                    network.mgmt = Some(Nic {
+                        name,
+                        order: index,
+                        base,
+                        interrupt,
+                        flag,
+                        driver,
+                    });
+                    seen
+                }
+                Err(error) => {
+                    println!("{}: virtio-net at {:#x} failed: {}", name, base, error);
+                    continue;
+                }
             }
-            Err(error) => println!("{}: virtio-net at {:#x} failed: {}", name, base, error),
-        }
+        } else {
+            let slot = index - 1;
+            let (Some(queues), Some(cell)) = (PORT_QUEUES.get(slot), PORT_DRIVERS.get(slot)) else {
+                continue;
+            };
+            match PooledVirtioNet::new(transport, queues, &POOL, DATA_PORT_RX_RESERVE) {
+                Ok(driver) => {
+                    let driver = cell.init(driver);
+                    let seen = (driver.mac_address(), driver.link_state(), driver.features());
+                    let _ = network.data.push(Nic {
+                        name,
+                        order: index,
+                        base,
+                        interrupt,
+                        flag,
+                        driver,
+                    });
+                    seen
+                }
+                Err(error) => {
+                    println!("{}: virtio-net at {:#x} failed: {}", name, base, error);
+                    continue;
+                }
+            }
+        };
+        println!(
+            "{}: virtio-net at {:#x}, MAC {}, link {}",
+            name, base, mac, link
+        );
+        println!(
+            "       features {}; {} declined ('ifconfig -v' lists them)",
+            FeatureNames(features.accepted),
+            features.declined().count_ones()
+        );
+        let _ = INTERRUPTS.lock().push(handle);
     }
-    for nic in &network.nics {
-        if let Some(id) = nic.interrupt
+    let interrupts = network
+        .mgmt
+        .iter()
+        .map(|nic| (nic.name, nic.interrupt))
+        .chain(network.data.iter().map(|nic| (nic.name, nic.interrupt)));
+    for (name, interrupt) in interrupts {
+        if let Some(id) = interrupt
             && let Err(error) = crate::interrupts::register(id, board.trigger(id), on_interrupt)
         {
-            println!("{}: interrupt {}: {}", nic.name, id, error);
+            println!("{}: interrupt {}: {}", name, id, error);
         }
     }
-    network.ports = DataPorts::new(&network.nics, board.bootargs);
+    if !network.data.is_empty() {
+        println!(
+            "net: {} data port(s) share a pool of {} buffers ({} reserved for receive)",
+            network.data.len(),
+            virtio::POOL_BUFFERS,
+            network.data.len() * DATA_PORT_RX_RESERVE
+        );
+    }
+    network.ports = DataPorts::new(&network.data, board.bootargs);
     let (config, error) = MgmtConfig::from_bootargs(board.bootargs);
     if let Some(error) = error {
         println!("net: bootargs: {}; using DHCP", error);
     }
     network.config = config;
-    if let Some(mgmt) = network.nics.first_mut() {
+    if let Some(mgmt) = network.mgmt.as_mut() {
         let storage = MGMT_STORAGE.init(MgmtStorage::new());
         let mac = mgmt.driver.mac_address();
         let seed = timer::counter()
@@ -206,21 +309,28 @@ impl Network {
 
     /// The switch and the NICs (for `switch set`, which re-reads link states), if there are
     /// data ports.
-    pub fn switch(&mut self) -> Option<(&mut DataPorts, &[Nic])> {
+    pub fn switch(&mut self) -> Option<(&mut DataPorts, &[PortNic])> {
         self.ports
             .as_mut()
-            .map(|ports| (ports, self.nics.as_slice()))
+            .map(|ports| (ports, self.data.as_slice()))
     }
 
     /// One pass: link changes, the switch fast path, the management stack. Returns stack
     /// events.
     pub fn poll(&mut self) -> Vec<StackEvent, { dpu_net::stack::EVENTS_PER_POLL }> {
         let changed = CONFIG_CHANGED.swap(0, Ordering::Relaxed);
-        for (index, nic) in self.nics.iter_mut().enumerate() {
-            if changed & (1 << index) != 0 {
+        if let Some(nic) = self.mgmt.as_mut()
+            && changed & (1 << nic.flag) != 0
+        {
+            let link = nic.driver.config_changed();
+            println!("{}: link {}", nic.name, link);
+            log_info!("link change on NIC {=usize}", nic.order);
+        }
+        for nic in self.data.iter_mut() {
+            if changed & (1 << nic.flag) != 0 {
                 let link = nic.driver.config_changed();
                 println!("{}: link {}", nic.name, link);
-                log_info!("link change on NIC {=usize}", index);
+                log_info!("link change on NIC {=usize}", nic.order);
                 if let Some(ports) = self.ports.as_mut() {
                     ports.link_changed(nic.name, link);
                 }
@@ -229,7 +339,7 @@ impl Network {
         let before = self.packet_total();
         // Fast path first: every data port's burst is switched before the management work.
         if let Some(ports) = self.ports.as_mut() {
-            ports.pass(&mut self.nics);
+            ports.pass(&mut self.data);
         }
         let mut events = Vec::new();
         // Refresh the status snapshot while clients are connected, and otherwise every
@@ -243,7 +353,7 @@ impl Network {
             .map(|_| self.snapshot());
         if let (Some(stack), Some(mgmt), Some(http)) = (
             self.stack.as_mut(),
-            self.nics.first_mut(),
+            self.mgmt.as_mut(),
             self.http.as_deref_mut(),
         ) {
             if let Some(snapshot) = snapshot {
@@ -277,13 +387,15 @@ impl Network {
     }
 
     fn packet_total(&self) -> u64 {
-        self.nics
+        let mgmt = self.mgmt.as_ref().map_or(0, |nic| {
+            let counters = nic.driver.counters();
+            counters.rx_packets + counters.tx_packets
+        });
+        mgmt + self
+            .data
             .iter()
-            .map(|nic| {
-                let counters = nic.driver.counters();
-                counters.rx_packets + counters.tx_packets
-            })
-            .sum()
+            .map(|nic| nic.driver.activity())
+            .sum::<u64>()
     }
 
     fn snapshot(&self) -> StatusSnapshot<'static> {
@@ -292,74 +404,71 @@ impl Network {
             crate::version::GIT_HASH,
             timer::uptime_milliseconds(),
         );
-        for (index, nic) in self.nics.iter().enumerate() {
+        let nics = self
+            .mgmt
+            .iter()
+            .map(|nic| {
+                (
+                    nic.name,
+                    nic.order,
+                    nic.driver.link_state(),
+                    nic.driver.mac_address(),
+                )
+            })
+            .chain(self.data.iter().map(|nic| {
+                (
+                    nic.name,
+                    nic.order,
+                    nic.driver.link_state(),
+                    nic.driver.mac_address(),
+                )
+            }));
+        for (name, order, link, mac) in nics {
             let _ = snapshot.push_nic(NicStatus {
-                name: nic.name,
-                role: role_of(index),
-                link: match nic.driver.link_state() {
+                name,
+                role: role_of(order),
+                link: match link {
                     LinkState::Up => dpu_mgmt::LinkState::Up,
                     LinkState::Down => dpu_mgmt::LinkState::Down,
                 },
-                mac: nic.driver.mac_address().0,
+                mac: mac.0,
             });
         }
         snapshot
     }
 
-    /// `ifconfig [-v]`: every NIC with role, MAC, link, address and counters; `verbose` adds
-    /// features, device errors and adapter counters.
+    /// `ifconfig [-v]`: every NIC with role, MAC, link, address and counters, then the shared
+    /// pool; `verbose` adds features, device errors and adapter counters.
     pub fn print_ifconfig(&mut self, verbose: bool) {
-        if self.nics.is_empty() {
+        if self.mgmt.is_none() && self.data.is_empty() {
             println!(
                 "no NICs (QEMU: -device virtio-net-device,netdev=... -global virtio-mmio.force-legacy=false)"
             );
         }
-        for (index, nic) in self.nics.iter_mut().enumerate() {
-            // Reclaim finished transmits first, so the pool figures are current.
-            let _ = nic.driver.tx_capacity();
-            let driver = &nic.driver;
-            print!(
-                "{:<6} {:<10} {}  link {}  virtio-mmio {:#x} irq ",
+        if let Some(nic) = self.mgmt.as_mut() {
+            print_nic_header(
                 nic.name,
-                role_of(index),
-                driver.mac_address(),
-                driver.link_state(),
-                nic.base
+                nic.order,
+                nic.base,
+                nic.interrupt,
+                &mut nic.driver,
             );
-            match nic.interrupt {
-                Some(id) => println!("{}", id),
-                None => println!("-"),
+            match self.stack.as_ref().and_then(MgmtStack::ipv4_address) {
+                Some(address) => println!("       inet {} ({})", address, self.config),
+                None => println!("       inet none yet ({})", self.config),
             }
-            if index == 0 {
-                match self.stack.as_ref().and_then(MgmtStack::ipv4_address) {
-                    Some(address) => println!("       inet {} ({})", address, self.config),
-                    None => println!("       inet none yet ({})", self.config),
-                }
-                if let Some(stack) = self.stack.as_ref() {
-                    println!("       screened: {}", stack.frame_drops());
-                    if verbose {
-                        let (tx_dropped, rx_dropped) = stack.adapter_drops();
-                        println!(
-                            "       adapter: rx-dropped {} tx-dropped {}",
-                            rx_dropped, tx_dropped
-                        );
-                    }
+            if let Some(stack) = self.stack.as_ref() {
+                println!("       screened: {}", stack.frame_drops());
+                if verbose {
+                    let (tx_dropped, rx_dropped) = stack.adapter_drops();
+                    println!(
+                        "       adapter: rx-dropped {} tx-dropped {}",
+                        rx_dropped, tx_dropped
+                    );
                 }
             }
-            let counters = driver.counters();
-            println!(
-                "       rx {} packets {} bytes   tx {} packets {} bytes",
-                counters.rx_packets, counters.rx_bytes, counters.tx_packets, counters.tx_bytes
-            );
-            println!(
-                "       drops: rx oversized {} runt {} device-error {}; tx bad-length {} no-room {} device-error {}",
-                counters.rx_drop_oversized,
-                counters.rx_drop_runt,
-                counters.rx_drop_device_error,
-                counters.tx_drop_bad_length,
-                counters.tx_drop_no_room,
-                counters.tx_device_error
-            );
+            let counters = nic.driver.counters();
+            print_nic_counters(&counters);
             let pool = counters.pool;
             println!(
                 "       pool {} buffers: free {} rx-posted {} rx-held {} tx-reserved {} tx-in-flight {}",
@@ -371,15 +480,34 @@ impl Network {
                 pool.tx_in_flight
             );
             if verbose {
-                println!(
-                    "       notifications {} link changes {} handle misuse {}",
-                    counters.notifications, counters.link_changes, counters.handle_misuse
-                );
-                println!("       device errors: {}", driver.device_errors());
-                let features = driver.features();
-                print_wrapped("features", FeatureNames(features.accepted));
-                print_wrapped("declined", FeatureNames(features.declined()));
+                print_nic_details(&nic.driver, &counters);
             }
+        }
+        // Every port reclaims its finished transmits first, so the shared figures are current.
+        for nic in self.data.iter_mut() {
+            let _ = nic.driver.reclaim_tx();
+        }
+        for nic in self.data.iter_mut() {
+            print_nic_header(
+                nic.name,
+                nic.order,
+                nic.base,
+                nic.interrupt,
+                &mut *nic.driver,
+            );
+            let counters = nic.driver.counters();
+            print_nic_counters(&counters);
+            let port = nic.driver.port_occupancy();
+            println!(
+                "       shared pool: rx-reserve {} rx-posted {} tx-in-flight {}",
+                port.reserve, port.rx_posted, port.tx_in_flight
+            );
+            if verbose {
+                print_nic_details(&*nic.driver, &counters);
+            }
+        }
+        if !self.data.is_empty() {
+            print_shared_pool();
         }
         if let Some(http) = self.http.as_deref() {
             println!("http: {}", http.counters());
@@ -388,15 +516,16 @@ impl Network {
 
     /// The name of the NIC whose registers are at `base`, if one was brought up there.
     pub fn nic_at(&self, base: u64) -> Option<&'static str> {
-        self.nics
-            .iter()
-            .find(|nic| nic.base == base)
-            .map(|nic| nic.name)
+        let mgmt = self.mgmt.iter().map(|nic| (nic.base, nic.name));
+        let data = self.data.iter().map(|nic| (nic.base, nic.name));
+        mgmt.chain(data)
+            .find(|(nic_base, _)| *nic_base == base)
+            .map(|(_, name)| name)
     }
 
     /// NICs brought up.
     pub fn nic_count(&self) -> usize {
-        self.nics.len()
+        usize::from(self.mgmt.is_some()) + self.data.len()
     }
 
     /// `ping <ip> [count]`: runs until done or Ctrl-C, printing replies and a summary.
@@ -463,6 +592,85 @@ impl Network {
             }
         }
     }
+}
+
+/// The first `ifconfig` line of a NIC (name, role, MAC, link, registers, interrupt).
+fn print_nic_header<D: Driver>(
+    name: &str,
+    order: usize,
+    base: u64,
+    interrupt: Option<u32>,
+    driver: &mut D,
+) {
+    if order == 0 {
+        // Reclaim finished transmits first, so the pool figures are current.
+        let _ = driver.tx_capacity();
+    }
+    print!(
+        "{:<6} {:<10} {}  link {}  virtio-mmio {:#x} irq ",
+        name,
+        role_of(order),
+        driver.mac_address(),
+        driver.link_state(),
+        base
+    );
+    match interrupt {
+        Some(id) => println!("{}", id),
+        None => println!("-"),
+    }
+}
+
+/// A NIC's packet counters and drops.
+fn print_nic_counters(counters: &Counters) {
+    println!(
+        "       rx {} packets {} bytes   tx {} packets {} bytes",
+        counters.rx_packets, counters.rx_bytes, counters.tx_packets, counters.tx_bytes
+    );
+    println!(
+        "       drops: rx oversized {} runt {} device-error {}; tx bad-length {} no-room {} device-error {}",
+        counters.rx_drop_oversized,
+        counters.rx_drop_runt,
+        counters.rx_drop_device_error,
+        counters.tx_drop_bad_length,
+        counters.tx_drop_no_room,
+        counters.tx_device_error
+    );
+}
+
+/// `ifconfig -v`: doorbells, link changes, handle misuse, device errors, features.
+fn print_nic_details<D: Driver>(driver: &D, counters: &Counters) {
+    println!(
+        "       notifications {} link changes {} handle misuse {}",
+        counters.notifications, counters.link_changes, counters.handle_misuse
+    );
+    println!("       device errors: {}", driver.device_errors());
+    let features = driver.features();
+    print_wrapped("features", FeatureNames(features.accepted));
+    print_wrapped("declined", FeatureNames(features.declined()));
+}
+
+/// The shared pool's occupancy (after the ports reclaimed their finished transmits). At rest
+/// every buffer is free or posted for receive: nothing held, nothing in flight.
+pub(crate) fn print_shared_pool() {
+    let pool = POOL.occupancy();
+    let out = pool.rx_held + pool.tx_in_flight;
+    print!(
+        "shared pool {} buffers: free {} rx-posted {} rx-held {} tx-in-flight {}; ",
+        pool.total, pool.free, pool.rx_posted, pool.rx_held, pool.tx_in_flight
+    );
+    if out == 0 {
+        println!("all returned");
+    } else {
+        println!("{} out", out);
+    }
+    let counters = POOL.counters();
+    println!(
+        "       reserve-refusals {} wrong-pool {} stale-handle {} reset-returns {}",
+        counters.reserve_refusals,
+        counters.wrong_pool,
+        counters.stale_handle,
+        counters.reset_returns
+    );
 }
 
 fn print_ping_summary(

@@ -1,26 +1,27 @@
-//! The data-port switch in the poll loop: bursts in, decisions, copies out, console views.
+//! The data-port switch in the poll loop: bursts in, decisions, buffers moved out, console.
 //!
 //! Each pass ([`DataPorts::pass`]) receives a burst from every data port, asks the pure
 //! `dpu-switch` crate what to do with each frame, sends it to its output ports and flushes
 //! each output once; then it runs the switch's maintenance and sends its RARP notify frames.
-//! Today the drivers have one buffer pool each, so every output gets a copy
-//! ([`send_copy`], the one place that changes when buffers can move between ports). Nothing
-//! here allocates or unwraps: a frame that cannot go out is counted and dropped.
+//! The data ports share one packet pool (`net::POOL`), so a frame is forwarded by moving its
+//! buffer: the tag edit is made in place in the buffer's headroom and the buffer itself goes
+//! on the output's transmit ring ([`DataPorts::send`]). A flood copies the frame for every
+//! output but the last, which gets the original. No buffer is kept across passes. Nothing
+//! here allocates or unwraps: a frame that cannot go out is counted and its buffer released.
 //!
 //! Data port `portN` is the NIC of that name (`mgmt0` is never a switch port). The config comes
 //! from the `switch.*` words of the kernel command line (docs/switch.md); a bad one is reported,
 //! counted, and the default learning switch runs instead.
 
-use crate::net::Nic;
+use crate::net::{POOL, PortNic};
 use crate::print;
 use crate::println;
 use dpu_switch::config::PortList;
-use dpu_switch::frame::TAG_BYTES;
 use dpu_switch::{
-    Decision, DropReason, Edit, EntryKind, MAX_PORTS, MacAddress, PortId, PortRole, Switch,
-    SwitchConfig, Tick, VlanId, apply_edit, parse_cmdline,
+    Decision, DropReason, Edit, EntryKind, MAX_PORTS, MacAddress, Outputs, PortId, PortRole,
+    Switch, SwitchConfig, Tick, VlanId, apply_edit, parse_cmdline,
 };
-use netdev::{LinkState, NetDevice, RxBuffer};
+use netdev::{LinkState, POOL_HEADROOM, PoolBuffer, TxErrorKind};
 use static_cell::ConstStaticCell;
 
 /// Frames received from one port per pass.
@@ -33,10 +34,19 @@ static SWITCH: ConstStaticCell<Switch> = ConstStaticCell::new(Switch::new());
 /// rings).
 #[derive(Clone, Copy, Default)]
 pub struct PathCounters {
-    /// Frames copied onto an output's transmit ring.
-    pub copies: u64,
-    /// Outputs skipped: the output NIC had no free buffer or ring slot.
+    /// Received buffers posted on an output's transmit ring as they are (no copy).
+    pub moved: u64,
+    /// Copies posted for the extra outputs of a flood.
+    pub copied: u64,
+    /// Flood outputs skipped: the pool could spare no buffer for the copy.
+    pub no_buffer: u64,
+    /// Outputs refused by the output NIC: no ring slot, or the pool needs its free buffers
+    /// for the receive reserves.
     pub no_room: u64,
+    /// Outputs refused by the output NIC for the frame's length or placement.
+    pub bad_length: u64,
+    /// Buffer handles refused (wrong pool or stale): by a NIC or by the pool on release.
+    pub bad_handle: u64,
     /// Outputs skipped: the tag edit could not be made (frame too long with the tag).
     pub edit_failed: u64,
     /// Outputs skipped: the port has no NIC (it failed to come up).
@@ -87,7 +97,7 @@ fn now() -> Tick {
 impl DataPorts {
     /// The switch over the data ports among `nics`, configured from `bootargs`; `None` without
     /// data ports.
-    pub fn new(nics: &[Nic], bootargs: &str) -> Option<Self> {
+    pub fn new(nics: &[PortNic], bootargs: &str) -> Option<Self> {
         let mut nic_of = [None; MAX_PORTS];
         let mut port_count = 0u8;
         for (index, nic) in nics.iter().enumerate() {
@@ -147,7 +157,7 @@ impl DataPorts {
     }
 
     /// Tells the switch every port's real link state (after a config change, at start).
-    fn sync_links(&mut self, nics: &[Nic]) {
+    fn sync_links(&mut self, nics: &[PortNic]) {
         for port in self.switch.config().port_ids() {
             let up = self.nic_of[port.index()]
                 .and_then(|index| nics.get(index))
@@ -169,12 +179,12 @@ impl DataPorts {
     }
 
     /// One fast-path pass over every data port; returns the frames received.
-    pub fn pass(&mut self, nics: &mut [Nic]) -> usize {
+    pub fn pass(&mut self, nics: &mut [PortNic]) -> usize {
         let now = now();
         let mut received_total = 0;
         // Outputs that got frames this pass: each is flushed once, at the end.
-        let mut touched = [false; crate::net::MAX_NICS];
-        let mut frames: [Option<RxBuffer>; BURST] = [const { None }; BURST];
+        let mut touched = [false; crate::net::MAX_DATA_PORTS];
+        let mut frames: [Option<PoolBuffer>; BURST] = [const { None }; BURST];
         for ingress in self.switch.config().port_ids() {
             let Some(input) = self.nic_of[ingress.index()] else {
                 continue;
@@ -182,38 +192,20 @@ impl DataPorts {
             let Some(nic) = nics.get_mut(input) else {
                 continue;
             };
-            let received = nic.driver.receive_burst(&mut frames);
+            let received = nic.driver.receive(&mut frames);
             received_total += received;
             for slot in frames.iter_mut().take(received) {
                 let Some(buffer) = slot.take() else {
                     continue;
                 };
-                let decision = match nics.get(input) {
-                    Some(nic) => self
-                        .switch
-                        .process(ingress, nic.driver.rx_frame(&buffer), now),
-                    None => Decision::Drop(DropReason::UnknownPort),
-                };
-                match decision {
-                    Decision::Drop(_) => {}
+                match self.switch.process(ingress, POOL.frame(&buffer), now) {
+                    Decision::Drop(_) => self.release(buffer),
                     Decision::Forward(output) => {
-                        self.output(nics, input, &buffer, output.port, output.edit, &mut touched)
-                    }
-                    Decision::Flood(outputs) => {
-                        for output in outputs.iter() {
-                            self.output(
-                                nics,
-                                input,
-                                &buffer,
-                                output.port,
-                                output.edit,
-                                &mut touched,
-                            );
+                        if self.send(nics, buffer, output.port, output.edit, &mut touched) {
+                            self.count_sent(Sent::Moved);
                         }
                     }
-                }
-                if let Some(nic) = nics.get_mut(input) {
-                    nic.driver.release(buffer);
+                    Decision::Flood(outputs) => self.flood(nics, buffer, &outputs, &mut touched),
                 }
             }
         }
@@ -224,25 +216,33 @@ impl DataPorts {
                 continue;
             };
             let Some(nic) = nics.get_mut(index) else {
+                self.counters.no_nic += 1;
                 continue;
             };
-            let Some(mut tx) = nic.driver.tx_reserve() else {
-                self.counters.no_room += 1;
+            let Some(mut buffer) = POOL.allocate(POOL_HEADROOM) else {
+                self.counters.no_buffer += 1;
                 continue;
             };
-            match notification.write_frame(nic.driver.tx_frame_mut(&mut tx)) {
-                Ok(length) => match nic.driver.transmit(tx, length) {
-                    Ok(()) => {
-                        self.counters.notifications_sent += 1;
-                        if let Some(flag) = touched.get_mut(index) {
-                            *flag = true;
-                        }
+            let written = POOL
+                .buffer_mut(&mut buffer)
+                .get_mut(POOL_HEADROOM..)
+                .map(|area| notification.write_frame(area));
+            let Some(Ok(length)) = written else {
+                self.counters.edit_failed += 1;
+                self.release(buffer);
+                continue;
+            };
+            buffer.set_frame(POOL_HEADROOM, length);
+            match nic.driver.transmit_pooled(buffer, POOL_HEADROOM, length) {
+                Ok(()) => {
+                    self.counters.notifications_sent += 1;
+                    if let Some(flag) = touched.get_mut(index) {
+                        *flag = true;
                     }
-                    Err(error) => nic.driver.tx_discard(error.buffer),
-                },
-                Err(_) => {
-                    self.counters.edit_failed += 1;
-                    nic.driver.tx_discard(tx);
+                }
+                Err(error) => {
+                    self.count_refusal(error.kind);
+                    self.release(error.buffer);
                 }
             }
         }
@@ -254,35 +254,116 @@ impl DataPorts {
         received_total
     }
 
-    /// Sends one output of a decision and marks the output NIC for the end-of-pass flush.
-    fn output(
+    /// A flood: a copy for every output but the last, made from the unedited original, which
+    /// itself goes to the last output.
+    fn flood(
         &mut self,
-        nics: &mut [Nic],
-        input: usize,
-        buffer: &RxBuffer,
+        nics: &mut [PortNic],
+        buffer: PoolBuffer,
+        outputs: &Outputs,
+        touched: &mut [bool; crate::net::MAX_DATA_PORTS],
+    ) {
+        let last = outputs.len().saturating_sub(1);
+        let mut original = Some(buffer);
+        for (position, output) in outputs.iter().enumerate() {
+            if position == last {
+                if let Some(buffer) = original.take()
+                    && self.send(nics, buffer, output.port, output.edit, touched)
+                {
+                    self.count_sent(Sent::Moved);
+                }
+                continue;
+            }
+            let Some(copy) = original.as_ref().and_then(|source| POOL.copy_of(source)) else {
+                self.counters.no_buffer += 1;
+                continue;
+            };
+            if self.send(nics, copy, output.port, output.edit, touched) {
+                self.count_sent(Sent::Copied);
+            }
+        }
+        if let Some(buffer) = original.take() {
+            self.release(buffer);
+        }
+    }
+
+    /// Edits `buffer`'s frame in place for `port` and posts the buffer on that port's transmit
+    /// ring (no flush; the output is marked for the end-of-pass flush). True if it was posted;
+    /// otherwise the reason is counted and the buffer released.
+    fn send(
+        &mut self,
+        nics: &mut [PortNic],
+        mut buffer: PoolBuffer,
         port: PortId,
         edit: Edit,
-        touched: &mut [bool; crate::net::MAX_NICS],
-    ) {
-        let Some(output) = self.nic_of[port.index()] else {
+        touched: &mut [bool; crate::net::MAX_DATA_PORTS],
+    ) -> bool {
+        let Some((output, nic)) = self.nic_of[port.index()]
+            .and_then(|output| nics.get_mut(output).map(|nic| (output, nic)))
+        else {
             self.counters.no_nic += 1;
-            return;
+            self.release(buffer);
+            return false;
         };
-        let (Some(from), Some(to)) = pair(nics, input, output) else {
-            self.counters.no_nic += 1;
-            return;
+        let (start, length) = (buffer.start(), buffer.len());
+        // The pool's 128 bytes of headroom leave room for a pushed tag.
+        let Ok((start, length)) = apply_edit(POOL.buffer_mut(&mut buffer), start, length, edit)
+        else {
+            self.counters.edit_failed += 1;
+            self.release(buffer);
+            return false;
         };
-        match send_copy(&from.driver, buffer, &mut to.driver, edit) {
+        buffer.set_frame(start, length);
+        match nic.driver.transmit_pooled(buffer, start, length) {
             Ok(()) => {
-                self.counters.copies += 1;
                 if let Some(flag) = touched.get_mut(output) {
                     *flag = true;
                 }
+                true
             }
-            Err(SendError::NoRoom) => self.counters.no_room += 1,
-            Err(SendError::Edit) => self.counters.edit_failed += 1,
+            Err(error) => {
+                self.count_refusal(error.kind);
+                self.release(error.buffer);
+                false
+            }
         }
     }
+
+    fn count_sent(&mut self, sent: Sent) {
+        match sent {
+            Sent::Moved => self.counters.moved += 1,
+            Sent::Copied => self.counters.copied += 1,
+        }
+    }
+
+    /// Counts an output NIC's refusal by kind.
+    fn count_refusal(&mut self, kind: TxErrorKind) {
+        match kind {
+            TxErrorKind::NoRoom => self.counters.no_room += 1,
+            TxErrorKind::TooLong | TxErrorKind::TooShort | TxErrorKind::BadPlacement => {
+                self.counters.bad_length += 1
+            }
+            TxErrorKind::WrongPool | TxErrorKind::StaleHandle | TxErrorKind::NotReserved => {
+                self.counters.bad_handle += 1
+            }
+        }
+    }
+
+    /// Gives a buffer back to the pool (a refused handle is counted; nothing else to do).
+    fn release(&mut self, buffer: PoolBuffer) {
+        if POOL.release(buffer).is_err() {
+            self.counters.bad_handle += 1;
+        }
+    }
+}
+
+/// How an output got its frame.
+#[derive(Clone, Copy)]
+enum Sent {
+    /// The received buffer itself.
+    Moved,
+    /// A copy (flood outputs but the last).
+    Copied,
 }
 
 /// Console views and changes (`switch`, `fdb`): full scans are fine here, never per frame.
@@ -420,14 +501,19 @@ impl DataPorts {
         );
         let path = &self.counters;
         println!(
-            "datapath: copies {} no-room {} edit-failed {} no-nic {} rarp-sent {} bad-configs {}",
-            path.copies,
+            "datapath: copied {} moved {} no-buffer {} no-room {} bad-length {} bad-handle {} edit-failed {} no-nic {} rarp-sent {} bad-configs {}",
+            path.copied,
+            path.moved,
+            path.no_buffer,
             path.no_room,
+            path.bad_length,
+            path.bad_handle,
             path.edit_failed,
             path.no_nic,
             path.notifications_sent,
             path.config_errors
         );
+        crate::net::print_shared_pool();
     }
 
     /// `fdb [vlan N] [port P]`: the MAC table, filtered.
@@ -515,7 +601,7 @@ impl DataPorts {
 
     /// `switch set KEY VALUE`: one `switch.*` key, validated with the whole config and applied
     /// atomically; a bad key or value changes nothing.
-    pub fn set(&mut self, nics: &[Nic], key: &str, value: &str) {
+    pub fn set(&mut self, nics: &[PortNic], key: &str, value: &str) {
         let key = key.strip_prefix(dpu_switch::cmdline::PREFIX).unwrap_or(key);
         let mut config = self.switch.config().clone();
         if let Err(problem) = config.set(key, value) {
@@ -573,66 +659,4 @@ impl core::fmt::Display for Seconds {
             seconds => write!(formatter, "{} s", seconds),
         }
     }
-}
-
-/// Two different NICs of the list, the first shared and the second mutable.
-fn pair(nics: &mut [Nic], input: usize, output: usize) -> (Option<&Nic>, Option<&mut Nic>) {
-    if input == output {
-        return (None, None);
-    }
-    if input < output {
-        let (low, high) = nics.split_at_mut(output);
-        (low.get(input), high.first_mut())
-    } else {
-        let (low, high) = nics.split_at_mut(input);
-        (high.first(), low.get_mut(output))
-    }
-}
-
-/// Why an output was not sent.
-enum SendError {
-    /// No free transmit buffer or ring slot on the output.
-    NoRoom,
-    /// The edit could not be made, or the edited frame does not fit.
-    Edit,
-}
-
-/// Puts a copy of the received frame, with its tag edit, on `output`'s transmit ring (no
-/// flush). The forwarding step that becomes a buffer move once ports share a pool: then the
-/// edit is made in place in the received buffer's headroom and the buffer itself is posted.
-fn send_copy<I: NetDevice, O: NetDevice>(
-    input: &I,
-    buffer: &RxBuffer,
-    output: &mut O,
-    edit: Edit,
-) -> Result<(), SendError> {
-    let frame = input.rx_frame(buffer);
-    let length = frame.len();
-    let mut tx = output.tx_reserve().ok_or(SendError::NoRoom)?;
-    let area = output.tx_frame_mut(&mut tx);
-    // A push needs room in front of the frame: copy it in behind that headroom.
-    let start = if matches!(edit, Edit::Push(_)) {
-        TAG_BYTES
-    } else {
-        0
-    };
-    let edited = match area.get_mut(start..start + length) {
-        Some(target) => {
-            target.copy_from_slice(frame);
-            apply_edit(area, start, length, edit).ok()
-        }
-        None => None,
-    };
-    let Some((start, length)) = edited else {
-        output.tx_discard(tx);
-        return Err(SendError::Edit);
-    };
-    if start != 0 {
-        // A pop leaves the frame 4 bytes in; the NIC sends from the front of the area.
-        area.copy_within(start..start + length, 0);
-    }
-    output.transmit(tx, length).map_err(|error| {
-        output.tx_discard(error.buffer);
-        SendError::Edit
-    })
 }
