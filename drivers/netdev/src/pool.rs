@@ -680,6 +680,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_new_ledger_is_all_zero_and_hands_out_every_buffer_once() {
+        // All zero (no free list to fill in) is what puts a `static` pool in `.bss`.
+        let ledger = PoolLedger::<8>::new();
+        assert!(ledger.free.iter().all(|entry| *entry == 0) && ledger.taken == 0);
+        let mut ledger = ledger;
+        let issued: [PoolBuffer; 8] = core::array::from_fn(|_| ledger.allocate(128, 0).unwrap());
+        let indexes: [u16; 8] = core::array::from_fn(|slot| issued[slot].index());
+        assert_eq!(
+            indexes,
+            [0, 1, 2, 3, 4, 5, 6, 7],
+            "buffer 0 first, each once"
+        );
+        assert!(ledger.allocate(128, 0).is_none());
+        ledger.check().unwrap();
+        // Released in another order, they come back last in, first out.
+        let [b0, b1, b2, b3, b4, b5, b6, b7] = issued;
+        for buffer in [b5, b0, b7, b1, b2, b3, b4, b6] {
+            ledger.release(buffer).unwrap();
+        }
+        ledger.check().unwrap();
+        assert_eq!(ledger.allocate(128, 0).unwrap().index(), 6);
+        assert_eq!(ledger.allocate(128, 0).unwrap().index(), 4);
+        assert_eq!(ledger.free(), 6);
+    }
+
+    #[test]
     fn reserves_must_fit_the_pool_and_ports_are_limited() {
         let mut ledger = PoolLedger::<64>::new();
         let first = ledger.attach(40).unwrap();
