@@ -2,9 +2,9 @@
 //!
 //! Data ports form the switch (`switching.rs`), whose fast path runs first in every pass; they
 //! never feed the management stack. `mgmt0` has a buffer pool of its own; the data ports share
-//! one ([`POOL`]), so the switch forwards a frame by moving its buffer. Naming (docs/nics.md, [`dpu_net::order_nics`]): network devices sorted by
-//! descending virtio-mmio address; the first is `mgmt0`, the rest `port1`, `port2`, ... (QEMU
-//! command-line order).
+//! one ([`POOL`]), so the switch forwards a frame by moving its buffer. Naming (docs/nics.md,
+//! [`dpu_net::order_nics`]): network devices sorted by descending virtio-mmio address; the
+//! first is `mgmt0`, the rest `port1`, `port2`, ... (QEMU command-line order).
 
 use crate::arch::aarch64::timer;
 use crate::board::Board;
@@ -88,7 +88,7 @@ pub type MgmtNic = Nic<VirtioNet<MmioTransport>>;
 /// A data port: buffers from the shared [`POOL`].
 pub type PortNic = Nic<&'static mut PortDriver>;
 
-/// What `ifconfig` and the poll loop need from either kind of NIC driver.
+/// What `ifconfig` needs from either kind of NIC driver beyond [`NetDevice`].
 trait Driver: NetDevice {
     fn device_errors(&self) -> DeviceErrors;
     fn features(&self) -> Negotiated;
