@@ -52,6 +52,7 @@ impl Shell {
                 self.prompt();
             }
             Feed::Line => {
+                crate::loopstats::note(crate::loopstats::Activity::Command);
                 match Command::parse(self.editor.line()) {
                     Ok(command) => execute(system, network, command, &self.editor),
                     Err(error) => println!("error: {}", error),
@@ -140,6 +141,18 @@ fn execute(
             );
         }
         Command::Memory => show_memory(&system.board),
+        Command::Stats => {
+            let (since_boot, since_read) = crate::loopstats::take();
+            println!(
+                "poll loop: {} passes, longest {} us ({}) since boot; {} passes, longest {} us ({}) since the last 'stats'",
+                since_boot.passes,
+                since_boot.longest_microseconds,
+                since_boot.longest_activity,
+                since_read.passes,
+                since_read.longest_microseconds,
+                since_read.longest_activity
+            );
+        }
         Command::Devices { verbose } => show_devices(system, network, verbose),
         Command::LogShow => {
             println!(
