@@ -188,11 +188,8 @@ fn kernel_main(system: &'static System) -> ! {
             network.forwarding_health(),
             system.board.psci,
         );
-        let mut idle = true;
-        while let Some(byte) = console::read_byte() {
-            idle = false;
-            shell.feed(system, &mut network, byte);
-        }
+        // Console input: the shell's, or an update's while one runs (one frame per pass).
+        let idle = !shell.poll(system, &mut network);
         let events = network.poll();
         let network_busy = network.busy();
         if !events.is_empty() || network_busy {
