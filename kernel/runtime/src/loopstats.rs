@@ -16,14 +16,17 @@ pub enum Activity {
     UpdateFrame = 2,
     /// An update ended: the staged image was verified (and activated).
     UpdateVerify = 4,
+    /// An update frame's chunk started a new flash sector, which was erased first.
+    FlashErase = 16,
     /// The network had events or was recently active (frames, timers, link changes).
     Network = 8,
 }
 
 /// Words for each activity bit, in bit order.
-const ACTIVITY_NAMES: [(u32, &str); 4] = [
+const ACTIVITY_NAMES: [(u32, &str); 5] = [
     (Activity::Command as u32, "a console command"),
     (Activity::UpdateFrame as u32, "an update frame"),
+    (Activity::FlashErase as u32, "a flash sector erase"),
     (Activity::UpdateVerify as u32, "update verification"),
     (Activity::Network as u32, "network (recently active)"),
 ];

@@ -9,10 +9,11 @@
 //! timeout measured by the counter, and the flash calls.
 //!
 //! The loop stays in charge: `update` only starts the session (`READY`); every pass then hands
-//! it the bytes that arrived (the shell gets none while it runs), and it programs at most one
-//! frame's chunk into flash per pass before it returns, so networking, the switch, the watchdog
-//! and the health window keep running. The one longer pass is the last: at `END` the whole
-//! staged image is verified (hash and signature over the bank) in that pass.
+//! it the bytes that arrived (the shell gets none while it runs), and it does at most one flash
+//! program (256 bytes, so a 512-byte frame takes two passes, then its ACK) per pass, so
+//! networking, the switch, the watchdog and the health window keep running. The one longer pass
+//! is the last: at `END` the whole staged image is verified (hash and signature over the bank)
+//! in that pass, since `BootControl::stage_finish` is one call.
 //!
 //! Staging needs the running bank committed; the target bank is marked Writing before its first
 //! sector is erased (a power cut leaves a bank nobody boots). At `END` the image is verified in
@@ -36,6 +37,11 @@ mod keys {
 const IDLE_TIMEOUT_MS: u64 = 15_000;
 /// Console bytes one pass takes at most: one header line and one frame's payload.
 const BYTES_PER_PASS: usize = MAX_LINE + MAX_CHUNK;
+/// Bytes bootstate programs per flash operation (its staging buffer): a frame's chunk goes to
+/// the writer in slices ending on this boundary, so a pass does at most one flash program (and
+/// the sector erase before it, at a sector's start). Under QEMU a program of this size takes
+/// milliseconds (the driver programs word by word and QEMU writes each word to its file).
+const PROGRAM_SLICE: usize = 256;
 
 /// What one [`Session::poll`] did.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -70,6 +76,15 @@ pub struct Session {
     /// `Some` while a frame's raw bytes are being read into `chunk`.
     awaiting: Option<Awaiting>,
     chunk: heapless::Vec<u8, MAX_CHUNK>,
+    /// `Some` while a received chunk is being programmed, a slice per pass.
+    storing: Option<Storing>,
+}
+
+/// The chunk being programmed: its frame, and how much of it is in the writer.
+#[derive(Clone, Copy)]
+struct Storing {
+    sequence: u32,
+    offset: usize,
 }
 
 /// `update <length>`: checks that an update may start and prints `READY` (or why not).
@@ -114,6 +129,7 @@ pub fn start(length: u32) -> Option<Session> {
         overlong: false,
         awaiting: None,
         chunk: heapless::Vec::new(),
+        storing: None,
     })
 }
 
@@ -129,8 +145,16 @@ enum Next {
 
 impl Session {
     /// Takes this pass's console bytes: at most [`BYTES_PER_PASS`], and it returns after the
-    /// first frame it programs. Never waits; a silence of [`IDLE_TIMEOUT_MS`] ends the update.
+    /// first flash program. A chunk being programmed gets the next slice instead, and no input
+    /// is read until it is acknowledged (the sender waits for the ACK). Never waits; a silence
+    /// of [`IDLE_TIMEOUT_MS`] ends the update.
     pub fn poll(&mut self) -> Progress {
+        if self.storing.is_some() {
+            return match self.store_slice() {
+                Next::Ended => Progress::Ended,
+                Next::Read | Next::Yield => Progress::Working,
+            };
+        }
         let mut progress = Progress::Waiting;
         for _ in 0..BYTES_PER_PASS {
             let Some(byte) = console::read_byte() else {
@@ -203,26 +227,11 @@ impl Session {
                     reply = self.receiver.on_payload(&self.chunk);
                 }
                 Reply::Store { sequence } => {
-                    crate::loopstats::note(crate::loopstats::Activity::UpdateFrame);
-                    let Some(writer) = self.writer.as_mut() else {
-                        println!("update: FAILED: the staging writer is gone");
-                        return Next::Ended;
-                    };
-                    let chunk = &self.chunk;
-                    return match with_committed(|_, control| control.stage_write(writer, chunk)) {
-                        Some(Ok(())) => {
-                            println!("ACK {} ok", sequence);
-                            Next::Yield
-                        }
-                        Some(Err(error)) => {
-                            println!("update: FAILED: {}", error);
-                            Next::Ended
-                        }
-                        None => {
-                            println!("update: FAILED: the running bank is no longer committed");
-                            Next::Ended
-                        }
-                    };
+                    self.storing = Some(Storing {
+                        sequence,
+                        offset: 0,
+                    });
+                    return self.store_slice();
                 }
                 // Our ACK was lost; the data is already written.
                 Reply::Repeat { sequence } => {
@@ -259,6 +268,56 @@ impl Session {
                     println!("update: REFUSED: {}", error);
                     return Next::Ended;
                 }
+            }
+        }
+    }
+
+    /// Gives the writer the next slice of the chunk being stored (at most one flash program);
+    /// acknowledges the frame after its last slice.
+    fn store_slice(&mut self) -> Next {
+        let Some(storing) = self.storing else {
+            return Next::Read;
+        };
+        crate::loopstats::note(crate::loopstats::Activity::UpdateFrame);
+        let Some(writer) = self.writer.as_mut() else {
+            self.storing = None;
+            println!("update: FAILED: the staging writer is gone");
+            return Next::Ended;
+        };
+        // End the slice where the writer's buffer fills, so it programs once at most.
+        let room = PROGRAM_SLICE - writer.len() as usize % PROGRAM_SLICE;
+        let end = (storing.offset + room).min(self.chunk.len());
+        let slice = &self.chunk[storing.offset..end];
+        let written = with_committed(|_, control| {
+            let erases = control.flash_mut().erases();
+            let result = control.stage_write(writer, slice);
+            (result, control.flash_mut().erases() != erases)
+        });
+        match written {
+            Some((Ok(()), erased)) => {
+                if erased {
+                    crate::loopstats::note(crate::loopstats::Activity::FlashErase);
+                }
+                if end < self.chunk.len() {
+                    self.storing = Some(Storing {
+                        offset: end,
+                        ..storing
+                    });
+                } else {
+                    self.storing = None;
+                    println!("ACK {} ok", storing.sequence);
+                }
+                Next::Yield
+            }
+            Some((Err(error), _)) => {
+                self.storing = None;
+                println!("update: FAILED: {}", error);
+                Next::Ended
+            }
+            None => {
+                self.storing = None;
+                println!("update: FAILED: the running bank is no longer committed");
+                Next::Ended
             }
         }
     }
