@@ -178,11 +178,13 @@ fn execute(
         Command::Stats => {
             let (since_boot, since_read) = crate::loopstats::take();
             println!(
-                "poll loop: {} passes, longest {} us ({}) since boot; {} passes, longest {} us ({}) since the last 'stats'",
+                "poll loop: {} {}, longest {} us ({}) since boot; {} {}, longest {} us ({}) since the last 'stats'",
                 since_boot.passes,
+                passes(since_boot.passes),
                 since_boot.longest_microseconds,
                 since_boot.longest_activity,
                 since_read.passes,
+                passes(since_read.passes),
                 since_read.longest_microseconds,
                 since_read.longest_activity
             );
@@ -275,6 +277,11 @@ fn execute(
             None => println!("{}", NO_SWITCH),
         },
     }
+}
+
+/// "pass" or "passes".
+fn passes(count: u64) -> &'static str {
+    if count == 1 { "pass" } else { "passes" }
 }
 
 /// What the switch commands say when there are no data ports.

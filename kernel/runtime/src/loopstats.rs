@@ -4,7 +4,7 @@
 //! `wfi` time is not counted) and only the `stats` command, run by the loop, reads: atomics with
 //! relaxed ordering are enough and keep this free of locks and `static mut`.
 
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 /// What a pass did, as bits (a pass may do several); the longest pass's bits are kept.
 #[derive(Clone, Copy)]
@@ -28,7 +28,7 @@ const ACTIVITY_NAMES: [(u32, &str); 5] = [
     (Activity::UpdateFrame as u32, "an update frame"),
     (Activity::FlashErase as u32, "a flash sector erase"),
     (Activity::UpdateVerify as u32, "update verification"),
-    (Activity::Network as u32, "network (recently active)"),
+    (Activity::Network as u32, "the network"),
 ];
 
 /// One window of passes (since boot, or since the last `stats`).
@@ -75,6 +75,8 @@ static SINCE_BOOT: Window = Window::new();
 static SINCE_READ: Window = Window::new();
 /// What the pass in progress has done so far.
 static CURRENT: AtomicU32 = AtomicU32::new(0);
+/// `stats` read the windows in this pass: the next "since the last read" window starts after it.
+static READ_IN_PASS: AtomicBool = AtomicBool::new(false);
 
 /// Notes that the pass in progress did `activity`.
 pub fn note(activity: Activity) {
@@ -86,7 +88,12 @@ pub fn end_pass(started_microseconds: u64, now_microseconds: u64) {
     let microseconds = now_microseconds.saturating_sub(started_microseconds);
     let activity = CURRENT.swap(0, Ordering::Relaxed);
     SINCE_BOOT.record(microseconds, activity);
-    SINCE_READ.record(microseconds, activity);
+    if READ_IN_PASS.swap(false, Ordering::Relaxed) {
+        // The pass that printed `stats` is not part of the window after it.
+        SINCE_READ.reset();
+    } else {
+        SINCE_READ.record(microseconds, activity);
+    }
 }
 
 /// The activity bits of a pass, in words (`Display`).
@@ -121,10 +128,9 @@ pub struct Summary {
     pub longest_activity: Doing,
 }
 
-/// The windows since boot and since the last call; starts a new "since the last read" window.
+/// The windows since boot and since the last call (neither counts the pass in progress); a new
+/// "since the last read" window starts after this pass.
 pub fn take() -> (Summary, Summary) {
-    let since_boot = SINCE_BOOT.read();
-    let since_read = SINCE_READ.read();
-    SINCE_READ.reset();
-    (since_boot, since_read)
+    READ_IN_PASS.store(true, Ordering::Relaxed);
+    (SINCE_BOOT.read(), SINCE_READ.read())
 }
