@@ -6,6 +6,7 @@
 use crate::arch::aarch64::{cpu, mmu, psci, semihosting, timer};
 use crate::board::{self, Board};
 use crate::bootbank::Setting;
+use crate::bootbank::update::{self, Progress};
 use crate::net::Network;
 use crate::version::{GIT_HASH, PROFILE, VERSION};
 use crate::{System, console, layout, log, print, println};
@@ -16,9 +17,10 @@ const LINE_CAPACITY: usize = 256;
 /// The prompt; tests wait for it as the readiness line.
 pub const PROMPT: &str = "dpu> ";
 
-/// The shell's state: the line being typed.
+/// The shell's state: the line being typed, and an `update` that owns the console while it runs.
 pub struct Shell {
     editor: LineEditor<LINE_CAPACITY>,
+    update: Option<update::Session>,
 }
 
 impl Shell {
@@ -26,6 +28,7 @@ impl Shell {
     pub fn new() -> Self {
         Self {
             editor: LineEditor::new(),
+            update: None,
         }
     }
 
@@ -34,8 +37,33 @@ impl Shell {
         print!("{}", PROMPT);
     }
 
+    /// Takes this pass's console input; returns whether there was any. While an update runs
+    /// it gets the bytes (bounded work per pass, `bootbank::update`) and the shell none; the
+    /// prompt comes back when it ends.
+    pub fn poll(&mut self, system: &System, network: &mut Network) -> bool {
+        let mut busy = false;
+        loop {
+            if let Some(session) = &mut self.update {
+                return match session.poll() {
+                    Progress::Waiting => busy,
+                    Progress::Working => true,
+                    Progress::Ended => {
+                        self.update = None;
+                        self.prompt();
+                        true
+                    }
+                };
+            }
+            let Some(byte) = console::read_byte() else {
+                return busy;
+            };
+            busy = true;
+            self.feed(system, network, byte);
+        }
+    }
+
     /// Handles one received byte.
-    pub fn feed(&mut self, system: &System, network: &mut Network, byte: u8) {
+    fn feed(&mut self, system: &System, network: &mut Network, byte: u8) {
         let result = self.editor.feed(byte, console::write_bytes);
         match result {
             Feed::Pending => {}
@@ -52,12 +80,18 @@ impl Shell {
                 self.prompt();
             }
             Feed::Line => {
+                crate::loopstats::note(crate::loopstats::Activity::Command);
                 match Command::parse(self.editor.line()) {
-                    Ok(command) => execute(system, network, command, &self.editor),
+                    Ok(command) => {
+                        execute(system, network, command, &self.editor, &mut self.update)
+                    }
                     Err(error) => println!("error: {}", error),
                 }
                 self.editor.clear();
-                self.prompt();
+                // An update that started prompts when it ends.
+                if self.update.is_none() {
+                    self.prompt();
+                }
             }
         }
     }
@@ -102,6 +136,7 @@ fn execute(
     network: &mut Network,
     command: Command<'_>,
     editor: &LineEditor<LINE_CAPACITY>,
+    update: &mut Option<update::Session>,
 ) {
     match command {
         Command::Ifconfig { verbose } => network.print_ifconfig(verbose),
@@ -140,6 +175,20 @@ fn execute(
             );
         }
         Command::Memory => show_memory(&system.board),
+        Command::Stats => {
+            let (since_boot, since_read) = crate::loopstats::take();
+            println!(
+                "poll loop: {} {}, longest {} us ({}) since boot; {} {}, longest {} us ({}) since the last 'stats'",
+                since_boot.passes,
+                passes(since_boot.passes),
+                since_boot.longest_microseconds,
+                since_boot.longest_activity,
+                since_read.passes,
+                passes(since_read.passes),
+                since_read.longest_microseconds,
+                since_read.longest_activity
+            );
+        }
         Command::Devices { verbose } => show_devices(system, network, verbose),
         Command::LogShow => {
             println!(
@@ -179,7 +228,7 @@ fn execute(
         Command::BootHealth(window) => crate::bootbank::configure(Setting::HealthWindow(window)),
         Command::Watchdog(timeout) => crate::watchdog::command(timeout),
         Command::Rollback => crate::bootbank::request_rollback(),
-        Command::Update { length } => crate::bootbank::update::run(length),
+        Command::Update { length } => *update = update::start(length),
         Command::PowerOff => {
             let counters = editor.counters();
             let (overruns, line_errors) = console::input_errors();
@@ -228,6 +277,11 @@ fn execute(
             None => println!("{}", NO_SWITCH),
         },
     }
+}
+
+/// "pass" or "passes".
+fn passes(count: u64) -> &'static str {
+    if count == 1 { "pass" } else { "passes" }
 }
 
 /// What the switch commands say when there are no data ports.

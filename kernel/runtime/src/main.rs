@@ -17,6 +17,7 @@ mod interrupts;
 mod lastboot;
 mod layout;
 mod log;
+mod loopstats;
 mod net;
 mod switching;
 mod sync;
@@ -178,6 +179,7 @@ fn kernel_main(system: &'static System) -> ! {
     let mut shell = commands::Shell::new();
     shell.prompt();
     loop {
+        let pass_started = timer::counter_microseconds();
         watchdog::check_in();
         // Health window (jumpstart): console up, loop checking in, management stack up, the
         // switch running when there are data ports.
@@ -186,13 +188,16 @@ fn kernel_main(system: &'static System) -> ! {
             network.forwarding_health(),
             system.board.psci,
         );
-        let mut idle = true;
-        while let Some(byte) = console::read_byte() {
-            idle = false;
-            shell.feed(system, &mut network, byte);
+        // Console input: the shell's, or an update's while one runs (one frame per pass).
+        let idle = !shell.poll(system, &mut network);
+        let events = network.poll();
+        let network_busy = network.busy();
+        if !events.is_empty() || network_busy {
+            loopstats::note(loopstats::Activity::Network);
         }
-        let _ = network.poll();
-        if idle && !network.busy() {
+        // The pass's work ends here; the sleep below is not part of it.
+        loopstats::end_pass(pass_started, timer::counter_microseconds());
+        if idle && !network_busy {
             // Check-then-sleep with IRQs masked: a pending interrupt still wakes `wfi`.
             let mask = sync::InterruptMask::new();
             if !console::input_pending() {

@@ -58,6 +58,8 @@ pub enum Command<'a> {
     BootHealth(u32),
     /// Show (`None`) or set the software watchdog's timeout in milliseconds (0 = off).
     Watchdog(Option<u32>),
+    /// Poll-loop statistics: passes and the longest pass, since boot and since the last `stats`.
+    Stats,
     /// Receive a signed image of `length` bytes over the console into the inactive bank.
     Update {
         /// Announced image length in bytes.
@@ -240,6 +242,11 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
         "[level [trace|debug|info|warn|error]]",
         "replay recent log lines; show or set the level",
     ),
+    (
+        "stats",
+        "",
+        "poll loop: passes and the longest pass, since boot and since the last 'stats'",
+    ),
     ("reboot", "", "reset the DPU"),
     (
         "boot",
@@ -354,6 +361,7 @@ impl<'a> Command<'a> {
             "uptime" => no_arguments(Command::Uptime, "uptime"),
             "mem" => no_arguments(Command::Memory, "mem"),
             "devices" => verbose_flag("devices").map(|verbose| Command::Devices { verbose }),
+            "stats" => no_arguments(Command::Stats, "stats"),
             "reboot" => no_arguments(Command::Reboot, "reboot"),
             "boot" => match (first, second, extra) {
                 (None, _, _) => Ok(Command::Boot),
@@ -502,6 +510,16 @@ mod tests {
         assert_eq!(Command::parse("help"), Ok(Command::Help));
         assert_eq!(Command::parse("mem"), Ok(Command::Memory));
         assert_eq!(Command::parse("poweroff"), Ok(Command::PowerOff));
+    }
+
+    #[test]
+    fn stats_takes_no_arguments() {
+        assert_eq!(Command::parse("stats"), Ok(Command::Stats));
+        assert_eq!(Command::parse("  stats  "), Ok(Command::Stats));
+        assert_eq!(
+            Command::parse("stats now").map_err(|error| error.to_string()),
+            Err("usage: stats ".to_string())
+        );
     }
 
     #[test]

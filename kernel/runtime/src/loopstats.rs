@@ -1,0 +1,136 @@
+//! Poll-loop pass timing: pass counts and the longest pass, for `stats`.
+//!
+//! Only the loop writes (once per pass, after the pass's work and before any sleep, so the
+//! `wfi` time is not counted) and only the `stats` command, run by the loop, reads: atomics with
+//! relaxed ordering are enough and keep this free of locks and `static mut`.
+
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+
+/// What a pass did, as bits (a pass may do several); the longest pass's bits are kept.
+#[derive(Clone, Copy)]
+#[repr(u32)]
+pub enum Activity {
+    /// A console line ran a command.
+    Command = 1,
+    /// An update frame was received (and its chunk programmed into flash).
+    UpdateFrame = 2,
+    /// An update ended: the staged image was verified (and activated).
+    UpdateVerify = 4,
+    /// An update frame's chunk started a new flash sector, which was erased first.
+    FlashErase = 16,
+    /// The network had events or was recently active (frames, timers, link changes).
+    Network = 8,
+}
+
+/// Words for each activity bit, in bit order.
+const ACTIVITY_NAMES: [(u32, &str); 5] = [
+    (Activity::Command as u32, "a console command"),
+    (Activity::UpdateFrame as u32, "an update frame"),
+    (Activity::FlashErase as u32, "a flash sector erase"),
+    (Activity::UpdateVerify as u32, "update verification"),
+    (Activity::Network as u32, "the network"),
+];
+
+/// One window of passes (since boot, or since the last `stats`).
+struct Window {
+    passes: AtomicU64,
+    longest_microseconds: AtomicU64,
+    longest_activity: AtomicU32,
+}
+
+impl Window {
+    const fn new() -> Self {
+        Self {
+            passes: AtomicU64::new(0),
+            longest_microseconds: AtomicU64::new(0),
+            longest_activity: AtomicU32::new(0),
+        }
+    }
+
+    fn record(&self, microseconds: u64, activity: u32) {
+        self.passes.fetch_add(1, Ordering::Relaxed);
+        if microseconds > self.longest_microseconds.load(Ordering::Relaxed) {
+            self.longest_microseconds
+                .store(microseconds, Ordering::Relaxed);
+            self.longest_activity.store(activity, Ordering::Relaxed);
+        }
+    }
+
+    fn read(&self) -> Summary {
+        Summary {
+            passes: self.passes.load(Ordering::Relaxed),
+            longest_microseconds: self.longest_microseconds.load(Ordering::Relaxed),
+            longest_activity: Doing(self.longest_activity.load(Ordering::Relaxed)),
+        }
+    }
+
+    fn reset(&self) {
+        self.passes.store(0, Ordering::Relaxed);
+        self.longest_microseconds.store(0, Ordering::Relaxed);
+        self.longest_activity.store(0, Ordering::Relaxed);
+    }
+}
+
+static SINCE_BOOT: Window = Window::new();
+static SINCE_READ: Window = Window::new();
+/// What the pass in progress has done so far.
+static CURRENT: AtomicU32 = AtomicU32::new(0);
+/// `stats` read the windows in this pass: the next "since the last read" window starts after it.
+static READ_IN_PASS: AtomicBool = AtomicBool::new(false);
+
+/// Notes that the pass in progress did `activity`.
+pub fn note(activity: Activity) {
+    CURRENT.fetch_or(activity as u32, Ordering::Relaxed);
+}
+
+/// Ends a pass that started at counter time `started_microseconds`.
+pub fn end_pass(started_microseconds: u64, now_microseconds: u64) {
+    let microseconds = now_microseconds.saturating_sub(started_microseconds);
+    let activity = CURRENT.swap(0, Ordering::Relaxed);
+    SINCE_BOOT.record(microseconds, activity);
+    if READ_IN_PASS.swap(false, Ordering::Relaxed) {
+        // The pass that printed `stats` is not part of the window after it.
+        SINCE_READ.reset();
+    } else {
+        SINCE_READ.record(microseconds, activity);
+    }
+}
+
+/// The activity bits of a pass, in words (`Display`).
+pub struct Doing(u32);
+
+impl core::fmt::Display for Doing {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let mut first = true;
+        for (bit, name) in ACTIVITY_NAMES {
+            if self.0 & bit != 0 {
+                if !first {
+                    formatter.write_str(" and ")?;
+                }
+                formatter.write_str(name)?;
+                first = false;
+            }
+        }
+        if first {
+            formatter.write_str("polling")?;
+        }
+        Ok(())
+    }
+}
+
+/// Passes and the longest one in a window.
+pub struct Summary {
+    /// Passes completed.
+    pub passes: u64,
+    /// The longest pass, in microseconds.
+    pub longest_microseconds: u64,
+    /// What the longest pass did.
+    pub longest_activity: Doing,
+}
+
+/// The windows since boot and since the last call (neither counts the pass in progress); a new
+/// "since the last read" window starts after this pass.
+pub fn take() -> (Summary, Summary) {
+    READ_IN_PASS.store(true, Ordering::Relaxed);
+    (SINCE_BOOT.read(), SINCE_READ.read())
+}
