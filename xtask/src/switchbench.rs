@@ -287,6 +287,27 @@ fn run_mode(
     {
         println!("  guest {}", line.trim());
     }
+    // The data ports' packets and doorbells (kicks cost a VM exit each under TCG).
+    session.send_bytes(b"ifconfig -v\r")?;
+    // mgmt0, port1 and port2 each end their counters with this line; then the prompt.
+    for _ in 0..3 {
+        session.expect("handle misuse", Duration::from_secs(10))?;
+    }
+    session.expect("dpu> ", Duration::from_secs(10))?;
+    let answer = session
+        .transcript
+        .rfind("ifconfig -v")
+        .map_or("", |start| &session.transcript[start..]);
+    let mut port = "";
+    for line in answer.lines() {
+        if line.starts_with("port") || line.starts_with("mgmt0") {
+            port = line.split_whitespace().next().unwrap_or("");
+        } else if port.starts_with("port")
+            && (line.trim_start().starts_with("rx ") || line.contains("notifications"))
+        {
+            println!("  guest {port}: {}", line.trim());
+        }
+    }
     session.send_bytes(b"poweroff\r")?;
     let _ = session.wait_exit(Duration::from_secs(10));
     Ok(measured)
