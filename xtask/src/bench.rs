@@ -6,7 +6,7 @@ use crate::{BuildOptions, build};
 use anyhow::{Result, bail};
 use std::time::Duration;
 
-/// `cargo xtask bench boot [--runs N]`.
+/// `cargo xtask bench boot|rollback|net|switch ...`.
 pub fn bench(options: &BuildOptions, arguments: &[String]) -> Result<()> {
     let what = arguments.first().map(String::as_str).unwrap_or("boot");
     let runs = arguments
@@ -23,7 +23,8 @@ pub fn bench(options: &BuildOptions, arguments: &[String]) -> Result<()> {
         "boot" => bench_boot(options, runs),
         "rollback" => crate::bootbench::bench_rollback(options, runs),
         "net" => bench_net(options),
-        other => bail!("unknown bench '{other}' (available: boot, rollback, net)"),
+        "switch" => crate::switchbench::bench(options, &arguments[1..]),
+        other => bail!("unknown bench '{other}' (available: boot, rollback, net, switch)"),
     }
 }
 

@@ -21,6 +21,7 @@ mod run;
 mod script;
 mod serial;
 mod session;
+mod switchbench;
 mod tests;
 mod toolchain;
 mod update;
@@ -44,6 +45,9 @@ commands:
   test [--host-only] [FILTER]       host unit tests, then every in-QEMU test (qemu/tests/*.test)
   bench boot [--runs N]             QEMU start to the dpu> prompt, median of N runs (default 10)
   bench boot --dpuboot [--runs N]   the same through dpuboot (window 0); verification time, size
+  bench switch [--reps N] [--trial-seconds S] [--iterations N]
+                                    switch forwarding rates (RFC 2544 zero-loss, unpaced) vs the
+                                    kernel's cross-connect mode; table, CSV and SVG in target/bench
   bench rollback [--runs N]         a trial panicking in its health window (field reset, one try)
                                     to the committed bank's prompt, median of N runs
   image [--version X.Y.Z+B] [--security-counter N] [--key PEM] [--production] [--reset]

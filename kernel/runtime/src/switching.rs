@@ -12,6 +12,10 @@
 //! Data port `portN` is the NIC of that name (`mgmt0` is never a switch port). The config comes
 //! from the `switch.*` words of the kernel command line (docs/switch.md); a bad one is reported,
 //! counted, and the default learning switch runs instead.
+//!
+//! `switch.crossconnect=1` on the kernel command line replaces the switch decision with a fixed
+//! cross-connect (port1 to port2 and back, through the same receive, send and flush path): the
+//! emulated ceiling that `cargo xtask bench switch` compares the switch with.
 
 use crate::net::{POOL, PortNic};
 use crate::print;
@@ -26,6 +30,13 @@ use static_cell::ConstStaticCell;
 
 /// Frames received from one port per pass.
 const BURST: usize = 32;
+
+/// The kernel command-line word that turns on the cross-connect bench mode.
+const CROSSCONNECT_WORD: &str = "switch.crossconnect=1";
+
+/// Longest kernel command line whose `switch.*` words are read when `switch.crossconnect` is
+/// also on it (the word is taken out before the switch config is parsed).
+const CMDLINE_CAPACITY: usize = 2048;
 
 /// The switch: about 520 KiB (its MAC table), so it lives in a static, never on a stack.
 static SWITCH: ConstStaticCell<Switch> = ConstStaticCell::new(Switch::new());
@@ -65,6 +76,8 @@ pub struct DataPorts {
     counters: PathCounters,
     /// Where the running config came from.
     source: Source,
+    /// Bench mode: port1 and port2 cross-connected, no switch decision.
+    crossconnect: bool,
 }
 
 /// Where the running config came from.
@@ -118,7 +131,24 @@ impl DataPorts {
             nic_of,
             counters: PathCounters::default(),
             source: Source::Default,
+            crossconnect: false,
         };
+        // `switch.crossconnect` is a bench mode, not a switch config key: take it out first.
+        let mut rest: heapless::String<CMDLINE_CAPACITY> = heapless::String::new();
+        for word in bootargs.split_ascii_whitespace() {
+            if let Some(value) = word.strip_prefix("switch.crossconnect=") {
+                ports.crossconnect = word == CROSSCONNECT_WORD;
+                if value != "0" && value != "1" {
+                    println!("switch: bootargs: {}: expected 0 or 1", word);
+                }
+                continue;
+            }
+            if rest.push_str(word).is_err() || rest.push(' ').is_err() {
+                println!("switch: bootargs longer than {} bytes", CMDLINE_CAPACITY);
+                break;
+            }
+        }
+        let bootargs = rest.as_str();
         let config = match parse_cmdline(port_count, bootargs) {
             Ok(config) => {
                 if bootargs
@@ -148,11 +178,18 @@ impl DataPorts {
             let _ = ports.switch.apply(&SwitchConfig::new(port_count));
         }
         ports.sync_links(nics);
-        println!(
-            "switch: {} data port(s), {}",
-            port_count,
-            ports.source.describe()
-        );
+        if ports.crossconnect {
+            println!(
+                "switch: {} data port(s), cross-connect port1 <-> port2 (bench mode, no switching)",
+                port_count
+            );
+        } else {
+            println!(
+                "switch: {} data port(s), {}",
+                port_count,
+                ports.source.describe()
+            );
+        }
         Some(ports)
     }
 
@@ -180,6 +217,9 @@ impl DataPorts {
 
     /// One fast-path pass over every data port; returns the frames received.
     pub fn pass(&mut self, nics: &mut [PortNic]) -> usize {
+        if self.crossconnect {
+            return self.cross_pass(nics);
+        }
         let now = now();
         let mut received_total = 0;
         // Outputs that got frames this pass: each is flushed once, at the end.
@@ -243,6 +283,39 @@ impl DataPorts {
                 Err(error) => {
                     self.count_refusal(error.kind);
                     self.release(error.buffer);
+                }
+            }
+        }
+        for (index, nic) in nics.iter_mut().enumerate() {
+            if touched.get(index).copied().unwrap_or(false) {
+                nic.driver.flush();
+            }
+        }
+        received_total
+    }
+
+    /// The cross-connect pass: each frame received on port1 goes to port2 and back, through
+    /// the same burst receive, [`DataPorts::send`] and once-per-pass flush as the switch, with
+    /// no switch decision (the bench's ceiling).
+    fn cross_pass(&mut self, nics: &mut [PortNic]) -> usize {
+        let (Some(first), Some(second)) = (PortId::new(1), PortId::new(2)) else {
+            return 0;
+        };
+        let mut received_total = 0;
+        let mut touched = [false; crate::net::MAX_DATA_PORTS];
+        let mut frames: [Option<PoolBuffer>; BURST] = [const { None }; BURST];
+        for (ingress, egress) in [(first, second), (second, first)] {
+            let Some(nic) = self.nic_of[ingress.index()].and_then(|input| nics.get_mut(input))
+            else {
+                continue;
+            };
+            let received = nic.driver.receive(&mut frames);
+            received_total += received;
+            for slot in frames.iter_mut().take(received) {
+                if let Some(buffer) = slot.take()
+                    && self.send(nics, buffer, egress, Edit::Keep, &mut touched)
+                {
+                    self.count_sent(Sent::Moved);
                 }
             }
         }
@@ -372,6 +445,9 @@ impl DataPorts {
     pub fn show(&self) {
         let switch = &*self.switch;
         let config = switch.config();
+        if self.crossconnect {
+            println!("switch: cross-connect port1 <-> port2 (bench mode): the switch is bypassed");
+        }
         println!(
             "switch: {} data port(s), {}; {} of {} macs; aging {}",
             config.port_count,

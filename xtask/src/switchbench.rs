@@ -1,0 +1,732 @@
+//! `cargo xtask bench switch`: RFC 2544 forwarding rates through the switch.
+//!
+//! QEMU gets mgmt0 (restricted user net) and two data ports on UDP socket netdevs on loopback
+//! (`qemu/bench-switch.args`). A generator and counter here send frames into port A's socket
+//! and count what comes out of port B's. For each configuration (the learning switch with its
+//! default config, and the kernel's `switch.crossconnect=1` mode as the emulated ceiling;
+//! 64 B and 1518 B frames; 1 and 4096 source MACs) it measures the unpaced forwarding rate and
+//! the zero-loss rate by binary search, prints a table and writes CSV and SVG under
+//! `target/bench/`. QEMU runs on host CPU 1, the generator on CPU 0.
+
+use crate::qemu::{self, Machine};
+use crate::session::Session;
+use crate::{BuildOptions, OptionWalker, build, workspace_root};
+use anyhow::{Context, Result, bail};
+use std::fmt::Write as _;
+use std::net::UdpSocket;
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Test frames' EtherType (IEEE local experimental), as in `peer-bench`.
+const ETHERTYPE: u16 = 0x88b5;
+/// Payload magic ("PBN1").
+const MAGIC: u32 = 0x5042_4e31;
+/// The destination: the MAC announced from port B before each configuration.
+const MAC_B: [u8; 6] = [0x02, 0, 0, 0, 0x02, 0x01];
+/// Host CPU for QEMU and for the generator (2-core machine).
+const QEMU_CPU: usize = 1;
+const GENERATOR_CPU: usize = 0;
+/// Frames sent per burst of send calls.
+const BATCH: u64 = 32;
+
+/// Settings of one bench run.
+struct Settings {
+    reps: usize,
+    trial: Duration,
+    unpaced: Duration,
+    iterations: usize,
+}
+
+/// The guest mode.
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    Switch,
+    CrossConnect,
+}
+
+impl Mode {
+    fn label(self) -> &'static str {
+        match self {
+            Mode::Switch => "switch",
+            Mode::CrossConnect => "cross-connect",
+        }
+    }
+
+    fn append(self) -> &'static str {
+        match self {
+            Mode::Switch => "",
+            Mode::CrossConnect => "switch.crossconnect=1",
+        }
+    }
+}
+
+/// One trial: offered rate (0 = unpaced), frames sent and received.
+#[derive(Clone, Copy)]
+struct Trial {
+    offered: f64,
+    sent: u64,
+    received: u64,
+    seconds: f64,
+}
+
+impl Trial {
+    fn sent_rate(&self) -> f64 {
+        self.sent as f64 / self.seconds
+    }
+    fn delivered_rate(&self) -> f64 {
+        self.received as f64 / self.seconds
+    }
+    fn lossless(&self) -> bool {
+        self.received >= self.sent
+    }
+}
+
+/// One configuration's result in one repetition.
+struct Measured {
+    mode: Mode,
+    frame: usize,
+    macs: usize,
+    zero_loss: f64,
+    unpaced: Trial,
+    trials: Vec<Trial>,
+}
+
+/// The host side of the two data ports.
+struct Generator {
+    port_a: UdpSocket,
+    /// The trial whose frames the counter counts.
+    trial_id: Arc<AtomicU32>,
+    received: Arc<AtomicU64>,
+    /// Nanoseconds since `base` of the last frame counted.
+    last_rx: Arc<AtomicU64>,
+    port_b: UdpSocket,
+    base: Instant,
+}
+
+/// `cargo xtask bench switch [--reps N] [--trial-seconds S] [--iterations N]`.
+pub fn bench(options: &BuildOptions, arguments: &[String]) -> Result<()> {
+    let mut settings = Settings {
+        reps: 1,
+        trial: Duration::from_millis(1500),
+        unpaced: Duration::from_secs(2),
+        iterations: 7,
+    };
+    let mut walker = OptionWalker::new(arguments);
+    while let Some(option) = walker.next_option() {
+        match option {
+            "--reps" => settings.reps = walker.value(option)?.parse()?,
+            "--trial-seconds" => {
+                settings.trial = Duration::from_secs_f64(walker.value(option)?.parse()?)
+            }
+            "--iterations" => settings.iterations = walker.value(option)?.parse()?,
+            other => bail!("bench switch: unknown option '{other}'"),
+        }
+    }
+    crate::install::ensure_qemu()?;
+    let artifacts = build::build_kernel(options)?;
+    let rmem_default = std::fs::read_to_string("/proc/sys/net/core/rmem_default")
+        .map(|t| t.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into());
+    println!("net.core.rmem_default = {rmem_default} (sizes QEMU's netdev socket buffers)");
+    let mut results: Vec<Measured> = Vec::new();
+    for rep in 0..settings.reps.max(1) {
+        // ABAB: both modes in every repetition, one after the other.
+        for mode in [Mode::Switch, Mode::CrossConnect] {
+            println!("[{}/{}] {}", rep + 1, settings.reps.max(1), mode.label());
+            results.extend(run_mode(&artifacts, mode, &settings)?);
+        }
+    }
+    set_affinity(None);
+    report(&results, &rmem_default, &settings)
+}
+
+/// Pins the calling thread (and what it spawns from now on) to `cpu`; `None`: every CPU.
+fn set_affinity(cpu: Option<usize>) {
+    // SAFETY: cpu_set_t is plain data, zeroed is an empty set; sched_setaffinity only reads it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        for index in 0..cpus {
+            if cpu.is_none_or(|c| c == index) {
+                libc::CPU_SET(index, &mut set);
+            }
+        }
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+/// Two different free UDP ports on loopback (bound together, then released for QEMU, whose
+/// socket netdev sets SO_REUSEADDR: one port given twice would mix the two data ports).
+fn free_ports() -> Result<(u16, u16)> {
+    let first = UdpSocket::bind("127.0.0.1:0")?;
+    let second = UdpSocket::bind("127.0.0.1:0")?;
+    Ok((first.local_addr()?.port(), second.local_addr()?.port()))
+}
+
+/// Large socket buffers (the counter must not be where frames are lost).
+fn enlarge_buffers(socket: &UdpSocket) {
+    let size: libc::c_int = 8 << 20;
+    for (force, plain) in [
+        (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF),
+        (libc::SO_SNDBUFFORCE, libc::SO_SNDBUF),
+    ] {
+        // SAFETY: a valid socket fd and a c_int option value of the given size.
+        unsafe {
+            let value = (&raw const size).cast();
+            let length = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+            if libc::setsockopt(socket.as_raw_fd(), libc::SOL_SOCKET, force, value, length) != 0 {
+                libc::setsockopt(socket.as_raw_fd(), libc::SOL_SOCKET, plain, value, length);
+            }
+        }
+    }
+}
+
+/// Boots the guest in `mode` and measures every frame size and source-MAC count.
+fn run_mode(
+    artifacts: &build::KernelArtifacts,
+    mode: Mode,
+    settings: &Settings,
+) -> Result<Vec<Measured>> {
+    let port_a = UdpSocket::bind("127.0.0.1:0")?;
+    let port_b = UdpSocket::bind("127.0.0.1:0")?;
+    enlarge_buffers(&port_a);
+    enlarge_buffers(&port_b);
+    let (qemu_a, qemu_b) = free_ports()?;
+    let fill = [
+        ("host_a", port_a.local_addr()?.port().to_string()),
+        ("host_b", port_b.local_addr()?.port().to_string()),
+        ("qemu_a", qemu_a.to_string()),
+        ("qemu_b", qemu_b.to_string()),
+    ];
+    let mut arguments = qemu::arguments(&Machine::default(), &artifacts.image, "test.args")?;
+    if !mode.append().is_empty() {
+        arguments.extend(["-append".to_string(), mode.append().to_string()]);
+    }
+    arguments.extend(qemu::profile("bench-switch.args", &fill)?);
+    port_a.connect(("127.0.0.1", qemu_a))?;
+    port_b.connect(("127.0.0.1", qemu_b))?;
+    // QEMU inherits CPU 1; the generator and the counter thread stay on CPU 0.
+    set_affinity(Some(QEMU_CPU));
+    let session = Session::start_arguments(&arguments, &artifacts.elf);
+    set_affinity(Some(GENERATOR_CPU));
+    let mut session = session?;
+    session
+        .expect("dpu> ", Duration::from_secs(30))
+        .context("the guest did not reach its prompt")?;
+    let generator = Generator::new(port_a, port_b)?;
+    let mut measured = Vec::new();
+    for frame in [64usize, 1518] {
+        for macs in [1usize, 4096] {
+            generator.learn(macs)?;
+            if let Err(error) = generator.probe() {
+                let _ = session.send_bytes(b"switch\r");
+                let _ = session.expect("datapath:", Duration::from_secs(10));
+                let tail: Vec<&str> = session.transcript.lines().rev().take(30).collect();
+                for line in tail.iter().rev() {
+                    eprintln!("  guest: {line}");
+                }
+                return Err(error);
+            }
+            let unpaced = generator.trial(frame, macs, 0.0, settings.unpaced)?;
+            let mut trials = vec![unpaced];
+            // RFC 2544 binary search between 0 and a little above the unpaced delivery.
+            let (mut low, mut high) = (0.0f64, (unpaced.delivered_rate() * 1.2).max(1000.0));
+            let mut zero_loss = 0.0f64;
+            for _ in 0..settings.iterations {
+                let rate = (low + high) / 2.0;
+                let trial = generator.trial(frame, macs, rate, settings.trial)?;
+                trials.push(trial);
+                if trial.lossless() {
+                    low = rate;
+                    zero_loss = zero_loss.max(trial.sent_rate());
+                } else {
+                    high = rate;
+                }
+            }
+            println!(
+                "  {:<13} {:>4} B {:>4} macs: zero-loss {:>8.0} pps, unpaced {:>8.0} of {:>8.0} pps delivered",
+                mode.label(),
+                frame,
+                macs,
+                zero_loss,
+                unpaced.delivered_rate(),
+                unpaced.sent_rate()
+            );
+            measured.push(Measured {
+                mode,
+                frame,
+                macs,
+                zero_loss,
+                unpaced,
+                trials,
+            });
+        }
+    }
+    session.send_bytes(b"fdb port 1\r")?;
+    session.expect("in the table", Duration::from_secs(10))?;
+    if session.transcript.contains("02:00:00:00:02:01 port1") {
+        println!("  guest: port B's mac 02:00:00:00:02:01 was learned on port1 (a move)");
+    }
+    session.send_bytes(b"switch\r")?;
+    session.expect("datapath:", Duration::from_secs(10))?;
+    if let Some(line) = session
+        .transcript
+        .lines()
+        .rev()
+        .find(|l| l.contains("table: full"))
+    {
+        println!("  guest {}", line.trim());
+    }
+    if let Some(line) = session
+        .transcript
+        .lines()
+        .rev()
+        .find(|l| l.contains("datapath:"))
+    {
+        println!("  guest {}", line.trim());
+    }
+    // The data ports' packets and doorbells (kicks cost a VM exit each under TCG).
+    session.send_bytes(b"ifconfig -v\r")?;
+    // mgmt0, port1 and port2 each end their counters with this line; then the prompt.
+    for _ in 0..3 {
+        session.expect("handle misuse", Duration::from_secs(10))?;
+    }
+    session.expect("dpu> ", Duration::from_secs(10))?;
+    let answer = session
+        .transcript
+        .rfind("ifconfig -v")
+        .map_or("", |start| &session.transcript[start..]);
+    let mut port = "";
+    for line in answer.lines() {
+        if line.starts_with("port") || line.starts_with("mgmt0") {
+            port = line.split_whitespace().next().unwrap_or("");
+        } else if port.starts_with("port")
+            && (line.trim_start().starts_with("rx ") || line.contains("notifications"))
+        {
+            println!("  guest {port}: {}", line.trim());
+        }
+    }
+    session.send_bytes(b"poweroff\r")?;
+    let _ = session.wait_exit(Duration::from_secs(10));
+    Ok(measured)
+}
+
+/// Writes a test frame (RFC 2544 size including the 4-byte FCS that the socket does not carry).
+fn write_frame(
+    buffer: &mut [u8],
+    destination: [u8; 6],
+    source: [u8; 6],
+    trial: u32,
+    sequence: u64,
+) {
+    buffer[0..6].copy_from_slice(&destination);
+    buffer[6..12].copy_from_slice(&source);
+    buffer[12..14].copy_from_slice(&ETHERTYPE.to_be_bytes());
+    buffer[14..18].copy_from_slice(&MAGIC.to_le_bytes());
+    buffer[18..22].copy_from_slice(&trial.to_le_bytes());
+    buffer[22..30].copy_from_slice(&sequence.to_le_bytes());
+}
+
+/// Source MAC number `index` on port A: 02:00:00:00:01:00 onward.
+fn flow_mac(index: usize) -> [u8; 6] {
+    [
+        0x02,
+        0,
+        0,
+        0,
+        0x01 + (index >> 8) as u8,
+        (index & 0xff) as u8,
+    ]
+}
+
+impl Generator {
+    fn new(port_a: UdpSocket, port_b: UdpSocket) -> Result<Self> {
+        port_a.set_nonblocking(true)?;
+        let counter = port_b.try_clone()?;
+        counter.set_read_timeout(Some(Duration::from_millis(50)))?;
+        let generator = Self {
+            port_a,
+            trial_id: Arc::new(AtomicU32::new(0)),
+            received: Arc::new(AtomicU64::new(0)),
+            last_rx: Arc::new(AtomicU64::new(0)),
+            port_b,
+            base: Instant::now(),
+        };
+        let (trial_id, received, last_rx, base) = (
+            Arc::clone(&generator.trial_id),
+            Arc::clone(&generator.received),
+            Arc::clone(&generator.last_rx),
+            generator.base,
+        );
+        // The counter: frames of the current trial that come out of port B. It ends when the
+        // socket is gone (QEMU stopped and the generator dropped).
+        std::thread::spawn(move || {
+            let mut buffer = [0u8; 2048];
+            loop {
+                match counter.recv(&mut buffer) {
+                    Ok(length) if length >= 22 => {
+                        let magic =
+                            u32::from_le_bytes([buffer[14], buffer[15], buffer[16], buffer[17]]);
+                        let trial =
+                            u32::from_le_bytes([buffer[18], buffer[19], buffer[20], buffer[21]]);
+                        if magic == MAGIC && trial == trial_id.load(Ordering::Relaxed) {
+                            received.fetch_add(1, Ordering::Relaxed);
+                            last_rx.store(base.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(error)
+                        if matches!(
+                            error.kind(),
+                            std::io::ErrorKind::WouldBlock
+                                | std::io::ErrorKind::TimedOut
+                                | std::io::ErrorKind::ConnectionRefused
+                        ) => {}
+                    Err(_) => break,
+                }
+            }
+        });
+        Ok(generator)
+    }
+
+    fn send(&self, socket: &UdpSocket, frame: &[u8]) -> bool {
+        // Loopback UDP refuses only when our own send buffer is full: try again later.
+        socket.send(frame).is_ok()
+    }
+
+    /// Every source MAC announced from port A (paced, so the guest learns them all), then port
+    /// B's MAC by broadcasts (last, so it is on port B whatever came before), then a pause.
+    fn learn(&self, macs: usize) -> Result<()> {
+        let mut frame = [0u8; 60];
+        self.trial_id.store(u32::MAX, Ordering::Relaxed);
+        for index in 0..macs {
+            write_frame(&mut frame, [0xff; 6], flow_mac(index), 0, index as u64);
+            while !self.send(&self.port_a, &frame) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            if index % 16 == 15 {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        for sequence in 0..3 {
+            write_frame(&mut frame, [0xff; 6], MAC_B, 0, sequence);
+            self.port_b.send(&frame)?;
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        Ok(())
+    }
+
+    /// One frame at a time A to B until one comes out (the path is up and B is learned).
+    fn probe(&self) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut frame = [0u8; 60];
+        self.trial_id.store(u32::MAX - 1, Ordering::Relaxed);
+        self.received.store(0, Ordering::Relaxed);
+        let mut sequence = 0;
+        while Instant::now() < deadline {
+            write_frame(&mut frame, MAC_B, flow_mac(0), u32::MAX - 1, sequence);
+            sequence += 1;
+            self.send(&self.port_a, &frame);
+            std::thread::sleep(Duration::from_millis(50));
+            if self.received.load(Ordering::Relaxed) > 0 {
+                return Ok(());
+            }
+        }
+        bail!("no frame sent into port A came out of port B within 30 s")
+    }
+
+    /// Offers `rate` frames/s (0: as fast as the generator can) for `length`, then waits for
+    /// the guest to drain (quiet for 300 ms, at most 3 s).
+    fn trial(&self, frame_size: usize, macs: usize, rate: f64, length: Duration) -> Result<Trial> {
+        let id = self.trial_id.load(Ordering::Relaxed).wrapping_add(1) % (u32::MAX - 2);
+        self.trial_id.store(id, Ordering::Relaxed);
+        std::thread::sleep(Duration::from_millis(100));
+        self.received.store(0, Ordering::Relaxed);
+        let mut frame = vec![0u8; frame_size - 4];
+        let start = Instant::now();
+        let mut sent = 0u64;
+        loop {
+            let elapsed = start.elapsed();
+            if elapsed >= length {
+                break;
+            }
+            let due = if rate > 0.0 {
+                (elapsed.as_secs_f64() * rate) as u64 + 1
+            } else {
+                sent + BATCH
+            };
+            let mut stalled = false;
+            while sent < due {
+                write_frame(&mut frame, MAC_B, flow_mac(sent as usize % macs), id, sent);
+                if !self.send(&self.port_a, &frame) {
+                    stalled = true;
+                    break;
+                }
+                sent += 1;
+            }
+            if rate > 0.0 || stalled {
+                // Until the next frame is due (the sleep overshoots; `due` catches up).
+                let next = Duration::from_secs_f64(sent as f64 / rate.max(1.0));
+                let wait = next
+                    .saturating_sub(start.elapsed())
+                    .max(Duration::from_micros(50));
+                std::thread::sleep(wait.min(Duration::from_millis(1)));
+            }
+        }
+        let seconds = start.elapsed().as_secs_f64();
+        let ended = Instant::now();
+        loop {
+            std::thread::sleep(Duration::from_millis(20));
+            let last = Duration::from_nanos(self.last_rx.load(Ordering::Relaxed));
+            let quiet = self.base.elapsed().saturating_sub(last);
+            if quiet > Duration::from_millis(300) || ended.elapsed() > Duration::from_secs(3) {
+                break;
+            }
+        }
+        Ok(Trial {
+            offered: rate,
+            sent,
+            received: self.received.load(Ordering::Relaxed),
+            seconds,
+        })
+    }
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(|a, b| a.total_cmp(b));
+    values.get(values.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// The table (medians over repetitions), CSV and SVG.
+fn report(results: &[Measured], rmem_default: &str, settings: &Settings) -> Result<()> {
+    let directory = workspace_root().join("target").join("bench");
+    std::fs::create_dir_all(&directory)?;
+    let pick = |mode: Mode, frame: usize, macs: usize| -> Vec<&Measured> {
+        results
+            .iter()
+            .filter(|m| m.mode == mode && m.frame == frame && m.macs == macs)
+            .collect()
+    };
+    let mut csv = String::from(
+        "mode,frame_bytes,source_macs,zero_loss_pps,unpaced_offered_pps,unpaced_delivered_pps,ratio_to_crossconnect,reps,rmem_default\n",
+    );
+    println!();
+    println!(
+        "switch bench (medians of {} rep(s), {:.1} s trials, {} search steps; net.core.rmem_default {})",
+        settings.reps.max(1),
+        settings.trial.as_secs_f64(),
+        settings.iterations,
+        rmem_default
+    );
+    println!(
+        "{:<13} {:>5} {:>5} {:>12} {:>12} {:>12} {:>10}",
+        "mode", "frame", "macs", "zero-loss", "unpaced-in", "unpaced-out", "ours/xconn"
+    );
+    for frame in [64usize, 1518] {
+        for macs in [1usize, 4096] {
+            let mut cross: Vec<f64> = pick(Mode::CrossConnect, frame, macs)
+                .iter()
+                .map(|m| m.zero_loss)
+                .collect();
+            let cross = median(&mut cross);
+            for mode in [Mode::Switch, Mode::CrossConnect] {
+                let chosen = pick(mode, frame, macs);
+                let mut zero: Vec<f64> = chosen.iter().map(|m| m.zero_loss).collect();
+                let mut offered: Vec<f64> = chosen.iter().map(|m| m.unpaced.sent_rate()).collect();
+                let mut delivered: Vec<f64> =
+                    chosen.iter().map(|m| m.unpaced.delivered_rate()).collect();
+                let zero = median(&mut zero);
+                let ratio = if cross > 0.0 { zero / cross } else { 0.0 };
+                let (offered, delivered) = (median(&mut offered), median(&mut delivered));
+                let ratio_text = if mode == Mode::Switch {
+                    format!("{:.2}", ratio)
+                } else {
+                    "-".into()
+                };
+                println!(
+                    "{:<13} {:>5} {:>5} {:>12.0} {:>12.0} {:>12.0} {:>10}",
+                    mode.label(),
+                    frame,
+                    macs,
+                    zero,
+                    offered,
+                    delivered,
+                    ratio_text
+                );
+                writeln!(
+                    csv,
+                    "{},{},{},{:.0},{:.0},{:.0},{},{},{}",
+                    mode.label(),
+                    frame,
+                    macs,
+                    zero,
+                    offered,
+                    delivered,
+                    if mode == Mode::Switch {
+                        format!("{:.3}", ratio)
+                    } else {
+                        String::new()
+                    },
+                    chosen.len(),
+                    rmem_default
+                )?;
+            }
+        }
+    }
+    let mut trials = String::from(
+        "mode,frame_bytes,source_macs,offered_pps,sent_pps,delivered_pps,sent,received,seconds\n",
+    );
+    for measured in results {
+        for trial in &measured.trials {
+            writeln!(
+                trials,
+                "{},{},{},{:.0},{:.0},{:.0},{},{},{:.3}",
+                measured.mode.label(),
+                measured.frame,
+                measured.macs,
+                trial.offered,
+                trial.sent_rate(),
+                trial.delivered_rate(),
+                trial.sent,
+                trial.received,
+                trial.seconds
+            )?;
+        }
+    }
+    let table = directory.join("switch.csv");
+    let trial_table = directory.join("switch-trials.csv");
+    let plot = directory.join("switch.svg");
+    std::fs::write(&table, csv)?;
+    std::fs::write(&trial_table, trials)?;
+    std::fs::write(&plot, svg(results, rmem_default))?;
+    println!(
+        "wrote {}, {} and {}",
+        table.display(),
+        trial_table.display(),
+        plot.display()
+    );
+    Ok(())
+}
+
+/// Delivered against offered rate, one line per configuration, one panel per frame size.
+fn svg(results: &[Measured], rmem_default: &str) -> String {
+    const PANEL: f64 = 420.0;
+    const MARGIN: f64 = 60.0;
+    let colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728"];
+    let mut out = String::new();
+    let width = 2.0 * (PANEL + MARGIN) + MARGIN;
+    let height = PANEL + 2.0 * MARGIN + 60.0;
+    let _ = writeln!(
+        out,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"12\">"
+    );
+    let _ = writeln!(
+        out,
+        "<rect width=\"100%\" height=\"100%\" fill=\"white\"/><text x=\"{MARGIN}\" y=\"20\" font-size=\"14\">cargo xtask bench switch: delivered vs offered frames/s (unpaced trial at its sent rate; net.core.rmem_default {rmem_default})</text>"
+    );
+    for (panel, frame) in [64usize, 1518].into_iter().enumerate() {
+        let x0 = MARGIN + panel as f64 * (PANEL + MARGIN);
+        let y0 = MARGIN + PANEL;
+        let points = |m: &Measured| -> Vec<(f64, f64)> {
+            let mut points: Vec<(f64, f64)> = m
+                .trials
+                .iter()
+                .map(|t| (t.sent_rate(), t.delivered_rate()))
+                .collect();
+            points.sort_by(|a, b| a.0.total_cmp(&b.0));
+            points
+        };
+        let chosen: Vec<&Measured> = results.iter().filter(|m| m.frame == frame).collect();
+        let maximum = chosen
+            .iter()
+            .flat_map(|m| points(m))
+            .map(|(x, y)| x.max(y))
+            .fold(1.0f64, f64::max)
+            * 1.05;
+        let _ = writeln!(
+            out,
+            "<rect x=\"{x0}\" y=\"{MARGIN}\" width=\"{PANEL}\" height=\"{PANEL}\" fill=\"none\" stroke=\"black\"/>"
+        );
+        let _ = writeln!(
+            out,
+            "<line x1=\"{x0}\" y1=\"{y0}\" x2=\"{}\" y2=\"{MARGIN}\" stroke=\"#bbb\" stroke-dasharray=\"4\"/>",
+            x0 + PANEL
+        );
+        let _ = writeln!(
+            out,
+            "<text x=\"{}\" y=\"{}\">{frame} B frames</text>",
+            x0 + 5.0,
+            MARGIN + 15.0
+        );
+        for step in 0..=4 {
+            let value = maximum * step as f64 / 4.0;
+            let offset = PANEL * step as f64 / 4.0;
+            let _ = writeln!(
+                out,
+                "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{:.0}k</text><text x=\"{}\" y=\"{}\" text-anchor=\"end\">{:.0}k</text>",
+                x0 + offset,
+                y0 + 16.0,
+                value / 1000.0,
+                x0 - 4.0,
+                y0 - offset + 4.0,
+                value / 1000.0
+            );
+        }
+        let _ = writeln!(
+            out,
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">offered (sent) frames/s</text>",
+            x0 + PANEL / 2.0,
+            y0 + 34.0
+        );
+        let mut series = 0;
+        for mode in [Mode::Switch, Mode::CrossConnect] {
+            for macs in [1usize, 4096] {
+                let color = colors[series % colors.len()];
+                for m in chosen.iter().filter(|m| m.mode == mode && m.macs == macs) {
+                    let line: Vec<String> = points(m)
+                        .into_iter()
+                        .map(|(x, y)| {
+                            format!(
+                                "{:.1},{:.1}",
+                                x0 + x / maximum * PANEL,
+                                y0 - y / maximum * PANEL
+                            )
+                        })
+                        .collect();
+                    let _ = writeln!(
+                        out,
+                        "<polyline points=\"{}\" fill=\"none\" stroke=\"{color}\" stroke-width=\"1.5\"/>",
+                        line.join(" ")
+                    );
+                    for point in &line {
+                        let (x, y) = point.split_once(',').unwrap_or(("0", "0"));
+                        let _ = writeln!(
+                            out,
+                            "<circle cx=\"{x}\" cy=\"{y}\" r=\"2.5\" fill=\"{color}\"/>"
+                        );
+                    }
+                }
+                if panel == 0 {
+                    let ly = y0 + 50.0 + 0.0 * series as f64;
+                    let lx = MARGIN + series as f64 * 230.0;
+                    let _ = writeln!(
+                        out,
+                        "<rect x=\"{lx}\" y=\"{}\" width=\"12\" height=\"12\" fill=\"{color}\"/><text x=\"{}\" y=\"{}\">{} {} source mac(s)</text>",
+                        ly - 10.0,
+                        lx + 16.0,
+                        ly,
+                        mode.label(),
+                        macs
+                    );
+                }
+                series += 1;
+            }
+        }
+    }
+    out.push_str("</svg>\n");
+    out
+}
