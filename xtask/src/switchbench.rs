@@ -329,16 +329,13 @@ fn write_frame(
     buffer[22..30].copy_from_slice(&sequence.to_le_bytes());
 }
 
-/// Source MAC number `index` on port A: 02:00:00:00:01:00 onward.
+/// Source MAC number `index` on port A: 02:00:00:01:00:00 onward.
+///
+/// The flow number lives in the last two bytes under a prefix port B's MAC does not share: the
+/// earlier 02:00:00:00:01:00 + index reached 02:00:00:00:02:01 (port B) at index 257, so the
+/// 4 096-MAC trials taught the switch that port B had moved to port A.
 fn flow_mac(index: usize) -> [u8; 6] {
-    [
-        0x02,
-        0,
-        0,
-        0,
-        0x01 + (index >> 8) as u8,
-        (index & 0xff) as u8,
-    ]
+    [0x02, 0, 0, 0x01, (index >> 8) as u8, (index & 0xff) as u8]
 }
 
 impl Generator {
@@ -729,4 +726,20 @@ fn svg(results: &[Measured], rmem_default: &str) -> String {
     }
     out.push_str("</svg>\n");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flow_macs_are_distinct_and_never_port_b() {
+        let mut seen = std::collections::HashSet::new();
+        for index in 0..65_536 {
+            let mac = flow_mac(index);
+            assert_ne!(mac, MAC_B, "flow {index} uses port B's MAC");
+            assert_eq!(mac[0] & 0x01, 0, "flow {index} is a multicast source");
+            assert!(seen.insert(mac), "flow {index} repeats a MAC");
+        }
+    }
 }
