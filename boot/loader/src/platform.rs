@@ -5,7 +5,7 @@
 //! valid blob and otherwise looks there.
 
 use aarch64_cpu::registers::{CNTFRQ_EL0, CNTVCT_EL0};
-use fdt::Fdt;
+use dpu_board::{MAX_DTB_SIZE, validate};
 use tock_registers::interfaces::Readable;
 
 /// Where QEMU `virt` puts the DTB for a firmware boot (the start of RAM).
@@ -66,6 +66,10 @@ unsafe fn looks_like_fdt(address: usize) -> bool {
 
 /// Finds the DTB and the devices; starts the console.
 ///
+/// The blob goes through `dpu_board::decode`, the same checked decoder the kernel uses: its
+/// structure is validated before any node is read, so a corrupt blob is refused here instead of
+/// being walked by the unchecked reader.
+///
 /// # Safety
 /// Call once, at reset, with the MMU off; `x0` is whatever the previous stage left in x0.
 pub unsafe fn discover(x0: usize) -> Result<Platform, PlatformError> {
@@ -79,25 +83,28 @@ pub unsafe fn discover(x0: usize) -> Result<Platform, PlatformError> {
     if !unsafe { looks_like_fdt(dtb) } {
         return Err(PlatformError::NoDeviceTree);
     }
-    // SAFETY: a blob with a valid magic; `Fdt::from_ptr` checks the header and sizes.
-    let fdt =
-        unsafe { Fdt::from_ptr(dtb as *const u8) }.map_err(|_| PlatformError::NoDeviceTree)?;
-    let ram = fdt
-        .memory()
-        .regions()
-        .next()
-        .and_then(|region| Some((region.starting_address as u64, region.size? as u64)))
+    // SAFETY: a blob with a valid magic sits at `dtb` in RAM; only its 40-byte header is read
+    // before the size it declares has been checked.
+    let header = unsafe { core::slice::from_raw_parts(dtb as *const u8, validate::HEADER_SIZE) };
+    let size =
+        validate::declared_size(header, MAX_DTB_SIZE).map_err(|_| PlatformError::NoDeviceTree)?;
+    // SAFETY: the checked header says the blob is `size` bytes (at most MAX_DTB_SIZE) of RAM
+    // that nothing writes until the kernel owns the machine.
+    let blob: &'static [u8] = unsafe { core::slice::from_raw_parts(dtb as *const u8, size) };
+    let board = dpu_board::decode(blob, dtb as u64).map_err(|_| PlatformError::NoDeviceTree)?;
+    let ram = board
+        .memory
+        .first()
+        .map(|region| (region.base, region.size))
         .ok_or(PlatformError::NoMemory)?;
-    let uart = fdt
-        .find_compatible(&["arm,pl011"])
-        .and_then(|node| node.reg()?.next())
-        .ok_or(PlatformError::NoConsole)?;
-    let flash1 = fdt
-        .find_compatible(&["cfi-flash"])
-        .and_then(|node| node.reg()?.nth(1))
-        .and_then(|region| Some((region.starting_address as u64, region.size? as u64)))
+    let uart = board.uart.ok_or(PlatformError::NoConsole)?;
+    // QEMU virt's one cfi-flash node has two banks: flash0 (dpuboot) and flash1 (the banks).
+    let flash1 = board
+        .flash
+        .get(1)
+        .map(|region| (region.base, region.size))
         .ok_or(PlatformError::NoFlash1)?;
     // SAFETY: the PL011 the DTB names; nothing else drives it before the kernel.
-    unsafe { crate::console::init(uart.starting_address as usize, None) };
+    unsafe { crate::console::init(uart.registers.base as usize, None) };
     Ok(Platform { dtb, ram, flash1 })
 }
