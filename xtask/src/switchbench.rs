@@ -143,17 +143,28 @@ pub fn bench(options: &BuildOptions, arguments: &[String]) -> Result<()> {
 }
 
 /// Pins the calling thread (and what it spawns from now on) to `cpu`; `None`: every CPU.
+///
+/// The set covers every CPU number the mask can hold, not `available_parallelism()`: that
+/// counts the CPUs of the thread's current mask, so once pinned to CPU 1 of two it said 1, the
+/// next pin to CPU 1 was an empty set the kernel refused, and every QEMU after the first ran on
+/// the generator's CPU (the cross-connect mode, always second, looked 5-10x slower).
 fn set_affinity(cpu: Option<usize>) {
     // SAFETY: cpu_set_t is plain data, zeroed is an empty set; sched_setaffinity only reads it.
-    unsafe {
+    let result = unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
-        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-        for index in 0..cpus {
+        for index in 0..libc::CPU_SETSIZE as usize {
             if cpu.is_none_or(|c| c == index) {
                 libc::CPU_SET(index, &mut set);
             }
         }
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
+    };
+    if result != 0 {
+        eprintln!(
+            "bench switch: cannot pin to CPU {}: {}",
+            cpu.map_or("any".to_string(), |c| c.to_string()),
+            std::io::Error::last_os_error()
+        );
     }
 }
 
@@ -731,6 +742,40 @@ fn svg(results: &[Measured], rmem_default: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The CPUs the calling thread may run on.
+    fn affinity() -> Vec<usize> {
+        // SAFETY: cpu_set_t is plain data; sched_getaffinity writes at most its size.
+        unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set);
+            (0..libc::CPU_SETSIZE as usize)
+                .filter(|&cpu| libc::CPU_ISSET(cpu, &set))
+                .collect()
+        }
+    }
+
+    #[test]
+    fn pinning_twice_moves_the_thread_each_time() {
+        // In a thread of its own: affinity is per thread and the test must not pin the runner.
+        std::thread::spawn(|| {
+            let all = affinity();
+            let (Some(&first), Some(&last)) = (all.first(), all.last()) else {
+                return;
+            };
+            set_affinity(Some(last));
+            assert_eq!(affinity(), vec![last]);
+            set_affinity(Some(first));
+            assert_eq!(affinity(), vec![first]);
+            // The bug: pinned to one CPU, a second pin elsewhere was silently refused.
+            set_affinity(Some(last));
+            assert_eq!(affinity(), vec![last]);
+            set_affinity(None);
+            assert!(affinity().len() >= all.len());
+        })
+        .join()
+        .expect("the pinning thread");
+    }
 
     #[test]
     fn flow_macs_are_distinct_and_never_port_b() {
