@@ -264,6 +264,23 @@ impl<T: Transport, const COUNT: usize> PooledVirtioNet<T, COUNT> {
         }
     }
 
+    /// Before the poll loop sleeps: asks the device to interrupt at the next received frame,
+    /// then looks at the ring again. True if a frame is already waiting (do not sleep on it).
+    /// No register access: only ring memory.
+    pub fn arm_receive_interrupt(&mut self) -> bool {
+        self.rx.arm_used_interrupt()
+    }
+
+    /// The loop polls again: no receive interrupts (a store only if one was armed).
+    pub fn suppress_receive_interrupt(&mut self) {
+        self.rx.suppress_used_interrupts();
+    }
+
+    /// True if a received frame waits on the ring (one load of ring memory).
+    pub fn receive_pending(&self) -> bool {
+        self.rx.has_used()
+    }
+
     /// Handles the config-change interrupt from the poll loop (see `VirtioNet::config_changed`).
     pub fn config_changed(&mut self) -> LinkState {
         let causes = self.transport.interrupt_status();

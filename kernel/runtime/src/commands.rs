@@ -188,6 +188,7 @@ fn execute(
                 since_read.longest_microseconds,
                 since_read.longest_activity
             );
+            println!("{}", crate::loopstats::Wakeups);
         }
         Command::Devices { verbose } => show_devices(system, network, verbose),
         Command::LogShow => {

@@ -128,12 +128,19 @@ fn now() -> Instant {
     Instant::from_micros(timer::counter_microseconds() as i64)
 }
 
-/// Config-change interrupt of any NIC: acknowledge each device, flag the ones that changed.
+/// Interrupt of any NIC: acknowledge each device, flag the ones whose config (link) changed.
+/// A used-buffer cause only wakes the loop (the receive interrupt it armed before sleeping);
+/// the loop's next pass receives the frame.
 fn on_interrupt() {
     let interrupts = INTERRUPTS.lock();
     for (index, handle) in interrupts.iter().enumerate() {
-        if handle.acknowledge() != 0 {
+        let causes = handle.acknowledge();
+        if causes & virtio::transport::interrupt::CONFIG_CHANGE != 0 {
             CONFIG_CHANGED.fetch_or(1 << index, Ordering::Relaxed);
+            crate::loopstats::woken_by(crate::loopstats::Wake::Link);
+        }
+        if causes & virtio::transport::interrupt::USED_BUFFER != 0 {
+            crate::loopstats::woken_by(crate::loopstats::Wake::Frame);
         }
     }
 }
@@ -291,6 +298,30 @@ impl Network {
     pub fn busy(&self) -> bool {
         timer::counter_microseconds().saturating_sub(self.last_activity) < BUSY_POLL_MICROSECONDS
             || self.stack.as_ref().is_some_and(MgmtStack::ping_running)
+    }
+
+    /// Before the loop sleeps: asks every NIC for an interrupt at its next received frame.
+    /// True if a frame is already waiting on one of them (the loop must not sleep). Ring
+    /// memory only: no register access.
+    pub fn arm_receive_interrupts(&mut self) -> bool {
+        let mut waiting = false;
+        if let Some(nic) = self.mgmt.as_mut() {
+            waiting |= nic.driver.arm_receive_interrupt();
+        }
+        for nic in self.data.iter_mut() {
+            waiting |= nic.driver.arm_receive_interrupt();
+        }
+        waiting
+    }
+
+    /// After a sleep: every NIC back to polling, receive interrupts suppressed.
+    pub fn suppress_receive_interrupts(&mut self) {
+        if let Some(nic) = self.mgmt.as_mut() {
+            nic.driver.suppress_receive_interrupt();
+        }
+        for nic in self.data.iter_mut() {
+            nic.driver.suppress_receive_interrupt();
+        }
     }
 
     /// The management health signal for the boot commit: `None` without a management NIC,
