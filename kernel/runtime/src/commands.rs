@@ -189,6 +189,7 @@ fn execute(
                 since_read.longest_activity
             );
         }
+        Command::Pmu { reset } => crate::pmu::command(reset),
         Command::Devices { verbose } => show_devices(system, network, verbose),
         Command::LogShow => {
             println!(
