@@ -30,6 +30,15 @@ const QEMU_CPU: usize = 1;
 const GENERATOR_CPU: usize = 0;
 /// Frames sent per burst of send calls.
 const BATCH: u64 = 32;
+/// Frames of each instruction count under `-icount` (in bursts of [`COUNTED_BURST`]).
+const COUNTED_FRAMES: u64 = 8192;
+/// Frames per burst in the instruction count: the fast path's receive burst, so a pass that
+/// finds a burst waiting forwards it whole.
+const COUNTED_BURST: u64 = 32;
+/// Rows of the kernel's `pmu` answer.
+const PMU_SWITCHING: &str = "switching work (passes with frames)";
+const PMU_WHOLE_LOOP: &str = "whole loop pass (passes with frames)";
+const PMU_EVERY_PASS: &str = "every pass (idle polling too)";
 
 /// Settings of one bench run.
 struct Settings {
@@ -37,6 +46,10 @@ struct Settings {
     trial: Duration,
     unpaced: Duration,
     iterations: usize,
+    /// Measure the forwarding rates (off with `--instructions`).
+    rates: bool,
+    /// Count instructions per frame under `-icount` (off with `--no-instructions`).
+    instructions: bool,
 }
 
 /// The guest mode.
@@ -93,6 +106,30 @@ struct Measured {
     trials: Vec<Trial>,
 }
 
+/// Guest instructions per forwarded frame in one configuration, from the kernel's `pmu`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Instructions {
+    /// Instructions per frame in the switching work of the passes that received frames.
+    switching: f64,
+    /// Per frame in the whole loop passes that received frames.
+    whole_loop: f64,
+    /// Per frame over every pass (idle polling between bursts too).
+    every_pass: f64,
+    /// Frames the guest's fast path received.
+    frames: u64,
+    /// Frames per pass that received any.
+    frames_per_pass: f64,
+}
+
+/// One instruction-count run.
+struct Counted {
+    mode: Mode,
+    macs: usize,
+    sent: u64,
+    received: u64,
+    figures: Instructions,
+}
+
 /// The host side of the two data ports.
 struct Generator {
     port_a: UdpSocket,
@@ -105,13 +142,16 @@ struct Generator {
     base: Instant,
 }
 
-/// `cargo xtask bench switch [--reps N] [--trial-seconds S] [--iterations N]`.
+/// `cargo xtask bench switch [--reps N] [--trial-seconds S] [--iterations N]
+/// [--instructions | --no-instructions]`.
 pub fn bench(options: &BuildOptions, arguments: &[String]) -> Result<()> {
     let mut settings = Settings {
         reps: 1,
         trial: Duration::from_millis(1500),
         unpaced: Duration::from_secs(2),
         iterations: 7,
+        rates: true,
+        instructions: true,
     };
     let mut walker = OptionWalker::new(arguments);
     while let Some(option) = walker.next_option() {
@@ -121,6 +161,8 @@ pub fn bench(options: &BuildOptions, arguments: &[String]) -> Result<()> {
                 settings.trial = Duration::from_secs_f64(walker.value(option)?.parse()?)
             }
             "--iterations" => settings.iterations = walker.value(option)?.parse()?,
+            "--instructions" => settings.rates = false,
+            "--no-instructions" => settings.instructions = false,
             other => bail!("bench switch: unknown option '{other}'"),
         }
     }
@@ -132,14 +174,25 @@ pub fn bench(options: &BuildOptions, arguments: &[String]) -> Result<()> {
     println!("net.core.rmem_default = {rmem_default} (sizes QEMU's netdev socket buffers)");
     let mut results: Vec<Measured> = Vec::new();
     for rep in 0..settings.reps.max(1) {
+        if !settings.rates {
+            break;
+        }
         // ABAB: both modes in every repetition, one after the other.
         for mode in [Mode::Switch, Mode::CrossConnect] {
             println!("[{}/{}] {}", rep + 1, settings.reps.max(1), mode.label());
             results.extend(run_mode(&artifacts, mode, &settings)?);
         }
     }
+    let mut counted: Vec<Counted> = Vec::new();
+    if settings.instructions {
+        // Instruction counts are exact: one boot per mode is enough.
+        for mode in [Mode::Switch, Mode::CrossConnect] {
+            println!("[instructions, -icount shift=0] {}", mode.label());
+            counted.extend(run_instructions(&artifacts, mode)?);
+        }
+    }
     set_affinity(None);
-    report(&results, &rmem_default, &settings)
+    report(&results, &counted, &rmem_default, &settings)
 }
 
 /// Pins the calling thread (and what it spawns from now on) to `cpu`; `None`: every CPU.
@@ -183,12 +236,13 @@ fn enlarge_buffers(socket: &UdpSocket) {
     }
 }
 
-/// Boots the guest in `mode` and measures every frame size and source-MAC count.
-fn run_mode(
+/// Boots the guest in `mode` (under `-icount shift=0` when `icount`) with its two data ports
+/// on the generator's sockets; returns at the prompt.
+fn boot_guest(
     artifacts: &build::KernelArtifacts,
     mode: Mode,
-    settings: &Settings,
-) -> Result<Vec<Measured>> {
+    icount: bool,
+) -> Result<(Session, Generator)> {
     let port_a = UdpSocket::bind("127.0.0.1:0")?;
     let port_b = UdpSocket::bind("127.0.0.1:0")?;
     enlarge_buffers(&port_a);
@@ -204,6 +258,10 @@ fn run_mode(
     if !mode.append().is_empty() {
         arguments.extend(["-append".to_string(), mode.append().to_string()]);
     }
+    if icount {
+        // Exact instruction counts: QEMU's PMU counts INST_RETIRED only under -icount.
+        arguments.extend(["-icount".to_string(), "shift=0".to_string()]);
+    }
     arguments.extend(qemu::profile("bench-switch.args", &fill)?);
     port_a.connect(("127.0.0.1", qemu_a))?;
     port_b.connect(("127.0.0.1", qemu_b))?;
@@ -215,18 +273,32 @@ fn run_mode(
     session
         .expect("dpu> ", Duration::from_secs(30))
         .context("the guest did not reach its prompt")?;
-    let generator = Generator::new(port_a, port_b)?;
+    Ok((session, Generator::new(port_a, port_b)?))
+}
+
+/// Prints the guest's last lines after `switch` (why a probe found no path).
+fn show_guest_tail(session: &mut Session) {
+    let _ = session.send_bytes(b"switch\r");
+    let _ = session.expect("datapath:", Duration::from_secs(10));
+    let tail: Vec<&str> = session.transcript.lines().rev().take(30).collect();
+    for line in tail.iter().rev() {
+        eprintln!("  guest: {line}");
+    }
+}
+
+/// Boots the guest in `mode` and measures every frame size and source-MAC count.
+fn run_mode(
+    artifacts: &build::KernelArtifacts,
+    mode: Mode,
+    settings: &Settings,
+) -> Result<Vec<Measured>> {
+    let (mut session, generator) = boot_guest(artifacts, mode, false)?;
     let mut measured = Vec::new();
     for frame in [64usize, 1518] {
         for macs in [1usize, 4096] {
             generator.learn(macs)?;
             if let Err(error) = generator.probe() {
-                let _ = session.send_bytes(b"switch\r");
-                let _ = session.expect("datapath:", Duration::from_secs(10));
-                let tail: Vec<&str> = session.transcript.lines().rev().take(30).collect();
-                for line in tail.iter().rev() {
-                    eprintln!("  guest: {line}");
-                }
+                show_guest_tail(&mut session);
                 return Err(error);
             }
             let unpaced = generator.trial(frame, macs, 0.0, settings.unpaced)?;
@@ -311,6 +383,88 @@ fn run_mode(
     session.send_bytes(b"poweroff\r")?;
     let _ = session.wait_exit(Duration::from_secs(10));
     Ok(measured)
+}
+
+/// Boots the guest in `mode` under `-icount shift=0` and reads the PMU's instructions per
+/// forwarded frame for 1 and 4096 source MACs (64 B frames, bursts of 32).
+fn run_instructions(artifacts: &build::KernelArtifacts, mode: Mode) -> Result<Vec<Counted>> {
+    let (mut session, generator) = boot_guest(artifacts, mode, true)?;
+    let mut counted = Vec::new();
+    for macs in [1usize, 4096] {
+        generator.learn(macs)?;
+        if let Err(error) = generator.probe() {
+            show_guest_tail(&mut session);
+            return Err(error);
+        }
+        session.send_bytes(b"pmu reset\r")?;
+        session.expect("pmu: counts reset", Duration::from_secs(10))?;
+        let (sent, received) = generator.bursts(64, macs, COUNTED_FRAMES, COUNTED_BURST)?;
+        session.send_bytes(b"pmu\r")?;
+        session.expect("frames per pass with frames", Duration::from_secs(10))?;
+        let answer = session
+            .transcript
+            .rfind("pmu: instructions retired")
+            .map_or("", |start| &session.transcript[start..]);
+        let figures = parse_pmu(answer).with_context(|| {
+            format!("the guest's 'pmu' answer has no instruction figures:\n{answer}")
+        })?;
+        println!(
+            "  {:<13} {:>4} macs: {:.1} instructions per frame switching, {:.1} per frame for the whole loop pass ({} frames, {:.1} per pass; {} of {} sent came out)",
+            mode.label(),
+            macs,
+            figures.switching,
+            figures.whole_loop,
+            figures.frames,
+            figures.frames_per_pass,
+            received,
+            sent
+        );
+        counted.push(Counted {
+            mode,
+            macs,
+            sent,
+            received,
+            figures,
+        });
+    }
+    session.send_bytes(b"poweroff\r")?;
+    let _ = session.wait_exit(Duration::from_secs(10));
+    Ok(counted)
+}
+
+/// The figures of the kernel's `pmu` answer (`None` if a row is missing or has no figure).
+fn parse_pmu(answer: &str) -> Option<Instructions> {
+    // A row: label, instructions, frames, per frame.
+    let row = |label: &str| -> Option<(u64, f64)> {
+        let line = answer
+            .lines()
+            .find(|line| line.trim_start().starts_with(label))?;
+        let mut columns = line[line.find(label)? + label.len()..].split_whitespace();
+        let _instructions: u64 = columns.next()?.parse().ok()?;
+        let frames: u64 = columns.next()?.parse().ok()?;
+        let per_frame: f64 = columns.next()?.parse().ok()?;
+        Some((frames, per_frame))
+    };
+    let (frames, switching) = row(PMU_SWITCHING)?;
+    let (_, whole_loop) = row(PMU_WHOLE_LOOP)?;
+    let (_, every_pass) = row(PMU_EVERY_PASS)?;
+    let passes = answer
+        .lines()
+        .find(|line| line.trim_start().starts_with("passes: "))?;
+    let frames_per_pass = passes
+        .split(';')
+        .nth(1)?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    Some(Instructions {
+        switching,
+        whole_loop,
+        every_pass,
+        frames,
+        frames_per_pass,
+    })
 }
 
 /// Writes a test frame (RFC 2544 size including the 4-byte FCS that the socket does not carry).
@@ -436,6 +590,45 @@ impl Generator {
         bail!("no frame sent into port A came out of port B within 30 s")
     }
 
+    /// Sends `total` frames in bursts of `burst`, each after the last came out of port B (or
+    /// 50 ms passed), then waits for the guest to drain; returns frames sent and received.
+    fn bursts(&self, frame_size: usize, macs: usize, total: u64, burst: u64) -> Result<(u64, u64)> {
+        let id = self.trial_id.load(Ordering::Relaxed).wrapping_add(1) % (u32::MAX - 2);
+        self.trial_id.store(id, Ordering::Relaxed);
+        std::thread::sleep(Duration::from_millis(100));
+        self.received.store(0, Ordering::Relaxed);
+        let mut frame = vec![0u8; frame_size - 4];
+        let mut sent = 0u64;
+        while sent < total {
+            for _ in 0..burst.min(total - sent) {
+                write_frame(&mut frame, MAC_B, flow_mac(sent as usize % macs), id, sent);
+                while !self.send(&self.port_a, &frame) {
+                    std::thread::sleep(Duration::from_micros(50));
+                }
+                sent += 1;
+            }
+            let deadline = Instant::now() + Duration::from_millis(50);
+            while self.received.load(Ordering::Relaxed) < sent && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_micros(100));
+            }
+        }
+        self.drain();
+        Ok((sent, self.received.load(Ordering::Relaxed)))
+    }
+
+    /// Waits until nothing has come out of port B for 300 ms (at most 3 s).
+    fn drain(&self) {
+        let ended = Instant::now();
+        loop {
+            std::thread::sleep(Duration::from_millis(20));
+            let last = Duration::from_nanos(self.last_rx.load(Ordering::Relaxed));
+            let quiet = self.base.elapsed().saturating_sub(last);
+            if quiet > Duration::from_millis(300) || ended.elapsed() > Duration::from_secs(3) {
+                break;
+            }
+        }
+    }
+
     /// Offers `rate` frames/s (0: as fast as the generator can) for `length`, then waits for
     /// the guest to drain (quiet for 300 ms, at most 3 s).
     fn trial(&self, frame_size: usize, macs: usize, rate: f64, length: Duration) -> Result<Trial> {
@@ -475,15 +668,7 @@ impl Generator {
             }
         }
         let seconds = start.elapsed().as_secs_f64();
-        let ended = Instant::now();
-        loop {
-            std::thread::sleep(Duration::from_millis(20));
-            let last = Duration::from_nanos(self.last_rx.load(Ordering::Relaxed));
-            let quiet = self.base.elapsed().saturating_sub(last);
-            if quiet > Duration::from_millis(300) || ended.elapsed() > Duration::from_secs(3) {
-                break;
-            }
-        }
+        self.drain();
         Ok(Trial {
             offered: rate,
             sent,
@@ -499,9 +684,20 @@ fn median(values: &mut [f64]) -> f64 {
 }
 
 /// The table (medians over repetitions), CSV and SVG.
-fn report(results: &[Measured], rmem_default: &str, settings: &Settings) -> Result<()> {
+fn report(
+    results: &[Measured],
+    counted: &[Counted],
+    rmem_default: &str,
+    settings: &Settings,
+) -> Result<()> {
     let directory = workspace_root().join("target").join("bench");
     std::fs::create_dir_all(&directory)?;
+    if !counted.is_empty() {
+        report_instructions(counted, &directory)?;
+    }
+    if results.is_empty() {
+        return Ok(());
+    }
     let pick = |mode: Mode, frame: usize, macs: usize| -> Vec<&Measured> {
         results
             .iter()
@@ -606,6 +802,52 @@ fn report(results: &[Measured], rmem_default: &str, settings: &Settings) -> Resu
         trial_table.display(),
         plot.display()
     );
+    Ok(())
+}
+
+/// The instruction table (exact counts: one run each), and its CSV.
+fn report_instructions(counted: &[Counted], directory: &std::path::Path) -> Result<()> {
+    println!();
+    println!(
+        "guest instructions per forwarded 64 B frame (-icount shift=0, PMU event 0x08; {} frames in bursts of {})",
+        COUNTED_FRAMES, COUNTED_BURST
+    );
+    println!(
+        "{:<13} {:>5} {:>10} {:>11} {:>11} {:>10} {:>9}",
+        "mode", "macs", "switching", "whole-loop", "every-pass", "frames", "per-pass"
+    );
+    let mut csv = String::from(
+        "mode,source_macs,instructions_per_frame_switching,instructions_per_frame_whole_loop,instructions_per_frame_every_pass,frames,frames_per_pass,sent,received\n",
+    );
+    for run in counted {
+        let figures = &run.figures;
+        println!(
+            "{:<13} {:>5} {:>10.1} {:>11.1} {:>11.1} {:>10} {:>9.1}",
+            run.mode.label(),
+            run.macs,
+            figures.switching,
+            figures.whole_loop,
+            figures.every_pass,
+            figures.frames,
+            figures.frames_per_pass
+        );
+        writeln!(
+            csv,
+            "{},{},{:.1},{:.1},{:.1},{},{:.1},{},{}",
+            run.mode.label(),
+            run.macs,
+            figures.switching,
+            figures.whole_loop,
+            figures.every_pass,
+            figures.frames,
+            figures.frames_per_pass,
+            run.sent,
+            run.received
+        )?;
+    }
+    let path = directory.join("switch-instructions.csv");
+    std::fs::write(&path, csv)?;
+    println!("wrote {}", path.display());
     Ok(())
 }
 
@@ -731,6 +973,41 @@ fn svg(results: &[Measured], rmem_default: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const PMU_ANSWER: &str =
+        "pmu\r\npmu: instructions retired (event 0x08, EL1 and EL0), since boot or 'pmu reset'\r
+  part of the loop                         instructions     frames   per frame\r
+  switching work (passes with frames)             39033         14      2788.1\r
+  whole loop pass (passes with frames)            68127         14      4866.2\r
+  every pass (idle polling too)               102413937         14   7315281.2\r
+  passes: 14 with frames of 30868; 1.0 frames per pass with frames\r
+dpu> ";
+
+    #[test]
+    fn pmu_answer_parses() {
+        assert_eq!(
+            parse_pmu(PMU_ANSWER),
+            Some(Instructions {
+                switching: 2788.1,
+                whole_loop: 4866.2,
+                every_pass: 7315281.2,
+                frames: 14,
+                frames_per_pass: 1.0,
+            })
+        );
+    }
+
+    #[test]
+    fn pmu_answer_without_frames_has_no_figures() {
+        let empty = PMU_ANSWER
+            .replace("2788.1", "-")
+            .replace("14      ", "0       ");
+        assert_eq!(parse_pmu(&empty), None);
+        assert_eq!(
+            parse_pmu("pmu: this PMU does not count instructions retired"),
+            None
+        );
+    }
 
     #[test]
     fn flow_macs_are_distinct_and_never_port_b() {
