@@ -14,7 +14,9 @@ use crate::{BuildOptions, OptionWalker, build, workspace_root};
 use anyhow::{Context, Result, bail};
 use std::fmt::Write as _;
 use std::net::UdpSocket;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -50,6 +52,164 @@ struct Settings {
     rates: bool,
     /// Count instructions per frame under `-icount` (off with `--no-instructions`).
     instructions: bool,
+    /// QEMU's netdev backend for the two data ports.
+    backend: Backend,
+}
+
+/// QEMU netdev backends for the data ports whose other end the generator can be.
+#[derive(Clone, Copy, PartialEq)]
+enum Backend {
+    /// `-netdev socket,udp=...`: UDP on loopback (what `peer-bench` uses).
+    Socket,
+    /// `-netdev dgram` with inet addresses: UDP on loopback through QEMU's newer backend.
+    Dgram,
+    /// `-netdev dgram` with unix-domain datagram sockets: no IP stack on either side.
+    DgramUnix,
+}
+
+impl Backend {
+    fn parse(name: &str) -> Result<Self> {
+        Ok(match name {
+            "socket" => Backend::Socket,
+            "dgram" => Backend::Dgram,
+            "dgram-unix" => Backend::DgramUnix,
+            other => bail!("bench switch: --netdev {other}: expected socket, dgram or dgram-unix"),
+        })
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Backend::Socket => "socket",
+            Backend::Dgram => "dgram",
+            Backend::DgramUnix => "dgram-unix",
+        }
+    }
+}
+
+/// The generator's end of one data port.
+enum Endpoint {
+    Udp(UdpSocket),
+    Unix(UnixDatagram),
+}
+
+impl Endpoint {
+    fn send(&self, frame: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Endpoint::Udp(socket) => socket.send(frame),
+            Endpoint::Unix(socket) => socket.send(frame),
+        }
+    }
+
+    fn recv(&self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Endpoint::Udp(socket) => socket.recv(buffer),
+            Endpoint::Unix(socket) => socket.recv(buffer),
+        }
+    }
+
+    fn try_clone(&self) -> std::io::Result<Self> {
+        Ok(match self {
+            Endpoint::Udp(socket) => Endpoint::Udp(socket.try_clone()?),
+            Endpoint::Unix(socket) => Endpoint::Unix(socket.try_clone()?),
+        })
+    }
+
+    fn set_nonblocking(&self, nonblocking: bool) -> std::io::Result<()> {
+        match self {
+            Endpoint::Udp(socket) => socket.set_nonblocking(nonblocking),
+            Endpoint::Unix(socket) => socket.set_nonblocking(nonblocking),
+        }
+    }
+
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> std::io::Result<()> {
+        match self {
+            Endpoint::Udp(socket) => socket.set_read_timeout(timeout),
+            Endpoint::Unix(socket) => socket.set_read_timeout(timeout),
+        }
+    }
+
+    fn raw_fd(&self) -> RawFd {
+        match self {
+            Endpoint::Udp(socket) => socket.as_raw_fd(),
+            Endpoint::Unix(socket) => socket.as_raw_fd(),
+        }
+    }
+}
+
+/// Both data ports' generator ends and QEMU's `-netdev` values for them.
+struct Wiring {
+    port_a: Endpoint,
+    port_b: Endpoint,
+    netdev_a: String,
+    netdev_b: String,
+    /// Unix socket paths: where QEMU's ends are (connected to once QEMU runs), and the
+    /// directory to remove afterwards.
+    unix: Option<(PathBuf, PathBuf, PathBuf)>,
+}
+
+impl Wiring {
+    fn new(backend: Backend) -> Result<Self> {
+        if backend == Backend::DgramUnix {
+            // One fresh directory per boot (QEMU refuses a socket path that exists).
+            static BOOTS: AtomicU32 = AtomicU32::new(0);
+            let directory = std::env::temp_dir().join(format!(
+                "dpu-bench-switch-{}-{}",
+                std::process::id(),
+                BOOTS.fetch_add(1, Ordering::Relaxed)
+            ));
+            let _ = std::fs::remove_dir_all(&directory);
+            std::fs::create_dir_all(&directory)?;
+            let path = |name: &str| directory.join(name);
+            let port_a = UnixDatagram::bind(path("host-a"))?;
+            let port_b = UnixDatagram::bind(path("host-b"))?;
+            let netdev = |id: &str, qemu: &Path, host: &Path| {
+                format!(
+                    "dgram,id={id},local.type=unix,local.path={},remote.type=unix,remote.path={}",
+                    qemu.display(),
+                    host.display()
+                )
+            };
+            return Ok(Self {
+                netdev_a: netdev("porta", &path("qemu-a"), &path("host-a")),
+                netdev_b: netdev("portb", &path("qemu-b"), &path("host-b")),
+                port_a: Endpoint::Unix(port_a),
+                port_b: Endpoint::Unix(port_b),
+                unix: Some((path("qemu-a"), path("qemu-b"), directory)),
+            });
+        }
+        let port_a = UdpSocket::bind("127.0.0.1:0")?;
+        let port_b = UdpSocket::bind("127.0.0.1:0")?;
+        let (qemu_a, qemu_b) = free_ports()?;
+        let (host_a, host_b) = (port_a.local_addr()?.port(), port_b.local_addr()?.port());
+        let netdev = |id: &str, host: u16, qemu: u16| match backend {
+            Backend::Dgram => format!(
+                "dgram,id={id},local.type=inet,local.host=127.0.0.1,local.port={qemu},remote.type=inet,remote.host=127.0.0.1,remote.port={host}"
+            ),
+            _ => format!("socket,id={id},udp=127.0.0.1:{host},localaddr=127.0.0.1:{qemu}"),
+        };
+        port_a.connect(("127.0.0.1", qemu_a))?;
+        port_b.connect(("127.0.0.1", qemu_b))?;
+        Ok(Self {
+            netdev_a: netdev("porta", host_a, qemu_a),
+            netdev_b: netdev("portb", host_b, qemu_b),
+            port_a: Endpoint::Udp(port_a),
+            port_b: Endpoint::Udp(port_b),
+            unix: None,
+        })
+    }
+
+    /// Once QEMU has bound its ends: connect the unix sockets to them.
+    fn connect(&self) -> Result<()> {
+        if let (Endpoint::Unix(a), Endpoint::Unix(b), Some((qemu_a, qemu_b, _))) =
+            (&self.port_a, &self.port_b, &self.unix)
+        {
+            a.connect(qemu_a)
+                .with_context(|| format!("connecting to {}", qemu_a.display()))?;
+            b.connect(qemu_b)
+                .with_context(|| format!("connecting to {}", qemu_b.display()))?;
+        }
+        Ok(())
+    }
 }
 
 /// The guest mode.
@@ -132,18 +292,28 @@ struct Counted {
 
 /// The host side of the two data ports.
 struct Generator {
-    port_a: UdpSocket,
+    port_a: Endpoint,
     /// The trial whose frames the counter counts.
     trial_id: Arc<AtomicU32>,
     received: Arc<AtomicU64>,
     /// Nanoseconds since `base` of the last frame counted.
     last_rx: Arc<AtomicU64>,
-    port_b: UdpSocket,
+    port_b: Endpoint,
     base: Instant,
+    /// The unix sockets' directory, removed when the generator goes.
+    directory: Option<PathBuf>,
+}
+
+impl Drop for Generator {
+    fn drop(&mut self) {
+        if let Some(directory) = &self.directory {
+            let _ = std::fs::remove_dir_all(directory);
+        }
+    }
 }
 
 /// `cargo xtask bench switch [--reps N] [--trial-seconds S] [--iterations N]
-/// [--instructions | --no-instructions]`.
+/// [--instructions | --no-instructions] [--netdev socket|dgram|dgram-unix]`.
 pub fn bench(options: &BuildOptions, arguments: &[String]) -> Result<()> {
     let mut settings = Settings {
         reps: 1,
@@ -152,6 +322,7 @@ pub fn bench(options: &BuildOptions, arguments: &[String]) -> Result<()> {
         iterations: 7,
         rates: true,
         instructions: true,
+        backend: Backend::Socket,
     };
     let mut walker = OptionWalker::new(arguments);
     while let Some(option) = walker.next_option() {
@@ -163,6 +334,7 @@ pub fn bench(options: &BuildOptions, arguments: &[String]) -> Result<()> {
             "--iterations" => settings.iterations = walker.value(option)?.parse()?,
             "--instructions" => settings.rates = false,
             "--no-instructions" => settings.instructions = false,
+            "--netdev" => settings.backend = Backend::parse(&walker.value(option)?)?,
             other => bail!("bench switch: unknown option '{other}'"),
         }
     }
@@ -172,6 +344,10 @@ pub fn bench(options: &BuildOptions, arguments: &[String]) -> Result<()> {
         .map(|t| t.trim().to_string())
         .unwrap_or_else(|_| "unknown".into());
     println!("net.core.rmem_default = {rmem_default} (sizes QEMU's netdev socket buffers)");
+    println!(
+        "data ports on -netdev {} (--netdev socket|dgram|dgram-unix)",
+        settings.backend.label()
+    );
     let mut results: Vec<Measured> = Vec::new();
     for rep in 0..settings.reps.max(1) {
         if !settings.rates {
@@ -188,7 +364,7 @@ pub fn bench(options: &BuildOptions, arguments: &[String]) -> Result<()> {
         // Instruction counts are exact: one boot per mode is enough.
         for mode in [Mode::Switch, Mode::CrossConnect] {
             println!("[instructions, -icount shift=0] {}", mode.label());
-            counted.extend(run_instructions(&artifacts, mode)?);
+            counted.extend(run_instructions(&artifacts, mode, settings.backend)?);
         }
     }
     set_affinity(None);
@@ -219,7 +395,7 @@ fn free_ports() -> Result<(u16, u16)> {
 }
 
 /// Large socket buffers (the counter must not be where frames are lost).
-fn enlarge_buffers(socket: &UdpSocket) {
+fn enlarge_buffers(socket: RawFd) {
     let size: libc::c_int = 8 << 20;
     for (force, plain) in [
         (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF),
@@ -229,8 +405,8 @@ fn enlarge_buffers(socket: &UdpSocket) {
         unsafe {
             let value = (&raw const size).cast();
             let length = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-            if libc::setsockopt(socket.as_raw_fd(), libc::SOL_SOCKET, force, value, length) != 0 {
-                libc::setsockopt(socket.as_raw_fd(), libc::SOL_SOCKET, plain, value, length);
+            if libc::setsockopt(socket, libc::SOL_SOCKET, force, value, length) != 0 {
+                libc::setsockopt(socket, libc::SOL_SOCKET, plain, value, length);
             }
         }
     }
@@ -242,17 +418,14 @@ fn boot_guest(
     artifacts: &build::KernelArtifacts,
     mode: Mode,
     icount: bool,
+    backend: Backend,
 ) -> Result<(Session, Generator)> {
-    let port_a = UdpSocket::bind("127.0.0.1:0")?;
-    let port_b = UdpSocket::bind("127.0.0.1:0")?;
-    enlarge_buffers(&port_a);
-    enlarge_buffers(&port_b);
-    let (qemu_a, qemu_b) = free_ports()?;
+    let wiring = Wiring::new(backend)?;
+    enlarge_buffers(wiring.port_a.raw_fd());
+    enlarge_buffers(wiring.port_b.raw_fd());
     let fill = [
-        ("host_a", port_a.local_addr()?.port().to_string()),
-        ("host_b", port_b.local_addr()?.port().to_string()),
-        ("qemu_a", qemu_a.to_string()),
-        ("qemu_b", qemu_b.to_string()),
+        ("netdev_a", wiring.netdev_a.clone()),
+        ("netdev_b", wiring.netdev_b.clone()),
     ];
     let mut arguments = qemu::arguments(&Machine::default(), &artifacts.image, "test.args")?;
     if !mode.append().is_empty() {
@@ -263,8 +436,6 @@ fn boot_guest(
         arguments.extend(["-icount".to_string(), "shift=0".to_string()]);
     }
     arguments.extend(qemu::profile("bench-switch.args", &fill)?);
-    port_a.connect(("127.0.0.1", qemu_a))?;
-    port_b.connect(("127.0.0.1", qemu_b))?;
     // QEMU inherits CPU 1; the generator and the counter thread stay on CPU 0.
     set_affinity(Some(QEMU_CPU));
     let session = Session::start_arguments(&arguments, &artifacts.elf);
@@ -273,7 +444,12 @@ fn boot_guest(
     session
         .expect("dpu> ", Duration::from_secs(30))
         .context("the guest did not reach its prompt")?;
-    Ok((session, Generator::new(port_a, port_b)?))
+    wiring.connect()?;
+    let directory = wiring.unix.map(|(_, _, directory)| directory);
+    Ok((
+        session,
+        Generator::new(wiring.port_a, wiring.port_b, directory)?,
+    ))
 }
 
 /// Prints the guest's last lines after `switch` (why a probe found no path).
@@ -292,7 +468,7 @@ fn run_mode(
     mode: Mode,
     settings: &Settings,
 ) -> Result<Vec<Measured>> {
-    let (mut session, generator) = boot_guest(artifacts, mode, false)?;
+    let (mut session, generator) = boot_guest(artifacts, mode, false, settings.backend)?;
     let mut measured = Vec::new();
     for frame in [64usize, 1518] {
         for macs in [1usize, 4096] {
@@ -387,8 +563,12 @@ fn run_mode(
 
 /// Boots the guest in `mode` under `-icount shift=0` and reads the PMU's instructions per
 /// forwarded frame for 1 and 4096 source MACs (64 B frames, bursts of 32).
-fn run_instructions(artifacts: &build::KernelArtifacts, mode: Mode) -> Result<Vec<Counted>> {
-    let (mut session, generator) = boot_guest(artifacts, mode, true)?;
+fn run_instructions(
+    artifacts: &build::KernelArtifacts,
+    mode: Mode,
+    backend: Backend,
+) -> Result<Vec<Counted>> {
+    let (mut session, generator) = boot_guest(artifacts, mode, true, backend)?;
     let mut counted = Vec::new();
     for macs in [1usize, 4096] {
         generator.learn(macs)?;
@@ -493,7 +673,7 @@ fn flow_mac(index: usize) -> [u8; 6] {
 }
 
 impl Generator {
-    fn new(port_a: UdpSocket, port_b: UdpSocket) -> Result<Self> {
+    fn new(port_a: Endpoint, port_b: Endpoint, directory: Option<PathBuf>) -> Result<Self> {
         port_a.set_nonblocking(true)?;
         let counter = port_b.try_clone()?;
         counter.set_read_timeout(Some(Duration::from_millis(50)))?;
@@ -504,6 +684,7 @@ impl Generator {
             last_rx: Arc::new(AtomicU64::new(0)),
             port_b,
             base: Instant::now(),
+            directory,
         };
         let (trial_id, received, last_rx, base) = (
             Arc::clone(&generator.trial_id),
@@ -542,7 +723,7 @@ impl Generator {
         Ok(generator)
     }
 
-    fn send(&self, socket: &UdpSocket, frame: &[u8]) -> bool {
+    fn send(&self, socket: &Endpoint, frame: &[u8]) -> bool {
         // Loopback UDP refuses only when our own send buffer is full: try again later.
         socket.send(frame).is_ok()
     }
@@ -709,7 +890,8 @@ fn report(
     );
     println!();
     println!(
-        "switch bench (medians of {} rep(s), {:.1} s trials, {} search steps; net.core.rmem_default {})",
+        "switch bench (-netdev {}; medians of {} rep(s), {:.1} s trials, {} search steps; net.core.rmem_default {})",
+        settings.backend.label(),
         settings.reps.max(1),
         settings.trial.as_secs_f64(),
         settings.iterations,
