@@ -190,6 +190,7 @@ fn execute(
             );
             println!("{}", crate::loopstats::Wakeups);
         }
+        Command::Pmu { reset } => crate::pmu::command(reset),
         Command::Devices { verbose } => show_devices(system, network, verbose),
         Command::LogShow => {
             println!(

@@ -19,6 +19,7 @@ mod layout;
 mod log;
 mod loopstats;
 mod net;
+mod pmu;
 mod switching;
 mod sync;
 mod version;

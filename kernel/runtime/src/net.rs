@@ -370,7 +370,10 @@ impl Network {
         let before = self.packet_total();
         // Fast path first: every data port's burst is switched before the management work.
         if let Some(ports) = self.ports.as_mut() {
-            ports.pass(&mut self.data);
+            // The PMU bracket: instructions per forwarded frame (`pmu`, `bench switch`).
+            let mark = crate::pmu::fast_path_start();
+            let received = ports.pass(&mut self.data);
+            crate::pmu::fast_path_end(mark, received);
         }
         let mut events = Vec::new();
         // Refresh the status snapshot while clients are connected, and otherwise every
