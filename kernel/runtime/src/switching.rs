@@ -378,15 +378,19 @@ impl DataPorts {
             self.release(buffer);
             return false;
         };
-        let (start, length) = (buffer.start(), buffer.len());
-        // The pool's 128 bytes of headroom leave room for a pushed tag.
-        let Ok((start, length)) = apply_edit(POOL.buffer_mut(&mut buffer), start, length, edit)
-        else {
-            self.counters.edit_failed += 1;
-            self.release(buffer);
-            return false;
-        };
-        buffer.set_frame(start, length);
+        let (mut start, mut length) = (buffer.start(), buffer.len());
+        // Most frames go out as they came: no edit, so no look at the bytes (that would take
+        // the pool lock and check the handle once more, per frame).
+        if edit != Edit::Keep {
+            // The pool's 128 bytes of headroom leave room for a pushed tag.
+            let Ok(edited) = apply_edit(POOL.buffer_mut(&mut buffer), start, length, edit) else {
+                self.counters.edit_failed += 1;
+                self.release(buffer);
+                return false;
+            };
+            (start, length) = edited;
+            buffer.set_frame(start, length);
+        }
         match nic.driver.transmit_pooled(buffer, start, length) {
             Ok(()) => {
                 if let Some(flag) = touched.get_mut(output) {
