@@ -361,6 +361,12 @@ impl<T: Transport> VirtioNet<T> {
         self.rx.has_used()
     }
 
+    /// Frames received plus frames transmitted: an O(1) activity probe for the poll loop (two
+    /// loads, where `counters()` copies the whole counter block).
+    pub fn activity(&self) -> u64 {
+        self.counters.rx_packets + self.counters.tx_packets
+    }
+
     /// Handles the device's config-change interrupt from the poll loop: acknowledges pending
     /// causes (harmless if the handler already did), re-reads the link and returns it. A change
     /// is counted in [`Counters::link_changes`].

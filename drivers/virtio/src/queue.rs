@@ -270,6 +270,8 @@ pub struct VirtQueue<const SIZE: usize> {
     event_index: bool,
     /// The device was asked for an interrupt at the next used buffer (the driver sleeps).
     interrupt_armed: bool,
+    /// `last_used` when `used_event` was last parked half the index space ahead.
+    parked_at: u16,
 }
 
 impl<const SIZE: usize> VirtQueue<SIZE> {
@@ -311,6 +313,7 @@ impl<const SIZE: usize> VirtQueue<SIZE> {
             event_index,
             // So that the suppression below writes the ring (which starts all zero).
             interrupt_armed: true,
+            parked_at: 0,
         };
         queue.suppress_used_interrupts();
         Some(queue)
@@ -355,11 +358,20 @@ impl<const SIZE: usize> VirtQueue<SIZE> {
     }
 
     /// Keeps `used_event` half the index space ahead, so the device never crosses it.
-    fn park_used_event(&self) {
+    fn park_used_event(&mut self) {
+        self.parked_at = self.last_used;
         self.used_event_slot().store(
             self.last_used.wrapping_add(0x8000).to_le(),
             Ordering::Release,
         );
+    }
+
+    /// How far `last_used` may move before `used_event` is parked again. The device's used
+    /// index is at most `size` ahead of `last_used`, and the event sits 0x8000 ahead of where
+    /// it was parked, so anything below `0x8000 - size` keeps the device behind the event;
+    /// half of that leaves a margin.
+    fn park_distance(&self) -> u16 {
+        ((0x8000 - u32::from(self.size)) / 2) as u16
     }
 
     /// True if the device has used a buffer the driver has not taken yet (one load of the used
@@ -506,9 +518,15 @@ impl<const SIZE: usize> VirtQueue<SIZE> {
     /// After the driver took used entries: keep interrupts suppressed (the driver is polling).
     fn after_used(&mut self) {
         if self.event_index {
-            // Moves `used_event` along so the device never reaches it.
-            self.interrupt_armed = false;
-            self.park_used_event();
+            // Moves `used_event` along so the device never reaches it: at once if it was
+            // armed, else once `last_used` has gone `park_distance` (a store per buffer
+            // would cost the fast path for nothing).
+            if self.interrupt_armed
+                || self.last_used.wrapping_sub(self.parked_at) >= self.park_distance()
+            {
+                self.interrupt_armed = false;
+                self.park_used_event();
+            }
         } else {
             self.suppress_used_interrupts();
         }
