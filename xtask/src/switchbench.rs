@@ -14,7 +14,9 @@ use crate::{BuildOptions, OptionWalker, build, workspace_root};
 use anyhow::{Context, Result, bail};
 use std::fmt::Write as _;
 use std::net::UdpSocket;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -30,6 +32,15 @@ const QEMU_CPU: usize = 1;
 const GENERATOR_CPU: usize = 0;
 /// Frames sent per burst of send calls.
 const BATCH: u64 = 32;
+/// Frames of each instruction count under `-icount` (in bursts of [`COUNTED_BURST`]).
+const COUNTED_FRAMES: u64 = 8192;
+/// Frames per burst in the instruction count: the fast path's receive burst, so a pass that
+/// finds a burst waiting forwards it whole.
+const COUNTED_BURST: u64 = 32;
+/// Rows of the kernel's `pmu` answer.
+const PMU_SWITCHING: &str = "switching work (passes with frames)";
+const PMU_WHOLE_LOOP: &str = "whole loop pass (passes with frames)";
+const PMU_EVERY_PASS: &str = "every pass (idle polling too)";
 
 /// Settings of one bench run.
 struct Settings {
@@ -37,6 +48,168 @@ struct Settings {
     trial: Duration,
     unpaced: Duration,
     iterations: usize,
+    /// Measure the forwarding rates (off with `--instructions`).
+    rates: bool,
+    /// Count instructions per frame under `-icount` (off with `--no-instructions`).
+    instructions: bool,
+    /// QEMU's netdev backend for the two data ports.
+    backend: Backend,
+}
+
+/// QEMU netdev backends for the data ports whose other end the generator can be.
+#[derive(Clone, Copy, PartialEq)]
+enum Backend {
+    /// `-netdev socket,udp=...`: UDP on loopback (what `peer-bench` uses).
+    Socket,
+    /// `-netdev dgram` with inet addresses: UDP on loopback through QEMU's newer backend.
+    Dgram,
+    /// `-netdev dgram` with unix-domain datagram sockets: no IP stack on either side.
+    DgramUnix,
+}
+
+impl Backend {
+    fn parse(name: &str) -> Result<Self> {
+        Ok(match name {
+            "socket" => Backend::Socket,
+            "dgram" => Backend::Dgram,
+            "dgram-unix" => Backend::DgramUnix,
+            other => bail!("bench switch: --netdev {other}: expected socket, dgram or dgram-unix"),
+        })
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Backend::Socket => "socket",
+            Backend::Dgram => "dgram",
+            Backend::DgramUnix => "dgram-unix",
+        }
+    }
+}
+
+/// The generator's end of one data port.
+enum Endpoint {
+    Udp(UdpSocket),
+    Unix(UnixDatagram),
+}
+
+impl Endpoint {
+    fn send(&self, frame: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Endpoint::Udp(socket) => socket.send(frame),
+            Endpoint::Unix(socket) => socket.send(frame),
+        }
+    }
+
+    fn recv(&self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Endpoint::Udp(socket) => socket.recv(buffer),
+            Endpoint::Unix(socket) => socket.recv(buffer),
+        }
+    }
+
+    fn try_clone(&self) -> std::io::Result<Self> {
+        Ok(match self {
+            Endpoint::Udp(socket) => Endpoint::Udp(socket.try_clone()?),
+            Endpoint::Unix(socket) => Endpoint::Unix(socket.try_clone()?),
+        })
+    }
+
+    fn set_nonblocking(&self, nonblocking: bool) -> std::io::Result<()> {
+        match self {
+            Endpoint::Udp(socket) => socket.set_nonblocking(nonblocking),
+            Endpoint::Unix(socket) => socket.set_nonblocking(nonblocking),
+        }
+    }
+
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> std::io::Result<()> {
+        match self {
+            Endpoint::Udp(socket) => socket.set_read_timeout(timeout),
+            Endpoint::Unix(socket) => socket.set_read_timeout(timeout),
+        }
+    }
+
+    fn raw_fd(&self) -> RawFd {
+        match self {
+            Endpoint::Udp(socket) => socket.as_raw_fd(),
+            Endpoint::Unix(socket) => socket.as_raw_fd(),
+        }
+    }
+}
+
+/// Both data ports' generator ends and QEMU's `-netdev` values for them.
+struct Wiring {
+    port_a: Endpoint,
+    port_b: Endpoint,
+    netdev_a: String,
+    netdev_b: String,
+    /// Unix socket paths: where QEMU's ends are (connected to once QEMU runs), and the
+    /// directory to remove afterwards.
+    unix: Option<(PathBuf, PathBuf, PathBuf)>,
+}
+
+impl Wiring {
+    fn new(backend: Backend) -> Result<Self> {
+        if backend == Backend::DgramUnix {
+            // One fresh directory per boot (QEMU refuses a socket path that exists).
+            static BOOTS: AtomicU32 = AtomicU32::new(0);
+            let directory = std::env::temp_dir().join(format!(
+                "dpu-bench-switch-{}-{}",
+                std::process::id(),
+                BOOTS.fetch_add(1, Ordering::Relaxed)
+            ));
+            let _ = std::fs::remove_dir_all(&directory);
+            std::fs::create_dir_all(&directory)?;
+            let path = |name: &str| directory.join(name);
+            let port_a = UnixDatagram::bind(path("host-a"))?;
+            let port_b = UnixDatagram::bind(path("host-b"))?;
+            let netdev = |id: &str, qemu: &Path, host: &Path| {
+                format!(
+                    "dgram,id={id},local.type=unix,local.path={},remote.type=unix,remote.path={}",
+                    qemu.display(),
+                    host.display()
+                )
+            };
+            return Ok(Self {
+                netdev_a: netdev("porta", &path("qemu-a"), &path("host-a")),
+                netdev_b: netdev("portb", &path("qemu-b"), &path("host-b")),
+                port_a: Endpoint::Unix(port_a),
+                port_b: Endpoint::Unix(port_b),
+                unix: Some((path("qemu-a"), path("qemu-b"), directory)),
+            });
+        }
+        let port_a = UdpSocket::bind("127.0.0.1:0")?;
+        let port_b = UdpSocket::bind("127.0.0.1:0")?;
+        let (qemu_a, qemu_b) = free_ports()?;
+        let (host_a, host_b) = (port_a.local_addr()?.port(), port_b.local_addr()?.port());
+        let netdev = |id: &str, host: u16, qemu: u16| match backend {
+            Backend::Dgram => format!(
+                "dgram,id={id},local.type=inet,local.host=127.0.0.1,local.port={qemu},remote.type=inet,remote.host=127.0.0.1,remote.port={host}"
+            ),
+            _ => format!("socket,id={id},udp=127.0.0.1:{host},localaddr=127.0.0.1:{qemu}"),
+        };
+        port_a.connect(("127.0.0.1", qemu_a))?;
+        port_b.connect(("127.0.0.1", qemu_b))?;
+        Ok(Self {
+            netdev_a: netdev("porta", host_a, qemu_a),
+            netdev_b: netdev("portb", host_b, qemu_b),
+            port_a: Endpoint::Udp(port_a),
+            port_b: Endpoint::Udp(port_b),
+            unix: None,
+        })
+    }
+
+    /// Once QEMU has bound its ends: connect the unix sockets to them.
+    fn connect(&self) -> Result<()> {
+        if let (Endpoint::Unix(a), Endpoint::Unix(b), Some((qemu_a, qemu_b, _))) =
+            (&self.port_a, &self.port_b, &self.unix)
+        {
+            a.connect(qemu_a)
+                .with_context(|| format!("connecting to {}", qemu_a.display()))?;
+            b.connect(qemu_b)
+                .with_context(|| format!("connecting to {}", qemu_b.display()))?;
+        }
+        Ok(())
+    }
 }
 
 /// The guest mode.
@@ -93,25 +266,63 @@ struct Measured {
     trials: Vec<Trial>,
 }
 
+/// Guest instructions per forwarded frame in one configuration, from the kernel's `pmu`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Instructions {
+    /// Instructions per frame in the switching work of the passes that received frames.
+    switching: f64,
+    /// Per frame in the whole loop passes that received frames.
+    whole_loop: f64,
+    /// Per frame over every pass (idle polling between bursts too).
+    every_pass: f64,
+    /// Frames the guest's fast path received.
+    frames: u64,
+    /// Frames per pass that received any.
+    frames_per_pass: f64,
+}
+
+/// One instruction-count run.
+struct Counted {
+    mode: Mode,
+    macs: usize,
+    sent: u64,
+    received: u64,
+    figures: Instructions,
+}
+
 /// The host side of the two data ports.
 struct Generator {
-    port_a: UdpSocket,
+    port_a: Endpoint,
     /// The trial whose frames the counter counts.
     trial_id: Arc<AtomicU32>,
     received: Arc<AtomicU64>,
     /// Nanoseconds since `base` of the last frame counted.
     last_rx: Arc<AtomicU64>,
-    port_b: UdpSocket,
+    port_b: Endpoint,
     base: Instant,
+    /// The unix sockets' directory, removed when the generator goes.
+    directory: Option<PathBuf>,
 }
 
-/// `cargo xtask bench switch [--reps N] [--trial-seconds S] [--iterations N]`.
+impl Drop for Generator {
+    fn drop(&mut self) {
+        if let Some(directory) = &self.directory {
+            let _ = std::fs::remove_dir_all(directory);
+        }
+    }
+}
+
+/// `cargo xtask bench switch [--reps N] [--trial-seconds S] [--iterations N]
+/// [--instructions | --no-instructions] [--netdev socket|dgram|dgram-unix]`.
 pub fn bench(options: &BuildOptions, arguments: &[String]) -> Result<()> {
     let mut settings = Settings {
         reps: 1,
         trial: Duration::from_millis(1500),
         unpaced: Duration::from_secs(2),
         iterations: 7,
+        rates: true,
+        instructions: true,
+        backend: Backend::Socket,
     };
     let mut walker = OptionWalker::new(arguments);
     while let Some(option) = walker.next_option() {
@@ -121,6 +332,9 @@ pub fn bench(options: &BuildOptions, arguments: &[String]) -> Result<()> {
                 settings.trial = Duration::from_secs_f64(walker.value(option)?.parse()?)
             }
             "--iterations" => settings.iterations = walker.value(option)?.parse()?,
+            "--instructions" => settings.rates = false,
+            "--no-instructions" => settings.instructions = false,
+            "--netdev" => settings.backend = Backend::parse(&walker.value(option)?)?,
             other => bail!("bench switch: unknown option '{other}'"),
         }
     }
@@ -130,30 +344,56 @@ pub fn bench(options: &BuildOptions, arguments: &[String]) -> Result<()> {
         .map(|t| t.trim().to_string())
         .unwrap_or_else(|_| "unknown".into());
     println!("net.core.rmem_default = {rmem_default} (sizes QEMU's netdev socket buffers)");
+    println!(
+        "data ports on -netdev {} (--netdev socket|dgram|dgram-unix)",
+        settings.backend.label()
+    );
     let mut results: Vec<Measured> = Vec::new();
     for rep in 0..settings.reps.max(1) {
+        if !settings.rates {
+            break;
+        }
         // ABAB: both modes in every repetition, one after the other.
         for mode in [Mode::Switch, Mode::CrossConnect] {
             println!("[{}/{}] {}", rep + 1, settings.reps.max(1), mode.label());
             results.extend(run_mode(&artifacts, mode, &settings)?);
         }
     }
+    let mut counted: Vec<Counted> = Vec::new();
+    if settings.instructions {
+        // Instruction counts are exact: one boot per mode is enough.
+        for mode in [Mode::Switch, Mode::CrossConnect] {
+            println!("[instructions, -icount shift=0] {}", mode.label());
+            counted.extend(run_instructions(&artifacts, mode, settings.backend)?);
+        }
+    }
     set_affinity(None);
-    report(&results, &rmem_default, &settings)
+    report(&results, &counted, &rmem_default, &settings)
 }
 
 /// Pins the calling thread (and what it spawns from now on) to `cpu`; `None`: every CPU.
+///
+/// The set covers every CPU number the mask can hold, not `available_parallelism()`: that
+/// counts the CPUs of the thread's current mask, so once pinned to CPU 1 of two it said 1, the
+/// next pin to CPU 1 was an empty set the kernel refused, and every QEMU after the first ran on
+/// the generator's CPU (the cross-connect mode, always second, looked 5-10x slower).
 fn set_affinity(cpu: Option<usize>) {
     // SAFETY: cpu_set_t is plain data, zeroed is an empty set; sched_setaffinity only reads it.
-    unsafe {
+    let result = unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
-        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-        for index in 0..cpus {
+        for index in 0..libc::CPU_SETSIZE as usize {
             if cpu.is_none_or(|c| c == index) {
                 libc::CPU_SET(index, &mut set);
             }
         }
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
+    };
+    if result != 0 {
+        eprintln!(
+            "bench switch: cannot pin to CPU {}: {}",
+            cpu.map_or("any".to_string(), |c| c.to_string()),
+            std::io::Error::last_os_error()
+        );
     }
 }
 
@@ -166,7 +406,7 @@ fn free_ports() -> Result<(u16, u16)> {
 }
 
 /// Large socket buffers (the counter must not be where frames are lost).
-fn enlarge_buffers(socket: &UdpSocket) {
+fn enlarge_buffers(socket: RawFd) {
     let size: libc::c_int = 8 << 20;
     for (force, plain) in [
         (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF),
@@ -176,10 +416,60 @@ fn enlarge_buffers(socket: &UdpSocket) {
         unsafe {
             let value = (&raw const size).cast();
             let length = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-            if libc::setsockopt(socket.as_raw_fd(), libc::SOL_SOCKET, force, value, length) != 0 {
-                libc::setsockopt(socket.as_raw_fd(), libc::SOL_SOCKET, plain, value, length);
+            if libc::setsockopt(socket, libc::SOL_SOCKET, force, value, length) != 0 {
+                libc::setsockopt(socket, libc::SOL_SOCKET, plain, value, length);
             }
         }
+    }
+}
+
+/// Boots the guest in `mode` (under `-icount shift=0` when `icount`) with its two data ports
+/// on the generator's sockets; returns at the prompt.
+fn boot_guest(
+    artifacts: &build::KernelArtifacts,
+    mode: Mode,
+    icount: bool,
+    backend: Backend,
+) -> Result<(Session, Generator)> {
+    let wiring = Wiring::new(backend)?;
+    enlarge_buffers(wiring.port_a.raw_fd());
+    enlarge_buffers(wiring.port_b.raw_fd());
+    let fill = [
+        ("netdev_a", wiring.netdev_a.clone()),
+        ("netdev_b", wiring.netdev_b.clone()),
+    ];
+    let mut arguments = qemu::arguments(&Machine::default(), &artifacts.image, "test.args")?;
+    if !mode.append().is_empty() {
+        arguments.extend(["-append".to_string(), mode.append().to_string()]);
+    }
+    if icount {
+        // Exact instruction counts: QEMU's PMU counts INST_RETIRED only under -icount.
+        arguments.extend(["-icount".to_string(), "shift=0".to_string()]);
+    }
+    arguments.extend(qemu::profile("bench-switch.args", &fill)?);
+    // QEMU inherits CPU 1; the generator and the counter thread stay on CPU 0.
+    set_affinity(Some(QEMU_CPU));
+    let session = Session::start_arguments(&arguments, &artifacts.elf);
+    set_affinity(Some(GENERATOR_CPU));
+    let mut session = session?;
+    session
+        .expect("dpu> ", Duration::from_secs(30))
+        .context("the guest did not reach its prompt")?;
+    wiring.connect()?;
+    let directory = wiring.unix.map(|(_, _, directory)| directory);
+    Ok((
+        session,
+        Generator::new(wiring.port_a, wiring.port_b, directory)?,
+    ))
+}
+
+/// Prints the guest's last lines after `switch` (why a probe found no path).
+fn show_guest_tail(session: &mut Session) {
+    let _ = session.send_bytes(b"switch\r");
+    let _ = session.expect("datapath:", Duration::from_secs(10));
+    let tail: Vec<&str> = session.transcript.lines().rev().take(30).collect();
+    for line in tail.iter().rev() {
+        eprintln!("  guest: {line}");
     }
 }
 
@@ -189,44 +479,13 @@ fn run_mode(
     mode: Mode,
     settings: &Settings,
 ) -> Result<Vec<Measured>> {
-    let port_a = UdpSocket::bind("127.0.0.1:0")?;
-    let port_b = UdpSocket::bind("127.0.0.1:0")?;
-    enlarge_buffers(&port_a);
-    enlarge_buffers(&port_b);
-    let (qemu_a, qemu_b) = free_ports()?;
-    let fill = [
-        ("host_a", port_a.local_addr()?.port().to_string()),
-        ("host_b", port_b.local_addr()?.port().to_string()),
-        ("qemu_a", qemu_a.to_string()),
-        ("qemu_b", qemu_b.to_string()),
-    ];
-    let mut arguments = qemu::arguments(&Machine::default(), &artifacts.image, "test.args")?;
-    if !mode.append().is_empty() {
-        arguments.extend(["-append".to_string(), mode.append().to_string()]);
-    }
-    arguments.extend(qemu::profile("bench-switch.args", &fill)?);
-    port_a.connect(("127.0.0.1", qemu_a))?;
-    port_b.connect(("127.0.0.1", qemu_b))?;
-    // QEMU inherits CPU 1; the generator and the counter thread stay on CPU 0.
-    set_affinity(Some(QEMU_CPU));
-    let session = Session::start_arguments(&arguments, &artifacts.elf);
-    set_affinity(Some(GENERATOR_CPU));
-    let mut session = session?;
-    session
-        .expect("dpu> ", Duration::from_secs(30))
-        .context("the guest did not reach its prompt")?;
-    let generator = Generator::new(port_a, port_b)?;
+    let (mut session, generator) = boot_guest(artifacts, mode, false, settings.backend)?;
     let mut measured = Vec::new();
     for frame in [64usize, 1518] {
         for macs in [1usize, 4096] {
             generator.learn(macs)?;
             if let Err(error) = generator.probe() {
-                let _ = session.send_bytes(b"switch\r");
-                let _ = session.expect("datapath:", Duration::from_secs(10));
-                let tail: Vec<&str> = session.transcript.lines().rev().take(30).collect();
-                for line in tail.iter().rev() {
-                    eprintln!("  guest: {line}");
-                }
+                show_guest_tail(&mut session);
                 return Err(error);
             }
             let unpaced = generator.trial(frame, macs, 0.0, settings.unpaced)?;
@@ -313,6 +572,92 @@ fn run_mode(
     Ok(measured)
 }
 
+/// Boots the guest in `mode` under `-icount shift=0` and reads the PMU's instructions per
+/// forwarded frame for 1 and 4096 source MACs (64 B frames, bursts of 32).
+fn run_instructions(
+    artifacts: &build::KernelArtifacts,
+    mode: Mode,
+    backend: Backend,
+) -> Result<Vec<Counted>> {
+    let (mut session, generator) = boot_guest(artifacts, mode, true, backend)?;
+    let mut counted = Vec::new();
+    for macs in [1usize, 4096] {
+        generator.learn(macs)?;
+        if let Err(error) = generator.probe() {
+            show_guest_tail(&mut session);
+            return Err(error);
+        }
+        session.send_bytes(b"pmu reset\r")?;
+        session.expect("pmu: counts reset", Duration::from_secs(10))?;
+        let (sent, received) = generator.bursts(64, macs, COUNTED_FRAMES, COUNTED_BURST)?;
+        session.send_bytes(b"pmu\r")?;
+        session.expect("frames per pass with frames", Duration::from_secs(10))?;
+        let answer = session
+            .transcript
+            .rfind("pmu: instructions retired")
+            .map_or("", |start| &session.transcript[start..]);
+        let figures = parse_pmu(answer).with_context(|| {
+            format!("the guest's 'pmu' answer has no instruction figures:\n{answer}")
+        })?;
+        println!(
+            "  {:<13} {:>4} macs: {:.1} instructions per frame switching, {:.1} per frame for the whole loop pass ({} frames, {:.1} per pass; {} of {} sent came out)",
+            mode.label(),
+            macs,
+            figures.switching,
+            figures.whole_loop,
+            figures.frames,
+            figures.frames_per_pass,
+            received,
+            sent
+        );
+        counted.push(Counted {
+            mode,
+            macs,
+            sent,
+            received,
+            figures,
+        });
+    }
+    session.send_bytes(b"poweroff\r")?;
+    let _ = session.wait_exit(Duration::from_secs(10));
+    Ok(counted)
+}
+
+/// The figures of the kernel's `pmu` answer (`None` if a row is missing or has no figure).
+fn parse_pmu(answer: &str) -> Option<Instructions> {
+    // A row: label, instructions, frames, per frame.
+    let row = |label: &str| -> Option<(u64, f64)> {
+        let line = answer
+            .lines()
+            .find(|line| line.trim_start().starts_with(label))?;
+        let mut columns = line[line.find(label)? + label.len()..].split_whitespace();
+        let _instructions: u64 = columns.next()?.parse().ok()?;
+        let frames: u64 = columns.next()?.parse().ok()?;
+        let per_frame: f64 = columns.next()?.parse().ok()?;
+        Some((frames, per_frame))
+    };
+    let (frames, switching) = row(PMU_SWITCHING)?;
+    let (_, whole_loop) = row(PMU_WHOLE_LOOP)?;
+    let (_, every_pass) = row(PMU_EVERY_PASS)?;
+    let passes = answer
+        .lines()
+        .find(|line| line.trim_start().starts_with("passes: "))?;
+    let frames_per_pass = passes
+        .split(';')
+        .nth(1)?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    Some(Instructions {
+        switching,
+        whole_loop,
+        every_pass,
+        frames,
+        frames_per_pass,
+    })
+}
+
 /// Writes a test frame (RFC 2544 size including the 4-byte FCS that the socket does not carry).
 fn write_frame(
     buffer: &mut [u8],
@@ -339,7 +684,7 @@ fn flow_mac(index: usize) -> [u8; 6] {
 }
 
 impl Generator {
-    fn new(port_a: UdpSocket, port_b: UdpSocket) -> Result<Self> {
+    fn new(port_a: Endpoint, port_b: Endpoint, directory: Option<PathBuf>) -> Result<Self> {
         port_a.set_nonblocking(true)?;
         let counter = port_b.try_clone()?;
         counter.set_read_timeout(Some(Duration::from_millis(50)))?;
@@ -350,6 +695,7 @@ impl Generator {
             last_rx: Arc::new(AtomicU64::new(0)),
             port_b,
             base: Instant::now(),
+            directory,
         };
         let (trial_id, received, last_rx, base) = (
             Arc::clone(&generator.trial_id),
@@ -388,7 +734,7 @@ impl Generator {
         Ok(generator)
     }
 
-    fn send(&self, socket: &UdpSocket, frame: &[u8]) -> bool {
+    fn send(&self, socket: &Endpoint, frame: &[u8]) -> bool {
         // Loopback UDP refuses only when our own send buffer is full: try again later.
         socket.send(frame).is_ok()
     }
@@ -436,6 +782,45 @@ impl Generator {
         bail!("no frame sent into port A came out of port B within 30 s")
     }
 
+    /// Sends `total` frames in bursts of `burst`, each after the last came out of port B (or
+    /// 50 ms passed), then waits for the guest to drain; returns frames sent and received.
+    fn bursts(&self, frame_size: usize, macs: usize, total: u64, burst: u64) -> Result<(u64, u64)> {
+        let id = self.trial_id.load(Ordering::Relaxed).wrapping_add(1) % (u32::MAX - 2);
+        self.trial_id.store(id, Ordering::Relaxed);
+        std::thread::sleep(Duration::from_millis(100));
+        self.received.store(0, Ordering::Relaxed);
+        let mut frame = vec![0u8; frame_size - 4];
+        let mut sent = 0u64;
+        while sent < total {
+            for _ in 0..burst.min(total - sent) {
+                write_frame(&mut frame, MAC_B, flow_mac(sent as usize % macs), id, sent);
+                while !self.send(&self.port_a, &frame) {
+                    std::thread::sleep(Duration::from_micros(50));
+                }
+                sent += 1;
+            }
+            let deadline = Instant::now() + Duration::from_millis(50);
+            while self.received.load(Ordering::Relaxed) < sent && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_micros(100));
+            }
+        }
+        self.drain();
+        Ok((sent, self.received.load(Ordering::Relaxed)))
+    }
+
+    /// Waits until nothing has come out of port B for 300 ms (at most 3 s).
+    fn drain(&self) {
+        let ended = Instant::now();
+        loop {
+            std::thread::sleep(Duration::from_millis(20));
+            let last = Duration::from_nanos(self.last_rx.load(Ordering::Relaxed));
+            let quiet = self.base.elapsed().saturating_sub(last);
+            if quiet > Duration::from_millis(300) || ended.elapsed() > Duration::from_secs(3) {
+                break;
+            }
+        }
+    }
+
     /// Offers `rate` frames/s (0: as fast as the generator can) for `length`, then waits for
     /// the guest to drain (quiet for 300 ms, at most 3 s).
     fn trial(&self, frame_size: usize, macs: usize, rate: f64, length: Duration) -> Result<Trial> {
@@ -475,15 +860,7 @@ impl Generator {
             }
         }
         let seconds = start.elapsed().as_secs_f64();
-        let ended = Instant::now();
-        loop {
-            std::thread::sleep(Duration::from_millis(20));
-            let last = Duration::from_nanos(self.last_rx.load(Ordering::Relaxed));
-            let quiet = self.base.elapsed().saturating_sub(last);
-            if quiet > Duration::from_millis(300) || ended.elapsed() > Duration::from_secs(3) {
-                break;
-            }
-        }
+        self.drain();
         Ok(Trial {
             offered: rate,
             sent,
@@ -499,9 +876,20 @@ fn median(values: &mut [f64]) -> f64 {
 }
 
 /// The table (medians over repetitions), CSV and SVG.
-fn report(results: &[Measured], rmem_default: &str, settings: &Settings) -> Result<()> {
+fn report(
+    results: &[Measured],
+    counted: &[Counted],
+    rmem_default: &str,
+    settings: &Settings,
+) -> Result<()> {
     let directory = workspace_root().join("target").join("bench");
     std::fs::create_dir_all(&directory)?;
+    if !counted.is_empty() {
+        report_instructions(counted, &directory)?;
+    }
+    if results.is_empty() {
+        return Ok(());
+    }
     let pick = |mode: Mode, frame: usize, macs: usize| -> Vec<&Measured> {
         results
             .iter()
@@ -513,7 +901,8 @@ fn report(results: &[Measured], rmem_default: &str, settings: &Settings) -> Resu
     );
     println!();
     println!(
-        "switch bench (medians of {} rep(s), {:.1} s trials, {} search steps; net.core.rmem_default {})",
+        "switch bench (-netdev {}; medians of {} rep(s), {:.1} s trials, {} search steps; net.core.rmem_default {})",
+        settings.backend.label(),
         settings.reps.max(1),
         settings.trial.as_secs_f64(),
         settings.iterations,
@@ -606,6 +995,52 @@ fn report(results: &[Measured], rmem_default: &str, settings: &Settings) -> Resu
         trial_table.display(),
         plot.display()
     );
+    Ok(())
+}
+
+/// The instruction table (exact counts: one run each), and its CSV.
+fn report_instructions(counted: &[Counted], directory: &std::path::Path) -> Result<()> {
+    println!();
+    println!(
+        "guest instructions per forwarded 64 B frame (-icount shift=0, PMU event 0x08; {} frames in bursts of {})",
+        COUNTED_FRAMES, COUNTED_BURST
+    );
+    println!(
+        "{:<13} {:>5} {:>10} {:>11} {:>11} {:>10} {:>9}",
+        "mode", "macs", "switching", "whole-loop", "every-pass", "frames", "per-pass"
+    );
+    let mut csv = String::from(
+        "mode,source_macs,instructions_per_frame_switching,instructions_per_frame_whole_loop,instructions_per_frame_every_pass,frames,frames_per_pass,sent,received\n",
+    );
+    for run in counted {
+        let figures = &run.figures;
+        println!(
+            "{:<13} {:>5} {:>10.1} {:>11.1} {:>11.1} {:>10} {:>9.1}",
+            run.mode.label(),
+            run.macs,
+            figures.switching,
+            figures.whole_loop,
+            figures.every_pass,
+            figures.frames,
+            figures.frames_per_pass
+        );
+        writeln!(
+            csv,
+            "{},{},{:.1},{:.1},{:.1},{},{:.1},{},{}",
+            run.mode.label(),
+            run.macs,
+            figures.switching,
+            figures.whole_loop,
+            figures.every_pass,
+            figures.frames,
+            figures.frames_per_pass,
+            run.sent,
+            run.received
+        )?;
+    }
+    let path = directory.join("switch-instructions.csv");
+    std::fs::write(&path, csv)?;
+    println!("wrote {}", path.display());
     Ok(())
 }
 
@@ -731,6 +1166,75 @@ fn svg(results: &[Measured], rmem_default: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The CPUs the calling thread may run on.
+    fn affinity() -> Vec<usize> {
+        // SAFETY: cpu_set_t is plain data; sched_getaffinity writes at most its size.
+        unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set);
+            (0..libc::CPU_SETSIZE as usize)
+                .filter(|&cpu| libc::CPU_ISSET(cpu, &set))
+                .collect()
+        }
+    }
+
+    #[test]
+    fn pinning_twice_moves_the_thread_each_time() {
+        // In a thread of its own: affinity is per thread and the test must not pin the runner.
+        std::thread::spawn(|| {
+            let all = affinity();
+            let (Some(&first), Some(&last)) = (all.first(), all.last()) else {
+                return;
+            };
+            set_affinity(Some(last));
+            assert_eq!(affinity(), vec![last]);
+            set_affinity(Some(first));
+            assert_eq!(affinity(), vec![first]);
+            // The bug: pinned to one CPU, a second pin elsewhere was silently refused.
+            set_affinity(Some(last));
+            assert_eq!(affinity(), vec![last]);
+            set_affinity(None);
+            assert!(affinity().len() >= all.len());
+        })
+        .join()
+        .expect("the pinning thread");
+    }
+
+    const PMU_ANSWER: &str =
+        "pmu\r\npmu: instructions retired (event 0x08, EL1 and EL0), since boot or 'pmu reset'\r
+  part of the loop                         instructions     frames   per frame\r
+  switching work (passes with frames)             39033         14      2788.1\r
+  whole loop pass (passes with frames)            68127         14      4866.2\r
+  every pass (idle polling too)               102413937         14   7315281.2\r
+  passes: 14 with frames of 30868; 1.0 frames per pass with frames\r
+dpu> ";
+
+    #[test]
+    fn pmu_answer_parses() {
+        assert_eq!(
+            parse_pmu(PMU_ANSWER),
+            Some(Instructions {
+                switching: 2788.1,
+                whole_loop: 4866.2,
+                every_pass: 7315281.2,
+                frames: 14,
+                frames_per_pass: 1.0,
+            })
+        );
+    }
+
+    #[test]
+    fn pmu_answer_without_frames_has_no_figures() {
+        let empty = PMU_ANSWER
+            .replace("2788.1", "-")
+            .replace("14      ", "0       ");
+        assert_eq!(parse_pmu(&empty), None);
+        assert_eq!(
+            parse_pmu("pmu: this PMU does not count instructions retired"),
+            None
+        );
+    }
 
     #[test]
     fn flow_macs_are_distinct_and_never_port_b() {

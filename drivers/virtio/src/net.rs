@@ -344,6 +344,29 @@ impl<T: Transport> VirtioNet<T> {
         &self.transport
     }
 
+    /// Before the poll loop sleeps: asks the device to interrupt at the next received frame,
+    /// then looks at the ring again. True if a frame is already waiting (do not sleep on it).
+    /// No register access: only ring memory.
+    pub fn arm_receive_interrupt(&mut self) -> bool {
+        self.rx.arm_used_interrupt()
+    }
+
+    /// The loop polls again: no receive interrupts (a store only if one was armed).
+    pub fn suppress_receive_interrupt(&mut self) {
+        self.rx.suppress_used_interrupts();
+    }
+
+    /// True if a received frame waits on the ring (one load of ring memory).
+    pub fn receive_pending(&self) -> bool {
+        self.rx.has_used()
+    }
+
+    /// Frames received plus frames transmitted: an O(1) activity probe for the poll loop (two
+    /// loads, where `counters()` copies the whole counter block).
+    pub fn activity(&self) -> u64 {
+        self.counters.rx_packets + self.counters.tx_packets
+    }
+
     /// Handles the device's config-change interrupt from the poll loop: acknowledges pending
     /// causes (harmless if the handler already did), re-reads the link and returns it. A change
     /// is counted in [`Counters::link_changes`].

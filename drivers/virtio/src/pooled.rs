@@ -39,6 +39,8 @@ use crate::pool::{POOL_BUFFERS, PacketPool};
 use crate::queue::{QueueError, QueueMemory, UsedBuffer, VirtQueue};
 use crate::transport::{Transport, status};
 
+const _: () = assert!(NET_HEADER_LEN == 12, "the header is zeroed as 8 + 4 bytes");
+
 /// Address used if the device has no `VIRTIO_NET_F_MAC` (locally administered).
 const FALLBACK_MAC: MacAddress = MacAddress([0x02, 0, 0, 0, 0, 0x01]);
 /// Where the device writes a received buffer: the header, then the frame at the headroom.
@@ -262,6 +264,23 @@ impl<T: Transport, const COUNT: usize> PooledVirtioNet<T, COUNT> {
             pool: self.pool.occupancy(),
             ..self.counters
         }
+    }
+
+    /// Before the poll loop sleeps: asks the device to interrupt at the next received frame,
+    /// then looks at the ring again. True if a frame is already waiting (do not sleep on it).
+    /// No register access: only ring memory.
+    pub fn arm_receive_interrupt(&mut self) -> bool {
+        self.rx.arm_used_interrupt()
+    }
+
+    /// The loop polls again: no receive interrupts (a store only if one was armed).
+    pub fn suppress_receive_interrupt(&mut self) {
+        self.rx.suppress_used_interrupts();
+    }
+
+    /// True if a received frame waits on the ring (one load of ring memory).
+    pub fn receive_pending(&self) -> bool {
+        self.rx.has_used()
     }
 
     /// Handles the config-change interrupt from the poll loop (see `VirtioNet::config_changed`).
@@ -491,7 +510,11 @@ impl<T: Transport, const COUNT: usize> PooledVirtioNet<T, COUNT> {
             // just now) and is consumed here, so neither the caller nor a device touches the
             // cell; the header bytes lie inside it (`start >= NET_HEADER_LEN`, checked above).
             unsafe {
-                core::ptr::write_bytes(header as *mut u8, 0, NET_HEADER_LEN);
+                // Two stores rather than a `memset` call (per frame on the fast path): 8 bytes
+                // then 4 (NET_HEADER_LEN is 12), unaligned as the frame's start may be.
+                let header = header as *mut u8;
+                header.cast::<u64>().write_unaligned(0);
+                header.add(8).cast::<u32>().write_unaligned(0);
             }
             // No offloads negotiated: an all-zero header (§5.1.6.2).
             if !tx.push(index, header, (NET_HEADER_LEN + len) as u32, false) {

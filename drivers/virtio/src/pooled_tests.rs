@@ -632,3 +632,29 @@ fn receive_refills_in_batches_of_the_reserve() {
     assert_eq!(port.port_occupancy().rx_posted, 64, "16 missing: one batch");
     assert_pool_consistent(pool);
 }
+
+/// A pooled port arms and suppresses its receive interrupt like a NIC with its own pool.
+#[test]
+fn pooled_receive_interrupt_is_armed_only_for_the_sleep() {
+    let pool = pool();
+    let (device, mut port) = port(pool, 64);
+    let interrupts = || device.state().used_interrupts;
+    assert!(device.deliver(&frame(1, 60)));
+    assert_eq!(interrupts(), 0);
+    assert!(port.receive_pending());
+    assert!(port.arm_receive_interrupt());
+    for buffer in receive_all(&mut port) {
+        pool.release(buffer).unwrap();
+    }
+    assert!(!port.receive_pending());
+    assert!(!port.arm_receive_interrupt());
+    assert!(device.deliver(&frame(2, 60)));
+    assert_eq!(interrupts(), 1);
+    port.suppress_receive_interrupt();
+    assert!(device.deliver(&frame(3, 60)));
+    assert_eq!(interrupts(), 1);
+    for buffer in receive_all(&mut port) {
+        pool.release(buffer).unwrap();
+    }
+    assert_pool_consistent(pool);
+}

@@ -13,9 +13,12 @@
 //!
 //! Notification suppression follows §2.7.10 exactly: with `VIRTIO_F_EVENT_IDX` the driver kicks
 //! only if [`need_event`] says the device's `avail_event` was crossed; without it, only if the
-//! device did not set `VIRTQ_USED_F_NO_NOTIFY`. The driver polls, so it asks for no used-buffer
-//! interrupts: `VIRTQ_AVAIL_F_NO_INTERRUPT` without event index, and with it a `used_event` kept
-//! half the index space ahead, which the device can never cross.
+//! device did not set `VIRTQ_USED_F_NO_NOTIFY`. The driver polls, so while it polls it asks for no
+//! used-buffer interrupts: `VIRTQ_AVAIL_F_NO_INTERRUPT` without event index, and with it a
+//! `used_event` kept half the index space ahead, which the device can never cross. Before the
+//! poll loop sleeps it arms the interrupt for the next used buffer
+//! ([`VirtQueue::arm_used_interrupt`], which re-checks the ring for a buffer that raced in); the
+//! next [`VirtQueue::pop_used`] or [`VirtQueue::suppress_used_interrupts`] suppresses it again.
 
 use core::fmt;
 use core::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, Ordering, fence};
@@ -265,6 +268,10 @@ pub struct VirtQueue<const SIZE: usize> {
     kicked_index: u16,
     last_used: u16,
     event_index: bool,
+    /// The device was asked for an interrupt at the next used buffer (the driver sleeps).
+    interrupt_armed: bool,
+    /// `last_used` when `used_event` was last parked half the index space ahead.
+    parked_at: u16,
 }
 
 impl<const SIZE: usize> VirtQueue<SIZE> {
@@ -292,7 +299,7 @@ impl<const SIZE: usize> VirtQueue<SIZE> {
             // Free stack pops from the end; lowest descriptor first is only cosmetic.
             *entry = size - 1 - slot as u16;
         }
-        let queue = Self {
+        let mut queue = Self {
             memory,
             size,
             free_descriptors,
@@ -304,15 +311,11 @@ impl<const SIZE: usize> VirtQueue<SIZE> {
             kicked_index: 0,
             last_used: 0,
             event_index,
+            // So that the suppression below writes the ring (which starts all zero).
+            interrupt_armed: true,
+            parked_at: 0,
         };
-        if event_index {
-            queue.suppress_used_interrupts();
-        } else {
-            memory
-                .avail
-                .flags
-                .store(AVAIL_F_NO_INTERRUPT.to_le(), Ordering::Release);
-        }
+        queue.suppress_used_interrupts();
         Some(queue)
     }
 
@@ -355,11 +358,66 @@ impl<const SIZE: usize> VirtQueue<SIZE> {
     }
 
     /// Keeps `used_event` half the index space ahead, so the device never crosses it.
-    fn suppress_used_interrupts(&self) {
+    fn park_used_event(&mut self) {
+        self.parked_at = self.last_used;
         self.used_event_slot().store(
             self.last_used.wrapping_add(0x8000).to_le(),
             Ordering::Release,
         );
+    }
+
+    /// How far `last_used` may move before `used_event` is parked again. The device's used
+    /// index is at most `size` ahead of `last_used`, and the event sits 0x8000 ahead of where
+    /// it was parked, so anything below `0x8000 - size` keeps the device behind the event;
+    /// half of that leaves a margin.
+    fn park_distance(&self) -> u16 {
+        ((0x8000 - u32::from(self.size)) / 2) as u16
+    }
+
+    /// True if the device has used a buffer the driver has not taken yet (one load of the used
+    /// index: no register access).
+    pub fn has_used(&self) -> bool {
+        u16::from_le(self.memory.used.index.load(Ordering::Acquire)) != self.last_used
+    }
+
+    /// Asks the device for a used-buffer interrupt at the next buffer it uses (before the
+    /// driver sleeps; §2.7.7: `used_event = last_used` with event index, else clearing
+    /// `NO_INTERRUPT`), then looks again: true if a used buffer is already there, so the caller
+    /// must not sleep on it (the device may have used it before it saw the request).
+    pub fn arm_used_interrupt(&mut self) -> bool {
+        if self.event_index {
+            self.used_event_slot()
+                .store(self.last_used.to_le(), Ordering::Release);
+        } else {
+            self.memory.avail.flags.store(0, Ordering::Release);
+        }
+        self.interrupt_armed = true;
+        // Full barrier: the request is visible to the device before the used index is read
+        // (otherwise both sides could miss each other and the driver sleep on a used buffer).
+        fence(Ordering::SeqCst);
+        self.has_used()
+    }
+
+    /// True while a used-buffer interrupt is armed ([`arm_used_interrupt`](Self::arm_used_interrupt)).
+    pub fn used_interrupt_armed(&self) -> bool {
+        self.interrupt_armed
+    }
+
+    /// Asks the device for no used-buffer interrupts (the driver polls). Cheap when they are
+    /// already suppressed: a store only if one was armed.
+    pub fn suppress_used_interrupts(&mut self) {
+        if !self.interrupt_armed {
+            return;
+        }
+        self.interrupt_armed = false;
+        if self.event_index {
+            self.park_used_event();
+        } else {
+            self.memory
+                .avail
+                .flags
+                .store(AVAIL_F_NO_INTERRUPT.to_le(), Ordering::Release);
+        }
     }
 
     /// Posts one buffer and makes it available (no notification). `writable` buffers are for
@@ -457,8 +515,19 @@ impl<const SIZE: usize> VirtQueue<SIZE> {
         Some(Ok(UsedBuffer { token, length }))
     }
 
-    fn after_used(&self) {
+    /// After the driver took used entries: keep interrupts suppressed (the driver is polling).
+    fn after_used(&mut self) {
         if self.event_index {
+            // Moves `used_event` along so the device never reaches it: at once if it was
+            // armed, else once `last_used` has gone `park_distance` (a store per buffer
+            // would cost the fast path for nothing).
+            if self.interrupt_armed
+                || self.last_used.wrapping_sub(self.parked_at) >= self.park_distance()
+            {
+                self.interrupt_armed = false;
+                self.park_used_event();
+            }
+        } else {
             self.suppress_used_interrupts();
         }
     }

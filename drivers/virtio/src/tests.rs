@@ -577,3 +577,77 @@ fn reset_recovers_from_a_used_index_jump_and_returns_stranded_buffers() {
     nic.release(held.into_iter().next().unwrap());
     assert_pool_consistent(&nic);
 }
+
+/// The receive interrupt armed before the loop sleeps, with and without EVENT_IDX: silent while
+/// polling, one interrupt for the next frame once armed, silent again after the frame is taken
+/// or the loop suppresses it; a frame already waiting when arming says "do not sleep".
+#[test]
+fn receive_interrupt_is_armed_only_for_the_sleep() {
+    for offered in [
+        features::F_VERSION_1 | features::F_EVENT_IDX | features::NET_F_MAC,
+        features::F_VERSION_1 | features::NET_F_MAC,
+    ] {
+        let device = FakeDevice::new(offered);
+        let mut nic = VirtioNet::new(device.clone(), storage()).unwrap();
+        let names = FeatureNames(offered);
+        let interrupts = || device.state().used_interrupts;
+        // Polling: frames raise no interrupt.
+        assert!(device.deliver(&frame(1, 60)));
+        assert_eq!(interrupts(), 0, "{names}");
+        assert!(nic.receive_pending());
+        // A frame already waiting: arming says so (the loop must not sleep on it).
+        assert!(nic.arm_receive_interrupt(), "{names}");
+        for buffer in receive_all(&mut nic) {
+            nic.release(buffer);
+        }
+        assert!(!nic.receive_pending());
+        // Taking the frame suppressed the interrupt again.
+        assert!(device.deliver(&frame(2, 60)));
+        assert_eq!(interrupts(), 0, "{names}");
+        for buffer in receive_all(&mut nic) {
+            nic.release(buffer);
+        }
+        // Armed with nothing waiting: the next frame interrupts, once.
+        assert!(!nic.arm_receive_interrupt(), "{names}");
+        assert!(device.deliver(&frame(3, 60)));
+        assert_eq!(interrupts(), 1, "{names}");
+        assert_ne!(device.state().interrupt_status & interrupt::USED_BUFFER, 0);
+        // Woken: the loop suppresses, and further frames are silent until the next sleep.
+        nic.suppress_receive_interrupt();
+        assert!(device.deliver(&frame(4, 60)));
+        assert_eq!(interrupts(), 1, "{names}");
+        for buffer in receive_all(&mut nic) {
+            nic.release(buffer);
+        }
+        // Armed, then suppressed without a frame (woken by something else): still silent.
+        assert!(!nic.arm_receive_interrupt());
+        nic.suppress_receive_interrupt();
+        assert!(device.deliver(&frame(5, 60)));
+        assert_eq!(interrupts(), 1, "{names}");
+        assert_pool_consistent(&nic);
+    }
+}
+
+/// `used_event` is parked half the index space ahead only now and then (not at every used
+/// buffer): across several wraps of the 16-bit used index the device never reaches it, so a
+/// polling driver gets no interrupt, and arming still works afterwards.
+#[test]
+fn polling_across_used_index_wraps_raises_no_interrupt() {
+    let device = FakeDevice::qemu_like();
+    let mut nic = VirtioNet::new(device.clone(), storage()).unwrap();
+    let mut delivered = 0u32;
+    while delivered < 3 * 65_536 + 123 {
+        for _ in 0..16 {
+            assert!(device.deliver(&frame(delivered, 60)));
+            delivered += 1;
+        }
+        for buffer in receive_all(&mut nic) {
+            nic.release(buffer);
+        }
+    }
+    assert_eq!(device.state().used_interrupts, 0);
+    assert!(!nic.arm_receive_interrupt());
+    assert!(device.deliver(&frame(0, 60)));
+    assert_eq!(device.state().used_interrupts, 1);
+    assert_pool_consistent(&nic);
+}

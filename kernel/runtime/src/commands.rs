@@ -188,7 +188,9 @@ fn execute(
                 since_read.longest_microseconds,
                 since_read.longest_activity
             );
+            println!("{}", crate::loopstats::Wakeups);
         }
+        Command::Pmu { reset } => crate::pmu::command(reset),
         Command::Devices { verbose } => show_devices(system, network, verbose),
         Command::LogShow => {
             println!(

@@ -52,6 +52,10 @@ static INPUT: IrqSafeMutex<Deque<u8, INPUT_RING_SIZE>> =
 static EMERGENCY_BASE: AtomicUsize = AtomicUsize::new(0);
 /// Receive interrupts are masked because the ring was full.
 static RECEIVE_MASKED: AtomicBool = AtomicBool::new(false);
+/// The UART's receive interrupt is routed to [`on_interrupt`]: [`read_byte`] then leaves the
+/// UART alone while the ring is empty (each register access is a costly exit under QEMU TCG,
+/// and the poll loop asks on every pass).
+static INTERRUPT_DRIVEN: AtomicBool = AtomicBool::new(false);
 /// Bytes the UART itself lost (its FIFO overflowed).
 static INPUT_OVERRUNS: AtomicU32 = AtomicU32::new(0);
 /// Line errors (framing, parity, break, FIFO overrun) reported by the UART.
@@ -179,7 +183,16 @@ pub fn on_interrupt() {
     RECEIVE_MASKED.store(full, Ordering::Relaxed);
 }
 
-/// Takes one received byte, if any (also polls the FIFO, so input works without interrupts).
+/// The UART's receive interrupt now reaches [`on_interrupt`]: enables it and stops polling the
+/// FIFO from [`read_byte`].
+pub fn set_interrupt_driven() {
+    INTERRUPT_DRIVEN.store(true, Ordering::Relaxed);
+    // Takes what is already in the FIFO and unmasks the receive interrupts.
+    on_interrupt();
+}
+
+/// Takes one received byte, if any. Without a receive interrupt it also polls the FIFO, so
+/// input works then too; with one, an empty ring costs no register access.
 pub fn read_byte() -> Option<u8> {
     // The guard must be gone before `on_interrupt` takes OUTPUT then INPUT (lock order; an
     // `if let` on `INPUT.lock()` would keep it for the whole block and deadlock).
@@ -190,6 +203,9 @@ pub fn read_byte() -> Option<u8> {
             on_interrupt();
         }
         return Some(byte);
+    }
+    if INTERRUPT_DRIVEN.load(Ordering::Relaxed) {
+        return None;
     }
     on_interrupt();
     INPUT.lock().pop_front()

@@ -1,8 +1,10 @@
-//! Poll-loop pass timing: pass counts and the longest pass, for `stats`.
+//! Poll-loop pass timing and wakeups: passes, the longest pass, sleeps by wake cause, for `stats`.
 //!
-//! Only the loop writes (once per pass, after the pass's work and before any sleep, so the
-//! `wfi` time is not counted) and only the `stats` command, run by the loop, reads: atomics with
-//! relaxed ordering are enough and keep this free of locks and `static mut`.
+//! Only the loop writes the pass figures (once per pass, after the pass's work and before any
+//! sleep, so the `wfi` time is not counted) and only the `stats` command, run by the loop, reads:
+//! atomics with relaxed ordering are enough and keep this free of locks and `static mut`. The
+//! interrupt handlers note why they ran ([`woken_by`]); the loop, after its `wfi`, counts the
+//! wake under the first cause noted since it went to sleep ([`after_wake`]).
 
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
@@ -133,4 +135,83 @@ pub struct Summary {
 pub fn take() -> (Summary, Summary) {
     READ_IN_PASS.store(true, Ordering::Relaxed);
     (SINCE_BOOT.read(), SINCE_READ.read())
+}
+
+/// Why an interrupt handler ran, as bits; the loop's wake is counted under the first one set.
+#[derive(Clone, Copy)]
+#[repr(u32)]
+pub enum Wake {
+    /// A NIC used a receive buffer (the interrupt armed before sleeping).
+    Frame = 1,
+    /// A NIC reported a configuration change (link).
+    Link = 2,
+    /// Console input.
+    Console = 4,
+    /// The timer tick.
+    Timer = 8,
+}
+
+/// Wake causes in counting order, with their words in `stats`.
+const WAKE_NAMES: [(u32, &str); 4] = [
+    (Wake::Frame as u32, "received frame"),
+    (Wake::Link as u32, "link change"),
+    (Wake::Console as u32, "console"),
+    (Wake::Timer as u32, "timer tick"),
+];
+
+/// Handlers' causes since the loop last went to sleep.
+static PENDING_WAKE: AtomicU32 = AtomicU32::new(0);
+/// Wakes counted by cause (in `WAKE_NAMES` order), then the ones no handler claimed.
+static WAKES: [AtomicU64; 5] = [const { AtomicU64::new(0) }; 5];
+/// Sleeps not taken: a NIC had a frame waiting once its receive interrupt was armed.
+static SLEEPS_SKIPPED: AtomicU64 = AtomicU64::new(0);
+
+/// From an interrupt handler: it ran for `cause`.
+pub fn woken_by(cause: Wake) {
+    PENDING_WAKE.fetch_or(cause as u32, Ordering::Relaxed);
+}
+
+/// The loop is about to sleep (interrupts masked): causes noted from now on are its wake's.
+pub fn before_sleep() {
+    PENDING_WAKE.store(0, Ordering::Relaxed);
+}
+
+/// The loop woke from its sleep and the handlers have run: counts the wake by its cause.
+pub fn after_wake() {
+    let causes = PENDING_WAKE.swap(0, Ordering::Relaxed);
+    let slot = WAKE_NAMES
+        .iter()
+        .position(|(bit, _)| causes & bit != 0)
+        .unwrap_or(WAKE_NAMES.len());
+    if let Some(count) = WAKES.get(slot) {
+        count.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The loop did not sleep: work raced in while it armed the receive interrupts.
+pub fn sleep_skipped() {
+    SLEEPS_SKIPPED.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Sleeps since boot by what ended them, in words (`Display`).
+pub struct Wakeups;
+
+impl core::fmt::Display for Wakeups {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let counts: [u64; 5] = core::array::from_fn(|slot| WAKES[slot].load(Ordering::Relaxed));
+        write!(
+            formatter,
+            "wakeups: {} since boot, by",
+            counts.iter().sum::<u64>()
+        )?;
+        for ((_, name), count) in WAKE_NAMES.iter().zip(counts) {
+            write!(formatter, " {} {},", name, count)?;
+        }
+        write!(
+            formatter,
+            " other {}; sleeps skipped for a frame that raced in {}",
+            counts[WAKE_NAMES.len()],
+            SLEEPS_SKIPPED.load(Ordering::Relaxed)
+        )
+    }
 }

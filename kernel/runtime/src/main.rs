@@ -19,6 +19,7 @@ mod layout;
 mod log;
 mod loopstats;
 mod net;
+mod pmu;
 mod switching;
 mod sync;
 mod version;
@@ -146,7 +147,7 @@ pub unsafe fn kernel_init(dtb: usize, entry_level: u64) -> ! {
 fn start_interrupt_sources(system: &System) {
     match system.board.timer_interrupt {
         Some(id) => {
-            if let Err(error) = interrupts::register(id, system.board.trigger(id), timer::on_tick) {
+            if let Err(error) = interrupts::register(id, system.board.trigger(id), on_timer_tick) {
                 println!("timer interrupt {}: {}", id, error);
             }
             timer::start_ticks();
@@ -155,15 +156,27 @@ fn start_interrupt_sources(system: &System) {
             "warning: the device tree describes no timer interrupt; uptime stays 0 and the watchdog is off"
         ),
     }
-    if let Some(id) = system.board.uart.and_then(|uart| uart.interrupt)
-        && let Err(error) =
-            interrupts::register(id, system.board.trigger(id), console::on_interrupt)
-    {
-        println!(
-            "console interrupt {}: {} (falling back to polling)",
-            id, error
-        );
+    if let Some(id) = system.board.uart.and_then(|uart| uart.interrupt) {
+        match interrupts::register(id, system.board.trigger(id), on_console_interrupt) {
+            Ok(()) => console::set_interrupt_driven(),
+            Err(error) => println!(
+                "console interrupt {}: {} (falling back to polling)",
+                id, error
+            ),
+        }
     }
+}
+
+/// The timer interrupt, noted as a wake cause for `stats`.
+fn on_timer_tick() {
+    loopstats::woken_by(loopstats::Wake::Timer);
+    timer::on_tick();
+}
+
+/// The console interrupt, noted as a wake cause for `stats`.
+fn on_console_interrupt() {
+    loopstats::woken_by(loopstats::Wake::Console);
+    console::on_interrupt();
 }
 
 fn kernel_main(system: &'static System) -> ! {
@@ -198,13 +211,30 @@ fn kernel_main(system: &'static System) -> ! {
         // The pass's work ends here; the sleep below is not part of it.
         loopstats::end_pass(pass_started, timer::counter_microseconds());
         if idle && !network_busy {
-            // Check-then-sleep with IRQs masked: a pending interrupt still wakes `wfi`.
-            let mask = sync::InterruptMask::new();
-            if !console::input_pending() {
-                cpu_arch::cpu::wait_for_interrupt();
-            }
-            drop(mask);
+            sleep_until_interrupt(&mut network);
         }
+    }
+}
+
+/// Sleeps until an interrupt: a received frame (every NIC's receive interrupt is armed first),
+/// console input, a link change or the timer tick. Check-then-sleep with IRQs masked: a pending
+/// interrupt still ends `wfi`, and the handlers run once the mask is dropped. A frame that
+/// raced in while the interrupts were armed means no sleep at all. On wake the NICs go back to
+/// polling with their receive interrupts suppressed.
+fn sleep_until_interrupt(network: &mut net::Network) {
+    let mask = sync::InterruptMask::new();
+    loopstats::before_sleep();
+    let frame_waiting = network.arm_receive_interrupts();
+    let sleep = !frame_waiting && !console::input_pending();
+    if sleep {
+        cpu_arch::cpu::wait_for_interrupt();
+    }
+    drop(mask);
+    network.suppress_receive_interrupts();
+    if sleep {
+        loopstats::after_wake();
+    } else if frame_waiting {
+        loopstats::sleep_skipped();
     }
 }
 

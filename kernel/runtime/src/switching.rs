@@ -78,6 +78,11 @@ pub struct DataPorts {
     source: Source,
     /// Bench mode: port1 and port2 cross-connected, no switch decision.
     crossconnect: bool,
+    /// One port's receive burst. Empty (all `None`) between uses: kept here so a pass does not
+    /// clear 32 slots for every port it polls.
+    frames: [Option<PoolBuffer>; BURST],
+    /// The clock at the last maintenance step (aging sweep, failover announcements).
+    maintained_at: Option<Tick>,
 }
 
 /// Where the running config came from.
@@ -132,6 +137,8 @@ impl DataPorts {
             counters: PathCounters::default(),
             source: Source::Default,
             crossconnect: false,
+            frames: [const { None }; BURST],
+            maintained_at: None,
         };
         // `switch.crossconnect` is a bench mode, not a switch config key: take it out first.
         let mut rest: heapless::String<CMDLINE_CAPACITY> = heapless::String::new();
@@ -224,7 +231,6 @@ impl DataPorts {
         let mut received_total = 0;
         // Outputs that got frames this pass: each is flushed once, at the end.
         let mut touched = [false; crate::net::MAX_DATA_PORTS];
-        let mut frames: [Option<PoolBuffer>; BURST] = [const { None }; BURST];
         for ingress in self.switch.config().port_ids() {
             let Some(input) = self.nic_of[ingress.index()] else {
                 continue;
@@ -232,10 +238,10 @@ impl DataPorts {
             let Some(nic) = nics.get_mut(input) else {
                 continue;
             };
-            let received = nic.driver.receive(&mut frames);
+            let received = nic.driver.receive(&mut self.frames);
             received_total += received;
-            for slot in frames.iter_mut().take(received) {
-                let Some(buffer) = slot.take() else {
+            for position in 0..received {
+                let Some(buffer) = self.frames.get_mut(position).and_then(Option::take) else {
                     continue;
                 };
                 match self.switch.process(ingress, POOL.frame(&buffer), now) {
@@ -249,7 +255,14 @@ impl DataPorts {
                 }
             }
         }
-        self.switch.maintain(now);
+        // Aging sweeps a fixed number of slots per step: once per clock tick (10 ms) is ample
+        // for a 300 s aging time (a full sweep then takes under 8 s), where a step in every
+        // pass cost a spinning loop hundreds of instructions per frame. A failover
+        // announcement scan still gets a step every pass, so its RARP frames go out at once.
+        if self.maintained_at != Some(now) || self.switch.announcing() {
+            self.switch.maintain(now);
+            self.maintained_at = Some(now);
+        }
         while let Some(notification) = self.switch.next_notification() {
             let Some(index) = self.nic_of[notification.uplink.index()] else {
                 self.counters.no_nic += 1;
@@ -303,16 +316,15 @@ impl DataPorts {
         };
         let mut received_total = 0;
         let mut touched = [false; crate::net::MAX_DATA_PORTS];
-        let mut frames: [Option<PoolBuffer>; BURST] = [const { None }; BURST];
         for (ingress, egress) in [(first, second), (second, first)] {
             let Some(nic) = self.nic_of[ingress.index()].and_then(|input| nics.get_mut(input))
             else {
                 continue;
             };
-            let received = nic.driver.receive(&mut frames);
+            let received = nic.driver.receive(&mut self.frames);
             received_total += received;
-            for slot in frames.iter_mut().take(received) {
-                if let Some(buffer) = slot.take()
+            for position in 0..received {
+                if let Some(buffer) = self.frames.get_mut(position).and_then(Option::take)
                     && self.send(nics, buffer, egress, Edit::Keep, &mut touched)
                 {
                     self.count_sent(Sent::Moved);
@@ -378,15 +390,19 @@ impl DataPorts {
             self.release(buffer);
             return false;
         };
-        let (start, length) = (buffer.start(), buffer.len());
-        // The pool's 128 bytes of headroom leave room for a pushed tag.
-        let Ok((start, length)) = apply_edit(POOL.buffer_mut(&mut buffer), start, length, edit)
-        else {
-            self.counters.edit_failed += 1;
-            self.release(buffer);
-            return false;
-        };
-        buffer.set_frame(start, length);
+        let (mut start, mut length) = (buffer.start(), buffer.len());
+        // Most frames go out as they came: no edit, so no look at the bytes (that would take
+        // the pool lock and check the handle once more, per frame).
+        if edit != Edit::Keep {
+            // The pool's 128 bytes of headroom leave room for a pushed tag.
+            let Ok(edited) = apply_edit(POOL.buffer_mut(&mut buffer), start, length, edit) else {
+                self.counters.edit_failed += 1;
+                self.release(buffer);
+                return false;
+            };
+            (start, length) = edited;
+            buffer.set_frame(start, length);
+        }
         match nic.driver.transmit_pooled(buffer, start, length) {
             Ok(()) => {
                 if let Some(flag) = touched.get_mut(output) {

@@ -60,6 +60,11 @@ pub enum Command<'a> {
     Watchdog(Option<u32>),
     /// Poll-loop statistics: passes and the longest pass, since boot and since the last `stats`.
     Stats,
+    /// Instructions per forwarded frame from the PMU (`pmu`), or zero its sums (`pmu reset`).
+    Pmu {
+        /// Zero the sums instead of showing them.
+        reset: bool,
+    },
     /// Receive a signed image of `length` bytes over the console into the inactive bank.
     Update {
         /// Announced image length in bytes.
@@ -247,6 +252,11 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
         "",
         "poll loop: passes and the longest pass, since boot and since the last 'stats'",
     ),
+    (
+        "pmu",
+        "[reset]",
+        "instructions per forwarded frame (PMU; QEMU counts them under -icount)",
+    ),
     ("reboot", "", "reset the DPU"),
     (
         "boot",
@@ -362,6 +372,11 @@ impl<'a> Command<'a> {
             "mem" => no_arguments(Command::Memory, "mem"),
             "devices" => verbose_flag("devices").map(|verbose| Command::Devices { verbose }),
             "stats" => no_arguments(Command::Stats, "stats"),
+            "pmu" => match (first, second) {
+                (None, _) => Ok(Command::Pmu { reset: false }),
+                (Some("reset"), None) => Ok(Command::Pmu { reset: true }),
+                _ => Err(usage("pmu")),
+            },
             "reboot" => no_arguments(Command::Reboot, "reboot"),
             "boot" => match (first, second, extra) {
                 (None, _, _) => Ok(Command::Boot),
@@ -520,6 +535,23 @@ mod tests {
             Command::parse("stats now").map_err(|error| error.to_string()),
             Err("usage: stats ".to_string())
         );
+    }
+
+    #[test]
+    fn pmu_shows_or_resets() {
+        assert_eq!(Command::parse("pmu"), Ok(Command::Pmu { reset: false }));
+        assert_eq!(
+            Command::parse("pmu reset"),
+            Ok(Command::Pmu { reset: true })
+        );
+        assert_eq!(
+            Command::parse("pmu clear"),
+            Err(ParseError::Usage {
+                command: "pmu",
+                usage: "[reset]"
+            })
+        );
+        assert!(Command::parse("pmu reset now").is_err());
     }
 
     #[test]
