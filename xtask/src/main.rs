@@ -8,6 +8,7 @@
     reason = "a host tool: failing loudly is fine"
 )]
 
+mod apitests;
 mod bench;
 mod bootbench;
 mod build;

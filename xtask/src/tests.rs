@@ -36,6 +36,8 @@ enum NetStep {
     LossAtMost(f64),
     /// `monitor: COMMAND`: a QEMU monitor (HMP) command, e.g. `set_link mgmt off`.
     Monitor(String),
+    /// The management API's steps (`curl:`, `curl-lacks:`, `schemathesis:`; see `apitests`).
+    Api(crate::apitests::Step),
 }
 
 /// The settings only `-kernel` tests have.
@@ -135,7 +137,10 @@ fn parse_script(path: &Path) -> Result<Script> {
                     expected: expected.to_string(),
                 })
             }
-            _ => Key::Unknown,
+            _ => match crate::apitests::parse_step(key, value)? {
+                Some(step) => Key::Step(NetStep::Api(step)),
+                None => Key::Unknown,
+            },
         })
     })?;
     check_order(&parsed)?;
@@ -206,6 +211,7 @@ fn run_steps(
         .iter()
         .map(|argument| argument.replace("{http_port}", &http_port.to_string()))
         .collect();
+    crate::apitests::fill_arguments(&mut extra, &script.script.name, kernel)?;
     if let Some(append) = &settings.append {
         extra.extend(["-append".to_string(), append.clone()]);
     }
@@ -236,11 +242,23 @@ fn run_steps(
     let mut run = Run::new();
     run.acted_at(session.started);
     let mut last_host_output = String::new();
+    let mut api = crate::apitests::ApiContext {
+        http_port,
+        kernel,
+        last_output: String::new(),
+        notes: String::new(),
+    };
     let mut notes = String::new();
     let mut result = Ok(());
     for line in &script.script.steps {
         run.trace(line);
         let outcome = match &line.step {
+            Step::Runner(NetStep::Api(step)) => {
+                let timeout = run.timeout();
+                let outcome = crate::apitests::run_step(step, &line.source, &mut api, timeout);
+                run.acted_at(Instant::now());
+                outcome
+            }
             Step::Runner(step) => net_step(
                 step,
                 &mut run,
@@ -264,6 +282,7 @@ fn run_steps(
     let errors = session.stderr();
     // Notes first, so the log (and a failure's tail) ends with the console.
     log.push_str(&notes);
+    log.push_str(&api.notes);
     log.push_str(&run.notes());
     log.push_str(&report::boot_log(
         session.command(),
@@ -318,6 +337,8 @@ fn net_step(
             run.acted_at(Instant::now());
             Ok(None)
         }
+        // Run by `run_steps` itself (they keep their own state).
+        NetStep::Api(_) => Ok(None),
     }
 }
 
@@ -379,7 +400,7 @@ pub fn test(options: &BuildOptions, arguments: &[String]) -> Result<()> {
         .map(String::as_str);
     // Everything the tests need, before the first of them runs (the imgtool host tests too).
     let needs = if host_only {
-        vec![install::Tool::Imgtool]
+        install::HOST_TEST.to_vec()
     } else {
         crate::toolchain::ensure_targets()?;
         install::test_needs(install::is_root())
