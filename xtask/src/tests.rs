@@ -57,12 +57,12 @@ struct NetSettings {
 }
 
 /// A parsed `-kernel` test script.
-struct Script {
+pub(crate) struct Script {
     script: script::Script<NetStep>,
     settings: NetSettings,
 }
 
-fn parse_script(path: &Path) -> Result<Script> {
+pub(crate) fn parse_script(path: &Path) -> Result<Script> {
     let text = std::fs::read_to_string(path)?;
     let mut settings = NetSettings::default();
     let parsed = script::parse(path, &text, |key, value| {
