@@ -12,7 +12,8 @@
 //!
 //! ARGS are shell words (`sh -c`), with placeholders: `{url}` is `http://127.0.0.1:PORT`,
 //! `{location}` the `Location` header of the last `curl` answer (`/v1/tasks/3`),
-//! `{openapi}` the path of `docs/api/openapi.yaml`, `{tests}` the `qemu/tests` directory, `{image:VARIANT}` a signed image file and
+//! `{openapi}` the path of `docs/api/openapi.yaml`, `{tests}` the `qemu/tests` directory,
+//! `{scratch}` a directory for files the commands write (`target/test-api`), `{image:VARIANT}` a signed image file and
 //! `{size:VARIANT}` its length in bytes. Variants: `good` (the kernel as version 0.2.0+2,
 //! counter 2, the development key), `bad-signature` (its last signature byte flipped),
 //! `truncated` (its last 200 bytes cut: the header promises more), `truncated-body` (its first
@@ -178,7 +179,7 @@ fn fill(text: &str, context: &ApiContext) -> Result<String> {
             .display()
             .to_string(),
     );
-    let mut filled = filled;
+    let mut filled = filled.replace("{scratch}", &scratch()?.display().to_string());
     let pattern = regex::Regex::new(r"\{(image|size):([a-z-]+)\}")?;
     while let Some(found) = pattern.captures(&filled) {
         let path = image_file(context.kernel, &found[2])?;
