@@ -1,0 +1,1 @@
+//! Host tests of the /v1 handlers against a fake backend.
