@@ -413,4 +413,53 @@ pub(crate) fn with_committed<R>(f: impl FnOnce(Bank, &mut BootControl<Flash1>) -
     state.control.as_mut().map(|control| f(bank, control))
 }
 
+/// The boot state as the management API shows it (`api.rs`): the record, the anti-rollback
+/// floor and the running bank (with whether it is a trial).
+pub(crate) type View = (BootRecord, u32, Option<(Bank, bool)>);
+
+/// The [`View`]; `None` on a direct boot.
+pub(crate) fn view() -> Option<View> {
+    let state = STATE.lock();
+    let running = match state.running {
+        Running::Bank { bank, trial } => Some((bank, trial)),
+        Running::Direct => None,
+    };
+    state
+        .control
+        .as_ref()
+        .map(|control| (*control.record(), control.floor(), running))
+}
+
+/// Why the API's rollback request was not written.
+#[derive(Clone, Copy)]
+pub(crate) enum RollbackRefused {
+    /// Direct boot: no banks.
+    NoBanks,
+    /// dpuboot would refuse it (the other bank's state, or the anti-rollback floor).
+    Forbidden,
+    /// Writing the record failed.
+    Flash,
+}
+
+/// `POST /v1/firmware:rollback`: asks dpuboot to roll back at the next boot, unless dpuboot
+/// would refuse (its own pure plan, run on a copy of the record, says so): then nothing is
+/// written. Prints nothing (the caller answers).
+pub(crate) fn request_rollback_checked() -> Result<(), RollbackRefused> {
+    let mut state = STATE.lock();
+    let control = state.control.as_mut().ok_or(RollbackRefused::NoBanks)?;
+    let mut trial = *control.record();
+    let outcome = bootstate::control::plan_rollback(
+        &mut trial,
+        control.floor(),
+        FailureReason::RollbackRequested,
+        BootEvent::RequestedRollback,
+    );
+    if matches!(outcome, bootstate::RollbackOutcome::Refused { .. }) {
+        return Err(RollbackRefused::Forbidden);
+    }
+    control
+        .request_rollback()
+        .map_err(|_| RollbackRefused::Flash)
+}
+
 pub mod update;

@@ -272,6 +272,11 @@ fn execute(
             Some((ports, _)) => ports.fdb_del(mac, vlan),
             None => println!("{}", NO_SWITCH),
         },
+        Command::Api {
+            method,
+            target,
+            body,
+        } => crate::api::console_request(network, method, target, body),
         Command::FdbFlush => match network.switch() {
             Some((ports, _)) => ports.fdb_flush(),
             None => println!("{}", NO_SWITCH),

@@ -86,6 +86,7 @@ enum Source {
     Default,
     Cmdline,
     Console,
+    Api,
 }
 
 impl Source {
@@ -94,6 +95,7 @@ impl Source {
             Source::Default => "default learning switch (every port a host port on vlan 1)",
             Source::Cmdline => "config from the kernel command line",
             Source::Console => "config changed from the console",
+            Source::Api => "config changed through the management API",
         }
     }
 }
@@ -697,6 +699,37 @@ impl DataPorts {
         self.source = Source::Console;
         self.sync_links(nics);
         println!("switch: switch.{}={} applied", key, value);
+    }
+}
+
+/// The management API's view (`api.rs`): reads, and changes that print nothing.
+impl DataPorts {
+    /// The switch (read-only).
+    pub fn switch(&self) -> &Switch {
+        self.switch
+    }
+
+    /// The switch, to change its MAC table.
+    pub fn switch_mut(&mut self) -> &mut Switch {
+        self.switch
+    }
+
+    /// Index into the data NICs of `port`'s NIC, if it came up.
+    pub fn nic_index(&self, port: PortId) -> Option<usize> {
+        self.nic_of.get(port.index()).copied().flatten()
+    }
+
+    /// Validates and applies a whole config (the API's PATCH and PUT); nothing changes on
+    /// error. The link states are re-read, as after `switch set`.
+    pub fn apply_config(
+        &mut self,
+        nics: &[PortNic],
+        config: &SwitchConfig,
+    ) -> Result<(), dpu_switch::ConfigError> {
+        self.switch.apply(config)?;
+        self.source = Source::Api;
+        self.sync_links(nics);
+        Ok(())
     }
 }
 

@@ -115,6 +115,15 @@ pub enum Command<'a> {
     },
     /// Remove every learned MAC table entry (static ones stay).
     FdbFlush,
+    /// One management API request, answered on the console (as an administrator).
+    Api {
+        /// `GET`, `POST`, `PUT`, `PATCH`, `DELETE` (any case).
+        method: &'a str,
+        /// The path and query (`/v1/fdb?vlan=10`).
+        target: &'a str,
+        /// The JSON body: the rest of the line (may be empty).
+        body: &'a str,
+    },
 }
 
 /// Default `ping` count.
@@ -226,6 +235,21 @@ fn parse_fdb<'a>(mut words: impl Iterator<Item = &'a str>) -> Option<Command<'a>
     }
 }
 
+/// `api METHOD PATH [BODY]`: the body is the rest of the line, spaces and all.
+fn parse_api(rest: &str) -> Option<Command<'_>> {
+    let rest = rest.trim_start();
+    let (method, rest) = rest.split_once(|c: char| c.is_ascii_whitespace())?;
+    let rest = rest.trim_start();
+    let (target, body) = rest
+        .split_once(|c: char| c.is_ascii_whitespace())
+        .unwrap_or((rest, ""));
+    (target.starts_with('/')).then_some(Command::Api {
+        method,
+        target,
+        body: body.trim(),
+    })
+}
+
 /// The command table: name, arguments, one-line description. `help` prints it.
 pub const COMMANDS: &[(&str, &str, &str)] = &[
     ("help", "", "list the commands"),
@@ -294,6 +318,11 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
         "[vlan N] [port P] | add MAC vlan N port P | del MAC vlan N | flush",
         "the switch's MAC table; add or remove static entries, flush learned ones",
     ),
+    (
+        "api",
+        "METHOD PATH [JSON]",
+        "one management API request, answered here (as an administrator)",
+    ),
 ];
 
 /// Why a line is not a command.
@@ -337,6 +366,9 @@ impl<'a> Command<'a> {
         match name {
             "switch" => return parse_switch(words).ok_or(usage("switch")),
             "fdb" => return parse_fdb(words).ok_or(usage("fdb")),
+            "api" => {
+                return parse_api(line.get(name.len()..).unwrap_or("")).ok_or(usage("api"));
+            }
             _ => {}
         }
         let first = words.next();
@@ -451,6 +483,7 @@ mod tests {
                 "crash" => "crash abort",
                 "ping" => "ping 10.0.2.2",
                 "update" => "update 4096",
+                "api" => "api GET /v1/system",
                 other => other,
             };
             assert!(Command::parse(line).is_ok(), "{name} {arguments}");
@@ -761,6 +794,35 @@ mod tests {
             "+f:ff:00:01:02:03",
         ] {
             assert_eq!(parse_mac(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn api_requests() {
+        assert_eq!(
+            Command::parse("api GET /v1/fdb?vlan=10"),
+            Ok(Command::Api {
+                method: "GET",
+                target: "/v1/fdb?vlan=10",
+                body: ""
+            })
+        );
+        assert_eq!(
+            Command::parse("api  patch   /v1/ports/port1  {\"mac_limit\": 10} "),
+            Ok(Command::Api {
+                method: "patch",
+                target: "/v1/ports/port1",
+                body: "{\"mac_limit\": 10}"
+            })
+        );
+        for bad in ["api", "api GET", "api GET v1/system"] {
+            assert!(
+                matches!(
+                    Command::parse(bad),
+                    Err(ParseError::Usage { command: "api", .. })
+                ),
+                "{bad}"
+            );
         }
     }
 }

@@ -25,8 +25,9 @@ pub struct SystemInfo<'a> {
     pub boot_number: u32,
     /// Bytes of RAM the board has.
     pub memory_total_bytes: u64,
-    /// Bytes the kernel image and its static data occupy.
-    pub memory_static_bytes: u64,
+    /// Bytes of RAM the kernel image reserves (its booti `image_size`: code, data, BSS,
+    /// stack and the last-boot mailbox).
+    pub memory_image_bytes: u64,
     /// The boot report line, in words (`bank A v0.1.0+1 committed`, or `direct boot`).
     pub boot_report: &'a str,
     /// How the previous boot ended, in words (`none (power-on)`, `panic at ...`).

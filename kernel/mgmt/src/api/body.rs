@@ -767,8 +767,8 @@ fn system<B: Backend + ?Sized>(backend: &B, out: &mut Out<'_>) -> Result<(), Wri
     out.key(false, "memory")?;
     out.text("{\"total_bytes\":")?;
     out.number(info.memory_total_bytes)?;
-    out.key(false, "static_bytes")?;
-    out.number(info.memory_static_bytes)?;
+    out.key(false, "image_bytes")?;
+    out.number(info.memory_image_bytes)?;
     out.text("}")?;
     out.key(false, "boot")?;
     out.text("{\"number\":")?;

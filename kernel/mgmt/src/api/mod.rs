@@ -11,6 +11,7 @@
 
 pub mod backend;
 pub mod body;
+pub mod lines;
 pub mod metrics;
 pub mod out;
 pub mod route;

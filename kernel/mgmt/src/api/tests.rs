@@ -91,7 +91,7 @@ impl Backend for Fake {
             uptime_ms: 12_345,
             boot_number: 2,
             memory_total_bytes: 128 << 20,
-            memory_static_bytes: 3 << 20,
+            memory_image_bytes: 3 << 20,
             boot_report: "bank A v0.1.0+1 committed",
             last_boot: "none (power-on)",
             boot_bank: Some('A'),
