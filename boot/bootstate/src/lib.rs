@@ -41,7 +41,8 @@ pub mod sim;
 
 pub use bank::Bank;
 pub use control::{
-    BootControl, BootDecision, ControlError, RollbackOutcome, StageStep, StagedImage, StagingWriter,
+    BootControl, BootDecision, CheckedImage, ControlError, RollbackOutcome, StageStep, StagedImage,
+    StagingWriter,
 };
 pub use flash::{Flash, FlashError};
 pub use image::{TrustedKey, VerifiedImage, VerifyError, verify};

@@ -16,13 +16,15 @@
 //!
 //! [`Upload`] is the other half, and knows nothing about frames or the console: the signed
 //! image's bytes go in through [`Upload::feed`] (from the console's frames, or an HTTP body),
-//! and each [`Upload::poll`] does a bounded amount of flash work (one sector erase, one 4 KiB
+//! and each [`Upload::poll`] does a bounded amount of flash work (one sector erase, one 2 KiB
 //! program, a [`HASH_BUDGET`] slice of the hash, or the final signature check and record
 //! write), so the caller's loop never stalls. [`Upload::progress`] says how far it got and,
 //! at the end, the verdict in words.
 
 use crate::Bank;
-use crate::control::{BootControl, ControlError, StageStep, StagedImage, StagingWriter};
+use crate::control::{
+    BootControl, CheckedImage, ControlError, StageStep, StagedImage, StagingWriter,
+};
 use crate::crc32::{crc32, crc32_continue};
 use crate::flash::Flash;
 use crate::image::{TrustedKey, VerifyError};
@@ -610,7 +612,10 @@ pub enum Work {
     VerifyStarted,
     /// Hashed this many bytes.
     Hashed(u32),
-    /// Checked the signature and wrote the verdict: the upload is over (see the state).
+    /// Checked the digest, the key, the signature (one Ed25519 verify) and the floor; the
+    /// record write comes in the next poll.
+    Checked,
+    /// Wrote the verdict (or failed): the upload is over (see the state).
     Finished,
     /// The upload was already over.
     Over,
@@ -620,11 +625,12 @@ pub enum Work {
 #[derive(Debug)]
 #[allow(
     clippy::large_enum_variant,
-    reason = "no heap to box the 4 KiB buffer in; one upload exists at a time"
+    reason = "no heap to box the staging buffer in; one upload exists at a time"
 )]
 enum Phase {
     Receiving(StagingWriter),
     Verifying(StagedImage),
+    Checked(CheckedImage),
     Over,
 }
 
@@ -703,15 +709,15 @@ impl Upload {
                 writer.buffered() == crate::control::STAGING_CHUNK
                     || (self.received == self.length && self.received > 0)
             }
-            Phase::Verifying(_) => true,
+            Phase::Verifying(_) | Phase::Checked(_) => true,
             Phase::Over => false,
         }
     }
 
-    /// Does one bounded step: a sector erase, one program of up to 4 KiB, starting the
-    /// verification (a few small reads), a [`HASH_BUDGET`] slice of the hash, or the end
-    /// (digest, one Ed25519 check, floor, and the record write that activates the image or
-    /// marks the bank bad).
+    /// Does one bounded step: a sector erase, one program of up to 2 KiB, starting the
+    /// verification (a few small reads), a [`HASH_BUDGET`] slice of the hash, the check
+    /// (digest, one Ed25519 verify, floor; a refusal writes the bad mark), or the record write
+    /// that activates the image.
     pub fn poll<F: Flash>(
         &mut self,
         control: &mut BootControl<F>,
@@ -760,19 +766,26 @@ impl Upload {
                         Err(error) => self.fail_control(error),
                     };
                 }
-                match control.stage_activate(staged, trusted_keys) {
-                    Ok(image) => {
-                        self.state = UploadState::Succeeded(Activated {
-                            bank: self.bank,
-                            version: image.version,
-                            security_counter: image.security_counter,
-                            tries: control.record().trial_tries,
-                        });
-                        Work::Finished
+                match control.stage_check(staged, trusted_keys) {
+                    Ok(checked) => {
+                        self.phase = Phase::Checked(checked);
+                        Work::Checked
                     }
                     Err(error) => self.fail_control(error),
                 }
             }
+            Phase::Checked(checked) => match control.stage_record(checked) {
+                Ok(image) => {
+                    self.state = UploadState::Succeeded(Activated {
+                        bank: self.bank,
+                        version: image.version,
+                        security_counter: image.security_counter,
+                        tries: control.record().trial_tries,
+                    });
+                    Work::Finished
+                }
+                Err(error) => self.fail_control(error),
+            },
         }
     }
 

@@ -112,9 +112,9 @@ fn write_counts_per_scenario() {
     for (step, count) in &table {
         println!("  {count:>3}  {step}");
     }
-    // Staging: 2 record writes (3 each) + 1 sector erase + one program per 4 KiB (one CFI
-    // write buffer; it was one per 256 bytes: 44 and 40).
-    let expected = [0, 10, 3, 4, 0, 10, 3, 0, 3, 3, 0];
+    // Staging: 2 record writes (3 each) + 1 sector erase + one program per 2 KiB (one CFI
+    // write-to-buffer; it was one per 256 bytes: 44 and 40).
+    let expected = [0, 12, 3, 4, 0, 12, 3, 0, 3, 3, 0];
     assert_eq!(
         table.iter().map(|(_, count)| *count).collect::<Vec<_>>(),
         expected

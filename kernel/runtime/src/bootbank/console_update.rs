@@ -291,7 +291,7 @@ impl Session {
                     activated.bank, activated.version, activated.security_counter, activated.tries
                 );
                 println!(
-                    "update: {} bytes in {} ms; longest steps: {}",
+                    "update: {} bytes in {} ms; steps: {}",
                     task.upload.length, task.elapsed_ms, task.steps
                 );
             }

@@ -7,10 +7,11 @@
 //! keeps it in the boot state (one lock), runs one bounded step of it per loop pass ([`poll`],
 //! from `bootbank::poll`), and times the steps.
 //!
-//! A step is one sector erase, one 4 KiB program (one CFI write buffer), one
-//! [`bootstate::update::HASH_BUDGET`] slice of the hash, or the end: the Ed25519 check and the
-//! record write (activate as a trial, or mark the bank bad). The erase and the end are the two
-//! steps that cannot be split; their times are kept ([`StepTimes`]) and printed by the console.
+//! A step is one sector erase, one 2 KiB program (one CFI write-to-buffer), one
+//! [`bootstate::update::HASH_BUDGET`] slice of the hash, the check (digest, one Ed25519 verify,
+//! floor), or the record write (activate as a trial, or mark the bank bad). The erase, the
+//! Ed25519 verify and the record write (which erases a record sector) cannot be split; every
+//! kind's count, mean and longest time are kept ([`StepTimes`]) and printed by the console.
 //!
 //! The last task's verdict stays readable until the next [`start`].
 
@@ -28,25 +29,59 @@ mod keys {
     include!(concat!(env!("OUT_DIR"), "/trusted_keys.rs"));
 }
 
-/// Longest time of each kind of step, in microseconds.
+/// Count, total and longest time of one kind of step, in microseconds.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub struct StepTime {
+    /// Steps of this kind.
+    pub count: u32,
+    /// Their total time.
+    pub total: u64,
+    /// The longest.
+    pub longest: u64,
+}
+
+impl StepTime {
+    fn add(&mut self, microseconds: u64) {
+        self.count = self.count.saturating_add(1);
+        self.total = self.total.saturating_add(microseconds);
+        self.longest = self.longest.max(microseconds);
+    }
+}
+
+/// `12 x, mean 40 us, longest 90 us`.
+impl core::fmt::Display for StepTime {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            formatter,
+            "{} x, mean {} us, longest {} us",
+            self.count,
+            self.total / u64::from(self.count.max(1)),
+            self.longest
+        )
+    }
+}
+
+/// The upload's steps by kind.
 #[derive(Clone, Copy, Default, PartialEq, Eq)]
 pub struct StepTimes {
-    /// A sector erase.
-    pub erase: u64,
-    /// One program (up to 4 KiB).
-    pub program: u64,
-    /// One hash slice (or the structure check that starts the verification).
-    pub hash: u64,
-    /// The end: digest, signature, floor and the record write.
-    pub finish: u64,
+    /// Sector erases.
+    pub erase: StepTime,
+    /// Programs (up to 2 KiB each).
+    pub program: StepTime,
+    /// Hash slices (and the structure check that starts the verification).
+    pub hash: StepTime,
+    /// The check: digest, signature (one Ed25519 verify), floor.
+    pub check: StepTime,
+    /// The end: the record write that activates the image (or a refusal's bad mark).
+    pub finish: StepTime,
 }
 
 impl core::fmt::Display for StepTimes {
     fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(
             formatter,
-            "sector erase {} us, 4 KiB program {} us, hash slice {} us, signature check and record write {} us",
-            self.erase, self.program, self.hash, self.finish
+            "sector erase {}; 2 KiB program {}; hash slice {}; signature check {}; record write {}",
+            self.erase, self.program, self.hash, self.check, self.finish
         )
     }
 }
@@ -70,7 +105,7 @@ pub struct TaskProgress {
     pub upload: UploadProgress,
     /// Milliseconds from the start to now, or to the verdict.
     pub elapsed_ms: u64,
-    /// Longest step of each kind so far.
+    /// Steps of each kind so far, with their times.
     pub steps: StepTimes,
 }
 
@@ -167,6 +202,7 @@ pub fn poll() -> Work {
             Work::Erased => Some(&mut task.steps.erase),
             Work::Programmed(_) => Some(&mut task.steps.program),
             Work::VerifyStarted | Work::Hashed(_) => Some(&mut task.steps.hash),
+            Work::Checked => Some(&mut task.steps.check),
             Work::Finished => {
                 task.ended = Some(now);
                 Some(&mut task.steps.finish)
@@ -174,14 +210,14 @@ pub fn poll() -> Work {
             Work::Idle | Work::Over => None,
         };
         if let Some(slot) = slot {
-            *slot = (*slot).max(took);
+            slot.add(took);
         }
         work
     };
     match work {
         Work::Erased => loopstats::note(Activity::FlashErase),
         Work::Programmed(_) => loopstats::note(Activity::UpdateFrame),
-        Work::VerifyStarted | Work::Hashed(_) | Work::Finished => {
+        Work::VerifyStarted | Work::Hashed(_) | Work::Checked | Work::Finished => {
             loopstats::note(Activity::UpdateVerify)
         }
         Work::Idle | Work::Over => {}
