@@ -17,11 +17,11 @@ use crate::net::PortNic;
 use crate::switching::DataPorts;
 use crate::sync::IrqSafeMutex;
 use bootstate::{Bank, BankState, BootRecord, FailureReason, OutcomeLine};
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use dpu_mgmt::api::backend::{
     Backend, BankView, ConfigRefusal, FdbFilter, FdbPage, FirmwareView, HttpStats, LogLine,
     LoopStats, NicCounters, PortState, RebootKind, RollbackRefusal, SwitchSummary, SystemInfo,
-    TaskInfo, UploadFailure, UploadRefusal,
+    TaskInfo, TaskState, UploadFailure, UploadRefusal,
 };
 use dpu_mgmt::api::lines::LineRing;
 use dpu_switch::table::Entry;
@@ -44,6 +44,9 @@ const FORCED_REBOOT_DELAY_MS: u64 = 100;
 static LINES: IrqSafeMutex<LineRing<LOG_LINES, LOG_WIDTH>> = IrqSafeMutex::new(LineRing::new());
 /// Uptime (ms) at which to reset; 0: no reboot pending.
 static REBOOT_AT: AtomicU64 = AtomicU64::new(0);
+/// The task id of the upload the API started last, and when (ms since boot).
+static UPLOAD_TASK: AtomicU32 = AtomicU32::new(0);
+static UPLOAD_STARTED_MS: AtomicU64 = AtomicU64::new(0);
 /// Counter baselines of `:clear-counters`, per port (loop only).
 static BASELINES: IrqSafeMutex<[Option<Baseline>; MAX_PORTS]> =
     IrqSafeMutex::new([None; MAX_PORTS]);
@@ -361,18 +364,98 @@ impl Backend for KernelBackend<'_> {
         })
     }
 
-    fn upload_start(&mut self, _length: u32) -> Result<u32, UploadRefusal> {
-        Err(UploadRefusal::Unavailable)
+    fn upload_start(&mut self, length: u32) -> Result<u32, UploadRefusal> {
+        use crate::bootbank::update::StartError;
+        match crate::bootbank::update::start(length) {
+            Ok(id) => {
+                UPLOAD_STARTED_MS.store(timer::milliseconds_since_boot(), Ordering::Relaxed);
+                UPLOAD_TASK.store(id, Ordering::Relaxed);
+                Ok(id)
+            }
+            Err(StartError::Busy) => Err(UploadRefusal::Busy),
+            Err(StartError::BadLength { maximum, .. }) => {
+                Err(UploadRefusal::TooLarge { limit: maximum })
+            }
+            Err(StartError::Control(bootstate::ControlError::NotCommitted)) => {
+                if crate::bootbank::view().is_none() {
+                    Err(UploadRefusal::Unavailable)
+                } else {
+                    Err(UploadRefusal::NotCommitted)
+                }
+            }
+            Err(StartError::Control(_)) => Err(UploadRefusal::Storage),
+        }
     }
 
-    fn upload_feed(&mut self, _bytes: &[u8]) -> Result<usize, UploadFailure> {
-        Err(UploadFailure::NotRunning)
+    fn upload_feed(&mut self, bytes: &[u8]) -> Result<usize, UploadFailure> {
+        crate::bootbank::update::feed(bytes).map_err(|_| UploadFailure::Failed)
     }
 
-    fn upload_end(&mut self, _complete: bool) {}
+    fn upload_end(&mut self, complete: bool) {
+        if !complete {
+            crate::bootbank::update::abort(crate::bootbank::update::AbortReason::Truncated);
+        }
+    }
 
-    fn task(&self, _id: u32) -> Option<TaskInfo> {
-        None
+    fn task(&self, id: u32) -> Option<TaskInfo> {
+        use crate::bootbank::update::UploadState;
+        let task = crate::bootbank::update::progress().filter(|task| task.id == id)?;
+        let upload = task.upload;
+        let started_ms = if UPLOAD_TASK.load(Ordering::Relaxed) == id {
+            UPLOAD_STARTED_MS.load(Ordering::Relaxed)
+        } else {
+            // A console update: its start is not recorded here.
+            timer::milliseconds_since_boot().saturating_sub(task.elapsed_ms)
+        };
+        let (state, message): (TaskState, String<128>) = match upload.state {
+            UploadState::Receiving => (
+                TaskState::Running,
+                words(format_args!(
+                    "receiving into bank {}: {} of {} bytes, {} programmed",
+                    upload.bank, upload.received, upload.length, upload.written
+                )),
+            ),
+            UploadState::Verifying => (
+                TaskState::Running,
+                words(format_args!(
+                    "verifying the image in bank {}: {} of {} bytes hashed",
+                    upload.bank, upload.hashed, upload.to_hash
+                )),
+            ),
+            UploadState::Succeeded(activated) => (
+                TaskState::Completed,
+                words(format_args!(
+                    "bank {} v{} (security counter {}) verified and activated as a trial with {} tries: reboot to run it",
+                    activated.bank, activated.version, activated.security_counter, activated.tries
+                )),
+            ),
+            UploadState::Failed(failure) => (
+                TaskState::Exception,
+                words(format_args!(
+                    "failed: {}{}",
+                    failure,
+                    if failure.marked_bad() {
+                        "; the bank is marked bad"
+                    } else {
+                        "; the bank stays unbootable"
+                    }
+                )),
+            ),
+        };
+        Some(TaskInfo {
+            id,
+            kind: "firmware-upload",
+            state,
+            percent: upload.percent(),
+            received_bytes: upload.received,
+            total_bytes: upload.length,
+            message,
+            started_ms,
+            ended_ms: upload
+                .state
+                .is_over()
+                .then(|| started_ms.saturating_add(task.elapsed_ms)),
+        })
     }
 
     fn logs(&self, after_seq: u64, visit: &mut dyn FnMut(LogLine<'_>) -> bool) {

@@ -18,9 +18,10 @@
 //! - Locking: STATE is a thread-only lock (no interrupt handler takes it) ranked above the
 //!   console, so nothing prints while it is held: each function copies out what it needs,
 //!   drops the guard, then prints (`sync.rs`).
-//! - `rollback` sets the request flag dpuboot consumes once; `update` stages a signed image
-//!   received over the console (see `update`), verifies it exactly as dpuboot will, and
-//!   activates it as a trial; only while the running bank is committed.
+//! - `rollback` sets the request flag dpuboot consumes once; a firmware upload (`update`: the
+//!   task any source feeds; `console_update`: the console's framing) stages a signed image,
+//!   verifies it exactly as dpuboot will, and activates it as a trial; only while the running
+//!   bank is committed. [`poll`] runs one bounded step of it per loop pass.
 //!
 //! Test-only behaviours come from build features, never from shipping code paths:
 //! `test-health-fail` fails the health check, `test-hang` hangs before jumpstart, `test-panic`
@@ -63,6 +64,8 @@ pub struct BootBanks {
     running: Running,
     /// The soak of a trial awaiting its verdict.
     jumpstart: Option<Jumpstart>,
+    /// The firmware upload (running, or the last one's verdict).
+    upload: Option<update::Task>,
 }
 
 static STATE: ThreadMutex<BootBanks> = ThreadMutex::ranked(
@@ -72,6 +75,7 @@ static STATE: ThreadMutex<BootBanks> = ThreadMutex::ranked(
         control: None,
         running: Running::Direct,
         jumpstart: None,
+        upload: None,
     },
 );
 /// Set once no verdict is pending (committed, failed, or not a trial): the poll loop's fast
@@ -203,6 +207,8 @@ enum Decision {
 /// Called from the poll loop: commits a trial that stayed healthy for its window, or fails
 /// one that is still unhealthy at the deadline.
 pub fn poll(management: Option<bool>, forwarding: Option<bool>, reset: Option<psci::Conduit>) {
+    // One bounded step of a firmware upload, whoever feeds it (console or API).
+    let _ = update::poll();
     if DECIDED.load(Ordering::Relaxed) {
         return;
     }
@@ -352,6 +358,12 @@ pub fn show() {
         "flash writes by the kernel this boot: {} erase(s), {} program(s)",
         erases, programs
     );
+    if let Some(task) = update::progress() {
+        println!(
+            "firmware upload {}: {} ({} ms)",
+            task.id, task.upload, task.elapsed_ms
+        );
+    }
 }
 
 /// `rollback`: asks dpuboot to roll back at the next boot (consumed once).
@@ -400,17 +412,6 @@ pub fn configure(setting: Setting) {
         ),
         Some(Err(error)) => println!("error: boot settings not written: {}", error),
     }
-}
-
-/// The updater's one way in (`update.rs`): runs `f` under the boot-state lock with the running
-/// bank and the boot control, if that bank is committed; `None` otherwise. `f` must not print
-/// (debug builds panic if it does: the boot-state lock ranks above the console).
-pub(crate) fn with_committed<R>(f: impl FnOnce(Bank, &mut BootControl<Flash1>) -> R) -> Option<R> {
-    let mut state = STATE.lock();
-    let Running::Bank { bank, trial: false } = state.running else {
-        return None;
-    };
-    state.control.as_mut().map(|control| f(bank, control))
 }
 
 /// The boot state as the management API shows it (`api.rs`): the record, the anti-rollback
@@ -462,4 +463,5 @@ pub(crate) fn request_rollback_checked() -> Result<(), RollbackRefused> {
         .map_err(|_| RollbackRefused::Flash)
 }
 
+pub mod console_update;
 pub mod update;

@@ -184,8 +184,10 @@ pub enum UploadRefusal {
     },
     /// Updates need a committed boot from a bank (direct boot, or a trial): 409.
     NotCommitted,
-    /// No boot-state record or no flash: 503.
+    /// Direct boot: no boot-state record, no banks: 409.
     Unavailable,
+    /// Writing the boot-state record failed: 507.
+    Storage,
 }
 
 /// Why the body stopped being accepted (the task says more).

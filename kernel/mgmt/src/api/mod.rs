@@ -973,6 +973,12 @@ fn upload_start<B: Backend + ?Sized>(
                 code::NO_BOOT_BANKS,
                 "direct boot: no boot banks to update",
             ),
+            UploadRefusal::Storage => problem(
+                buffer,
+                507,
+                code::STORAGE_FAILED,
+                "writing the boot-state record failed; nothing changed",
+            ),
         }),
     }
 }
