@@ -1,6 +1,8 @@
 //! Property tests of the flash codec: decoding any bytes never panics; random valid configs
 //! round-trip; mutated encodings either decode to a config that round-trips or are refused.
 
+#![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
+
 use dpu_config::codec::{MAX_PAYLOAD, decode, encode};
 use dpu_config::{Role, RunningConfig};
 use dpu_switch::{

@@ -1,6 +1,8 @@
 //! The config store on the NOR simulator: saves, power cuts before every operation, torn
 //! writes, interrupted erases, damaged and refused copies.
 
+#![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
+
 use bootstate::Flash;
 use bootstate::sim::{Fault, NorSim};
 use dpu_config::store::{CopyState, MAX_COPY_LEN, Refusal, copy_offset};
