@@ -299,9 +299,11 @@ impl ConfigStore {
         buffer[16..20].copy_from_slice(&(length as u32).to_le_bytes());
         let crc = crc32_continue(0, &buffer[4..end]);
         buffer[end..end + 4].copy_from_slice(&crc.to_le_bytes());
+        // Never the newest good copy; without one, spare a damaged copy (kept for inspection)
+        // if the other sector is free.
         let copy = match self.newest() {
             Some(newest) => 1 - newest,
-            None => 0,
+            None => usize::from(matches!(self.copies[0], CopyState::Damaged(_))),
         };
         let offset = copy_offset(copy);
         // From here the copy no longer holds what we believed, whatever happens next.

@@ -284,6 +284,11 @@ impl TokenTable {
             .map_err(|_| TokenError::TableFull)
     }
 
+    /// Adds a copy of `token` from another table (its name, role, origin and digest).
+    pub fn insert_token(&mut self, token: &Token) -> Result<(), TokenError> {
+        self.insert(&token.name, token.role, token.origin, token.digest)
+    }
+
     /// Removes the token `name`; its role.
     pub fn remove(&mut self, name: &str) -> Result<Role, TokenError> {
         let index = self

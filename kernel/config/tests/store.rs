@@ -163,6 +163,12 @@ fn a_damaged_only_copy_is_refused_and_a_damaged_newest_falls_back() {
             refusal: Refusal::Damaged("crc mismatch")
         }
     );
+    // The next save spares the damaged copy.
+    let before = damaged.to_image();
+    save(&mut damaged, &config_with_vlan(11)).unwrap();
+    let copy0 = copy_offset(0) as usize..copy_offset(1) as usize;
+    assert_eq!(damaged.to_image()[copy0.clone()], before[copy0]);
+    assert_eq!(loaded(&load(&mut damaged).1), Some(&config_with_vlan(11)));
     // With an older good copy, the damaged newest one is passed over.
     save(&mut sim, &config_with_vlan(20)).unwrap();
     let mut image = sim.to_image();
