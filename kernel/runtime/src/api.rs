@@ -19,15 +19,15 @@ use crate::sync::IrqSafeMutex;
 use bootstate::{Bank, BankState, BootRecord, FailureReason, OutcomeLine};
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use dpu_mgmt::api::backend::{
-    Backend, BankView, ConfigRefusal, FdbFilter, FdbPage, FirmwareView, HttpStats, LogLine,
-    LoopStats, NicCounters, PortState, RebootKind, RollbackRefusal, SwitchSummary, SystemInfo,
-    TaskInfo, TaskState, UploadFailure, UploadRefusal,
+    ApplyError, Backend, BankView, ConfigRefusal, FdbFilter, FdbPage, FirmwareView, HttpStats,
+    LogLine, LoopStats, NicCounters, PortState, RebootKind, RollbackRefusal, SwitchSummary,
+    SystemInfo, TaskInfo, TaskState, UploadFailure, UploadRefusal,
 };
 use dpu_mgmt::api::lines::LineRing;
 use dpu_switch::table::Entry;
 use dpu_switch::{
-    ConfigError, FdbError, MAC_TABLE_CAPACITY, MAX_PORTS, MacAddress, PortCounters, PortId,
-    SwitchConfig, Tick, VlanId,
+    FdbError, MAC_TABLE_CAPACITY, MAX_PORTS, MacAddress, PortCounters, PortId, SwitchConfig, Tick,
+    VlanId,
 };
 use heapless::String;
 use netdev::{LinkState, NetDevice};
@@ -78,6 +78,16 @@ pub fn poll(reset: Option<psci::Conduit>) {
         None => crate::println!("error: no PSCI in the device tree; cannot reset"),
     }
     crate::println!("error: the firmware refused to reset");
+}
+
+/// Makes `config` the running config's switch part and stores it. Without flash1 there is
+/// nothing to store it on: the change runs until the next boot.
+fn persist(config: &SwitchConfig) -> Result<(), ()> {
+    crate::config::switch_applied(config);
+    match crate::config::save() {
+        Ok(_) | Err(crate::config::SaveError::NoFlash) => Ok(()),
+        Err(crate::config::SaveError::Store(_)) => Err(()),
+    }
 }
 
 /// The kernel as the handlers see it for one request: the switch and its NICs, and the
@@ -238,12 +248,22 @@ impl Backend for KernelBackend<'_> {
         state
     }
 
-    fn apply_switch_config(&mut self, config: &SwitchConfig) -> Result<(), ConfigError> {
+    fn apply_switch_config(&mut self, config: &SwitchConfig) -> Result<(), ApplyError> {
         let nics = self.nics;
-        match self.ports.as_deref_mut() {
-            Some(ports) => ports.apply_config(nics, config),
-            None => config.validate(),
+        let Some(ports) = self.ports.as_deref_mut() else {
+            return config.validate().map_err(ApplyError::Invalid);
+        };
+        let old = ports.switch().config().clone();
+        ports
+            .apply_config(nics, config)
+            .map_err(ApplyError::Invalid)?;
+        if persist(config).is_err() {
+            // Put the running config back: a change that is not stored changes nothing.
+            let _ = ports.apply_config(nics, &old);
+            crate::config::switch_applied(&old);
+            return Err(ApplyError::Storage);
         }
+        Ok(())
     }
 
     fn clear_port_counters(&mut self, port: PortId) {
@@ -326,22 +346,43 @@ impl Backend for KernelBackend<'_> {
     }
 
     fn write_config(&self, out: &mut dyn core::fmt::Write) -> core::fmt::Result {
-        // Until the running config (dpu-config) is wired in: the switch part as its
-        // command-line keys, in a JSON object.
-        out.write_str("{\"switch_keys\":\"")?;
-        if let Some(config) = self.switch_config() {
-            write!(out, "{}", dpu_switch::CmdlineKeys(config))?;
+        /// dpu-config writes to `impl Write`; the handler hands a `dyn` one.
+        struct Forward<'a>(&'a mut dyn core::fmt::Write);
+        impl core::fmt::Write for Forward<'_> {
+            fn write_str(&mut self, text: &str) -> core::fmt::Result {
+                self.0.write_str(text)
+            }
         }
-        out.write_str("\"}")
+        dpu_config::json::write(&crate::config::running(), &mut Forward(out))
     }
 
     fn replace_config(
         &mut self,
-        _body: &[u8],
+        body: &[u8],
         field_error: &mut dyn FnMut(&str, &str),
     ) -> Result<(), ConfigRefusal> {
-        field_error("", "PUT /v1/config is not available in this build yet");
-        Err(ConfigRefusal::Invalid)
+        let update = match dpu_config::json::parse(body) {
+            Ok(update) => update,
+            Err(errors) => {
+                for error in &errors.errors {
+                    field_error(&error.path, &error.reason);
+                }
+                return Err(ConfigRefusal::Invalid);
+            }
+        };
+        let present = self.switch_config().map_or(0, |config| config.port_count);
+        if let Err(error) = dpu_config::json::check_port_count(&update, present) {
+            field_error(&error.path, &error.reason);
+            return Err(ConfigRefusal::Invalid);
+        }
+        match self.apply_switch_config(&update.switch) {
+            Ok(()) => Ok(()),
+            Err(ApplyError::Storage) => Err(ConfigRefusal::Storage),
+            Err(ApplyError::Invalid(error)) => {
+                field_error("switch", &words::<96>(error));
+                Err(ConfigRefusal::Invalid)
+            }
+        }
     }
 
     fn firmware(&self) -> Option<FirmwareView> {

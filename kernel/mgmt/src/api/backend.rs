@@ -291,6 +291,15 @@ pub enum RollbackRefusal {
     Flash,
 }
 
+/// Why a switch config change was refused (nothing changed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApplyError {
+    /// The switch's validation refused it.
+    Invalid(ConfigError),
+    /// Storing it failed; the running config was put back.
+    Storage,
+}
+
 /// Why `PUT /v1/config` was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConfigRefusal {
@@ -313,7 +322,7 @@ pub trait Backend {
     fn port_state(&self, port: PortId) -> PortState;
     /// Validates `config` and makes it the running (and stored) config; nothing changes on
     /// error.
-    fn apply_switch_config(&mut self, config: &SwitchConfig) -> Result<(), ConfigError>;
+    fn apply_switch_config(&mut self, config: &SwitchConfig) -> Result<(), ApplyError>;
     /// Counters of `port` count from now on (`last_clear`); the raw ones (metrics) keep going.
     fn clear_port_counters(&mut self, port: PortId);
     /// Switch-wide counters and table figures; `None` without data ports.

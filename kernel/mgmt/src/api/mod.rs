@@ -27,7 +27,7 @@ use dpu_switch::{EntryKind, FdbError, MacAddress, PortId, Problem, SwitchConfig,
 use heapless::String;
 use serde::Deserialize;
 
-use backend::{ConfigRefusal, FdbFilter, RebootKind, RollbackRefusal, UploadRefusal};
+use backend::{ApplyError, ConfigRefusal, FdbFilter, RebootKind, RollbackRefusal, UploadRefusal};
 use out::Out;
 
 /// `Content-Type` of JSON bodies.
@@ -743,16 +743,27 @@ fn patch_port<B: Backend + ?Sized>(
     if let Err(error) = apply_patch(&mut config, port, &patch) {
         return field_problem(buffer, error.field, &words(error.why));
     }
-    if let Err(error) = backend.apply_switch_config(&config) {
+    let error = match backend.apply_switch_config(&config) {
+        Ok(()) => return Reply::stream(Body::port(port)),
+        Err(ApplyError::Storage) => {
+            return problem(
+                buffer,
+                507,
+                code::STORAGE_FAILED,
+                "storing the config in flash failed; nothing changed",
+            );
+        }
+        Err(ApplyError::Invalid(error)) => error,
+    };
+    {
         let field = match error.problem {
             Problem::VlanOutOfRange(_) | Problem::EmptyTrunk => "vlan",
             Problem::MacNotUnicast(_) | Problem::HostOnlySetting => "security",
             Problem::MacLimitTooLarge(_) => "mac_limit",
             _ => "role",
         };
-        return field_problem(buffer, field, &words(error));
+        field_problem(buffer, field, &words(error))
     }
-    Reply::stream(Body::port(port))
 }
 
 /// The patch on top of `config` (not yet validated as a whole).

@@ -5,8 +5,7 @@ use std::vec::Vec;
 
 use dpu_switch::table::Entry;
 use dpu_switch::{
-    ConfigError, Counters, EntryKind, FdbError, MacAddress, PortCounters, PortId, PortSet,
-    SwitchConfig, VlanId,
+    Counters, EntryKind, FdbError, MacAddress, PortCounters, PortId, PortSet, SwitchConfig, VlanId,
 };
 
 use super::backend::*;
@@ -126,8 +125,8 @@ impl Backend for Fake {
             last_clear_ms: self.cleared.contains(&port).then_some(500),
         }
     }
-    fn apply_switch_config(&mut self, config: &SwitchConfig) -> Result<(), ConfigError> {
-        config.validate()?;
+    fn apply_switch_config(&mut self, config: &SwitchConfig) -> Result<(), ApplyError> {
+        config.validate().map_err(ApplyError::Invalid)?;
         self.config = Some(config.clone());
         Ok(())
     }
