@@ -56,7 +56,11 @@ use std::time::{Duration, Instant};
 pub fn is_flash_test(path: &Path) -> bool {
     path.file_name()
         .and_then(|name| name.to_str())
-        .is_some_and(|name| name.starts_with("boot-bank-") || name.starts_with("dpuboot-"))
+        .is_some_and(|name| {
+            name.starts_with("boot-bank-")
+                || name.starts_with("dpuboot-")
+                || name.starts_with("config-")
+        })
 }
 
 /// The steps only flash tests have: power and flash, as a power supply or a technician would.
@@ -68,6 +72,8 @@ enum FlashStep {
     Stage(String),
     Plant(String),
     Corrupt(Bank, String),
+    /// Clear one bit in the newest stored config copy's payload (its CRC then fails).
+    CorruptConfig,
     Snapshot,
     FlashUnchanged,
     Update(String),
@@ -82,6 +88,7 @@ impl FlashStep {
             Self::Stage(_)
                 | Self::Plant(_)
                 | Self::Corrupt(..)
+                | Self::CorruptConfig
                 | Self::Snapshot
                 | Self::FlashUnchanged
         )
@@ -153,6 +160,7 @@ fn parse(path: &Path) -> Result<Script> {
                 [bank, what] => FlashStep::Corrupt(parse_bank(bank)?, (*what).to_string()),
                 _ => bail!("corrupt: BANK payload|signature"),
             },
+            "corrupt-config" => FlashStep::CorruptConfig,
             "snapshot" => FlashStep::Snapshot,
             "flash-unchanged" => FlashStep::FlashUnchanged,
             "update" => FlashStep::Update(value.trim().to_string()),
@@ -551,6 +559,30 @@ impl Bench<'_> {
                     "signature" => base + info.image_len as usize - 1,
                     other => bail!("corrupt what? '{other}'"),
                 };
+                // NOR can only clear bits: what a bit rot or a bad program looks like.
+                bytes[at] = if bytes[at] == 0 {
+                    0x01
+                } else {
+                    bytes[at] & (bytes[at] - 1)
+                };
+                std::fs::write(&self.flash1, bytes)?;
+                Ok(())
+            }
+            Step::CorruptConfig => {
+                if self.session.is_some() {
+                    bail!("corrupt-config needs the power off");
+                }
+                let mut bytes = std::fs::read(&self.flash1)?;
+                let mut sim = NorSim::from_image(&bytes).map_err(|e| anyhow::anyhow!("{e}"))?;
+                let mut buffer = vec![0u8; dpu_config::store::MAX_COPY_LEN];
+                let buffer: &mut [u8; dpu_config::store::MAX_COPY_LEN] =
+                    buffer.as_mut_slice().try_into()?;
+                let (store, _) = dpu_config::ConfigStore::load(&mut sim, buffer)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                let copy = store.newest().context("corrupt-config: no stored config")?;
+                let at = dpu_config::store::copy_offset(copy) as usize
+                    + dpu_config::store::HEADER_LEN
+                    + 4;
                 // NOR can only clear bits: what a bit rot or a bad program looks like.
                 bytes[at] = if bytes[at] == 0 {
                     0x01

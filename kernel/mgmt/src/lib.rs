@@ -22,6 +22,7 @@
 #[cfg(test)]
 extern crate std;
 
+pub mod api;
 pub mod connection;
 pub mod json;
 pub mod request;

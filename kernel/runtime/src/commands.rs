@@ -6,7 +6,8 @@
 use crate::arch::aarch64::{cpu, mmu, psci, semihosting, timer};
 use crate::board::{self, Board};
 use crate::bootbank::Setting;
-use crate::bootbank::update::{self, Progress};
+use crate::bootbank::console_update::{self, Progress};
+use crate::bootbank::update;
 use crate::net::Network;
 use crate::version::{GIT_HASH, PROFILE, VERSION};
 use crate::{System, console, layout, log, print, println};
@@ -20,7 +21,7 @@ pub const PROMPT: &str = "dpu> ";
 /// The shell's state: the line being typed, and an `update` that owns the console while it runs.
 pub struct Shell {
     editor: LineEditor<LINE_CAPACITY>,
-    update: Option<update::Session>,
+    update: Option<console_update::Session>,
 }
 
 impl Shell {
@@ -38,10 +39,12 @@ impl Shell {
     }
 
     /// Takes this pass's console input; returns whether there was any. While an update runs
-    /// it gets the bytes (bounded work per pass, `bootbank::update`) and the shell none; the
+    /// it gets the bytes (bounded work per pass, `bootbank::console_update`) and the shell none; the
     /// prompt comes back when it ends.
     pub fn poll(&mut self, system: &System, network: &mut Network) -> bool {
-        let mut busy = false;
+        // An upload with flash work pending (fed by the console or the API) keeps the loop
+        // awake: its next step runs in the next pass.
+        let mut busy = update::has_work();
         loop {
             if let Some(session) = &mut self.update {
                 return match session.poll() {
@@ -136,7 +139,7 @@ fn execute(
     network: &mut Network,
     command: Command<'_>,
     editor: &LineEditor<LINE_CAPACITY>,
-    update: &mut Option<update::Session>,
+    update: &mut Option<console_update::Session>,
 ) {
     match command {
         Command::Ifconfig { verbose } => network.print_ifconfig(verbose),
@@ -228,7 +231,7 @@ fn execute(
         Command::BootHealth(window) => crate::bootbank::configure(Setting::HealthWindow(window)),
         Command::Watchdog(timeout) => crate::watchdog::command(timeout),
         Command::Rollback => crate::bootbank::request_rollback(),
-        Command::Update { length } => *update = update::start(length),
+        Command::Update { length } => *update = console_update::start(length),
         Command::PowerOff => {
             let counters = editor.counters();
             let (overruns, line_errors) = console::input_errors();
@@ -272,10 +275,24 @@ fn execute(
             Some((ports, _)) => ports.fdb_del(mac, vlan),
             None => println!("{}", NO_SWITCH),
         },
+        Command::Api {
+            method,
+            target,
+            body,
+        } => crate::api::console_request(network, method, target, body),
         Command::FdbFlush => match network.switch() {
             Some((ports, _)) => ports.fdb_flush(),
             None => println!("{}", NO_SWITCH),
         },
+        Command::Config => crate::config::command_show(),
+        Command::ConfigSave => crate::config::command_save(),
+        Command::ConfigSaveCut(operations) => {
+            crate::config::command_save_cut(operations, system.semihosting)
+        }
+        Command::ConfigClear => crate::config::command_clear(),
+        Command::TokenList => crate::config::command_token_list(),
+        Command::TokenAdd { name, role } => crate::config::command_token_add(name, role),
+        Command::TokenDel { name } => crate::config::command_token_del(name),
     }
 }
 

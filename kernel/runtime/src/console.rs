@@ -112,8 +112,16 @@ pub fn write_fmt(arguments: fmt::Arguments<'_>) {
             Ok(())
         }
     }
+    struct Recording<'a>(Translating<'a>);
+    impl Write for Recording<'_> {
+        fn write_str(&mut self, text: &str) -> fmt::Result {
+            // The management API's `GET /v1/logs` serves the recent lines.
+            crate::api::note_console_text(text);
+            self.0.write_str(text)
+        }
+    }
     let mut output = OUTPUT.lock();
-    let _ = Translating(&mut output).write_fmt(arguments);
+    let _ = Recording(Translating(&mut output)).write_fmt(arguments);
 }
 
 /// `print!` to the console.

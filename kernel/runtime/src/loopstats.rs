@@ -134,3 +134,10 @@ pub fn take() -> (Summary, Summary) {
     READ_IN_PASS.store(true, Ordering::Relaxed);
     (SINCE_BOOT.read(), SINCE_READ.read())
 }
+
+/// Passes and the longest pass since boot, without starting a new "since the last read"
+/// window (the management API's `/metrics`, which must not disturb `stats`).
+pub fn since_boot() -> (u64, u64) {
+    let summary = SINCE_BOOT.read();
+    (summary.passes, summary.longest_microseconds)
+}
