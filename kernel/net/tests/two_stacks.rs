@@ -335,7 +335,7 @@ fn dhcp_mode_sends_a_discover() {
 }
 
 /// Fake NICs + smoltcp + the real management HTTP server: `/healthz` over TCP, pipelined
-/// requests answered in order, `Connection: close` honoured, slots reused.
+/// requests answered in order, `Connection: close` honoured, slots reused, 401 without a token.
 #[test]
 fn the_real_http_server_answers_over_tcp() {
     use dpu_mgmt::{HttpServer, LinkState, NicRole, NicStatus, StatusSnapshot};
@@ -390,7 +390,12 @@ fn the_real_http_server_answers_over_tcp() {
                 }
             }
             http.set_clock(now.total_millis() as u64);
-            stack.poll(&mut *nic_b, now, &mut *http);
+            let mut api = dpu_mgmt::health::NotFound;
+            stack.poll(
+                &mut *nic_b,
+                now,
+                &mut http.service(&mut api, &dpu_mgmt::NoCredentials),
+            );
             wire(&mut nic_a, &mut nic_b);
             now += STEP;
             if (0..2).all(|index| !client.socket(index).is_open()) && http.open_connections() == 0 {
@@ -405,7 +410,8 @@ fn the_real_http_server_answers_over_tcp() {
             "{first}"
         );
         let second = String::from_utf8(responses[1].clone()).unwrap();
-        let (ok, missing) = second.split_at(second.find("HTTP/1.1 404").unwrap());
+        // Without a token everything but /healthz is 401.
+        let (ok, missing) = second.split_at(second.find("HTTP/1.1 401").unwrap());
         assert!(ok.starts_with("HTTP/1.1 200 OK\r\n") && ok.contains("keep-alive"));
         assert!(missing.contains("Connection: close\r\n") && missing.ends_with('}'));
         assert_eq!(http.open_connections(), 0, "round {round}");

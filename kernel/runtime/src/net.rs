@@ -20,7 +20,7 @@ use dpu_net::{MgmtConfig, MgmtStack, MgmtStorage, StackEvent};
 use dpu_net::{NIC_NAMES, order_nics, role_of};
 use heapless::Vec;
 use netdev::{Counters, LinkState, NetDevice};
-use static_cell::StaticCell;
+use static_cell::{ConstStaticCell, StaticCell};
 use virtio::{
     DeviceErrors, FeatureNames, MmioInterrupt, MmioTransport, Negotiated, NetStorage, PacketPool,
     PooledVirtioNet, QueueStorage, VirtioNet,
@@ -55,8 +55,10 @@ static PORT_QUEUES: [QueueStorage; MAX_DATA_PORTS] =
 /// statics, so `Network` stays small on the boot stack.
 static PORT_DRIVERS: [StaticCell<PortDriver>; MAX_DATA_PORTS] =
     [const { StaticCell::new() }; MAX_DATA_PORTS];
-static MGMT_STORAGE: StaticCell<MgmtStorage<'static>> = StaticCell::new();
-static HTTP: StaticCell<HttpService> = StaticCell::new();
+// Built in place (const), not on the boot stack: both are tens to hundreds of KiB.
+static MGMT_STORAGE: ConstStaticCell<MgmtStorage<'static>> =
+    ConstStaticCell::new(MgmtStorage::new());
+static HTTP: ConstStaticCell<HttpService> = ConstStaticCell::new(HttpService::new());
 /// The management HTTP server, one slot per TCP connection of the stack.
 type HttpService = HttpServer<'static, { dpu_net::stack::TCP_CONNECTIONS }>;
 /// Interrupt handles of the NICs, for the shared handler.
@@ -265,7 +267,7 @@ pub fn init(board: &Board) -> Network {
     }
     network.config = config;
     if let Some(mgmt) = network.mgmt.as_mut() {
-        let storage = MGMT_STORAGE.init(MgmtStorage::new());
+        let storage = MGMT_STORAGE.take();
         let mac = mgmt.driver.mac_address();
         let seed = timer::counter()
             ^ u64::from_le_bytes([
@@ -277,7 +279,7 @@ pub fn init(board: &Board) -> Network {
             config, HTTP_PORT
         );
         network.stack = Some(stack);
-        network.http = Some(HTTP.init(HttpService::new()));
+        network.http = Some(HTTP.take());
     } else {
         println!(
             "net: no virtio-net NIC found (add -device virtio-net-device and -global virtio-mmio.force-legacy=false)"
@@ -360,7 +362,15 @@ impl Network {
                 http.set_snapshot(snapshot, now_ms);
             }
             http.set_clock(now_ms);
-            events = stack.poll(&mut mgmt.driver, now(), http);
+            // The /v1 resources and /metrics (api.rs), with dpu-config's tokens.
+            let mut backend = crate::api::KernelBackend {
+                ports: self.ports.as_mut(),
+                nics: &self.data,
+                http: crate::api::http_stats(&http.counters()),
+            };
+            let mut api = dpu_mgmt::api::serve::Api::new(&mut backend);
+            let mut service = http.service(&mut api, &crate::api::Tokens);
+            events = stack.poll(&mut mgmt.driver, now(), &mut service);
         }
         if self.packet_total() != before {
             self.last_activity = timer::counter_microseconds();
