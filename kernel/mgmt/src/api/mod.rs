@@ -134,39 +134,39 @@ pub enum Outcome {
 /// Machine-readable problem codes (the `code` member).
 pub mod code {
     /// Malformed JSON or a field of the wrong type.
-    pub const INVALID_JSON: &str = "INVALID_JSON";
+    pub const INVALID_JSON: &str = "invalid_json";
     /// A field with a value the resource refuses.
-    pub const INVALID_FIELD: &str = "INVALID_FIELD";
+    pub const INVALID_FIELD: &str = "invalid_field";
     /// A query parameter with a bad value.
-    pub const INVALID_QUERY: &str = "INVALID_QUERY";
+    pub const INVALID_QUERY: &str = "invalid_query";
     /// No resource at this path.
-    pub const NOT_FOUND: &str = "NOT_FOUND";
+    pub const NOT_FOUND: &str = "not_found";
     /// The resource does not take the method.
-    pub const METHOD_NOT_ALLOWED: &str = "METHOD_NOT_ALLOWED";
+    pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
     /// The caller's role may not do this.
-    pub const FORBIDDEN: &str = "FORBIDDEN";
+    pub const FORBIDDEN: &str = "forbidden";
     /// A firmware upload (or console update) runs already (gNOI's name).
-    pub const INSTALL_IN_PROGRESS: &str = "INSTALL_IN_PROGRESS";
+    pub const INSTALL_IN_PROGRESS: &str = "install_in_progress";
     /// The running bank is not committed: no update or rollback now.
-    pub const NOT_COMMITTED: &str = "NOT_COMMITTED";
+    pub const NOT_COMMITTED: &str = "not_committed";
     /// Direct boot: no boot banks.
-    pub const NO_BOOT_BANKS: &str = "NO_BOOT_BANKS";
+    pub const NO_BOOT_BANKS: &str = "no_boot_banks";
     /// The other bank may not be booted (state, anti-rollback floor).
-    pub const ROLLBACK_FORBIDDEN: &str = "ROLLBACK_FORBIDDEN";
+    pub const ROLLBACK_FORBIDDEN: &str = "rollback_forbidden";
     /// An upload without `Content-Length`.
-    pub const LENGTH_REQUIRED: &str = "LENGTH_REQUIRED";
+    pub const LENGTH_REQUIRED: &str = "length_required";
     /// The image is larger than a bank (gNOI's name).
-    pub const TOO_LARGE: &str = "TOO_LARGE";
+    pub const TOO_LARGE: &str = "content_too_large";
     /// A body of a type the resource does not take.
-    pub const UNSUPPORTED_MEDIA_TYPE: &str = "UNSUPPORTED_MEDIA_TYPE";
+    pub const UNSUPPORTED_MEDIA_TYPE: &str = "unsupported_media_type";
     /// The upload failed while its body arrived (the task says why).
-    pub const UPLOAD_FAILED: &str = "UPLOAD_FAILED";
+    pub const UPLOAD_FAILED: &str = "upload_failed";
     /// No data ports: the switch does not run.
-    pub const NO_SWITCH: &str = "NO_SWITCH";
+    pub const NO_SWITCH: &str = "no_switch";
     /// The MAC table refused the entry (full).
-    pub const TABLE_FULL: &str = "TABLE_FULL";
+    pub const TABLE_FULL: &str = "table_full";
     /// Writing to flash failed; nothing changed.
-    pub const STORAGE_FAILED: &str = "STORAGE_FAILED";
+    pub const STORAGE_FAILED: &str = "storage_failed";
 }
 
 /// The reason phrase of the statuses the handlers send.

@@ -582,7 +582,7 @@ fn fdb_pages_and_filters() {
     ] {
         let (status, json) = get(&mut fake, bad);
         assert_eq!(status, 400, "{bad}");
-        assert_eq!(json["code"], "INVALID_QUERY");
+        assert_eq!(json["code"], "invalid_query");
     }
 }
 
@@ -635,7 +635,7 @@ fn fdb_add_delete_flush() {
         BUFFER,
     );
     assert_eq!(status, 400);
-    assert!(text.contains("INVALID_JSON"), "{text}");
+    assert!(text.contains("invalid_json"), "{text}");
     let delete = |fake: &mut Fake| {
         run(
             fake,
@@ -707,7 +707,7 @@ fn patch_port_changes_only_what_it_names_and_refuses_bad_values() {
         );
         assert_eq!(status, 400, "{text}");
         let json: serde_json::Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(json["code"], "INVALID_FIELD");
+        assert_eq!(json["code"], "invalid_field");
         assert_eq!(json["errors"][0]["field"], field, "{text}");
         assert_eq!(fake.config, before, "a bad patch changes nothing");
     }
@@ -748,7 +748,7 @@ fn roles_and_methods() {
     let json: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(json["status"], 405);
     assert_eq!(json["title"], "Method Not Allowed");
-    assert_eq!(json["code"], "METHOD_NOT_ALLOWED");
+    assert_eq!(json["code"], "method_not_allowed");
     assert_eq!(get(&mut fake, "/v1/nothing").0, 404);
     let (status, reply, text) = run(
         &mut fake,
@@ -851,7 +851,7 @@ fn system_firmware_and_actions() {
     fake.rollback = Err(RollbackRefusal::Forbidden);
     let (status, _, text) = run(&mut fake, &rollback, BUFFER);
     assert_eq!(status, 409);
-    assert!(text.contains("ROLLBACK_FORBIDDEN"));
+    assert!(text.contains("rollback_forbidden"));
 }
 
 #[test]
@@ -954,17 +954,17 @@ fn upload_refusals() {
         (
             upload_request(Some(10), Some("application/json")),
             415,
-            "UNSUPPORTED_MEDIA_TYPE",
+            "unsupported_media_type",
         ),
         (
             upload_request(Some(10), None),
             415,
-            "UNSUPPORTED_MEDIA_TYPE",
+            "unsupported_media_type",
         ),
-        (upload_request(None, octets), 411, "LENGTH_REQUIRED"),
-        (upload_request(Some(0), octets), 400, "INVALID_FIELD"),
-        (upload_request(Some(2 << 20), octets), 413, "TOO_LARGE"),
-        (upload_request(Some(1 << 40), octets), 413, "TOO_LARGE"),
+        (upload_request(None, octets), 411, "length_required"),
+        (upload_request(Some(0), octets), 400, "invalid_field"),
+        (upload_request(Some(2 << 20), octets), 413, "content_too_large"),
+        (upload_request(Some(1 << 40), octets), 413, "content_too_large"),
     ] {
         let (got, _, text) = run(&mut fake, &request, BUFFER);
         assert_eq!(got, status, "{text}");
@@ -984,7 +984,7 @@ fn upload_refusals() {
     );
     let (status, _, text) = run(&mut fake, &upload_request(Some(10), octets), BUFFER);
     assert_eq!(status, 409);
-    assert!(text.contains("INSTALL_IN_PROGRESS"));
+    assert!(text.contains("install_in_progress"));
 }
 
 #[test]
@@ -1051,7 +1051,7 @@ fn an_upload_failing_midway_answers_with_the_reason() {
     };
     let text = core::str::from_utf8(&buffer[..length]).unwrap();
     assert!(
-        text.contains("UPLOAD_FAILED") && text.contains("bad image header"),
+        text.contains("upload_failed") && text.contains("bad image header"),
         "{text}"
     );
     upload_abort(&mut fake);
@@ -1237,7 +1237,7 @@ DELETE /v1/ports/port2 HTTP/1.1\r\nHost: dpu\r\nAuthorization: Bearer op\r\n\r\n
         assert!(
             core::str::from_utf8(body)
                 .unwrap()
-                .contains("UPLOAD_FAILED")
+                .contains("upload_failed")
         );
         assert_eq!(fake.api_upload, None);
         // A second upload while the first one's session is still held: one at a time.
