@@ -42,7 +42,10 @@ pub const PING_PAYLOAD: usize = 56;
 /// Listening sockets kept free for new clients (smoltcp has no accept backlog: a SYN finds a
 /// listening socket or is refused). Below this, the service is asked which connection to drop.
 pub const MIN_LISTENING: usize = 4;
-const _: () = assert!(TCP_CONNECTIONS > MIN_LISTENING + 16, "16 idle clients leave room");
+const _: () = assert!(
+    TCP_CONNECTIONS > MIN_LISTENING + 16,
+    "16 idle clients leave room"
+);
 /// A connection we closed is aborted if the peer has not finished closing within this.
 pub const CLOSE_LINGER: Duration = Duration::from_secs(2);
 /// Events [`MgmtStack::poll`] reports at most per call (the rest wait for the next poll).

@@ -19,9 +19,9 @@ use crate::sync::IrqSafeMutex;
 use bootstate::{Bank, BankState, BootRecord, FailureReason, OutcomeLine};
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use dpu_mgmt::api::backend::{
-    ApplyError, Backend, BankView, ConfigRefusal, FdbFilter, FdbPage, FirmwareView, HttpStats,
-    LogLine, LoopStats, NicCounters, PortState, RebootKind, RollbackRefusal, SwitchSummary,
-    SystemInfo, TaskInfo, TaskState, UploadFailure, UploadRefusal,
+    ApiUpload, ApplyError, Backend, BankView, ConfigRefusal, FdbFilter, FdbPage, FirmwareView,
+    HttpStats, LogLine, LoopStats, NicCounters, PortState, RebootKind, RollbackRefusal,
+    SwitchSummary, SystemInfo, TaskInfo, TaskState, UploadFailure, UploadRefusal,
 };
 use dpu_mgmt::api::lines::LineRing;
 use dpu_switch::table::Entry;
@@ -47,6 +47,9 @@ static REBOOT_AT: AtomicU64 = AtomicU64::new(0);
 /// The task id of the upload the API started last, and when (ms since boot).
 static UPLOAD_TASK: AtomicU32 = AtomicU32::new(0);
 static UPLOAD_STARTED_MS: AtomicU64 = AtomicU64::new(0);
+/// The upload the HTTP server is streaming, and the last refused one (loop only).
+static API_UPLOAD: IrqSafeMutex<Option<ApiUpload>> = IrqSafeMutex::new(None);
+static API_REFUSED: IrqSafeMutex<Option<(u64, UploadRefusal)>> = IrqSafeMutex::new(None);
 /// Counter baselines of `:clear-counters`, per port (loop only).
 static BASELINES: IrqSafeMutex<[Option<Baseline>; MAX_PORTS]> =
     IrqSafeMutex::new([None; MAX_PORTS]);
@@ -87,6 +90,30 @@ fn persist(config: &SwitchConfig) -> Result<(), ()> {
     match crate::config::save() {
         Ok(_) | Err(crate::config::SaveError::NoFlash) => Ok(()),
         Err(crate::config::SaveError::Store(_)) => Err(()),
+    }
+}
+
+/// The API's tokens: dpu-config's table (constant-time verify, `config.rs`).
+pub struct Tokens;
+
+impl dpu_mgmt::Credentials for Tokens {
+    fn verify(&self, presented: &[u8]) -> Option<dpu_mgmt::Role> {
+        crate::config::verify_token(presented).map(|role| match role {
+            dpu_config::Role::Administrator => dpu_mgmt::Role::Administrator,
+            dpu_config::Role::Operator => dpu_mgmt::Role::Operator,
+            dpu_config::Role::ReadOnly => dpu_mgmt::Role::ReadOnly,
+        })
+    }
+}
+
+/// The HTTP server's counters as the API shows them.
+pub fn http_stats(counters: &dpu_mgmt::Counters) -> HttpStats {
+    HttpStats {
+        requests: counters.requests,
+        responses_by_class: counters.responses_by_class,
+        malformed: counters.malformed,
+        timeouts: counters.timeouts,
+        unauthorized: counters.auth_failures.saturating_add(counters.auth_missing),
     }
 }
 
@@ -499,6 +526,22 @@ impl Backend for KernelBackend<'_> {
         })
     }
 
+    fn api_upload(&self) -> Option<ApiUpload> {
+        *API_UPLOAD.lock()
+    }
+
+    fn set_api_upload(&mut self, upload: Option<ApiUpload>) {
+        *API_UPLOAD.lock() = upload;
+    }
+
+    fn api_refused(&self) -> Option<(u64, UploadRefusal)> {
+        *API_REFUSED.lock()
+    }
+
+    fn set_api_refused(&mut self, refused: Option<(u64, UploadRefusal)>) {
+        *API_REFUSED.lock() = refused;
+    }
+
     fn logs(&self, after_seq: u64, visit: &mut dyn FnMut(LogLine<'_>) -> bool) {
         LINES.lock().visit(after_seq, visit);
     }
@@ -618,6 +661,7 @@ pub fn console_request(network: &mut crate::net::Network, method: &str, target: 
     match reply.content {
         Content::Empty => {}
         Content::Ready(length) => print_text(buffer.get(..length).unwrap_or_default()),
+        Content::Static(document) => print_text(document),
         Content::Stream(mut stream) => loop {
             match stream.fill(&backend, &mut buffer) {
                 Ok(0) => break,

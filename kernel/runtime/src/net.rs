@@ -362,9 +362,14 @@ impl Network {
                 http.set_snapshot(snapshot, now_ms);
             }
             http.set_clock(now_ms);
-            // Until the API lands: `/healthz` only, and no token is accepted.
-            let mut api = dpu_mgmt::health::NotFound;
-            let mut service = http.service(&mut api, &dpu_mgmt::NoCredentials);
+            // The /v1 resources and /metrics (api.rs), with dpu-config's tokens.
+            let mut backend = crate::api::KernelBackend {
+                ports: self.ports.as_mut(),
+                nics: &self.data,
+                http: crate::api::http_stats(&http.counters()),
+            };
+            let mut api = dpu_mgmt::api::serve::Api::new(&mut backend);
+            let mut service = http.service(&mut api, &crate::api::Tokens);
             events = stack.poll(&mut mgmt.driver, now(), &mut service);
         }
         if self.packet_total() != before {

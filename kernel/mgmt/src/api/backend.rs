@@ -199,6 +199,21 @@ pub enum UploadFailure {
     Failed,
 }
 
+/// The upload the API started: which request streams it, and how far it got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiUpload {
+    /// The request streaming it ([`crate::api::serve`] makes the key from the request).
+    pub key: u64,
+    /// Its task.
+    pub task: u32,
+    /// Bytes announced.
+    pub length: u32,
+    /// Bytes taken so far.
+    pub fed: u32,
+    /// The session refused bytes: the upload failed while the body arrived.
+    pub failed: bool,
+}
+
 /// State of a task (Redfish TaskState subset).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TaskState {
@@ -361,6 +376,14 @@ pub trait Backend {
     fn upload_end(&mut self, complete: bool);
     /// A task by id.
     fn task(&self, id: u32) -> Option<TaskInfo>;
+    /// The upload the API is streaming, if any (kept across loop passes).
+    fn api_upload(&self) -> Option<ApiUpload>;
+    /// Records (or clears) the upload the API is streaming.
+    fn set_api_upload(&mut self, upload: Option<ApiUpload>);
+    /// The last upload the kernel refused to start, with its request key (answered later).
+    fn api_refused(&self) -> Option<(u64, UploadRefusal)>;
+    /// Records (or clears) it.
+    fn set_api_refused(&mut self, refused: Option<(u64, UploadRefusal)>);
 
     /// Visits log lines with a sequence number above `after_seq`, oldest first, until `visit`
     /// returns false.

@@ -437,6 +437,121 @@ impl Body {
     }
 }
 
+/// Cursor value of a complete body.
+pub const CURSOR_DONE: u64 = u64::MAX;
+/// Largest log sequence number a cursor carries (`after_seq` is capped to it).
+pub const MAX_CURSOR_SEQ: u64 = (1 << 48) - 1;
+
+fn part_bits(part: PortPart) -> u64 {
+    match part {
+        PortPart::Head => 0,
+        PortPart::Tail => 1,
+        PortPart::TrunkVlans(vlan) => 2 | (u64::from(vlan & 0x1fff) << 2),
+    }
+}
+
+fn part_from(bits: u64) -> PortPart {
+    match bits & 3 {
+        0 => PortPart::Head,
+        1 => PortPart::Tail,
+        // 13 bits: the cast cannot truncate.
+        _ => PortPart::TrunkVlans(((bits >> 2) & 0x1fff) as u16),
+    }
+}
+
+fn bit(value: bool, at: u32) -> u64 {
+    u64::from(value) << at
+}
+
+impl Body {
+    /// The body's position as one number, for a server that keeps a `u64` cursor per
+    /// response: 0 is the start (the body is made again from the request), [`CURSOR_DONE`]
+    /// the end; [`Body::resume`] turns it back into the body. What the request says (the
+    /// port, the FDB filter) is not in it.
+    #[must_use]
+    pub fn to_cursor(&self) -> u64 {
+        let state = match *self {
+            Self::Done => return CURSOR_DONE,
+            Self::System | Self::Teaming | Self::Firmware | Self::Task(_) => 0,
+            Self::Ports { port, part } => {
+                u64::from(port.map_or(0, PortId::number)) | (part_bits(part) << 3)
+            }
+            Self::Port { part, .. } => part_bits(part),
+            Self::Vlans { next, any } => u64::from(next & 0x1fff) | bit(any, 13),
+            Self::Fdb(handle) => {
+                let cursor = handle.cursor;
+                u64::from(cursor.position)
+                    | (u64::from(cursor.left) << 32)
+                    | bit(cursor.any, 48)
+                    | bit(handle.opened, 49)
+            }
+            Self::Config { sent } => sent as u64,
+            Self::Logs {
+                after,
+                left,
+                opened,
+                any,
+            } => {
+                after.min(MAX_CURSOR_SEQ)
+                    | (u64::from(left & 0x7f) << 48)
+                    | bit(opened, 55)
+                    | bit(any, 56)
+            }
+            Self::Metrics(family) => u64::from(family),
+        };
+        // 0 stays "the start": every state is one more than its bits.
+        state + 1
+    }
+
+    /// The body `start` (as the request makes it) moved on to `cursor` (from
+    /// [`Body::to_cursor`]; 0 is `start` itself).
+    #[must_use]
+    pub fn resume(start: Self, cursor: u64) -> Self {
+        if cursor == 0 {
+            return start;
+        }
+        if cursor == CURSOR_DONE {
+            return Self::Done;
+        }
+        let bits = cursor - 1;
+        match start {
+            Self::Done | Self::System | Self::Teaming | Self::Firmware | Self::Task(_) => start,
+            Self::Ports { .. } => Self::Ports {
+                // 3 bits: the cast cannot truncate.
+                port: PortId::new((bits & 7) as u8),
+                part: part_from(bits >> 3),
+            },
+            Self::Port { port, .. } => Self::Port {
+                port,
+                part: part_from(bits),
+            },
+            Self::Vlans { .. } => Self::Vlans {
+                next: (bits & 0x1fff) as u16,
+                any: bits & (1 << 13) != 0,
+            },
+            Self::Fdb(handle) => Self::Fdb(FdbCursorHandle {
+                cursor: FdbCursor {
+                    filter: handle.cursor.filter,
+                    position: (bits & 0xffff_ffff) as u32,
+                    left: ((bits >> 32) & 0xffff) as u16,
+                    any: bits & (1 << 48) != 0,
+                },
+                opened: bits & (1 << 49) != 0,
+            }),
+            Self::Config { .. } => Self::Config {
+                sent: usize::try_from(bits).unwrap_or(usize::MAX),
+            },
+            Self::Logs { .. } => Self::Logs {
+                after: bits & MAX_CURSOR_SEQ,
+                left: ((bits >> 48) & 0x7f) as u16,
+                opened: bits & (1 << 55) != 0,
+                any: bits & (1 << 56) != 0,
+            },
+            Self::Metrics(_) => Self::Metrics((bits & 0xffff) as u16),
+        }
+    }
+}
+
 const EMPTY_ENTRY: Entry = Entry {
     vlan: VlanId::DEFAULT,
     mac: dpu_switch::MacAddress::ZERO,

@@ -15,6 +15,7 @@ pub mod lines;
 pub mod metrics;
 pub mod out;
 pub mod route;
+pub mod serve;
 
 #[cfg(test)]
 mod tests;
@@ -36,6 +37,11 @@ pub const JSON: &str = "application/json";
 pub const PROBLEM_JSON: &str = "application/problem+json";
 /// Longest JSON request body read whole (a whole config with seven trunk ports fits).
 pub const MAX_JSON_BODY: usize = 8192;
+/// The OpenAPI document the DPU serves at `GET /v1/openapi` (`docs/api/openapi.yaml`).
+pub const OPENAPI_DOCUMENT: &[u8] = include_bytes!("../../../../docs/api/openapi.yaml");
+/// Its `Content-Type` (RFC 9512).
+pub const YAML: &str = "application/yaml";
+
 /// Smallest buffer [`handle`] needs for the bodies it writes at once (problems, actions).
 pub const MIN_BUFFER: usize = body::MIN_FILL;
 
@@ -71,6 +77,8 @@ pub enum Content {
     Ready(usize),
     /// Written by [`Body::fill`], chunk by chunk.
     Stream(Body),
+    /// A fixed document.
+    Static(&'static [u8]),
 }
 
 /// A response: status, headers, body.
@@ -126,39 +134,39 @@ pub enum Outcome {
 /// Machine-readable problem codes (the `code` member).
 pub mod code {
     /// Malformed JSON or a field of the wrong type.
-    pub const INVALID_JSON: &str = "INVALID_JSON";
+    pub const INVALID_JSON: &str = "invalid_json";
     /// A field with a value the resource refuses.
-    pub const INVALID_FIELD: &str = "INVALID_FIELD";
+    pub const INVALID_FIELD: &str = "invalid_field";
     /// A query parameter with a bad value.
-    pub const INVALID_QUERY: &str = "INVALID_QUERY";
+    pub const INVALID_QUERY: &str = "invalid_query";
     /// No resource at this path.
-    pub const NOT_FOUND: &str = "NOT_FOUND";
+    pub const NOT_FOUND: &str = "not_found";
     /// The resource does not take the method.
-    pub const METHOD_NOT_ALLOWED: &str = "METHOD_NOT_ALLOWED";
+    pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
     /// The caller's role may not do this.
-    pub const FORBIDDEN: &str = "FORBIDDEN";
+    pub const FORBIDDEN: &str = "forbidden";
     /// A firmware upload (or console update) runs already (gNOI's name).
-    pub const INSTALL_IN_PROGRESS: &str = "INSTALL_IN_PROGRESS";
+    pub const INSTALL_IN_PROGRESS: &str = "install_in_progress";
     /// The running bank is not committed: no update or rollback now.
-    pub const NOT_COMMITTED: &str = "NOT_COMMITTED";
+    pub const NOT_COMMITTED: &str = "not_committed";
     /// Direct boot: no boot banks.
-    pub const NO_BOOT_BANKS: &str = "NO_BOOT_BANKS";
+    pub const NO_BOOT_BANKS: &str = "no_boot_banks";
     /// The other bank may not be booted (state, anti-rollback floor).
-    pub const ROLLBACK_FORBIDDEN: &str = "ROLLBACK_FORBIDDEN";
+    pub const ROLLBACK_FORBIDDEN: &str = "rollback_forbidden";
     /// An upload without `Content-Length`.
-    pub const LENGTH_REQUIRED: &str = "LENGTH_REQUIRED";
+    pub const LENGTH_REQUIRED: &str = "length_required";
     /// The image is larger than a bank (gNOI's name).
-    pub const TOO_LARGE: &str = "TOO_LARGE";
+    pub const TOO_LARGE: &str = "content_too_large";
     /// A body of a type the resource does not take.
-    pub const UNSUPPORTED_MEDIA_TYPE: &str = "UNSUPPORTED_MEDIA_TYPE";
+    pub const UNSUPPORTED_MEDIA_TYPE: &str = "unsupported_media_type";
     /// The upload failed while its body arrived (the task says why).
-    pub const UPLOAD_FAILED: &str = "UPLOAD_FAILED";
+    pub const UPLOAD_FAILED: &str = "upload_failed";
     /// No data ports: the switch does not run.
-    pub const NO_SWITCH: &str = "NO_SWITCH";
+    pub const NO_SWITCH: &str = "no_switch";
     /// The MAC table refused the entry (full).
-    pub const TABLE_FULL: &str = "TABLE_FULL";
+    pub const TABLE_FULL: &str = "table_full";
     /// Writing to flash failed; nothing changed.
-    pub const STORAGE_FAILED: &str = "STORAGE_FAILED";
+    pub const STORAGE_FAILED: &str = "storage_failed";
 }
 
 /// The reason phrase of the statuses the handlers send.
@@ -273,6 +281,38 @@ pub fn handle<B: Backend + ?Sized>(
     Outcome::Reply(reply)
 }
 
+/// The streamed body a request's answer starts with (the same request always makes the same
+/// one, so a server needs to keep only the cursor): every GET but problems, the port after a
+/// PATCH, the config after a PUT. `None` when the answer has no streamed body.
+pub fn start_body<B: Backend + ?Sized>(backend: &B, request: &Request<'_>) -> Option<Body> {
+    let resource = route::resource(request.path)?;
+    match (resource, request.method) {
+        (Resource::Port(port), Method::Patch) => existing_port(backend, port).map(Body::port),
+        (Resource::Config, Method::Put) => Some(Body::config()),
+        (_, Method::Get | Method::Head) => Some(match resource {
+            Resource::System => Body::System,
+            Resource::Ports => Body::ports(),
+            Resource::Port(port) => Body::port(existing_port(backend, port)?),
+            Resource::Vlans => Body::vlans(),
+            Resource::Teaming => Body::Teaming,
+            Resource::Fdb => {
+                let (filter, start, size) = fdb_query(request.query).ok()?;
+                Body::fdb(filter, start, size)
+            }
+            Resource::Config => Body::config(),
+            Resource::Firmware => Body::Firmware,
+            Resource::Task(id) => Body::Task(id.filter(|id| backend.task(*id).is_some())?),
+            Resource::Logs => {
+                let (after, limit) = logs_query(request.query).ok()?;
+                Body::logs(after, limit)
+            }
+            Resource::Metrics => Body::metrics(),
+            _ => return None,
+        }),
+        _ => None,
+    }
+}
+
 /// Every GET (HEAD is the same reply; the server drops the body).
 fn read<B: Backend + ?Sized>(
     backend: &mut B,
@@ -281,34 +321,38 @@ fn read<B: Backend + ?Sized>(
     buffer: &mut [u8],
 ) -> Reply {
     match resource {
-        Resource::System => Reply::stream(Body::System),
-        Resource::Ports => Reply::stream(Body::ports()),
-        Resource::Port(port) => match existing_port(&*backend, port) {
-            Some(port) => Reply::stream(Body::port(port)),
-            None => problem(buffer, 404, code::NOT_FOUND, "no such data port"),
-        },
-        Resource::Vlans => Reply::stream(Body::vlans()),
-        Resource::Teaming => Reply::stream(Body::Teaming),
-        Resource::Fdb => match fdb_query(request.query) {
-            Ok((filter, start, size)) => Reply::stream(Body::fdb(filter, start, size)),
-            Err(detail) => problem(buffer, 400, code::INVALID_QUERY, detail),
-        },
-        Resource::Config => Reply::stream(Body::config()),
-        Resource::Firmware => Reply::stream(Body::Firmware),
-        Resource::Task(id) => match id.filter(|id| backend.task(*id).is_some()) {
-            Some(id) => Reply::stream(Body::Task(id)),
-            None => problem(buffer, 404, code::NOT_FOUND, "no such task"),
-        },
-        Resource::Logs => match logs_query(request.query) {
-            Ok((after, limit)) => Reply::stream(Body::logs(after, limit)),
-            Err(detail) => problem(buffer, 400, code::INVALID_QUERY, detail),
-        },
-        Resource::Metrics => {
-            let mut reply = Reply::stream(Body::metrics());
-            reply.content_type = metrics::CONTENT_TYPE;
+        Resource::Port(port) if existing_port(&*backend, port).is_none() => {
+            return problem(buffer, 404, code::NOT_FOUND, "no such data port");
+        }
+        Resource::Task(id) if id.is_none_or(|id| backend.task(id).is_none()) => {
+            return problem(buffer, 404, code::NOT_FOUND, "no such task");
+        }
+        Resource::Fdb => {
+            if let Err(detail) = fdb_query(request.query) {
+                return problem(buffer, 400, code::INVALID_QUERY, detail);
+            }
+        }
+        Resource::Logs => {
+            if let Err(detail) = logs_query(request.query) {
+                return problem(buffer, 400, code::INVALID_QUERY, detail);
+            }
+        }
+        _ => {}
+    }
+    if resource == Resource::OpenApi {
+        let mut reply = Reply::json(200, Content::Static(OPENAPI_DOCUMENT));
+        reply.content_type = YAML;
+        return reply;
+    }
+    match start_body(&*backend, request) {
+        Some(body) => {
+            let mut reply = Reply::stream(body);
+            if resource == Resource::Metrics {
+                reply.content_type = metrics::CONTENT_TYPE;
+            }
             reply
         }
-        _ => problem(buffer, 404, code::NOT_FOUND, "no such resource"),
+        None => problem(buffer, 404, code::NOT_FOUND, "no such resource"),
     }
 }
 
@@ -387,6 +431,7 @@ fn logs_query(query: &str) -> Result<(u64, u16), &'static str> {
                     .ok()
                     .filter(|_| value.bytes().all(|b| b.is_ascii_digit()))
                     .ok_or("after_seq must be a sequence number")?
+                    .min(body::MAX_CURSOR_SEQ)
             }
             "limit" => {
                 limit = route::decimal(value)
@@ -918,46 +963,56 @@ fn put_config<B: Backend + ?Sized>(
     }
 }
 
-fn upload_start<B: Backend + ?Sized>(
-    backend: &mut B,
-    request: &Request<'_>,
-    buffer: &mut [u8],
-) -> Outcome {
+/// Why an upload is refused before its body is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UploadRefused {
+    /// Not `application/octet-stream`: 415.
+    MediaType,
+    /// No `Content-Length`: 411.
+    NoLength,
+    /// `Content-Length: 0`: 400.
+    Empty,
+    /// Longer than 4 GiB: 413.
+    TooLong,
+    /// The kernel refused to start it.
+    Backend(UploadRefusal),
+}
+
+/// The checks an upload passes before the kernel is asked: its length, or why not.
+pub fn upload_check(request: &Request<'_>) -> Result<u32, UploadRefused> {
     if !is_media(request.content_type, "application/octet-stream") {
-        return Outcome::Reply(problem(
+        return Err(UploadRefused::MediaType);
+    }
+    let length = request.content_length.ok_or(UploadRefused::NoLength)?;
+    if length == 0 {
+        return Err(UploadRefused::Empty);
+    }
+    u32::try_from(length).map_err(|_| UploadRefused::TooLong)
+}
+
+/// The problem an upload refusal answers with.
+pub fn upload_refusal(buffer: &mut [u8], refused: UploadRefused) -> Reply {
+    match refused {
+        UploadRefused::MediaType => problem(
             buffer,
             415,
             code::UNSUPPORTED_MEDIA_TYPE,
             "the image must be sent as application/octet-stream",
-        ));
-    }
-    let Some(length) = request.content_length else {
-        return Outcome::Reply(problem(
+        ),
+        UploadRefused::NoLength => problem(
             buffer,
             411,
             code::LENGTH_REQUIRED,
             "an upload needs Content-Length (the image's size)",
-        ));
-    };
-    if length == 0 {
-        return Outcome::Reply(problem(
-            buffer,
-            400,
-            code::INVALID_FIELD,
-            "the image is empty",
-        ));
-    }
-    let Ok(length) = u32::try_from(length) else {
-        return Outcome::Reply(problem(
+        ),
+        UploadRefused::Empty => problem(buffer, 400, code::INVALID_FIELD, "the image is empty"),
+        UploadRefused::TooLong => problem(
             buffer,
             413,
             code::TOO_LARGE,
             "the image is larger than a bank",
-        ));
-    };
-    match backend.upload_start(length) {
-        Ok(task) => Outcome::Upload { task, length },
-        Err(refusal) => Outcome::Reply(match refusal {
+        ),
+        UploadRefused::Backend(refusal) => match refusal {
             UploadRefusal::Busy => problem(
                 buffer,
                 409,
@@ -990,7 +1045,24 @@ fn upload_start<B: Backend + ?Sized>(
                 code::STORAGE_FAILED,
                 "writing the boot-state record failed; nothing changed",
             ),
-        }),
+        },
+    }
+}
+
+fn upload_start<B: Backend + ?Sized>(
+    backend: &mut B,
+    request: &Request<'_>,
+    buffer: &mut [u8],
+) -> Outcome {
+    let started = upload_check(request).and_then(|length| {
+        backend
+            .upload_start(length)
+            .map(|task| (task, length))
+            .map_err(UploadRefused::Backend)
+    });
+    match started {
+        Ok((task, length)) => Outcome::Upload { task, length },
+        Err(refused) => Outcome::Reply(upload_refusal(buffer, refused)),
     }
 }
 
@@ -1007,7 +1079,8 @@ pub fn upload_chunk<B: Backend + ?Sized>(
         .map_err(|_| upload_failed(&*backend, task, buffer))
 }
 
-fn upload_failed<B: Backend + ?Sized>(backend: &B, task: u32, buffer: &mut [u8]) -> Reply {
+/// The problem of an upload that failed while its body arrived (the task says why).
+pub fn upload_failed<B: Backend + ?Sized>(backend: &B, task: u32, buffer: &mut [u8]) -> Reply {
     let message = backend
         .task(task)
         .map(|task| task.message)

@@ -8,69 +8,8 @@
 
 use dpu_switch::{MacAddress, PortId, VlanId};
 
-/// Request methods the API distinguishes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
-    /// GET.
-    Get,
-    /// HEAD (a GET without the body).
-    Head,
-    /// POST.
-    Post,
-    /// PUT.
-    Put,
-    /// PATCH.
-    Patch,
-    /// DELETE.
-    Delete,
-    /// Anything else.
-    Other,
-}
-
-impl Method {
-    /// The method from its request-line token.
-    #[must_use]
-    pub fn parse(token: &str) -> Self {
-        match token {
-            "GET" => Self::Get,
-            "HEAD" => Self::Head,
-            "POST" => Self::Post,
-            "PUT" => Self::Put,
-            "PATCH" => Self::Patch,
-            "DELETE" => Self::Delete,
-            _ => Self::Other,
-        }
-    }
-}
-
-/// The caller's role, from its token (Redfish's three roles).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Role {
-    /// Reads only.
-    ReadOnly,
-    /// Reads, and changes the switch, the MAC table, firmware and reboots.
-    Operator,
-    /// Everything, including the whole config (and its tokens).
-    Administrator,
-}
-
-impl Role {
-    /// The role's word (`read-only`, `operator`, `administrator`).
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::ReadOnly => "read-only",
-            Self::Operator => "operator",
-            Self::Administrator => "administrator",
-        }
-    }
-}
-
-impl core::fmt::Display for Role {
-    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        formatter.write_str(self.as_str())
-    }
-}
+pub use crate::auth::Role;
+pub use crate::handler::Method;
 
 /// A resource the API serves, with what its path names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,6 +48,8 @@ pub enum Resource {
     Logs,
     /// `/metrics`.
     Metrics,
+    /// `/v1/openapi`: the OpenAPI document this API is described by.
+    OpenApi,
 }
 
 /// What a route needs from the caller's role.
@@ -180,6 +121,7 @@ pub fn resource(path: &str) -> Option<Resource> {
         ("firmware:rollback", None, None) => Resource::Rollback,
         ("tasks", Some(id), None) if !id.is_empty() => Resource::Task(decimal(id)),
         ("logs", None, None) => Resource::Logs,
+        ("openapi", None, None) => Resource::OpenApi,
         _ => return None,
     };
     Some(resource)
@@ -245,7 +187,8 @@ impl Resource {
             | Self::Firmware
             | Self::Task(_)
             | Self::Logs
-            | Self::Metrics => "GET, HEAD",
+            | Self::Metrics
+            | Self::OpenApi => "GET, HEAD",
         }
     }
 
@@ -259,7 +202,7 @@ impl Resource {
             Method::Put => "PUT",
             Method::Patch => "PATCH",
             Method::Delete => "DELETE",
-            Method::Other => return false,
+            Method::Options | Method::Other => return false,
         };
         self.allow().split(", ").any(|allowed| allowed == token)
     }
@@ -332,6 +275,7 @@ mod tests {
             ("/v1/tasks/x", Some(Resource::Task(None))),
             ("/v1/tasks/+7", Some(Resource::Task(None))),
             ("/v1/logs", Some(Resource::Logs)),
+            ("/v1/openapi", Some(Resource::OpenApi)),
             ("/v1/logs/", None),
             ("/v1", None),
             ("/v2/system", None),

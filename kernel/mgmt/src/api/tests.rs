@@ -27,6 +27,8 @@ struct Fake {
     rollback: Result<(), RollbackRefusal>,
     banks: bool,
     logs: Vec<(u64, String)>,
+    api_upload: Option<ApiUpload>,
+    api_refused: Option<(u64, UploadRefusal)>,
 }
 
 fn port(number: u8) -> PortId {
@@ -57,6 +59,8 @@ impl Fake {
             fail_at: None,
             rollback: Ok(()),
             banks: true,
+            api_upload: None,
+            api_refused: None,
             logs: (1..=5)
                 .map(|seq| (seq, std::format!("line {seq} \"q\"")))
                 .collect(),
@@ -277,6 +281,18 @@ impl Backend for Fake {
             ended_ms: None,
         })
     }
+    fn api_upload(&self) -> Option<ApiUpload> {
+        self.api_upload
+    }
+    fn set_api_upload(&mut self, upload: Option<ApiUpload>) {
+        self.api_upload = upload;
+    }
+    fn api_refused(&self) -> Option<(u64, UploadRefusal)> {
+        self.api_refused
+    }
+    fn set_api_refused(&mut self, refused: Option<(u64, UploadRefusal)>) {
+        self.api_refused = refused;
+    }
     fn logs(&self, after_seq: u64, visit: &mut dyn FnMut(LogLine<'_>) -> bool) {
         for (seq, text) in &self.logs {
             if *seq > after_seq
@@ -328,6 +344,7 @@ fn run(fake: &mut Fake, request: &Request<'_>, chunk: usize) -> (u16, Reply, Str
         Content::Empty => String::new(),
         Content::Ready(length) => String::from_utf8(buffer[..length].to_vec()).unwrap(),
         Content::Stream(mut body) => drain(fake, &mut body, chunk),
+        Content::Static(document) => String::from_utf8(document.to_vec()).unwrap(),
     };
     assert_eq!(readable::debug_lines(&text), [], "Debug output in a body");
     (reply.status, reply, text)
@@ -336,7 +353,10 @@ fn run(fake: &mut Fake, request: &Request<'_>, chunk: usize) -> (u16, Reply, Str
 fn drain(fake: &Fake, body: &mut Body, chunk: usize) -> String {
     let mut text = Vec::new();
     let mut buffer = std::vec![0u8; chunk];
+    let start = *body;
     for _ in 0..100_000 {
+        // Between fills the body lives only as a u64 cursor, as in the server.
+        *body = Body::resume(start, body.to_cursor());
         let written = body.fill(fake, &mut buffer).unwrap();
         if written == 0 {
             assert!(body.is_done());
@@ -562,7 +582,7 @@ fn fdb_pages_and_filters() {
     ] {
         let (status, json) = get(&mut fake, bad);
         assert_eq!(status, 400, "{bad}");
-        assert_eq!(json["code"], "INVALID_QUERY");
+        assert_eq!(json["code"], "invalid_query");
     }
 }
 
@@ -615,7 +635,7 @@ fn fdb_add_delete_flush() {
         BUFFER,
     );
     assert_eq!(status, 400);
-    assert!(text.contains("INVALID_JSON"), "{text}");
+    assert!(text.contains("invalid_json"), "{text}");
     let delete = |fake: &mut Fake| {
         run(
             fake,
@@ -687,7 +707,7 @@ fn patch_port_changes_only_what_it_names_and_refuses_bad_values() {
         );
         assert_eq!(status, 400, "{text}");
         let json: serde_json::Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(json["code"], "INVALID_FIELD");
+        assert_eq!(json["code"], "invalid_field");
         assert_eq!(json["errors"][0]["field"], field, "{text}");
         assert_eq!(fake.config, before, "a bad patch changes nothing");
     }
@@ -728,8 +748,15 @@ fn roles_and_methods() {
     let json: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(json["status"], 405);
     assert_eq!(json["title"], "Method Not Allowed");
-    assert_eq!(json["code"], "METHOD_NOT_ALLOWED");
+    assert_eq!(json["code"], "method_not_allowed");
     assert_eq!(get(&mut fake, "/v1/nothing").0, 404);
+    let (status, reply, text) = run(
+        &mut fake,
+        &request(Method::Get, "/v1/openapi", Role::ReadOnly, b""),
+        BUFFER,
+    );
+    assert_eq!((status, reply.content_type), (200, YAML));
+    assert!(text.contains("\nopenapi: "), "{text}");
     assert_eq!(get(&mut fake, "/v1/tasks/1").0, 404);
     // Reads work for every role.
     for role in [Role::ReadOnly, Role::Operator, Role::Administrator] {
@@ -824,7 +851,7 @@ fn system_firmware_and_actions() {
     fake.rollback = Err(RollbackRefusal::Forbidden);
     let (status, _, text) = run(&mut fake, &rollback, BUFFER);
     assert_eq!(status, 409);
-    assert!(text.contains("ROLLBACK_FORBIDDEN"));
+    assert!(text.contains("rollback_forbidden"));
 }
 
 #[test]
@@ -927,17 +954,17 @@ fn upload_refusals() {
         (
             upload_request(Some(10), Some("application/json")),
             415,
-            "UNSUPPORTED_MEDIA_TYPE",
+            "unsupported_media_type",
         ),
         (
             upload_request(Some(10), None),
             415,
-            "UNSUPPORTED_MEDIA_TYPE",
+            "unsupported_media_type",
         ),
-        (upload_request(None, octets), 411, "LENGTH_REQUIRED"),
-        (upload_request(Some(0), octets), 400, "INVALID_FIELD"),
-        (upload_request(Some(2 << 20), octets), 413, "TOO_LARGE"),
-        (upload_request(Some(1 << 40), octets), 413, "TOO_LARGE"),
+        (upload_request(None, octets), 411, "length_required"),
+        (upload_request(Some(0), octets), 400, "invalid_field"),
+        (upload_request(Some(2 << 20), octets), 413, "content_too_large"),
+        (upload_request(Some(1 << 40), octets), 413, "content_too_large"),
     ] {
         let (got, _, text) = run(&mut fake, &request, BUFFER);
         assert_eq!(got, status, "{text}");
@@ -957,7 +984,7 @@ fn upload_refusals() {
     );
     let (status, _, text) = run(&mut fake, &upload_request(Some(10), octets), BUFFER);
     assert_eq!(status, 409);
-    assert!(text.contains("INSTALL_IN_PROGRESS"));
+    assert!(text.contains("install_in_progress"));
 }
 
 #[test]
@@ -1024,9 +1051,214 @@ fn an_upload_failing_midway_answers_with_the_reason() {
     };
     let text = core::str::from_utf8(&buffer[..length]).unwrap();
     assert!(
-        text.contains("UPLOAD_FAILED") && text.contains("bad image header"),
+        text.contains("upload_failed") && text.contains("bad image header"),
         "{text}"
     );
     upload_abort(&mut fake);
     assert_eq!(fake.upload_ended, Some(false));
+}
+
+/// End to end through the real server: the `Api` adapter is made afresh for every call, as
+/// the kernel makes it once per loop pass.
+mod through_the_server {
+    use super::*;
+    use crate::api::serve::Api;
+    use crate::{Credentials, HttpServer};
+    use core::net::{IpAddr, Ipv4Addr};
+    use std::boxed::Box;
+
+    struct Tokens;
+
+    impl Credentials for Tokens {
+        fn verify(&self, presented: &[u8]) -> Option<Role> {
+            match presented {
+                b"op" => Some(Role::Operator),
+                b"ro" => Some(Role::ReadOnly),
+                _ => None,
+            }
+        }
+    }
+
+    /// Sends `input` (offered `chunk` bytes at a time), returns (status, headers, body) of
+    /// each response and how many receive calls it took.
+    fn exchange(
+        fake: &mut Fake,
+        input: &[u8],
+        chunk: usize,
+    ) -> (Vec<(u16, String, Vec<u8>)>, usize) {
+        let mut server: Box<HttpServer<'static, 1>> = Box::default();
+        server.set_clock(1000);
+        server.open(0, Some(IpAddr::V4(Ipv4Addr::new(10, 0, 2, 2))));
+        let mut pending = input;
+        let mut stream = Vec::new();
+        let mut window = [0u8; 1460];
+        let mut calls = 0;
+        for _ in 0..100_000 {
+            let offer = &pending[..pending.len().min(chunk)];
+            if !offer.is_empty() {
+                calls += 1;
+                let taken = server.receive(0, offer, &mut Api::new(fake), &Tokens);
+                pending = &pending[taken..];
+            }
+            let mut closed = false;
+            loop {
+                let outcome = server.send(0, &mut window, &mut Api::new(fake), &Tokens);
+                stream.extend_from_slice(&window[..outcome.written]);
+                if outcome.close {
+                    closed = true;
+                    break;
+                }
+                if outcome.written == 0 {
+                    break;
+                }
+            }
+            if closed || pending.is_empty() {
+                break;
+            }
+        }
+        (split(&stream), calls)
+    }
+
+    fn split(mut stream: &[u8]) -> Vec<(u16, String, Vec<u8>)> {
+        let mut responses = Vec::new();
+        while !stream.is_empty() {
+            let end = stream.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+            let head = String::from_utf8(stream[..end].to_vec()).unwrap();
+            let status: u16 = head[9..12].parse().unwrap();
+            let lower = head.to_ascii_lowercase();
+            stream = &stream[end..];
+            let body = if lower.contains("transfer-encoding: chunked") {
+                let mut body = Vec::new();
+                loop {
+                    let line = stream.windows(2).position(|w| w == b"\r\n").unwrap();
+                    let size =
+                        usize::from_str_radix(core::str::from_utf8(&stream[..line]).unwrap(), 16)
+                            .unwrap();
+                    body.extend_from_slice(&stream[line + 2..line + 2 + size]);
+                    stream = &stream[line + 4 + size..];
+                    if size == 0 {
+                        break;
+                    }
+                }
+                body
+            } else {
+                let length = lower
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length: "))
+                    .map_or(0, |v| v.trim().parse().unwrap());
+                let body = stream[..length].to_vec();
+                stream = &stream[length..];
+                body
+            };
+            responses.push((status, head, body));
+        }
+        responses
+    }
+
+    #[test]
+    fn reads_stream_in_chunks_and_writes_apply() {
+        let mut fake = Fake::new().with_entries(300);
+        let input = b"GET /v1/fdb?page_size=1000 HTTP/1.1\r\nHost: dpu\r\nAuthorization: Bearer ro\r\n\r\n\
+GET /metrics HTTP/1.1\r\nHost: dpu\r\nAuthorization: Bearer ro\r\n\r\n\
+PATCH /v1/ports/port2 HTTP/1.1\r\nHost: dpu\r\nAuthorization: Bearer op\r\nContent-Type: application/json\r\nContent-Length: 19\r\n\r\n{\"access_vlan\":300}\
+DELETE /v1/ports/port2 HTTP/1.1\r\nHost: dpu\r\nAuthorization: Bearer op\r\n\r\n";
+        let (responses, _) = exchange(&mut fake, input, 4096);
+        assert_eq!(responses.len(), 4);
+        let (status, head, body) = &responses[0];
+        assert_eq!(*status, 200);
+        assert!(
+            head.to_ascii_lowercase()
+                .contains("transfer-encoding: chunked")
+        );
+        let json: serde_json::Value = serde_json::from_slice(body).unwrap();
+        assert_eq!(json["entries"].as_array().unwrap().len(), 300);
+        assert!(body.len() > 20_000, "several chunks");
+        let (status, head, body) = &responses[1];
+        assert_eq!(*status, 200);
+        assert!(head.contains("text/plain; version=0.0.4"));
+        assert!(
+            core::str::from_utf8(body)
+                .unwrap()
+                .contains("dpu_loop_passes_total 99\n")
+        );
+        assert_eq!(responses[2].0, 200);
+        let port: serde_json::Value = serde_json::from_slice(&responses[2].2).unwrap();
+        assert_eq!(port["access_vlan"], 300);
+        assert_eq!(responses[3].0, 405);
+        assert!(responses[3].1.contains("Allow: GET, HEAD, PATCH"));
+    }
+
+    fn upload(length: usize, content_type: &str) -> Vec<u8> {
+        let mut request = std::format!(
+            "POST /v1/firmware:upload HTTP/1.1\r\nHost: dpu\r\nAuthorization: Bearer op\r\nContent-Type: {content_type}\r\nContent-Length: {length}\r\n\r\n"
+        )
+        .into_bytes();
+        request.extend(std::iter::repeat_n(0x5a, length));
+        request
+    }
+
+    #[test]
+    fn an_upload_streams_with_backpressure_and_answers_202() {
+        let mut fake = Fake::new();
+        fake.accept_per_feed = 700;
+        let (responses, calls) =
+            exchange(&mut fake, &upload(20_000, "application/octet-stream"), 1460);
+        assert_eq!(responses.len(), 1);
+        let (status, head, body) = &responses[0];
+        assert_eq!(*status, 202, "{head}");
+        assert!(head.contains("Location: /v1/tasks/7"), "{head}");
+        let task: serde_json::Value = serde_json::from_slice(body).unwrap();
+        assert_eq!(task["received_bytes"], 20_000);
+        assert_eq!(fake.upload_ended, Some(true));
+        assert_eq!(fake.api_upload, None);
+        assert!(
+            calls > 20_000 / 1460,
+            "backpressure made the server offer bytes again"
+        );
+    }
+
+    #[test]
+    fn upload_refusals_and_a_failure_midway() {
+        let mut fake = Fake::new();
+        let (responses, _) = exchange(&mut fake, &upload(100, "application/json"), 4096);
+        assert_eq!(responses[0].0, 415);
+        assert_eq!(fake.upload, None, "nothing started");
+        let (responses, _) = exchange(
+            &mut fake,
+            &upload(2 << 20, "application/octet-stream"),
+            4096,
+        );
+        assert_eq!(responses[0].0, 413);
+        fake.fail_at = Some(1000);
+        fake.accept_per_feed = 500;
+        let (responses, _) = exchange(&mut fake, &upload(5000, "application/octet-stream"), 1460);
+        let (status, head, body) = &responses[0];
+        assert_eq!(*status, 400, "{head}");
+        assert!(
+            core::str::from_utf8(body)
+                .unwrap()
+                .contains("upload_failed")
+        );
+        assert_eq!(fake.api_upload, None);
+        // A second upload while the first one's session is still held: one at a time.
+        let (responses, _) = exchange(&mut fake, &upload(100, "application/octet-stream"), 4096);
+        assert_eq!(responses[0].0, 409);
+    }
+
+    #[test]
+    fn a_body_cut_short_aborts_the_upload() {
+        let mut fake = Fake::new();
+        let mut request = upload(5000, "application/octet-stream");
+        request.truncate(request.len() - 3000);
+        // The connection stays open, waiting: the kernel's deadline or a close calls abort.
+        let mut server: Box<HttpServer<'static, 1>> = Box::default();
+        server.set_clock(0);
+        server.open(0, None);
+        let taken = server.receive(0, &request, &mut Api::new(&mut fake), &Tokens);
+        assert_eq!(taken, request.len());
+        assert!(fake.api_upload.is_some());
+        server.close(0, &mut Api::new(&mut fake));
+        assert_eq!(fake.api_upload, None);
+        assert_eq!(fake.upload_ended, Some(false));
+    }
 }
