@@ -76,6 +76,7 @@ pub const BACKOFF_MAX_MS: u64 = 8_000;
 /// A source with no failure for this long starts again from no delay.
 pub const BACKOFF_FORGET_MS: u64 = 60_000;
 
+/// A tracked source; `failures == 0` is a free entry (so a new throttle is zero bytes).
 #[derive(Debug, Clone, Copy)]
 struct Source {
     address: IpAddr,
@@ -83,10 +84,22 @@ struct Source {
     last_failure_ms: u64,
 }
 
+impl Source {
+    const FREE: Self = Self {
+        address: IpAddr::V4(core::net::Ipv4Addr::UNSPECIFIED),
+        failures: 0,
+        last_failure_ms: 0,
+    };
+
+    fn used(&self) -> Option<&Self> {
+        (self.failures > 0).then_some(self)
+    }
+}
+
 /// Failed-attempt counts per source address and in total, and the delay each failure earns.
 #[derive(Debug, Clone)]
 pub struct Throttle {
-    sources: [Option<Source>; TRACKED_SOURCES],
+    sources: [Source; TRACKED_SOURCES],
     total_failures: u64,
 }
 
@@ -101,7 +114,7 @@ impl Throttle {
     #[must_use]
     pub const fn new() -> Self {
         Self {
-            sources: [None; TRACKED_SOURCES],
+            sources: [Source::FREE; TRACKED_SOURCES],
             total_failures: 0,
         }
     }
@@ -117,7 +130,7 @@ impl Throttle {
     pub fn failures_from(&self, address: IpAddr, now_ms: u64) -> u32 {
         self.sources
             .iter()
-            .flatten()
+            .filter_map(Source::used)
             .find(|source| source.address == address)
             .filter(|source| now_ms.saturating_sub(source.last_failure_ms) < BACKOFF_FORGET_MS)
             .map_or(0, |source| source.failures)
@@ -133,14 +146,22 @@ impl Throttle {
         let index = self
             .sources
             .iter()
-            .position(|source| source.is_some_and(|source| source.address == address))
-            .or_else(|| self.sources.iter().position(Option::is_none))
+            .position(|source| {
+                source
+                    .used()
+                    .is_some_and(|source| source.address == address)
+            })
+            .or_else(|| {
+                self.sources
+                    .iter()
+                    .position(|source| source.used().is_none())
+            })
             .unwrap_or_else(|| self.oldest());
-        self.sources[index] = Some(Source {
+        self.sources[index] = Source {
             address,
             failures,
             last_failure_ms: now_ms,
-        });
+        };
         delay_for(failures)
     }
 
@@ -148,7 +169,7 @@ impl Throttle {
         let mut oldest = 0;
         let mut oldest_ms = u64::MAX;
         for (index, source) in self.sources.iter().enumerate() {
-            if let Some(source) = source
+            if let Some(source) = source.used()
                 && source.last_failure_ms < oldest_ms
             {
                 oldest_ms = source.last_failure_ms;

@@ -16,7 +16,7 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use dpu_mgmt::{HttpServer, NicStatus, StatusSnapshot};
 use dpu_net::smoltcp::time::Instant;
 use dpu_net::smoltcp::wire::Ipv4Address;
-use dpu_net::{MgmtConfig, MgmtStack, MgmtStorage, StackEvent};
+use dpu_net::{MgmtConfig, MgmtStack, MgmtStorage, StackEvent, TcpBuffers};
 use dpu_net::{NIC_NAMES, order_nics, role_of};
 use heapless::Vec;
 use netdev::{Counters, LinkState, NetDevice};
@@ -55,9 +55,10 @@ static PORT_QUEUES: [QueueStorage; MAX_DATA_PORTS] =
 /// statics, so `Network` stays small on the boot stack.
 static PORT_DRIVERS: [StaticCell<PortDriver>; MAX_DATA_PORTS] =
     [const { StaticCell::new() }; MAX_DATA_PORTS];
-// Built in place (const), not on the boot stack: both are tens to hundreds of KiB.
-static MGMT_STORAGE: ConstStaticCell<MgmtStorage<'static>> =
-    ConstStaticCell::new(MgmtStorage::new());
+// The TCP buffers and the HTTP server are hundreds of KiB: built in place (const, all zero
+// bytes, so .bss), not on the boot stack. The rest of the stack's storage is about 20 KiB.
+static TCP_BUFFERS: ConstStaticCell<TcpBuffers> = ConstStaticCell::new(TcpBuffers::new());
+static MGMT_STORAGE: StaticCell<MgmtStorage<'static>> = StaticCell::new();
 static HTTP: ConstStaticCell<HttpService> = ConstStaticCell::new(HttpService::new());
 /// The management HTTP server, one slot per TCP connection of the stack.
 type HttpService = HttpServer<'static, { dpu_net::stack::TCP_CONNECTIONS }>;
@@ -267,7 +268,7 @@ pub fn init(board: &Board) -> Network {
     }
     network.config = config;
     if let Some(mgmt) = network.mgmt.as_mut() {
-        let storage = MGMT_STORAGE.take();
+        let storage = MGMT_STORAGE.init(MgmtStorage::new(TCP_BUFFERS.take()));
         let mac = mgmt.driver.mac_address();
         let seed = timer::counter()
             ^ u64::from_le_bytes([
