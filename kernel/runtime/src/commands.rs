@@ -276,6 +276,15 @@ fn execute(
             Some((ports, _)) => ports.fdb_flush(),
             None => println!("{}", NO_SWITCH),
         },
+        Command::Config => crate::config::command_show(),
+        Command::ConfigSave => crate::config::command_save(),
+        Command::ConfigSaveCut(operations) => {
+            crate::config::command_save_cut(operations, system.semihosting)
+        }
+        Command::ConfigClear => crate::config::command_clear(),
+        Command::TokenList => crate::config::command_token_list(),
+        Command::TokenAdd { name, role } => crate::config::command_token_add(name, role),
+        Command::TokenDel { name } => crate::config::command_token_del(name),
     }
 }
 

@@ -12,6 +12,7 @@ mod arch;
 mod board;
 mod bootbank;
 mod commands;
+mod config;
 mod console;
 mod interrupts;
 mod lastboot;
@@ -174,6 +175,8 @@ fn kernel_main(system: &'static System) -> ! {
         system.entry_level,
         system.gic_version
     );
+    // Before the network: the switch starts with the stored config.
+    config::init(&system.board);
     let mut network = net::init(&system.board);
     bootbank::init(&system.board);
     let mut shell = commands::Shell::new();
