@@ -7,42 +7,20 @@
 
 use core::net::IpAddr;
 
-// Stand-in for dpu-config's `Role` until helper C's crate lands (api-contract.md §1): the same
-// three roles, the same words.
-/// What a token may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Role {
-    /// Everything, including token and firmware administration.
-    Administrator,
-    /// Reads and writes (config, ports, FDB, upload).
-    Operator,
-    /// Reads only.
-    ReadOnly,
-}
-
-/// `administrator`, `operator`, `read-only`.
-impl core::fmt::Display for Role {
-    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        formatter.pad(match self {
-            Self::Administrator => "administrator",
-            Self::Operator => "operator",
-            Self::ReadOnly => "read-only",
-        })
-    }
-}
-
-impl Role {
-    /// Whether this role may use write methods (POST, PUT, PATCH, DELETE).
-    #[must_use]
-    pub const fn may_write(self) -> bool {
-        matches!(self, Self::Administrator | Self::Operator)
-    }
-}
+/// What a token may do: dpu-config's roles (administrator, operator, read-only).
+pub use dpu_config::Role;
 
 /// Who holds which token: verifies a presented token (constant time, in the implementation).
 pub trait Credentials {
     /// The role of `presented`, or `None` if no stored token matches.
     fn verify(&self, presented: &[u8]) -> Option<Role>;
+}
+
+/// The running config's token table (SHA-256 digests, constant-time over every entry).
+impl Credentials for dpu_config::TokenTable {
+    fn verify(&self, presented: &[u8]) -> Option<Role> {
+        dpu_config::TokenTable::verify(self, presented)
+    }
 }
 
 /// No tokens at all: every token is refused.
@@ -219,9 +197,17 @@ mod tests {
     }
 
     #[test]
-    fn roles_read_as_words() {
-        assert_eq!(std::format!("{}", Role::ReadOnly), "read-only");
-        assert!(Role::Operator.may_write() && !Role::ReadOnly.may_write());
+    fn the_token_table_is_a_credentials() {
+        let mut table = dpu_config::TokenTable::new();
+        let added = table.add("ci", Role::Operator, b"0123456789abcdef-secret");
+        assert!(added.is_ok());
+        let credentials: &dyn Credentials = &table;
+        assert_eq!(
+            credentials.verify(b"0123456789abcdef-secret"),
+            Some(Role::Operator)
+        );
+        assert_eq!(credentials.verify(b"0123456789abcdef-secreT"), None);
+        assert_eq!(NoCredentials.verify(b"anything"), None);
     }
 
     #[test]

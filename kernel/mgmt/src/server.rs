@@ -120,6 +120,21 @@ impl core::fmt::Display for Counters {
     }
 }
 
+/// The connection and token figures of [`Counters`], in words:
+/// `connections 12, evicted 2, token missing 1, token wrong 3`.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionCounts<'c>(pub &'c Counters);
+
+impl core::fmt::Display for ConnectionCounts<'_> {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            formatter,
+            "connections {}, evicted {}, token missing {}, token wrong {}",
+            self.0.connections, self.0.evictions, self.0.auth_missing, self.0.auth_failures
+        )
+    }
+}
+
 /// What [`HttpServer::send`] wrote, and whether the connection should close.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SendOutcome {
@@ -801,7 +816,7 @@ impl<'a, const SLOTS: usize> HttpServer<'a, SLOTS> {
                 };
                 return true;
             };
-            if method.is_write() && !role.may_write() {
+            if method.is_write() && !role.can_write() {
                 slot.head.role = role_code(Some(role));
                 return refuse_request(slot, READ_ONLY);
             }

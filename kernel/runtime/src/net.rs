@@ -67,6 +67,16 @@ static INTERRUPTS: IrqSafeMutex<Vec<MmioInterrupt, MAX_NICS>> = IrqSafeMutex::ne
 /// Bit n: NIC n reported a configuration change (link).
 static CONFIG_CHANGED: AtomicU32 = AtomicU32::new(0);
 
+/// The running config's API tokens, as the HTTP server checks them (the table is locked per
+/// check, not for the whole poll: a handler may change the config).
+struct RunningTokens;
+
+impl dpu_mgmt::Credentials for RunningTokens {
+    fn verify(&self, presented: &[u8]) -> Option<dpu_mgmt::Role> {
+        crate::config::verify_token(presented)
+    }
+}
+
 /// A data port's driver: virtio-net over the shared [`POOL`].
 pub type PortDriver = PooledVirtioNet<MmioTransport>;
 
@@ -363,9 +373,9 @@ impl Network {
                 http.set_snapshot(snapshot, now_ms);
             }
             http.set_clock(now_ms);
-            // Until the API lands: `/healthz` only, and no token is accepted.
+            // Until the API lands: `/healthz`, and 404 for a valid token elsewhere.
             let mut api = dpu_mgmt::health::NotFound;
-            let mut service = http.service(&mut api, &dpu_mgmt::NoCredentials);
+            let mut service = http.service(&mut api, &RunningTokens);
             events = stack.poll(&mut mgmt.driver, now(), &mut service);
         }
         if self.packet_total() != before {
@@ -516,7 +526,9 @@ impl Network {
             print_shared_pool();
         }
         if let Some(http) = self.http.as_deref() {
-            println!("http: {}", http.counters());
+            let counters = http.counters();
+            println!("http: {}", counters);
+            println!("http: {}", dpu_mgmt::server::ConnectionCounts(&counters));
         }
     }
 
