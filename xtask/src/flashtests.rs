@@ -105,6 +105,8 @@ struct FlashSettings {
     health_ms: Option<u32>,
     /// `semihosting: off` boots as in the field: faults reset instead of exiting QEMU.
     semihosting: bool,
+    /// `qemu:` lines: extra QEMU arguments for every boot (data ports, a management NIC).
+    extra_arguments: Vec<String>,
 }
 
 struct Script {
@@ -127,6 +129,7 @@ fn parse(path: &Path) -> Result<Script> {
         tries: layout::DEFAULT_TRIAL_TRIES,
         health_ms: None,
         semihosting: true,
+        extra_arguments: Vec::new(),
     };
     let parsed = script::parse(path, &text, |key, value| {
         let words: Vec<&str> = value.split_whitespace().collect();
@@ -149,6 +152,11 @@ fn parse(path: &Path) -> Result<Script> {
                     "off" => false,
                     _ => bail!("semihosting: on|off"),
                 };
+                return Ok(Key::Setting);
+            }
+            "qemu" => {
+                let words = value.split_whitespace().map(str::to_string);
+                settings.extra_arguments.extend(words);
                 return Ok(Key::Setting);
             }
             "boot" => FlashStep::Boot,
@@ -373,6 +381,8 @@ struct Bench<'a> {
     machine: Machine,
     /// Whether QEMU gets `-semihosting` (tests) or boots as in the field.
     semihosting: bool,
+    /// The script's `qemu:` arguments.
+    extra_arguments: Vec<String>,
     flash1: PathBuf,
     session: Option<Session>,
     /// The console steps' state, shared by every boot of the test.
@@ -399,6 +409,7 @@ impl Bench<'_> {
         if !self.semihosting {
             arguments.retain(|argument| argument != "-semihosting");
         }
+        arguments.extend(self.extra_arguments.iter().cloned());
         let session = Session::start_arguments(&arguments, &self.fixture.kernel.elf)?;
         self.run.acted_at(session.started);
         self.commands.push(session.command().to_string());
@@ -665,6 +676,7 @@ fn run_one(fixture: &mut Fixture, script: &Script) -> Outcome {
         fixture,
         machine: script.script.machine.clone(),
         semihosting: settings.semihosting,
+        extra_arguments: settings.extra_arguments.clone(),
         flash1,
         session: None,
         run: Run::new(),

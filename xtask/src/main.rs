@@ -13,6 +13,8 @@ mod bench;
 mod bootbench;
 mod build;
 mod flashtests;
+mod hold;
+mod httpbench;
 mod image;
 mod install;
 mod netns;

@@ -21,6 +21,8 @@ use std::time::{Duration, Instant};
 /// The steps only `-kernel` tests have (network peers and the QEMU monitor).
 #[derive(Clone)]
 enum NetStep {
+    /// `tcp-hold: N`, `tcp-trickle: N`, `http-each: COUNT PATH -> TEXT` (see `hold`).
+    Hold(HoldStep),
     /// `http-get: PATH -> TEXT`: `GET path` from the host through the forwarded port; retried
     /// until `expected` is in the response (status line, headers or body) or the deadline.
     HttpGet { path: String, expected: String },
@@ -38,6 +40,18 @@ enum NetStep {
     Monitor(String),
     /// The management API's steps (`curl:`, `curl-lacks:`, `schemathesis:`; see `apitests`).
     Api(crate::apitests::Step),
+}
+
+/// The steps of `hold`: connections held open, and requests that may not be retried.
+#[derive(Clone)]
+enum HoldStep {
+    Idle(usize),
+    Trickle(usize),
+    Each {
+        count: usize,
+        path: String,
+        expected: String,
+    },
 }
 
 /// The settings only `-kernel` tests have.
@@ -127,6 +141,18 @@ pub(crate) fn parse_script(path: &Path) -> Result<Script> {
             "monitor" => {
                 settings.uses_monitor = true;
                 Key::Step(NetStep::Monitor(value.to_string()))
+            }
+            "tcp-hold" => Key::Step(NetStep::Hold(HoldStep::Idle(value.trim().parse()?))),
+            "tcp-trickle" => Key::Step(NetStep::Hold(HoldStep::Trickle(value.trim().parse()?))),
+            "http-each" => {
+                let usage = "http-each: <count> <path> -> <text>";
+                let (request, expected) = value.split_once(" -> ").context(usage)?;
+                let (count, request_path) = request.trim().split_once(' ').context(usage)?;
+                Key::Step(NetStep::Hold(HoldStep::Each {
+                    count: count.parse()?,
+                    path: request_path.trim().to_string(),
+                    expected: expected.to_string(),
+                }))
             }
             "http-get" => {
                 let (request_path, expected) = value
@@ -290,6 +316,7 @@ fn run_steps(
         &errors,
     ));
     let _ = std::fs::remove_file(&monitor_path);
+    crate::hold::release(http_port);
     result
         .and_then(|()| run.finish(&session.transcript))
         .and_then(|()| report::check_words(&session.transcript))
@@ -305,6 +332,19 @@ fn net_step(
 ) -> Result<Option<String>> {
     let timeout = run.timeout();
     match step {
+        NetStep::Hold(step) => {
+            let note = match step {
+                HoldStep::Idle(count) => crate::hold::hold(http_port, *count)?,
+                HoldStep::Trickle(count) => crate::hold::trickle(http_port, *count)?,
+                HoldStep::Each {
+                    count,
+                    path,
+                    expected,
+                } => crate::hold::each(http_port, *count, path, expected)?,
+            };
+            run.acted_at(Instant::now());
+            Ok(Some(note))
+        }
         NetStep::Host {
             peer,
             command,

@@ -7,42 +7,20 @@
 
 use core::net::IpAddr;
 
-// Stand-in for dpu-config's `Role` until helper C's crate lands (api-contract.md §1): the same
-// three roles, the same words.
-/// What a token may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Role {
-    /// Everything, including token and firmware administration.
-    Administrator,
-    /// Reads and writes (config, ports, FDB, upload).
-    Operator,
-    /// Reads only.
-    ReadOnly,
-}
-
-/// `administrator`, `operator`, `read-only`.
-impl core::fmt::Display for Role {
-    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        formatter.pad(match self {
-            Self::Administrator => "administrator",
-            Self::Operator => "operator",
-            Self::ReadOnly => "read-only",
-        })
-    }
-}
-
-impl Role {
-    /// Whether this role may use write methods (POST, PUT, PATCH, DELETE).
-    #[must_use]
-    pub const fn may_write(self) -> bool {
-        matches!(self, Self::Administrator | Self::Operator)
-    }
-}
+/// What a token may do: dpu-config's roles (administrator, operator, read-only).
+pub use dpu_config::Role;
 
 /// Who holds which token: verifies a presented token (constant time, in the implementation).
 pub trait Credentials {
     /// The role of `presented`, or `None` if no stored token matches.
     fn verify(&self, presented: &[u8]) -> Option<Role>;
+}
+
+/// The running config's token table (SHA-256 digests, constant-time over every entry).
+impl Credentials for dpu_config::TokenTable {
+    fn verify(&self, presented: &[u8]) -> Option<Role> {
+        dpu_config::TokenTable::verify(self, presented)
+    }
 }
 
 /// No tokens at all: every token is refused.
@@ -76,6 +54,7 @@ pub const BACKOFF_MAX_MS: u64 = 8_000;
 /// A source with no failure for this long starts again from no delay.
 pub const BACKOFF_FORGET_MS: u64 = 60_000;
 
+/// A tracked source; `failures == 0` is a free entry (so a new throttle is zero bytes).
 #[derive(Debug, Clone, Copy)]
 struct Source {
     address: IpAddr,
@@ -83,10 +62,22 @@ struct Source {
     last_failure_ms: u64,
 }
 
+impl Source {
+    const FREE: Self = Self {
+        address: IpAddr::V4(core::net::Ipv4Addr::UNSPECIFIED),
+        failures: 0,
+        last_failure_ms: 0,
+    };
+
+    fn used(&self) -> Option<&Self> {
+        (self.failures > 0).then_some(self)
+    }
+}
+
 /// Failed-attempt counts per source address and in total, and the delay each failure earns.
 #[derive(Debug, Clone)]
 pub struct Throttle {
-    sources: [Option<Source>; TRACKED_SOURCES],
+    sources: [Source; TRACKED_SOURCES],
     total_failures: u64,
 }
 
@@ -101,7 +92,7 @@ impl Throttle {
     #[must_use]
     pub const fn new() -> Self {
         Self {
-            sources: [None; TRACKED_SOURCES],
+            sources: [Source::FREE; TRACKED_SOURCES],
             total_failures: 0,
         }
     }
@@ -117,7 +108,7 @@ impl Throttle {
     pub fn failures_from(&self, address: IpAddr, now_ms: u64) -> u32 {
         self.sources
             .iter()
-            .flatten()
+            .filter_map(Source::used)
             .find(|source| source.address == address)
             .filter(|source| now_ms.saturating_sub(source.last_failure_ms) < BACKOFF_FORGET_MS)
             .map_or(0, |source| source.failures)
@@ -133,14 +124,22 @@ impl Throttle {
         let index = self
             .sources
             .iter()
-            .position(|source| source.is_some_and(|source| source.address == address))
-            .or_else(|| self.sources.iter().position(Option::is_none))
+            .position(|source| {
+                source
+                    .used()
+                    .is_some_and(|source| source.address == address)
+            })
+            .or_else(|| {
+                self.sources
+                    .iter()
+                    .position(|source| source.used().is_none())
+            })
             .unwrap_or_else(|| self.oldest());
-        self.sources[index] = Some(Source {
+        self.sources[index] = Source {
             address,
             failures,
             last_failure_ms: now_ms,
-        });
+        };
         delay_for(failures)
     }
 
@@ -148,7 +147,7 @@ impl Throttle {
         let mut oldest = 0;
         let mut oldest_ms = u64::MAX;
         for (index, source) in self.sources.iter().enumerate() {
-            if let Some(source) = source
+            if let Some(source) = source.used()
                 && source.last_failure_ms < oldest_ms
             {
                 oldest_ms = source.last_failure_ms;
@@ -198,9 +197,17 @@ mod tests {
     }
 
     #[test]
-    fn roles_read_as_words() {
-        assert_eq!(std::format!("{}", Role::ReadOnly), "read-only");
-        assert!(Role::Operator.may_write() && !Role::ReadOnly.may_write());
+    fn the_token_table_is_a_credentials() {
+        let mut table = dpu_config::TokenTable::new();
+        let added = table.add("ci", Role::Operator, b"0123456789abcdef-secret");
+        assert!(added.is_ok());
+        let credentials: &dyn Credentials = &table;
+        assert_eq!(
+            credentials.verify(b"0123456789abcdef-secret"),
+            Some(Role::Operator)
+        );
+        assert_eq!(credentials.verify(b"0123456789abcdef-secreT"), None);
+        assert_eq!(NoCredentials.verify(b"anything"), None);
     }
 
     #[test]

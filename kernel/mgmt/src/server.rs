@@ -120,6 +120,21 @@ impl core::fmt::Display for Counters {
     }
 }
 
+/// The connection and token figures of [`Counters`], in words:
+/// `connections 12, evicted 2, token missing 1, token wrong 3`.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionCounts<'c>(pub &'c Counters);
+
+impl core::fmt::Display for ConnectionCounts<'_> {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            formatter,
+            "connections {}, evicted {}, token missing {}, token wrong {}",
+            self.0.connections, self.0.evictions, self.0.auth_missing, self.0.auth_failures
+        )
+    }
+}
+
 /// What [`HttpServer::send`] wrote, and whether the connection should close.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SendOutcome {
@@ -148,7 +163,8 @@ struct Head {
     content_type: Option<(usize, usize)>,
     accept: Option<(usize, usize)>,
     content_length: Option<u64>,
-    role: Option<Role>,
+    /// The caller's role as [`role_code`] (0: none), so an empty head is zero bytes.
+    role: u8,
     keep_alive: bool,
     health: bool,
     at_ms: u64,
@@ -158,16 +174,17 @@ struct Head {
 }
 
 impl Head {
+    /// All zero bytes (a new server is .bss, not image).
     const EMPTY: Self = Self {
         method: Method::Get,
-        version: Version::Http11,
+        version: Version::Http10,
         length: 0,
         path: (0, 0),
         query: (0, 0),
         content_type: None,
         accept: None,
         content_length: None,
-        role: None,
+        role: 0,
         keep_alive: false,
         health: false,
         at_ms: 0,
@@ -218,7 +235,9 @@ enum State {
 /// One connection slot.
 struct Slot {
     open: bool,
-    remote: Option<IpAddr>,
+    /// The client's address ([`Slot::remote`]); stored plainly so a new slot is zero bytes.
+    remote_address: IpAddr,
+    remote_known: bool,
     state: State,
     head: Head,
     /// Close after the current response.
@@ -233,7 +252,7 @@ struct Slot {
     out_start: usize,
     out_end: usize,
     /// A static body still to send, from `static_sent`.
-    static_body: &'static [u8],
+    static_body: Option<&'static [u8]>,
     static_sent: usize,
     /// When the wait for the current request began (connect or the last response).
     waiting_since_ms: u64,
@@ -249,7 +268,8 @@ impl Slot {
     const fn new() -> Self {
         Self {
             open: false,
-            remote: None,
+            remote_address: IpAddr::V4(core::net::Ipv4Addr::UNSPECIFIED),
+            remote_known: false,
             state: State::Head,
             head: Head::EMPTY,
             close_after: false,
@@ -260,18 +280,19 @@ impl Slot {
             output: [0; OUTPUT_BUFFER_SIZE],
             out_start: 0,
             out_end: 0,
-            static_body: &[],
+            static_body: None,
             static_sent: 0,
             waiting_since_ms: 0,
             first_byte_ms: 0,
             body_progress_ms: 0,
-            retry_after_s: DEFAULT_RETRY_AFTER_S,
+            retry_after_s: 0,
         }
     }
 
     fn reset(&mut self, now_ms: u64, open: bool, remote: Option<IpAddr>) {
         self.open = open;
-        self.remote = remote;
+        self.remote_known = remote.is_some();
+        self.remote_address = remote.unwrap_or(IpAddr::V4(core::net::Ipv4Addr::UNSPECIFIED));
         self.state = State::Head;
         self.head = Head::EMPTY;
         self.close_after = false;
@@ -280,7 +301,7 @@ impl Slot {
         self.scanned = 0;
         self.out_start = 0;
         self.out_end = 0;
-        self.static_body = &[];
+        self.static_body = None;
         self.static_sent = 0;
         self.waiting_since_ms = now_ms;
         self.first_byte_ms = now_ms;
@@ -288,7 +309,18 @@ impl Slot {
     }
 
     fn request(&self) -> Request<'_> {
-        make_request(&self.input, &self.head, self.remote)
+        make_request(&self.input, &self.head, self.remote())
+    }
+
+    fn remote(&self) -> Option<IpAddr> {
+        self.remote_known.then_some(self.remote_address)
+    }
+
+    /// The part of a static body not yet sent.
+    fn static_rest(&self) -> &'static [u8] {
+        self.static_body
+            .and_then(|body| body.get(self.static_sent..))
+            .unwrap_or_default()
     }
 
     /// Removes `start..end` of the buffered input, moving what follows down.
@@ -687,7 +719,7 @@ impl<'a, const SLOTS: usize> HttpServer<'a, SLOTS> {
             content_type: None,
             accept: None,
             content_length: None,
-            role: None,
+            role: 0,
             keep_alive: version == Version::Http11,
             health: path == HEALTH_PATH.as_bytes(),
             at_ms: now_ms,
@@ -773,7 +805,7 @@ impl<'a, const SLOTS: usize> HttpServer<'a, SLOTS> {
                 }
             };
             let Some(role) = role else {
-                let delay = self.throttle.fail(slot.remote, now_ms);
+                let delay = self.throttle.fail(slot.remote(), now_ms);
                 slot.close_after = true;
                 slot.state = if delay == 0 {
                     State::Refuse(BAD_TOKEN)
@@ -784,11 +816,11 @@ impl<'a, const SLOTS: usize> HttpServer<'a, SLOTS> {
                 };
                 return true;
             };
-            if method.is_write() && !role.may_write() {
-                slot.head.role = Some(role);
+            if method.is_write() && !role.can_write() {
+                slot.head.role = role_code(Some(role));
                 return refuse_request(slot, READ_ONLY);
             }
-            slot.head.role = Some(role);
+            slot.head.role = role_code(Some(role));
         }
 
         let intake = {
@@ -884,9 +916,7 @@ impl<'a, const SLOTS: usize> HttpServer<'a, SLOTS> {
                 break;
             }
             let slot_ref = &self.slots[slot];
-            if slot_ref.out_start < slot_ref.out_end
-                || slot_ref.static_sent < slot_ref.static_body.len()
-            {
+            if slot_ref.out_start < slot_ref.out_end || !slot_ref.static_rest().is_empty() {
                 break;
             }
             if !self.step(slot, handler, credentials) {
@@ -895,7 +925,7 @@ impl<'a, const SLOTS: usize> HttpServer<'a, SLOTS> {
         }
         let close = self.slots[slot].state == State::Closing && {
             let slot = &self.slots[slot];
-            slot.out_start == slot.out_end && slot.static_sent == slot.static_body.len()
+            slot.out_start == slot.out_end && slot.static_rest().is_empty()
         };
         SendOutcome { written, close }
     }
@@ -910,7 +940,7 @@ impl<'a, const SLOTS: usize> HttpServer<'a, SLOTS> {
         slot.out_start += count;
         written += count;
         if slot.out_start == slot.out_end {
-            let rest = slot.static_body.get(slot.static_sent..).unwrap_or_default();
+            let rest = slot.static_rest();
             let count = rest.len().min(output.len() - written);
             output[written..written + count].copy_from_slice(&rest[..count]);
             slot.static_sent += count;
@@ -996,14 +1026,14 @@ impl<'a, const SLOTS: usize> HttpServer<'a, SLOTS> {
                 chunked,
                 mut cursor,
             } => {
+                let remote = slot.remote();
                 let Slot {
                     input,
                     output,
                     head,
-                    remote,
                     ..
                 } = slot;
-                let request = make_request(input, head, *remote);
+                let request = make_request(input, head, remote);
                 let mut sink =
                     BodySink::new(&mut output[CHUNK_ROOM..OUTPUT_BUFFER_SIZE - CHUNK_TAIL]);
                 let status = if head.health {
@@ -1061,7 +1091,7 @@ impl<'a, const SLOTS: usize> HttpServer<'a, SLOTS> {
         slot.scanned = 0;
         slot.head = Head::EMPTY;
         slot.head_only = false;
-        slot.static_body = &[];
+        slot.static_body = None;
         slot.static_sent = 0;
         slot.state = State::Head;
         slot.waiting_since_ms = now_ms;
@@ -1140,9 +1170,29 @@ fn make_request<'s>(input: &'s [u8], head: &Head, remote: Option<IpAddr>) -> Req
         content_type: head.content_type.map(text),
         content_length: head.content_length,
         accept: head.accept.map(text),
-        role: head.role,
+        role: role_of(head.role),
         remote,
         now_ms: head.at_ms,
+    }
+}
+
+/// A role as one byte (0 for none).
+const fn role_code(role: Option<Role>) -> u8 {
+    match role {
+        None => 0,
+        Some(Role::Administrator) => 1,
+        Some(Role::Operator) => 2,
+        Some(Role::ReadOnly) => 3,
+    }
+}
+
+/// The role of [`role_code`]'s byte.
+const fn role_of(code: u8) -> Option<Role> {
+    match code {
+        1 => Some(Role::Administrator),
+        2 => Some(Role::Operator),
+        3 => Some(Role::ReadOnly),
+        _ => None,
     }
 }
 
@@ -1186,7 +1236,11 @@ fn write_refusal(slot: &mut Slot, counters: &mut Counters, refusal: Refusal) {
     response.problem(refusal.status, refusal.code, refusal.detail);
     match refusal.status {
         StatusCode::UNAUTHORIZED => response.set_www_authenticate("Bearer"),
-        StatusCode::SERVICE_UNAVAILABLE => response.set_retry_after(slot.retry_after_s),
+        StatusCode::SERVICE_UNAVAILABLE => response.set_retry_after(if slot.retry_after_s == 0 {
+            DEFAULT_RETRY_AFTER_S
+        } else {
+            slot.retry_after_s
+        }),
         _ => {}
     }
     let frame = Frame::of(&response, version);
@@ -1201,14 +1255,14 @@ fn respond<H: Handler>(
     handler: &mut H,
     snapshot: &StatusSnapshot<'_>,
 ) {
+    let remote = slot.remote();
     let Slot {
         input,
         output,
         head,
-        remote,
         ..
     } = slot;
-    let request = make_request(input, head, *remote);
+    let request = make_request(input, head, remote);
     let body: &[u8] = input
         .get(head.length..head.length + head.whole_body)
         .unwrap_or_default();
@@ -1234,7 +1288,7 @@ fn respond<H: Handler>(
         slot.close_after = true;
     }
     if let BodySource::Static(document) = source {
-        slot.static_body = if slot.head_only { &[] } else { document };
+        slot.static_body = (!slot.head_only).then_some(document);
         slot.static_sent = 0;
     }
     place(slot, counters, frame, length, pieces);
@@ -1314,7 +1368,7 @@ fn place(slot: &mut Slot, counters: &mut Counters, frame: Frame, body_length: us
     let mut end = HEAD_ROOM + body_length;
     if slot.head_only || no_body {
         end = HEAD_ROOM;
-        slot.static_body = &[];
+        slot.static_body = None;
     } else if chunked_first {
         slot.output[end..end + 2].copy_from_slice(b"\r\n");
         end += 2;

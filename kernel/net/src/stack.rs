@@ -58,12 +58,39 @@ const SOCKETS: usize = TCP_CONNECTIONS + 2;
 /// Outstanding echo requests tracked for RTT (sequence number modulo this).
 const PING_SLOTS: usize = 8;
 
-/// Memory for the stack's sockets and the adapter's scratch buffers, about 220 KiB
-/// ([`MgmtStorage::BYTES`]): place it in static storage.
+/// The TCP sockets' receive and send buffers, about 192 KiB: all zero bytes when new, so a
+/// static of it is .bss (the rest of [`MgmtStorage`] is not: smoltcp's empty socket slot is
+/// not zero bytes).
+pub struct TcpBuffers {
+    rx: [[u8; TCP_RX_BUFFER]; TCP_CONNECTIONS],
+    tx: [[u8; TCP_TX_BUFFER]; TCP_CONNECTIONS],
+}
+
+impl Default for TcpBuffers {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TcpBuffers {
+    /// Bytes of memory this takes.
+    pub const BYTES: usize = core::mem::size_of::<Self>();
+
+    /// Zeroed buffers.
+    pub const fn new() -> Self {
+        Self {
+            rx: [[0; TCP_RX_BUFFER]; TCP_CONNECTIONS],
+            tx: [[0; TCP_TX_BUFFER]; TCP_CONNECTIONS],
+        }
+    }
+}
+
+/// Memory for the stack's sockets and the adapter's scratch buffers, about 20 KiB
+/// ([`MgmtStorage::BYTES`]), over the TCP buffers ([`TcpBuffers`]): place both in static
+/// storage.
 pub struct MgmtStorage<'a> {
     sockets: [SocketStorage<'a>; SOCKETS],
-    tcp_rx: [[u8; TCP_RX_BUFFER]; TCP_CONNECTIONS],
-    tcp_tx: [[u8; TCP_TX_BUFFER]; TCP_CONNECTIONS],
+    tcp: &'a mut TcpBuffers,
     icmp_rx_metadata: [icmp::PacketMetadata; ICMP_PACKETS],
     icmp_rx: [u8; ICMP_BYTES],
     icmp_tx_metadata: [icmp::PacketMetadata; ICMP_PACKETS],
@@ -71,22 +98,15 @@ pub struct MgmtStorage<'a> {
     scratch: Scratch,
 }
 
-impl Default for MgmtStorage<'_> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl MgmtStorage<'_> {
-    /// Bytes of memory this takes.
+impl<'a> MgmtStorage<'a> {
+    /// Bytes of memory this takes (without the TCP buffers).
     pub const BYTES: usize = core::mem::size_of::<Self>();
 
-    /// Empty storage.
-    pub const fn new() -> Self {
+    /// Empty storage over `tcp`.
+    pub const fn new(tcp: &'a mut TcpBuffers) -> Self {
         Self {
             sockets: [SocketStorage::EMPTY; SOCKETS],
-            tcp_rx: [[0; TCP_RX_BUFFER]; TCP_CONNECTIONS],
-            tcp_tx: [[0; TCP_TX_BUFFER]; TCP_CONNECTIONS],
+            tcp,
             icmp_rx_metadata: [icmp::PacketMetadata::EMPTY; ICMP_PACKETS],
             icmp_rx: [0; ICMP_BYTES],
             icmp_tx_metadata: [icmp::PacketMetadata::EMPTY; ICMP_PACKETS],
@@ -271,8 +291,7 @@ impl<'a> MgmtStack<'a> {
     ) -> Self {
         let MgmtStorage {
             sockets,
-            tcp_rx,
-            tcp_tx,
+            tcp: tcp_buffers,
             icmp_rx_metadata,
             icmp_rx,
             icmp_tx_metadata,
@@ -285,6 +304,10 @@ impl<'a> MgmtStack<'a> {
         let interface = Interface::new(interface_config, &mut NicAdapter::new(nic, scratch), now);
         let mut sockets = SocketSet::new(&mut sockets[..]);
         let mut tcp = [SocketHandle::default(); TCP_CONNECTIONS];
+        let TcpBuffers {
+            rx: tcp_rx,
+            tx: tcp_tx,
+        } = &mut **tcp_buffers;
         for ((handle, rx), tx) in tcp.iter_mut().zip(tcp_rx.iter_mut()).zip(tcp_tx.iter_mut()) {
             let socket = tcp::Socket::new(
                 tcp::SocketBuffer::new(&mut rx[..]),

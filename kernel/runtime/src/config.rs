@@ -314,6 +314,15 @@ pub fn verify_token(presented: &[u8]) -> Option<Role> {
     STATE.lock().running.tokens.verify(presented)
 }
 
+/// Runs `f` on the token table (the API server's `Authorization: Bearer` check).
+#[allow(
+    dead_code,
+    reason = "for the management API (kernel/runtime/src/api.rs)"
+)]
+pub fn with_tokens<R>(f: impl FnOnce(&dpu_config::TokenTable) -> R) -> R {
+    f(&STATE.lock().running.tokens)
+}
+
 /// A copy of the running config (for the API's `GET /v1/config`).
 #[allow(
     dead_code,

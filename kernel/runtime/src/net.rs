@@ -16,7 +16,7 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use dpu_mgmt::{HttpServer, NicStatus, StatusSnapshot};
 use dpu_net::smoltcp::time::Instant;
 use dpu_net::smoltcp::wire::Ipv4Address;
-use dpu_net::{MgmtConfig, MgmtStack, MgmtStorage, StackEvent};
+use dpu_net::{MgmtConfig, MgmtStack, MgmtStorage, StackEvent, TcpBuffers};
 use dpu_net::{NIC_NAMES, order_nics, role_of};
 use heapless::Vec;
 use netdev::{Counters, LinkState, NetDevice};
@@ -55,9 +55,10 @@ static PORT_QUEUES: [QueueStorage; MAX_DATA_PORTS] =
 /// statics, so `Network` stays small on the boot stack.
 static PORT_DRIVERS: [StaticCell<PortDriver>; MAX_DATA_PORTS] =
     [const { StaticCell::new() }; MAX_DATA_PORTS];
-// Built in place (const), not on the boot stack: both are tens to hundreds of KiB.
-static MGMT_STORAGE: ConstStaticCell<MgmtStorage<'static>> =
-    ConstStaticCell::new(MgmtStorage::new());
+// The TCP buffers and the HTTP server are hundreds of KiB: built in place (const, all zero
+// bytes, so .bss), not on the boot stack. The rest of the stack's storage is about 20 KiB.
+static TCP_BUFFERS: ConstStaticCell<TcpBuffers> = ConstStaticCell::new(TcpBuffers::new());
+static MGMT_STORAGE: StaticCell<MgmtStorage<'static>> = StaticCell::new();
 static HTTP: ConstStaticCell<HttpService> = ConstStaticCell::new(HttpService::new());
 /// The management HTTP server, one slot per TCP connection of the stack.
 type HttpService = HttpServer<'static, { dpu_net::stack::TCP_CONNECTIONS }>;
@@ -65,6 +66,16 @@ type HttpService = HttpServer<'static, { dpu_net::stack::TCP_CONNECTIONS }>;
 static INTERRUPTS: IrqSafeMutex<Vec<MmioInterrupt, MAX_NICS>> = IrqSafeMutex::new(Vec::new());
 /// Bit n: NIC n reported a configuration change (link).
 static CONFIG_CHANGED: AtomicU32 = AtomicU32::new(0);
+
+/// The running config's API tokens, as the HTTP server checks them (the table is locked per
+/// check, not for the whole poll: a handler may change the config).
+struct RunningTokens;
+
+impl dpu_mgmt::Credentials for RunningTokens {
+    fn verify(&self, presented: &[u8]) -> Option<dpu_mgmt::Role> {
+        crate::config::verify_token(presented)
+    }
+}
 
 /// A data port's driver: virtio-net over the shared [`POOL`].
 pub type PortDriver = PooledVirtioNet<MmioTransport>;
@@ -267,7 +278,7 @@ pub fn init(board: &Board) -> Network {
     }
     network.config = config;
     if let Some(mgmt) = network.mgmt.as_mut() {
-        let storage = MGMT_STORAGE.take();
+        let storage = MGMT_STORAGE.init(MgmtStorage::new(TCP_BUFFERS.take()));
         let mac = mgmt.driver.mac_address();
         let seed = timer::counter()
             ^ u64::from_le_bytes([
@@ -362,6 +373,7 @@ impl Network {
                 http.set_snapshot(snapshot, now_ms);
             }
             http.set_clock(now_ms);
+<<<<<<< HEAD
             // The /v1 resources and /metrics (api.rs), with dpu-config's tokens.
             let mut backend = crate::api::KernelBackend {
                 ports: self.ports.as_mut(),
@@ -370,6 +382,11 @@ impl Network {
             };
             let mut api = dpu_mgmt::api::serve::Api::new(&mut backend);
             let mut service = http.service(&mut api, &crate::api::Tokens);
+=======
+            // Until the API lands: `/healthz`, and 404 for a valid token elsewhere.
+            let mut api = dpu_mgmt::health::NotFound;
+            let mut service = http.service(&mut api, &RunningTokens);
+>>>>>>> helper-h
             events = stack.poll(&mut mgmt.driver, now(), &mut service);
         }
         if self.packet_total() != before {
@@ -520,7 +537,9 @@ impl Network {
             print_shared_pool();
         }
         if let Some(http) = self.http.as_deref() {
-            println!("http: {}", http.counters());
+            let counters = http.counters();
+            println!("http: {}", counters);
+            println!("http: {}", dpu_mgmt::server::ConnectionCounts(&counters));
         }
     }
 
