@@ -52,14 +52,15 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// Whether `path` is a flash-boot test (run here, not by the `-kernel` runner).
+/// Whether `path` is a flash-boot test (run here, not by the `-kernel` runner). `config-direct-*`
+/// scripts boot with `-kernel` (they need `append:`, which only a direct boot has).
 pub fn is_flash_test(path: &Path) -> bool {
     path.file_name()
         .and_then(|name| name.to_str())
         .is_some_and(|name| {
             name.starts_with("boot-bank-")
                 || name.starts_with("dpuboot-")
-                || name.starts_with("config-")
+                || (name.starts_with("config-") && !name.starts_with("config-direct-"))
         })
 }
 

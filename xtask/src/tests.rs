@@ -3,8 +3,8 @@
 //! Each script boots an image, drives the console, and passes only if every expected line
 //! appears within its deadline AND QEMU exits with the status the guest set (semihosting),
 //! and its whole console transcript passes the end checks (`reject`, no Debug output).
-//! Flash-boot scripts (`boot-bank-*`, `dpuboot-*`) run in `flashtests`; the format is shared
-//! (`script`), and so is the console (`session`).
+//! Flash-boot scripts (`boot-bank-*`, `dpuboot-*`, `config-*` but `config-direct-*`) run in
+//! `flashtests`; the format is shared (`script`), and so is the console (`session`).
 
 use crate::install;
 use crate::qemu;

@@ -90,8 +90,7 @@ pub fn init(board: &Board) {
         return;
     };
     // SAFETY: the second CFI bank from the DTB, mapped as device memory by layout.rs; only this
-    // module and config.rs drive flash1, both from the poll loop, each driver call complete
-    // before the next (config.rs says more).
+    // module drives flash1.
     let bus = unsafe { MmioBus::new(region.base as usize, region.size as usize) };
     let control = BootFlash::new(CfiFlash::new(bus, bootstate::layout::SECTOR_SIZE))
         .map_err(ControlError::Flash)

@@ -8,9 +8,9 @@
 //! replace the stored switch config for this boot; otherwise the stored one runs; otherwise
 //! the default learning switch. `api.token=ROLE:SECRET` words add tokens for this boot only.
 //!
-//! Saves are synchronous (one sector erase and two programs, a few milliseconds). flash1 is
-//! also driven by `bootbank`; both run only from the poll loop and every driver call completes
-//! and leaves the chip in read-array mode, so their operations never interleave.
+//! Saves are synchronous: one sector erase and two programs in the pass that asked, 4 to 11 ms
+//! under QEMU (`stats`), so forwarding pauses that long; saves are rare (console, API). flash1 is
+//! also driven by `bootbank` (its own driver); see `Flash1Region::open` for why they coexist.
 //!
 //! Nothing prints under STATE (rank leaf): each function copies out what it needs first.
 
@@ -43,7 +43,8 @@ enum Source {
 }
 
 struct State {
-    flash: Option<Flash1>,
+    /// Where flash1 is; a driver is made for each load, save or clear (`Flash1Region::open`).
+    flash: Option<Flash1Region>,
     store: Option<ConfigStore>,
     running: RunningConfig,
     /// The stored switch config, for the switch to start with (taken once).
@@ -74,13 +75,34 @@ static STATE: ThreadMutex<State> = ThreadMutex::ranked(
     },
 );
 
+/// flash1's registers, from the device tree.
+#[derive(Clone, Copy)]
+struct Flash1Region {
+    base: usize,
+    size: usize,
+}
+
+impl Flash1Region {
+    /// A driver for one load, save or clear. bootbank keeps its own driver over the same chip
+    /// and leaves it in status mode after its writes (lazy read-array); a new driver knows
+    /// nothing of the chip's mode, so its first read enters read-array mode, and it leaves the
+    /// chip in read-array mode after each write. Both run only from the poll loop, one driver
+    /// call at a time, so their commands never interleave.
+    fn open(self) -> Result<Flash1, FlashError> {
+        // SAFETY: the second CFI bank from the DTB, mapped as device memory by layout.rs; its
+        // only other user is bootbank, never during one of this driver's calls (above).
+        let bus = unsafe { MmioBus::new(self.base, self.size) };
+        BootFlash::new(CfiFlash::new(bus, bootstate::layout::SECTOR_SIZE))
+    }
+}
+
 /// A flash that stops after a budget of erases and programs (the `save-cut` test hook).
-struct Budgeted<'a> {
-    flash: &'a mut Flash1,
+struct Budgeted {
+    flash: Flash1,
     left: Option<u32>,
 }
 
-impl Budgeted<'_> {
+impl Budgeted {
     fn spend(&mut self) -> Result<(), FlashError> {
         match &mut self.left {
             Some(0) => Err(FlashError::PowerLost),
@@ -93,7 +115,7 @@ impl Budgeted<'_> {
     }
 }
 
-impl Flash for Budgeted<'_> {
+impl Flash for Budgeted {
     const SECTOR_SIZE: u32 = Flash1::SECTOR_SIZE;
     const PROGRAM_GRANULARITY: u32 = Flash1::PROGRAM_GRANULARITY;
 
@@ -127,11 +149,11 @@ pub fn init(board: &Board) {
         merge_cmdline_tokens(&cmdline_tokens, added);
         return;
     };
-    // SAFETY: the second CFI bank from the DTB, mapped as device memory by layout.rs. bootbank
-    // drives it too, only from the poll loop, and each driver call completes (read-array mode
-    // again) before it returns, so the two never interleave (module documentation).
-    let bus = unsafe { MmioBus::new(region.base as usize, region.size as usize) };
-    let mut flash = match BootFlash::new(CfiFlash::new(bus, bootstate::layout::SECTOR_SIZE)) {
+    let flash1 = Flash1Region {
+        base: region.base as usize,
+        size: region.size as usize,
+    };
+    let mut flash = match flash1.open() {
         Ok(flash) => flash,
         Err(error) => {
             println!("config: flash1: {}; the config cannot be saved", error);
@@ -143,7 +165,7 @@ pub fn init(board: &Board) {
         let mut state = STATE.lock();
         let state = &mut *state;
         let result = ConfigStore::load(&mut flash, &mut state.buffer);
-        state.flash = Some(flash);
+        state.flash = Some(flash1);
         match result {
             Ok((store, outcome)) => {
                 state.store = Some(store);
@@ -353,9 +375,12 @@ impl core::fmt::Display for SaveError {
 pub fn save() -> Result<u64, SaveError> {
     let mut state = STATE.lock();
     let state = &mut *state;
-    let (Some(flash), Some(store)) = (state.flash.as_mut(), state.store.as_mut()) else {
+    let (Some(flash1), Some(store)) = (state.flash, state.store.as_mut()) else {
         return Err(SaveError::NoFlash);
     };
+    let flash = flash1
+        .open()
+        .map_err(|error| SaveError::Store(StoreError::Flash(error)))?;
     let mut budgeted = Budgeted {
         flash,
         left: state.cut_after.take(),
@@ -399,8 +424,12 @@ pub fn command_clear() {
     let result = {
         let mut state = STATE.lock();
         let state = &mut *state;
-        match (state.flash.as_mut(), state.store.as_mut()) {
-            (Some(flash), Some(store)) => store.clear(flash).map_err(SaveError::Store),
+        match (state.flash, state.store.as_mut()) {
+            (Some(flash1), Some(store)) => flash1
+                .open()
+                .map_err(StoreError::Flash)
+                .and_then(|mut flash| store.clear(&mut flash))
+                .map_err(SaveError::Store),
             _ => Err(SaveError::NoFlash),
         }
     };
