@@ -19,6 +19,7 @@ mod layout;
 mod log;
 mod loopstats;
 mod net;
+mod ping;
 mod switching;
 mod sync;
 mod version;
