@@ -61,6 +61,8 @@ pub struct FakePflash {
     pub fail_buffer_after: Option<u32>,
     /// Buffer sequences refused (count too large, word outside the block, bad confirm).
     pub buffer_faults: u32,
+    /// Changes between read-array mode and any other (QEMU remaps the window on each).
+    pub remaps: u32,
     /// The write buffer on the bus in bytes (per chip size times two chips).
     pub writeblock_size: usize,
     pending: Vec<(usize, u32)>,
@@ -103,6 +105,7 @@ impl FakePflash {
             buffer_never_free: false,
             fail_buffer_after: None,
             buffer_faults: 0,
+            remaps: 0,
             writeblock_size: (1 << 11) * 2,
             pending: Vec::new(),
             pending_block: None,
@@ -214,6 +217,17 @@ impl Bus for FakePflash {
 
     fn write32(&mut self, offset: usize, value: u32) {
         assert_eq!(offset % 4, 0, "unaligned bus write");
+        let was_array = self.mode == Mode::ReadArray;
+        self.write_command(offset, value);
+        if was_array != (self.mode == Mode::ReadArray) {
+            self.remaps += 1;
+        }
+    }
+}
+
+impl FakePflash {
+    /// The command state machine behind [`Bus::write32`].
+    fn write_command(&mut self, offset: usize, value: u32) {
         if self.mode == Mode::ProgramSetup {
             self.programs += 1;
             let block = offset / self.block_size;
@@ -552,5 +566,28 @@ mod tests {
         assert_eq!(fake.buffer_faults, 3);
         assert_eq!(fake.file_writes, 0);
         assert_eq!(fake.read32(0) & 0x30, 0x30, "sequence error in the status");
+    }
+
+    #[test]
+    fn lazy_read_array_saves_the_remaps_and_reads_stay_right() {
+        let run = |lazy: bool| {
+            let mut flash = buffered();
+            if lazy {
+                flash = flash.with_lazy_read_array();
+            }
+            flash.erase_sector(0).unwrap();
+            for block in 0..8 {
+                flash.program(block * 2048, &pattern(2048)).unwrap();
+            }
+            let mut back = std::vec![0u8; 2048];
+            flash.read(7 * 2048, &mut back).unwrap();
+            assert_eq!(back, pattern(2048), "lazy {lazy}");
+            flash.bus_mut().remaps
+        };
+        let (eager, lazy) = (run(false), run(true));
+        // Eager: out of and back into read-array mode around every operation.
+        assert!(eager >= 2 * 9, "{eager} remaps");
+        // Lazy: out once (the erase), back once (the read), plus the query at start.
+        assert!(lazy <= 4, "{lazy} remaps");
     }
 }

@@ -191,6 +191,9 @@ pub struct CfiFlash<B: Bus> {
     program_polls: u32,
     /// Write-to-buffer size in bus bytes (a power of two); 0 programs word by word.
     write_buffer: u32,
+    /// Leave the device in status mode after an erase or program; the next read through the
+    /// driver enters read-array mode first ([`CfiFlash::with_lazy_read_array`]).
+    lazy_read_array: bool,
 }
 
 impl<B: Bus> CfiFlash<B> {
@@ -205,7 +208,19 @@ impl<B: Bus> CfiFlash<B> {
             erase_polls: DEFAULT_ERASE_POLLS,
             program_polls: DEFAULT_PROGRAM_POLLS,
             write_buffer: 0,
+            lazy_read_array: false,
         }
+    }
+
+    /// Leaves the device in status mode after each erase and program, and enters read-array
+    /// mode only when the driver reads. Under QEMU every mode change remaps the flash window
+    /// (a memory-map transaction and a TLB flush), so a run of programs without reads between
+    /// them costs two remaps fewer each. Only for an owner that reads the flash through this
+    /// driver alone (the kernel): a direct read of the window would see status words.
+    #[must_use]
+    pub fn with_lazy_read_array(mut self) -> Self {
+        self.lazy_read_array = true;
+        self
     }
 
     /// Asks the CFI query for the write buffer and programs through it from now on (returns
@@ -349,9 +364,11 @@ impl<B: Bus> CfiFlash<B> {
     pub fn program(&mut self, offset: usize, data: &[u8]) -> Result<(), Error> {
         self.read_array = false;
         let result = self.program_words(offset, data);
-        self.bus
-            .write32(offset & !(BUS_WIDTH - 1), command::READ_ARRAY);
-        self.read_array = true;
+        if !self.lazy_read_array {
+            self.bus
+                .write32(offset & !(BUS_WIDTH - 1), command::READ_ARRAY);
+            self.read_array = true;
+        }
         result
     }
 
@@ -443,11 +460,13 @@ impl<B: Bus> CfiFlash<B> {
     }
 
     /// Polls the status register until both chips are ready, then checks the error bits.
-    /// Always leaves the flash in read-array mode.
+    /// Leaves the flash in read-array mode (in status mode when lazy).
     fn wait_ready(&mut self, offset: usize, polls: u32, operation: Operation) -> Result<(), Error> {
         let result = self.wait_status(offset, polls, operation);
-        self.bus.write32(offset, command::READ_ARRAY);
-        self.read_array = true;
+        if !self.lazy_read_array {
+            self.bus.write32(offset, command::READ_ARRAY);
+            self.read_array = true;
+        }
         result
     }
 

@@ -92,7 +92,10 @@ pub fn init(board: &Board) {
     // SAFETY: the second CFI bank from the DTB, mapped as device memory by layout.rs; only this
     // module drives flash1.
     let bus = unsafe { MmioBus::new(region.base as usize, region.size as usize) };
-    let control = BootFlash::new(CfiFlash::new(bus, bootstate::layout::SECTOR_SIZE))
+    // Lazy read-array: only this module reads flash1, always through the driver (under QEMU
+    // each mode change remaps the window; an upload's programs then cost none).
+    let driver = CfiFlash::new(bus, bootstate::layout::SECTOR_SIZE).with_lazy_read_array();
+    let control = BootFlash::new(driver)
         .map_err(ControlError::Flash)
         .and_then(BootControl::load);
     let control = match control {

@@ -22,6 +22,8 @@ pub const PROMPT: &str = "dpu> ";
 pub struct Shell {
     editor: LineEditor<LINE_CAPACITY>,
     update: Option<console_update::Session>,
+    /// A `ping` runs (the network feeds it); the prompt comes back when it ends.
+    pinging: bool,
 }
 
 impl Shell {
@@ -30,6 +32,7 @@ impl Shell {
         Self {
             editor: LineEditor::new(),
             update: None,
+            pinging: false,
         }
     }
 
@@ -45,6 +48,9 @@ impl Shell {
         // An upload with flash work pending (fed by the console or the API) keeps the loop
         // awake: its next step runs in the next pass.
         let mut busy = update::has_work();
+        if self.pinging {
+            return busy | self.poll_ping(network);
+        }
         loop {
             if let Some(session) = &mut self.update {
                 return match session.poll() {
@@ -63,6 +69,28 @@ impl Shell {
             busy = true;
             self.feed(system, network, byte);
         }
+    }
+
+    /// While a ping runs the console takes only Ctrl-C (other bytes are dropped, as a terminal
+    /// discards typing during `ping`); when the ping ends, the prompt comes back.
+    fn poll_ping(&mut self, network: &mut Network) -> bool {
+        if !network.ping_running() {
+            self.pinging = false;
+            self.prompt();
+            return true;
+        }
+        let mut busy = false;
+        while let Some(byte) = console::read_byte() {
+            busy = true;
+            if byte == 0x03 {
+                network.cancel_ping();
+                println!("^C");
+                self.pinging = false;
+                self.prompt();
+                break;
+            }
+        }
+        busy
     }
 
     /// Handles one received byte.
@@ -91,8 +119,9 @@ impl Shell {
                     Err(error) => println!("error: {}", error),
                 }
                 self.editor.clear();
-                // An update that started prompts when it ends.
-                if self.update.is_none() {
+                // An update or a ping that started prompts when it ends.
+                self.pinging = network.ping_running();
+                if self.update.is_none() && !self.pinging {
                     self.prompt();
                 }
             }

@@ -220,14 +220,3 @@ pub fn input_errors() -> (u32, u32) {
 pub fn input_pending() -> bool {
     !INPUT.lock().is_empty()
 }
-
-/// Consumes a pending Ctrl-C, if it is the next received byte (long-running commands check it).
-pub fn take_interrupt_request() -> bool {
-    on_interrupt();
-    let mut input = INPUT.lock();
-    if input.front() == Some(&0x03) {
-        let _ = input.pop_front();
-        return true;
-    }
-    false
-}

@@ -21,6 +21,7 @@ mod layout;
 mod log;
 mod loopstats;
 mod net;
+mod ping;
 mod switching;
 mod sync;
 mod version;

@@ -8,6 +8,7 @@
 
 use crate::arch::aarch64::timer;
 use crate::board::Board;
+use crate::ping::Ping;
 use crate::switching::DataPorts;
 use crate::sync::IrqSafeMutex;
 use crate::{log_info, log_warn, print, println};
@@ -135,6 +136,8 @@ pub struct Network {
     /// The switch over the data ports (none without data ports).
     ports: Option<DataPorts>,
     last_activity: u64,
+    /// The console's ping while one runs (fed by [`Network::poll`], `ping.rs`).
+    ping: Option<Ping>,
 }
 
 fn now() -> Instant {
@@ -191,6 +194,7 @@ pub fn init(board: &Board) -> Network {
         http: None,
         ports: None,
         last_activity: 0,
+        ping: None,
     };
     for (index, (base, interrupt, transport)) in found.into_iter().enumerate() {
         let name = NIC_NAMES[index];
@@ -407,7 +411,11 @@ impl Network {
                     println!("mgmt0: DHCP lease lost");
                     log_warn!("DHCP lease lost");
                 }
-                _ => {}
+                _ => {
+                    if self.ping.as_mut().is_some_and(|ping| ping.on_event(event)) {
+                        self.ping = None;
+                    }
+                }
             }
         }
         events
@@ -557,7 +565,8 @@ impl Network {
         usize::from(self.mgmt.is_some()) + self.data.len()
     }
 
-    /// `ping <ip> [count]`: runs until done or Ctrl-C, printing replies and a summary.
+    /// `ping <ip> [count]`: starts the ping and returns; each [`Network::poll`] then prints its
+    /// replies as they arrive and the summary at the end (`ping.rs`).
     pub fn ping(&mut self, target: Ipv4Address, count: u16) {
         let Some(stack) = self.stack.as_mut() else {
             println!("error: no management NIC");
@@ -567,58 +576,19 @@ impl Network {
             println!("error: {}", error);
             return;
         }
-        println!(
-            "PING {}: {} data bytes",
-            target,
-            dpu_net::stack::PING_PAYLOAD
-        );
-        let mut rtts: Vec<u64, 64> = Vec::new();
-        let (mut minimum, mut maximum, mut total, mut replies) = (u64::MAX, 0u64, 0u64, 0u64);
-        loop {
-            crate::watchdog::check_in();
-            if crate::console::take_interrupt_request() {
-                if let Some((sent, received)) = self.stack.as_mut().and_then(MgmtStack::cancel_ping)
-                {
-                    print_ping_summary(target, sent, received, minimum, total, maximum, replies);
-                }
-                println!("^C");
-                return;
-            }
-            for event in self.poll() {
-                match event {
-                    StackEvent::PingReply {
-                        from,
-                        sequence,
-                        rtt,
-                        bytes,
-                    } => {
-                        let micros = rtt.total_micros();
-                        minimum = minimum.min(micros);
-                        maximum = maximum.max(micros);
-                        total += micros;
-                        replies += 1;
-                        let _ = rtts.push(micros);
-                        println!(
-                            "{} bytes from {}: icmp_seq={} time={}.{:03} ms",
-                            bytes,
-                            from,
-                            sequence,
-                            micros / 1000,
-                            micros % 1000
-                        );
-                    }
-                    StackEvent::PingTimeout { sequence } => {
-                        println!("no reply: icmp_seq={}", sequence)
-                    }
-                    StackEvent::PingDone { sent, received } => {
-                        print_ping_summary(
-                            target, sent, received, minimum, total, maximum, replies,
-                        );
-                        return;
-                    }
-                    _ => {}
-                }
-            }
+        self.ping = Some(Ping::started(target));
+    }
+
+    /// Whether the console's ping runs (the shell waits for it, or for Ctrl-C).
+    pub fn ping_running(&self) -> bool {
+        self.ping.is_some()
+    }
+
+    /// Ctrl-C: stops the ping and prints its summary so far.
+    pub fn cancel_ping(&mut self) {
+        let counts = self.stack.as_mut().and_then(MgmtStack::cancel_ping);
+        if let (Some(ping), Some((sent, received))) = (self.ping.take(), counts) {
+            ping.summary(sent, received);
         }
     }
 }
@@ -700,38 +670,6 @@ pub(crate) fn print_shared_pool() {
         counters.stale_handle,
         counters.reset_returns
     );
-}
-
-fn print_ping_summary(
-    target: Ipv4Address,
-    sent: u16,
-    received: u16,
-    minimum: u64,
-    total: u64,
-    maximum: u64,
-    replies: u64,
-) {
-    let loss = if sent == 0 {
-        0
-    } else {
-        u32::from(sent - received.min(sent)) * 100 / u32::from(sent)
-    };
-    println!("--- {} ping statistics ---", target);
-    println!(
-        "{} packets transmitted, {} received, {}% packet loss",
-        sent, received, loss
-    );
-    if let Some(average) = total.checked_div(replies) {
-        println!(
-            "rtt min/avg/max = {}.{:03}/{}.{:03}/{}.{:03} ms",
-            minimum / 1000,
-            minimum % 1000,
-            average / 1000,
-            average % 1000,
-            maximum / 1000,
-            maximum % 1000
-        );
-    }
 }
 
 /// Console width `ifconfig -v` wraps long word lists at.
