@@ -68,16 +68,6 @@ static INTERRUPTS: IrqSafeMutex<Vec<MmioInterrupt, MAX_NICS>> = IrqSafeMutex::ne
 /// Bit n: NIC n reported a configuration change (link).
 static CONFIG_CHANGED: AtomicU32 = AtomicU32::new(0);
 
-/// The running config's API tokens, as the HTTP server checks them (the table is locked per
-/// check, not for the whole poll: a handler may change the config).
-struct RunningTokens;
-
-impl dpu_mgmt::Credentials for RunningTokens {
-    fn verify(&self, presented: &[u8]) -> Option<dpu_mgmt::Role> {
-        crate::config::verify_token(presented)
-    }
-}
-
 /// A data port's driver: virtio-net over the shared [`POOL`].
 pub type PortDriver = PooledVirtioNet<MmioTransport>;
 
@@ -377,7 +367,6 @@ impl Network {
                 http.set_snapshot(snapshot, now_ms);
             }
             http.set_clock(now_ms);
-<<<<<<< HEAD
             // The /v1 resources and /metrics (api.rs), with dpu-config's tokens.
             let mut backend = crate::api::KernelBackend {
                 ports: self.ports.as_mut(),
@@ -386,11 +375,6 @@ impl Network {
             };
             let mut api = dpu_mgmt::api::serve::Api::new(&mut backend);
             let mut service = http.service(&mut api, &crate::api::Tokens);
-=======
-            // Until the API lands: `/healthz`, and 404 for a valid token elsewhere.
-            let mut api = dpu_mgmt::health::NotFound;
-            let mut service = http.service(&mut api, &RunningTokens);
->>>>>>> helper-h
             events = stack.poll(&mut mgmt.driver, now(), &mut service);
         }
         if self.packet_total() != before {
