@@ -6,7 +6,7 @@ use crate::{BuildOptions, build};
 use anyhow::{Result, bail};
 use std::time::Duration;
 
-/// `cargo xtask bench boot|rollback|net|switch ...`.
+/// `cargo xtask bench boot|rollback|net|switch|http ...`.
 pub fn bench(options: &BuildOptions, arguments: &[String]) -> Result<()> {
     let what = arguments.first().map(String::as_str).unwrap_or("boot");
     let runs = arguments
@@ -24,7 +24,8 @@ pub fn bench(options: &BuildOptions, arguments: &[String]) -> Result<()> {
         "rollback" => crate::bootbench::bench_rollback(options, runs),
         "net" => bench_net(options),
         "switch" => crate::switchbench::bench(options, &arguments[1..]),
-        other => bail!("unknown bench '{other}' (available: boot, rollback, net, switch)"),
+        "http" => crate::httpbench::bench(options, &arguments[1..]),
+        other => bail!("unknown bench '{other}' (available: boot, rollback, net, switch, http)"),
     }
 }
 

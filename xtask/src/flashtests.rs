@@ -52,11 +52,16 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// Whether `path` is a flash-boot test (run here, not by the `-kernel` runner).
+/// Whether `path` is a flash-boot test (run here, not by the `-kernel` runner). `config-direct-*`
+/// scripts boot with `-kernel` (they need `append:`, which only a direct boot has).
 pub fn is_flash_test(path: &Path) -> bool {
     path.file_name()
         .and_then(|name| name.to_str())
-        .is_some_and(|name| name.starts_with("boot-bank-") || name.starts_with("dpuboot-"))
+        .is_some_and(|name| {
+            name.starts_with("boot-bank-")
+                || name.starts_with("dpuboot-")
+                || (name.starts_with("config-") && !name.starts_with("config-direct-"))
+        })
 }
 
 /// The steps only flash tests have: power and flash, as a power supply or a technician would.
@@ -68,6 +73,8 @@ enum FlashStep {
     Stage(String),
     Plant(String),
     Corrupt(Bank, String),
+    /// Clear one bit in the newest stored config copy's payload (its CRC then fails).
+    CorruptConfig,
     Snapshot,
     FlashUnchanged,
     Update(String),
@@ -82,6 +89,7 @@ impl FlashStep {
             Self::Stage(_)
                 | Self::Plant(_)
                 | Self::Corrupt(..)
+                | Self::CorruptConfig
                 | Self::Snapshot
                 | Self::FlashUnchanged
         )
@@ -98,6 +106,8 @@ struct FlashSettings {
     health_ms: Option<u32>,
     /// `semihosting: off` boots as in the field: faults reset instead of exiting QEMU.
     semihosting: bool,
+    /// `qemu:` lines: extra QEMU arguments for every boot (data ports, a management NIC).
+    extra_arguments: Vec<String>,
 }
 
 struct Script {
@@ -120,6 +130,7 @@ fn parse(path: &Path) -> Result<Script> {
         tries: layout::DEFAULT_TRIAL_TRIES,
         health_ms: None,
         semihosting: true,
+        extra_arguments: Vec::new(),
     };
     let parsed = script::parse(path, &text, |key, value| {
         let words: Vec<&str> = value.split_whitespace().collect();
@@ -144,6 +155,11 @@ fn parse(path: &Path) -> Result<Script> {
                 };
                 return Ok(Key::Setting);
             }
+            "qemu" => {
+                let words = value.split_whitespace().map(str::to_string);
+                settings.extra_arguments.extend(words);
+                return Ok(Key::Setting);
+            }
             "boot" => FlashStep::Boot,
             "power-cycle" => FlashStep::PowerCycle,
             "power-off" => FlashStep::PowerOff,
@@ -153,6 +169,7 @@ fn parse(path: &Path) -> Result<Script> {
                 [bank, what] => FlashStep::Corrupt(parse_bank(bank)?, (*what).to_string()),
                 _ => bail!("corrupt: BANK payload|signature"),
             },
+            "corrupt-config" => FlashStep::CorruptConfig,
             "snapshot" => FlashStep::Snapshot,
             "flash-unchanged" => FlashStep::FlashUnchanged,
             "update" => FlashStep::Update(value.trim().to_string()),
@@ -365,6 +382,8 @@ struct Bench<'a> {
     machine: Machine,
     /// Whether QEMU gets `-semihosting` (tests) or boots as in the field.
     semihosting: bool,
+    /// The script's `qemu:` arguments.
+    extra_arguments: Vec<String>,
     flash1: PathBuf,
     session: Option<Session>,
     /// The console steps' state, shared by every boot of the test.
@@ -391,6 +410,7 @@ impl Bench<'_> {
         if !self.semihosting {
             arguments.retain(|argument| argument != "-semihosting");
         }
+        arguments.extend(self.extra_arguments.iter().cloned());
         let session = Session::start_arguments(&arguments, &self.fixture.kernel.elf)?;
         self.run.acted_at(session.started);
         self.commands.push(session.command().to_string());
@@ -560,6 +580,30 @@ impl Bench<'_> {
                 std::fs::write(&self.flash1, bytes)?;
                 Ok(())
             }
+            Step::CorruptConfig => {
+                if self.session.is_some() {
+                    bail!("corrupt-config needs the power off");
+                }
+                let mut bytes = std::fs::read(&self.flash1)?;
+                let mut sim = NorSim::from_image(&bytes).map_err(|e| anyhow::anyhow!("{e}"))?;
+                let mut buffer = vec![0u8; dpu_config::store::MAX_COPY_LEN];
+                let buffer: &mut [u8; dpu_config::store::MAX_COPY_LEN] =
+                    buffer.as_mut_slice().try_into()?;
+                let (store, _) = dpu_config::ConfigStore::load(&mut sim, buffer)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                let copy = store.newest().context("corrupt-config: no stored config")?;
+                let at = dpu_config::store::copy_offset(copy) as usize
+                    + dpu_config::store::HEADER_LEN
+                    + 4;
+                // NOR can only clear bits: what a bit rot or a bad program looks like.
+                bytes[at] = if bytes[at] == 0 {
+                    0x01
+                } else {
+                    bytes[at] & (bytes[at] - 1)
+                };
+                std::fs::write(&self.flash1, bytes)?;
+                Ok(())
+            }
             Step::Snapshot => {
                 if self.session.is_some() {
                     bail!("snapshot needs the power off");
@@ -633,6 +677,7 @@ fn run_one(fixture: &mut Fixture, script: &Script) -> Outcome {
         fixture,
         machine: script.script.machine.clone(),
         semihosting: settings.semihosting,
+        extra_arguments: settings.extra_arguments.clone(),
         flash1,
         session: None,
         run: Run::new(),

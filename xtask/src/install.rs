@@ -1,7 +1,8 @@
-//! Installing what a command needs: apt packages, a pinned imgtool.
+//! Installing what a command needs: apt packages, pinned Python tools.
 //!
 //! As root on Debian/Ubuntu xtask installs what is missing itself (`apt-get update` once, then
-//! `apt-get install -y --no-install-recommends`; `python3 -m pip install imgtool==2.5.0`);
+//! `apt-get install -y --no-install-recommends`; `python3 -m pip install` of the pinned
+//! imgtool, schemathesis and openapi-spec-validator);
 //! otherwise it stops and prints the exact commands. The decision is [`decide`], a pure
 //! function (host-tested); [`ensure`] looks at the machine and carries it out.
 
@@ -11,6 +12,12 @@ use std::process::{Command, Stdio};
 
 /// The imgtool release the interop tests are checked against.
 pub const IMGTOOL: &str = "imgtool==2.5.0";
+
+/// The schemathesis release `cargo xtask test` checks the running API with (`apitests`).
+pub const SCHEMATHESIS: &str = "schemathesis==4.32.5";
+
+/// The validator the host test of `docs/api/openapi.yaml` runs (`apitests`).
+pub const SPEC_VALIDATOR: &str = "openapi-spec-validator==0.9.0";
 
 /// The U-Boot binary the `boot-uboot-booti` test boots (Debian package `u-boot-qemu`).
 pub const UBOOT_BIN: &str = "/usr/lib/u-boot/qemu_arm64/u-boot.bin";
@@ -28,14 +35,18 @@ pub enum Tool {
     Ip,
     /// `curl` (HTTP from the host).
     Curl,
-    /// `python3 -m pip` (to install imgtool).
+    /// `python3 -m pip` (to install the Python tools below).
     Pip,
     /// MCUboot's `imgtool`.
     Imgtool,
+    /// `schemathesis` (the API conformance run).
+    Schemathesis,
+    /// `openapi-spec-validator` (the OpenAPI document's host test).
+    SpecValidator,
 }
 
 impl Tool {
-    /// The Debian package that provides it (imgtool comes from pip instead).
+    /// The Debian package that provides it (the Python tools come from pip instead).
     fn package(self) -> Option<&'static str> {
         match self {
             Self::Qemu => Some("qemu-system-arm"),
@@ -44,7 +55,17 @@ impl Tool {
             Self::Ip => Some("iproute2"),
             Self::Curl => Some("curl"),
             Self::Pip => Some("python3-pip"),
-            Self::Imgtool => None,
+            Self::Imgtool | Self::Schemathesis | Self::SpecValidator => None,
+        }
+    }
+
+    /// The pinned pip requirement that provides it, if it comes from pip.
+    fn pip_requirement(self) -> Option<&'static str> {
+        match self {
+            Self::Imgtool => Some(IMGTOOL),
+            Self::Schemathesis => Some(SCHEMATHESIS),
+            Self::SpecValidator => Some(SPEC_VALIDATOR),
+            _ => None,
         }
     }
 
@@ -58,6 +79,8 @@ impl Tool {
             Self::Curl => "curl",
             Self::Pip => "python3 -m pip",
             Self::Imgtool => "imgtool",
+            Self::Schemathesis => "schemathesis",
+            Self::SpecValidator => "openapi-spec-validator",
         }
     }
 
@@ -80,6 +103,15 @@ impl Tool {
             Self::Curl => runs("curl", &["--version"]),
             Self::Pip => runs("python3", &["-m", "pip", "--version"]),
             Self::Imgtool => runs("imgtool", &["version"]),
+            // The pinned release exactly: another one may check differently.
+            Self::Schemathesis | Self::SpecValidator => {
+                let requirement = self.pip_requirement().unwrap_or_default();
+                let (name, version) = requirement.split_once("==").unwrap_or_default();
+                let script = format!(
+                    "import importlib.metadata as m, sys; sys.exit(m.version('{name}') != '{version}')"
+                );
+                runs("python3", &["-c", &script])
+            }
         }
     }
 }
@@ -87,10 +119,20 @@ impl Tool {
 /// What `cargo xtask run` (and `image`, `flash`, `bench boot`) needs.
 pub const RUN: &[Tool] = &[Tool::Qemu];
 
+/// What the host tests need (imgtool's interop tests, the OpenAPI document's validator).
+pub const HOST_TEST: &[Tool] = &[Tool::Imgtool, Tool::SpecValidator];
+
 /// What `cargo xtask test` needs. `ping` and `ip` serve only the tap tests, which need root
 /// and are skipped without it, so only root needs them.
 pub fn test_needs(root: bool) -> Vec<Tool> {
-    let mut tools = vec![Tool::Qemu, Tool::UBoot, Tool::Curl, Tool::Imgtool];
+    let mut tools = vec![
+        Tool::Qemu,
+        Tool::UBoot,
+        Tool::Curl,
+        Tool::Imgtool,
+        Tool::SpecValidator,
+        Tool::Schemathesis,
+    ];
     if root {
         tools.extend([Tool::Ping, Tool::Ip]);
     }
@@ -115,18 +157,28 @@ fn words(line: &[&str]) -> Vec<String> {
 /// Decides, from the tools `needed`, which are `missing`, and whether we are root on a machine
 /// with apt, what to install or what to tell the user.
 pub fn decide(needed: &[Tool], missing: impl Fn(Tool) -> bool, root: bool, apt: bool) -> Action {
-    let imgtool = needed.contains(&Tool::Imgtool) && missing(Tool::Imgtool);
-    // pip matters only to install imgtool.
+    let requirements: Vec<&str> = needed
+        .iter()
+        .filter(|&&tool| missing(tool))
+        .filter_map(|tool| tool.pip_requirement())
+        .collect();
+    let python = !requirements.is_empty();
+    // pip matters only to install the Python tools.
     let missing: Vec<Tool> = needed
         .iter()
         .copied()
-        .filter(|&tool| missing(tool) && (tool != Tool::Pip || imgtool))
+        .filter(|&tool| missing(tool) && (tool != Tool::Pip || python))
         .collect();
     let packages: Vec<&str> = missing.iter().filter_map(|tool| tool.package()).collect();
-    if packages.is_empty() && !imgtool {
+    if packages.is_empty() && !python {
         return Action::Nothing;
     }
-    let pip = ["python3", "-m", "pip", "install", "--quiet", IMGTOOL];
+    let mut pip = words(&["python3", "-m", "pip", "install", "--quiet"]);
+    pip.extend(
+        requirements
+            .iter()
+            .map(|requirement| (*requirement).to_string()),
+    );
     if root && (apt || packages.is_empty()) {
         let mut commands = Vec::new();
         if !packages.is_empty() {
@@ -136,8 +188,8 @@ pub fn decide(needed: &[Tool], missing: impl Fn(Tool) -> bool, root: bool, apt: 
             install.extend(packages.iter().map(|package| (*package).to_string()));
             commands.push(install);
         }
-        if imgtool {
-            commands.push(words(&pip));
+        if python {
+            commands.push(pip);
         }
         return Action::Install(commands);
     }
@@ -160,9 +212,10 @@ pub fn decide(needed: &[Tool], missing: impl Fn(Tool) -> bool, root: bool, apt: 
             message.push_str("    (Debian/Ubuntu package names; this machine has no apt-get)\n");
         }
     }
-    if imgtool {
+    if python {
         message.push_str(&format!(
-            "    {sudo}python3 -m pip install {IMGTOOL}\n    (if pip refuses an externally managed Python: add --break-system-packages, or use a venv)\n"
+            "    {sudo}python3 -m pip install {}\n    (if pip refuses an externally managed Python: add --break-system-packages, or use a venv)\n",
+            requirements.join(" ")
         ));
     }
     message.push_str("then run the command again.");
@@ -184,7 +237,7 @@ pub fn is_root() -> bool {
 /// commands to run.
 pub fn ensure(needed: &[Tool], what: &str) -> Result<()> {
     let mut needed = needed.to_vec();
-    if needed.contains(&Tool::Imgtool) {
+    if needed.iter().any(|tool| tool.pip_requirement().is_some()) {
         needed.push(Tool::Pip);
     }
     let missing: Vec<Tool> = needed
@@ -316,6 +369,30 @@ mod tests {
         };
         assert!(message.contains("this machine has no apt-get"));
         assert!(!message.contains("sudo"));
+    }
+
+    #[test]
+    fn python_tools_are_pinned_and_installed_in_one_pip_command() {
+        let needed = test_needs(true);
+        let action = decide(
+            &needed,
+            |tool| matches!(tool, Tool::Schemathesis | Tool::SpecValidator),
+            true,
+            true,
+        );
+        assert_eq!(
+            commands(&action),
+            ["python3 -m pip install --quiet openapi-spec-validator==0.9.0 schemathesis==4.32.5"]
+        );
+        let Action::Stop(message) = decide(HOST_TEST, |_| true, false, true) else {
+            panic!("expected Stop");
+        };
+        assert!(
+            message.contains(
+                "sudo python3 -m pip install imgtool==2.5.0 openapi-spec-validator==0.9.0\n"
+            ),
+            "{message}"
+        );
     }
 
     #[test]

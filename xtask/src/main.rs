@@ -8,10 +8,13 @@
     reason = "a host tool: failing loudly is fine"
 )]
 
+mod apitests;
 mod bench;
 mod bootbench;
 mod build;
 mod flashtests;
+mod hold;
+mod httpbench;
 mod image;
 mod install;
 mod netns;

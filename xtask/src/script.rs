@@ -36,6 +36,8 @@ pub enum Step<E> {
     CaptureNumber(String),
     /// `expect-greater: PREFIX`, compared with the last capture.
     ExpectGreater(String),
+    /// `number-at-most: PREFIX -> LIMIT`: the number after PREFIX is at most LIMIT.
+    NumberAtMost(String, f64),
     /// `exit: STATUS`.
     Exit(i32),
     /// A runner's own step.
@@ -174,6 +176,12 @@ pub fn parse<E>(
                         bail!("'expect-greater' needs an earlier 'capture-number' to compare with");
                     }
                     Step::ExpectGreater(value.to_string())
+                }
+                "number-at-most" => {
+                    let (prefix, limit) = value
+                        .rsplit_once(" -> ")
+                        .context("'number-at-most' is 'PREFIX -> LIMIT'")?;
+                    Step::NumberAtMost(prefix.to_string(), limit.trim().parse()?)
                 }
                 "exit" => Step::Exit(value.trim().parse()?),
                 other => match runner(other, value)? {
@@ -326,6 +334,14 @@ impl Run {
                 Ok(())
             }
             Step::ExpectGreater(prefix) => self.expect_greater(session, prefix),
+            Step::NumberAtMost(prefix, limit) => {
+                let (value, found) = session.expect_number_by(prefix, self.deadline(), timeout)?;
+                if value > *limit {
+                    bail!("'{prefix}' is {value}, more than {limit}");
+                }
+                self.matched(found.arrived);
+                Ok(())
+            }
             Step::Exit(expected) => {
                 let status = session.wait_exit(timeout)?;
                 if status != *expected {
@@ -402,6 +418,13 @@ mod tests {
         assert!(matches!(&script.steps[0].step, Step::Runner(s) if s == "boot"));
         assert!(matches!(&script.steps[1].step, Step::Expect(s) if s == "dpu> "));
         assert_eq!(script.steps[1].source, "t.test:4: expect: dpu>");
+    }
+
+    #[test]
+    fn number_at_most_needs_a_limit() {
+        assert!(parse_text("number-at-most: longest \nexit: 0\n").is_err());
+        assert!(parse_text("number-at-most: longest -> x\nexit: 0\n").is_err());
+        assert!(parse_text("number-at-most: longest -> 500000\nexit: 0\n").is_ok());
     }
 
     #[test]

@@ -3,8 +3,8 @@
 //! Each script boots an image, drives the console, and passes only if every expected line
 //! appears within its deadline AND QEMU exits with the status the guest set (semihosting),
 //! and its whole console transcript passes the end checks (`reject`, no Debug output).
-//! Flash-boot scripts (`boot-bank-*`, `dpuboot-*`) run in `flashtests`; the format is shared
-//! (`script`), and so is the console (`session`).
+//! Flash-boot scripts (`boot-bank-*`, `dpuboot-*`, `config-*` but `config-direct-*`) run in
+//! `flashtests`; the format is shared (`script`), and so is the console (`session`).
 
 use crate::install;
 use crate::qemu;
@@ -21,6 +21,8 @@ use std::time::{Duration, Instant};
 /// The steps only `-kernel` tests have (network peers and the QEMU monitor).
 #[derive(Clone)]
 enum NetStep {
+    /// `tcp-hold: N`, `tcp-trickle: N`, `http-each: COUNT PATH -> TEXT` (see `hold`).
+    Hold(HoldStep),
     /// `http-get: PATH -> TEXT`: `GET path` from the host through the forwarded port; retried
     /// until `expected` is in the response (status line, headers or body) or the deadline.
     HttpGet { path: String, expected: String },
@@ -36,6 +38,20 @@ enum NetStep {
     LossAtMost(f64),
     /// `monitor: COMMAND`: a QEMU monitor (HMP) command, e.g. `set_link mgmt off`.
     Monitor(String),
+    /// The management API's steps (`curl:`, `curl-lacks:`, `schemathesis:`; see `apitests`).
+    Api(crate::apitests::Step),
+}
+
+/// The steps of `hold`: connections held open, and requests that may not be retried.
+#[derive(Clone)]
+enum HoldStep {
+    Idle(usize),
+    Trickle(usize),
+    Each {
+        count: usize,
+        path: String,
+        expected: String,
+    },
 }
 
 /// The settings only `-kernel` tests have.
@@ -55,12 +71,12 @@ struct NetSettings {
 }
 
 /// A parsed `-kernel` test script.
-struct Script {
+pub(crate) struct Script {
     script: script::Script<NetStep>,
     settings: NetSettings,
 }
 
-fn parse_script(path: &Path) -> Result<Script> {
+pub(crate) fn parse_script(path: &Path) -> Result<Script> {
     let text = std::fs::read_to_string(path)?;
     let mut settings = NetSettings::default();
     let parsed = script::parse(path, &text, |key, value| {
@@ -126,6 +142,18 @@ fn parse_script(path: &Path) -> Result<Script> {
                 settings.uses_monitor = true;
                 Key::Step(NetStep::Monitor(value.to_string()))
             }
+            "tcp-hold" => Key::Step(NetStep::Hold(HoldStep::Idle(value.trim().parse()?))),
+            "tcp-trickle" => Key::Step(NetStep::Hold(HoldStep::Trickle(value.trim().parse()?))),
+            "http-each" => {
+                let usage = "http-each: <count> <path> -> <text>";
+                let (request, expected) = value.split_once(" -> ").context(usage)?;
+                let (count, request_path) = request.trim().split_once(' ').context(usage)?;
+                Key::Step(NetStep::Hold(HoldStep::Each {
+                    count: count.parse()?,
+                    path: request_path.trim().to_string(),
+                    expected: expected.to_string(),
+                }))
+            }
             "http-get" => {
                 let (request_path, expected) = value
                     .split_once(" -> ")
@@ -135,7 +163,10 @@ fn parse_script(path: &Path) -> Result<Script> {
                     expected: expected.to_string(),
                 })
             }
-            _ => Key::Unknown,
+            _ => match crate::apitests::parse_step(key, value)? {
+                Some(step) => Key::Step(NetStep::Api(step)),
+                None => Key::Unknown,
+            },
         })
     })?;
     check_order(&parsed)?;
@@ -206,6 +237,7 @@ fn run_steps(
         .iter()
         .map(|argument| argument.replace("{http_port}", &http_port.to_string()))
         .collect();
+    crate::apitests::fill_arguments(&mut extra, &script.script.name, kernel)?;
     if let Some(append) = &settings.append {
         extra.extend(["-append".to_string(), append.clone()]);
     }
@@ -236,11 +268,23 @@ fn run_steps(
     let mut run = Run::new();
     run.acted_at(session.started);
     let mut last_host_output = String::new();
+    let mut api = crate::apitests::ApiContext {
+        http_port,
+        kernel,
+        last_output: String::new(),
+        notes: String::new(),
+    };
     let mut notes = String::new();
     let mut result = Ok(());
     for line in &script.script.steps {
         run.trace(line);
         let outcome = match &line.step {
+            Step::Runner(NetStep::Api(step)) => {
+                let timeout = run.timeout();
+                let outcome = crate::apitests::run_step(step, &line.source, &mut api, timeout);
+                run.acted_at(Instant::now());
+                outcome
+            }
             Step::Runner(step) => net_step(
                 step,
                 &mut run,
@@ -264,6 +308,7 @@ fn run_steps(
     let errors = session.stderr();
     // Notes first, so the log (and a failure's tail) ends with the console.
     log.push_str(&notes);
+    log.push_str(&api.notes);
     log.push_str(&run.notes());
     log.push_str(&report::boot_log(
         session.command(),
@@ -271,6 +316,7 @@ fn run_steps(
         &errors,
     ));
     let _ = std::fs::remove_file(&monitor_path);
+    crate::hold::release(http_port);
     result
         .and_then(|()| run.finish(&session.transcript))
         .and_then(|()| report::check_words(&session.transcript))
@@ -286,6 +332,19 @@ fn net_step(
 ) -> Result<Option<String>> {
     let timeout = run.timeout();
     match step {
+        NetStep::Hold(step) => {
+            let note = match step {
+                HoldStep::Idle(count) => crate::hold::hold(http_port, *count)?,
+                HoldStep::Trickle(count) => crate::hold::trickle(http_port, *count)?,
+                HoldStep::Each {
+                    count,
+                    path,
+                    expected,
+                } => crate::hold::each(http_port, *count, path, expected)?,
+            };
+            run.acted_at(Instant::now());
+            Ok(Some(note))
+        }
         NetStep::Host {
             peer,
             command,
@@ -318,6 +377,8 @@ fn net_step(
             run.acted_at(Instant::now());
             Ok(None)
         }
+        // Run by `run_steps` itself (they keep their own state).
+        NetStep::Api(_) => Ok(None),
     }
 }
 
@@ -379,7 +440,7 @@ pub fn test(options: &BuildOptions, arguments: &[String]) -> Result<()> {
         .map(String::as_str);
     // Everything the tests need, before the first of them runs (the imgtool host tests too).
     let needs = if host_only {
-        vec![install::Tool::Imgtool]
+        install::HOST_TEST.to_vec()
     } else {
         crate::toolchain::ensure_targets()?;
         install::test_needs(install::is_root())

@@ -11,9 +11,15 @@
 //! Kernel: [`BootControl::stage_begin`] / [`BootControl::stage_write`] /
 //! [`BootControl::stage_finish`] (activation), [`BootControl::commit`] (jumpstart),
 //! [`BootControl::mark_bad`] (health check failed), [`BootControl::request_rollback`].
+//! The same staging in steps of one flash operation each, for a caller that must not stall
+//! (the kernel's poll loop): [`StagingWriter::accept`] (no flash access),
+//! [`BootControl::stage_step`] (one erase or one program), then
+//! [`BootControl::stage_verify_begin`] / [`BootControl::stage_verify_step`] (a bounded slice of
+//! the hash) / [`BootControl::stage_activate`] (signature, floor, the record write).
+//! `stage_write` and `stage_finish` are these steps run to the end.
 
 use crate::flash::{Flash, FlashError};
-use crate::image::{TrustedKey, VerifiedImage, VerifyError, verify_in_flash};
+use crate::image::{FlashVerifier, TrustedKey, VerifiedImage, VerifyError, verify_in_flash};
 use crate::layout::{BANK_SIZE, bank_offset};
 use crate::record::{
     Bank, BankInfo, BankState, BootEvent, BootOutcome, BootRecord, FailureReason, Stage,
@@ -118,16 +124,102 @@ pub enum RollbackOutcome {
 pub struct StagingWriter {
     bank: Bank,
     written: u32,
+    /// Bytes of the bank erased so far (whole sectors from its start).
+    erased: u32,
     buffer: [u8; STAGING_CHUNK],
     buffered: usize,
 }
 
-/// Bytes programmed per flash operation while staging (sector size is a multiple of it).
-const STAGING_CHUNK: usize = 256;
+/// Bytes programmed per flash operation while staging: one CFI write-to-buffer (QEMU virt's
+/// buffer holds 4 KiB; 4 KiB took 1.6 ms on average under QEMU TCG, 2 KiB keeps one program
+/// under the kernel loop's 1 ms pass budget). The sector size is a multiple of it.
+pub const STAGING_CHUNK: usize = 2048;
 
 const _: () = assert!(crate::layout::SECTOR_SIZE.is_multiple_of(STAGING_CHUNK as u32));
 
+/// What one [`BootControl::stage_step`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StageStep {
+    /// Nothing to do: the buffer is not full (and not the last).
+    Idle,
+    /// Erased the sector the next program starts.
+    Erased,
+    /// Programmed this many image bytes.
+    Programmed(u32),
+}
+
+/// A staged image whose verification is under way ([`BootControl::stage_verify_begin`]).
+#[derive(Debug, Clone)]
+pub struct StagedImage {
+    bank: Bank,
+    verifier: FlashVerifier,
+}
+
+/// A staged image that passed verification, not yet recorded ([`BootControl::stage_check`]).
+#[derive(Debug, Clone)]
+pub struct CheckedImage {
+    bank: Bank,
+    image: VerifiedImage,
+}
+
+impl CheckedImage {
+    /// What the verification established.
+    #[must_use]
+    pub fn image(&self) -> &VerifiedImage {
+        &self.image
+    }
+}
+
+impl StagedImage {
+    /// The bank staged.
+    #[must_use]
+    pub fn bank(&self) -> Bank {
+        self.bank
+    }
+
+    /// Bytes hashed so far, and in all.
+    #[must_use]
+    pub fn hash_progress(&self) -> (u32, u32) {
+        (self.verifier.hashed(), self.verifier.to_hash())
+    }
+}
+
 impl StagingWriter {
+    fn new(bank: Bank) -> Self {
+        StagingWriter {
+            bank,
+            written: 0,
+            erased: 0,
+            buffer: [0xFF; STAGING_CHUNK],
+            buffered: 0,
+        }
+    }
+
+    /// Copies as much of `data` as the buffer has room for (none once it is full, until
+    /// [`BootControl::stage_step`] programs it); returns the bytes taken. No flash access.
+    /// Never takes the image past the bank's size.
+    pub fn accept(&mut self, data: &[u8]) -> usize {
+        let left_in_bank = BANK_SIZE.saturating_sub(self.len()) as usize;
+        let take = (STAGING_CHUNK - self.buffered)
+            .min(data.len())
+            .min(left_in_bank);
+        self.buffer[self.buffered..self.buffered + take].copy_from_slice(&data[..take]);
+        self.buffered += take;
+        take
+    }
+
+    /// Bytes waiting in the buffer for their program.
+    #[must_use]
+    pub fn buffered(&self) -> usize {
+        self.buffered
+    }
+
+    /// Bytes programmed into the bank.
+    #[must_use]
+    pub fn written(&self) -> u32 {
+        self.written
+    }
+
     /// The bank being staged.
     #[must_use]
     pub fn bank(&self) -> Bank {
@@ -445,12 +537,7 @@ impl<F: Flash> BootControl<F> {
             ..BankInfo::EMPTY
         };
         self.persist(&next)?;
-        Ok(StagingWriter {
-            bank: target,
-            written: 0,
-            buffer: [0xFF; STAGING_CHUNK],
-            buffered: 0,
-        })
+        Ok(StagingWriter::new(target))
     }
 
     /// Appends `data` to the image being staged, erasing each sector before its first write.
@@ -468,27 +555,43 @@ impl<F: Flash> BootControl<F> {
         }
         let mut rest = data;
         while !rest.is_empty() {
-            let take = (STAGING_CHUNK - writer.buffered).min(rest.len());
-            writer.buffer[writer.buffered..writer.buffered + take].copy_from_slice(&rest[..take]);
-            writer.buffered += take;
-            rest = &rest[take..];
-            if writer.buffered == STAGING_CHUNK {
-                self.flush(writer)?;
-            }
+            let taken = writer.accept(rest);
+            rest = &rest[taken..];
+            while self.stage_step(writer, false)? != StageStep::Idle {}
         }
         Ok(())
     }
 
-    /// Programs the writer's buffer (padded with 0xFF to the program granularity).
+    /// One flash operation of staging: erases the sector the buffer's program starts (if not
+    /// yet erased), else programs the buffer once it is full, or, with `last`, whatever it
+    /// holds (padded with 0xFF). [`StageStep::Idle`] when there is nothing to do.
+    pub fn stage_step(
+        &mut self,
+        writer: &mut StagingWriter,
+        last: bool,
+    ) -> Result<StageStep, ControlError> {
+        if writer.buffered == 0 || (writer.buffered < STAGING_CHUNK && !last) {
+            return Ok(StageStep::Idle);
+        }
+        let base = bank_offset(writer.bank);
+        if writer.written >= writer.erased {
+            self.flash.erase(base + writer.erased)?;
+            writer.erased += F::SECTOR_SIZE;
+            return Ok(StageStep::Erased);
+        }
+        let bytes = writer.buffered as u32;
+        self.flush(writer)?;
+        Ok(StageStep::Programmed(bytes))
+    }
+
+    /// Programs the writer's buffer (padded with 0xFF to the program granularity); its sector
+    /// is erased.
     fn flush(&mut self, writer: &mut StagingWriter) -> Result<(), ControlError> {
         if writer.buffered == 0 {
             return Ok(());
         }
         let base = bank_offset(writer.bank);
         let at = base + writer.written;
-        if writer.written.is_multiple_of(F::SECTOR_SIZE) {
-            self.flash.erase(at)?;
-        }
         let granularity = F::PROGRAM_GRANULARITY as usize;
         let padded = writer.buffered.div_ceil(granularity) * granularity;
         writer.buffer[writer.buffered..padded].fill(0xFF);
@@ -507,46 +610,120 @@ impl<F: Flash> BootControl<F> {
         mut writer: StagingWriter,
         trusted_keys: &[TrustedKey],
     ) -> Result<VerifiedImage, ControlError> {
+        while self.stage_step(&mut writer, true)? != StageStep::Idle {}
+        let mut staged = self.stage_verify_begin(writer)?;
+        while !self.stage_verify_step(&mut staged, u32::MAX)? {}
+        self.stage_activate(staged, trusted_keys)
+    }
+
+    /// Every byte is programmed (the writer's buffer is empty: [`BootControl::stage_step`]
+    /// with `last` until [`StageStep::Idle`]): checks the image's structure and starts its
+    /// verification. A malformed image marks the bank Bad (one write).
+    pub fn stage_verify_begin(
+        &mut self,
+        writer: StagingWriter,
+    ) -> Result<StagedImage, ControlError> {
         let bank = writer.bank;
+        if self.records.current.bank(bank).state != BankState::Writing || writer.buffered != 0 {
+            return Err(ControlError::NotStaging);
+        }
+        match FlashVerifier::begin(&mut self.flash, bank_offset(bank), writer.written) {
+            Ok(verifier) => Ok(StagedImage { bank, verifier }),
+            Err(error) => Err(self.refuse_staged(bank, error)),
+        }
+    }
+
+    /// Hashes up to `budget` more bytes of the staged image; true once all are hashed.
+    pub fn stage_verify_step(
+        &mut self,
+        staged: &mut StagedImage,
+        budget: u32,
+    ) -> Result<bool, ControlError> {
+        staged
+            .verifier
+            .step(&mut self.flash, budget)
+            .map_err(|error| match error {
+                VerifyError::Flash(error) => ControlError::Flash(error),
+                other => ControlError::Verify(other),
+            })
+    }
+
+    /// Ends the verification (digest, key, one Ed25519 signature check, floor) and activates
+    /// the image as a Trial (one write), or marks the bank Bad with the reason (one write):
+    /// [`BootControl::stage_check`] then [`BootControl::stage_record`].
+    pub fn stage_activate(
+        &mut self,
+        staged: StagedImage,
+        trusted_keys: &[TrustedKey],
+    ) -> Result<VerifiedImage, ControlError> {
+        let checked = self.stage_check(staged, trusted_keys)?;
+        self.stage_record(checked)
+    }
+
+    /// Ends the verification (digest, key, one Ed25519 signature check, floor) without
+    /// writing, unless it fails: then the bank is marked Bad with the reason (one write).
+    pub fn stage_check(
+        &mut self,
+        staged: StagedImage,
+        trusted_keys: &[TrustedKey],
+    ) -> Result<CheckedImage, ControlError> {
+        let bank = staged.bank;
         if self.records.current.bank(bank).state != BankState::Writing {
             return Err(ControlError::NotStaging);
         }
-        self.flush(&mut writer)?;
         let floor = self.floor.value;
-        let verified = verify_in_flash(
-            &mut self.flash,
-            bank_offset(bank),
-            writer.written,
-            trusted_keys,
-            floor,
-        );
+        match staged.verifier.finish(&mut self.flash, trusted_keys, floor) {
+            Ok(image) => Ok(CheckedImage { bank, image }),
+            Err(error) => Err(self.refuse_staged(bank, error)),
+        }
+    }
+
+    /// Activates a checked image as the preferred Trial (one record write).
+    pub fn stage_record(&mut self, checked: CheckedImage) -> Result<VerifiedImage, ControlError> {
+        if self.records.current.bank(checked.bank).state != BankState::Writing {
+            return Err(ControlError::NotStaging);
+        }
+        self.activate(checked.bank, checked.image)
+    }
+
+    /// Records a staged image that passed verification as the preferred Trial (one write).
+    fn activate(
+        &mut self,
+        bank: Bank,
+        image: VerifiedImage,
+    ) -> Result<VerifiedImage, ControlError> {
         let mut next = self.records.current;
-        match verified {
-            Ok(image) => {
-                let tries = next.trial_tries;
-                *next.bank_mut(bank) = BankInfo {
-                    state: BankState::Trial,
-                    tries_left: tries,
-                    reason: FailureReason::None,
-                    stage: Stage::Unknown,
-                    version: image.version,
-                    security_counter: image.security_counter,
-                    image_len: image.total_len as u32,
-                    digest: image.digest,
-                };
-                next.active = bank;
-                self.persist(&next)?;
-                Ok(image)
-            }
-            Err(VerifyError::Flash(error)) => Err(ControlError::Flash(error)),
-            Err(error) => {
-                let info = next.bank_mut(bank);
-                info.state = BankState::Bad;
-                info.reason = error.reason();
-                info.stage = Stage::Staging;
-                self.persist(&next)?;
-                Err(ControlError::Verify(error))
-            }
+        let tries = next.trial_tries;
+        *next.bank_mut(bank) = BankInfo {
+            state: BankState::Trial,
+            tries_left: tries,
+            reason: FailureReason::None,
+            stage: Stage::Unknown,
+            version: image.version,
+            security_counter: image.security_counter,
+            image_len: image.total_len as u32,
+            digest: image.digest,
+        };
+        next.active = bank;
+        self.persist(&next)?;
+        Ok(image)
+    }
+
+    /// A staged image failed verification: marks the bank Bad with the reason (one write)
+    /// and returns the error to report. A flash read error marks nothing (the image may be
+    /// fine; the flash is not).
+    fn refuse_staged(&mut self, bank: Bank, error: VerifyError) -> ControlError {
+        if let VerifyError::Flash(error) = error {
+            return ControlError::Flash(error);
+        }
+        let mut next = self.records.current;
+        let info = next.bank_mut(bank);
+        info.state = BankState::Bad;
+        info.reason = error.reason();
+        info.stage = Stage::Staging;
+        match self.persist(&next) {
+            Ok(()) => ControlError::Verify(error),
+            Err(flash) => flash,
         }
     }
 
@@ -643,12 +820,7 @@ impl<F: Flash> BootControl<F> {
             ..BankInfo::EMPTY
         };
         self.persist(&next)?;
-        let mut writer = StagingWriter {
-            bank,
-            written: 0,
-            buffer: [0xFF; STAGING_CHUNK],
-            buffered: 0,
-        };
+        let mut writer = StagingWriter::new(bank);
         self.stage_write(&mut writer, image)?;
         let verified = self.stage_finish(writer, trusted_keys)?;
         let mut next = self.records.current;

@@ -443,11 +443,22 @@ fn take_value<const N: usize>(
     Ok(())
 }
 
-fn verify_source(
-    source: &mut impl ImageSource,
-    trusted_keys: &[TrustedKey],
-    floor: u32,
-) -> Result<VerifiedImage, VerifyError> {
+/// What the structure of an image says, before its hash and signature are checked.
+#[derive(Debug, Clone, Copy)]
+struct Layout {
+    header: ImageHeader,
+    payload_end: u32,
+    /// The hash covers `[0, unprotected_start)`.
+    unprotected_start: u32,
+    image_end: u32,
+    security_counter: u32,
+    expected_digest: [u8; 32],
+    key_hash: [u8; 32],
+    signature: [u8; 64],
+}
+
+/// Reads the header and both TLV areas and checks their structure (a few small reads).
+fn parse_layout(source: &mut impl ImageSource) -> Result<Layout, VerifyError> {
     let total = source.len();
     let mut header_bytes = [0u8; HEADER_LEN];
     source.read(0, &mut header_bytes)?;
@@ -525,18 +536,57 @@ fn verify_source(
     let expected_digest = sha256.ok_or(FormatError::MissingTlv(TLV_SHA256))?;
     let key_hash = key_hash.ok_or(FormatError::MissingTlv(TLV_KEYHASH))?;
     let signature = signature.ok_or(FormatError::MissingTlv(TLV_ED25519))?;
+    Ok(Layout {
+        header,
+        payload_end,
+        unprotected_start,
+        image_end,
+        security_counter,
+        expected_digest,
+        key_hash,
+        signature,
+    })
+}
 
-    // Hash everything the signature protects, in stack-sized chunks.
-    let mut hasher = Sha256::new();
-    let mut chunk = [0u8; 512];
-    let mut offset = 0u32;
-    while offset < unprotected_start {
-        let count = (unprotected_start - offset).min(chunk.len() as u32) as usize;
-        source.read(offset, &mut chunk[..count])?;
+/// Bytes hashed per read (a stack buffer).
+const HASH_CHUNK: usize = 512;
+
+/// Hashes `[*offset, min(*offset + budget, end))` of `source` into `hasher`.
+fn hash_range(
+    source: &mut impl ImageSource,
+    hasher: &mut Sha256,
+    offset: &mut u32,
+    end: u32,
+    budget: u32,
+) -> Result<(), VerifyError> {
+    let mut chunk = [0u8; HASH_CHUNK];
+    let stop = offset.saturating_add(budget).min(end);
+    while *offset < stop {
+        let count = (stop - *offset).min(chunk.len() as u32) as usize;
+        source.read(*offset, &mut chunk[..count])?;
         hasher.update(&chunk[..count]);
-        offset += count as u32;
+        *offset += count as u32;
     }
-    let digest: [u8; 32] = hasher.finalize().into();
+    Ok(())
+}
+
+/// The checks after the hash: digest, key, signature, floor.
+fn conclude(
+    layout: &Layout,
+    digest: [u8; 32],
+    trusted_keys: &[TrustedKey],
+    floor: u32,
+) -> Result<VerifiedImage, VerifyError> {
+    let Layout {
+        header,
+        payload_end,
+        image_end,
+        security_counter,
+        expected_digest,
+        key_hash,
+        signature,
+        ..
+    } = *layout;
     if digest != expected_digest {
         return Err(VerifyError::Hash);
     }
@@ -567,4 +617,103 @@ fn verify_source(
         total_len: image_end as usize,
         key_index,
     })
+}
+
+fn verify_source(
+    source: &mut impl ImageSource,
+    trusted_keys: &[TrustedKey],
+    floor: u32,
+) -> Result<VerifiedImage, VerifyError> {
+    let layout = parse_layout(source)?;
+    // Hash everything the signature protects, in stack-sized chunks.
+    let mut hasher = Sha256::new();
+    let mut offset = 0u32;
+    hash_range(
+        source,
+        &mut hasher,
+        &mut offset,
+        layout.unprotected_start,
+        u32::MAX,
+    )?;
+    conclude(&layout, hasher.finalize().into(), trusted_keys, floor)
+}
+
+/// A verification of an image in flash done in slices (the kernel's poll loop hashes a bounded
+/// number of bytes per pass): [`FlashVerifier::begin`] checks the structure, each
+/// [`FlashVerifier::step`] hashes up to a budget, [`FlashVerifier::finish`] checks the digest,
+/// the key, the signature (one Ed25519 verify) and the floor. The checks and their order are
+/// those of [`verify_in_flash`], which is the same code run in one go.
+#[derive(Debug, Clone)]
+pub struct FlashVerifier {
+    base: u32,
+    len: u32,
+    layout: Layout,
+    hasher: Sha256,
+    hashed: u32,
+}
+
+impl FlashVerifier {
+    /// Reads and checks the header and TLV areas of the image at `[base, base + len)`.
+    pub fn begin<F: Flash>(flash: &mut F, base: u32, len: u32) -> Result<Self, VerifyError> {
+        let layout = parse_layout(&mut FlashSource { flash, base, len })?;
+        Ok(FlashVerifier {
+            base,
+            len,
+            layout,
+            hasher: Sha256::new(),
+            hashed: 0,
+        })
+    }
+
+    /// Hashes up to `budget` more bytes; true once everything the signature covers is hashed.
+    pub fn step<F: Flash>(&mut self, flash: &mut F, budget: u32) -> Result<bool, VerifyError> {
+        let mut source = FlashSource {
+            flash,
+            base: self.base,
+            len: self.len,
+        };
+        hash_range(
+            &mut source,
+            &mut self.hasher,
+            &mut self.hashed,
+            self.layout.unprotected_start,
+            budget.max(1),
+        )?;
+        Ok(self.is_hashed())
+    }
+
+    /// Bytes hashed so far.
+    #[must_use]
+    pub fn hashed(&self) -> u32 {
+        self.hashed
+    }
+
+    /// Bytes the hash covers in all.
+    #[must_use]
+    pub fn to_hash(&self) -> u32 {
+        self.layout.unprotected_start
+    }
+
+    /// Whether every byte the signature covers is hashed.
+    #[must_use]
+    pub fn is_hashed(&self) -> bool {
+        self.hashed >= self.layout.unprotected_start
+    }
+
+    /// Hashes what is left (nothing, after the last [`FlashVerifier::step`]) and checks the
+    /// digest, key, signature and floor.
+    pub fn finish<F: Flash>(
+        mut self,
+        flash: &mut F,
+        trusted_keys: &[TrustedKey],
+        floor: u32,
+    ) -> Result<VerifiedImage, VerifyError> {
+        self.step(flash, u32::MAX)?;
+        conclude(
+            &self.layout,
+            self.hasher.finalize().into(),
+            trusted_keys,
+            floor,
+        )
+    }
 }

@@ -33,10 +33,14 @@ pub const BANK_A_OFFSET: u32 = 16 * 1024 * 1024;
 pub const BANK_B_OFFSET: u32 = 32 * 1024 * 1024;
 /// Size of each bank (the largest signed image, header and TLVs included).
 pub const BANK_SIZE: u32 = 16 * 1024 * 1024;
-/// Configuration area for later use (the kernel's persistent settings).
+/// Configuration area: the kernel's running config (`dpu-config`), two copies.
 pub const CONFIG_OFFSET: u32 = 48 * 1024 * 1024;
-/// Size of the configuration area.
+/// Size of the configuration area (the sectors after the two copies are free for later use).
 pub const CONFIG_SIZE: u32 = 16 * 1024 * 1024;
+/// Config copy 0: the area's first sector.
+pub const CONFIG_COPY0_OFFSET: u32 = CONFIG_OFFSET;
+/// Config copy 1: the next sector, so erasing one copy never touches the other.
+pub const CONFIG_COPY1_OFFSET: u32 = CONFIG_OFFSET + SECTOR_SIZE;
 
 /// MCUboot header size we sign with (`imgtool sign --header-size 0x1000 --pad-header`): the
 /// payload (the arm64 Image) then starts 4 KiB-aligned inside the bank.
@@ -91,6 +95,14 @@ const _: () = {
         CONFIG_OFFSET.is_multiple_of(SECTOR_SIZE) && CONFIG_OFFSET >= BANK_B_OFFSET + BANK_SIZE
     );
     assert!(CONFIG_OFFSET as u64 + CONFIG_SIZE as u64 <= FLASH_SIZE as u64);
+    assert!(
+        CONFIG_COPY0_OFFSET.is_multiple_of(SECTOR_SIZE) && CONFIG_COPY0_OFFSET >= CONFIG_OFFSET
+    );
+    assert!(
+        CONFIG_COPY1_OFFSET.is_multiple_of(SECTOR_SIZE)
+            && CONFIG_COPY1_OFFSET >= CONFIG_COPY0_OFFSET + SECTOR_SIZE
+            && CONFIG_COPY1_OFFSET + SECTOR_SIZE <= CONFIG_OFFSET + CONFIG_SIZE
+    );
     // The header must hold the 32-byte MCUboot header and fit imgtool's u16 `hdr_size`.
     assert!(IMAGE_HEADER_SIZE >= 32 && IMAGE_HEADER_SIZE <= 0xFFFF);
     assert!(IMAGE_HEADER_SIZE.is_multiple_of(PROGRAM_GRANULARITY));

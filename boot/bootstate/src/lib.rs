@@ -40,7 +40,10 @@ pub mod sign;
 pub mod sim;
 
 pub use bank::Bank;
-pub use control::{BootControl, BootDecision, ControlError, RollbackOutcome, StagingWriter};
+pub use control::{
+    BootControl, BootDecision, CheckedImage, ControlError, RollbackOutcome, StageStep, StagedImage,
+    StagingWriter,
+};
 pub use flash::{Flash, FlashError};
 pub use image::{TrustedKey, VerifiedImage, VerifyError, verify};
 pub use record::{

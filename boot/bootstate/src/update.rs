@@ -13,8 +13,23 @@
 //! ([`Receiver::on_payload`]); each call returns a [`Reply`] saying what to store, what to answer
 //! and when it is over. It never blocks and holds no payload, so the same receiver can later be
 //! fed from a TCP upload or a poll-loop state machine. The host side is `xtask/src/update.rs`.
+//!
+//! [`Upload`] is the other half, and knows nothing about frames or the console: the signed
+//! image's bytes go in through [`Upload::feed`] (from the console's frames, or an HTTP body),
+//! and each [`Upload::poll`] does a bounded amount of flash work (one sector erase, one 2 KiB
+//! program, a [`HASH_BUDGET`] slice of the hash, or the final signature check and record
+//! write), so the caller's loop never stalls. [`Upload::progress`] says how far it got and,
+//! at the end, the verdict in words.
 
+use crate::Bank;
+use crate::control::{
+    BootControl, CheckedImage, ControlError, StageStep, StagedImage, StagingWriter,
+};
 use crate::crc32::{crc32, crc32_continue};
+use crate::flash::Flash;
+use crate::image::{TrustedKey, VerifyError};
+use crate::layout::BANK_SIZE;
+use crate::record::Version;
 use core::fmt;
 
 /// Largest frame payload in bytes. With one frame in flight, a whole frame (header included)
@@ -353,6 +368,457 @@ impl Receiver {
         self.crc = crc32_continue(self.crc, payload);
         self.expected = self.expected.saturating_add(1);
         Reply::Store { sequence }
+    }
+}
+
+/// Image bytes hashed per [`Upload::poll`] while verifying (about 0.3 ms under QEMU TCG).
+pub const HASH_BUDGET: u32 = 8 * 1024;
+
+/// Why an upload cannot start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartError {
+    /// Another upload is receiving or verifying.
+    Busy,
+    /// The announced image length is 0 or larger than a bank.
+    BadLength {
+        /// Announced length.
+        length: u32,
+        /// Largest allowed.
+        maximum: u32,
+    },
+    /// The boot state refused (the running bank is not committed, a flash error).
+    Control(ControlError),
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Busy => formatter.write_str("another firmware upload is in progress"),
+            Self::BadLength { length, maximum } => {
+                write!(formatter, "length {length} is not in 1..={maximum} bytes")
+            }
+            Self::Control(error) => error.fmt(formatter),
+        }
+    }
+}
+
+/// Why [`Upload::feed`] took nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeedError {
+    /// Every announced byte is in: the upload is verifying or over.
+    NotReceiving,
+    /// The bytes offered run past the announced length.
+    TooMuchData {
+        /// Announced length.
+        announced: u32,
+    },
+}
+
+impl fmt::Display for FeedError {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotReceiving => formatter.write_str("the upload takes no more data"),
+            Self::TooMuchData { announced } => {
+                write!(formatter, "more data than the announced {announced} bytes")
+            }
+        }
+    }
+}
+
+/// Why the source gave up (the bank stays unbootable: Writing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AbortReason {
+    /// The sender said so (`ABORT` on the console).
+    Sender,
+    /// No data for this many seconds.
+    Silence {
+        /// Seconds of silence.
+        seconds: u32,
+    },
+    /// The source ended before every announced byte (a closed connection, a short body).
+    Truncated,
+    /// An operator or the firmware cancelled it.
+    Cancelled,
+}
+
+impl fmt::Display for AbortReason {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Sender => formatter.write_str("aborted by the sender"),
+            Self::Silence { seconds } => write!(formatter, "no data for {seconds} s"),
+            Self::Truncated => formatter.write_str("the data ended before the announced length"),
+            Self::Cancelled => formatter.write_str("cancelled"),
+        }
+    }
+}
+
+/// How an upload failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UploadFailure {
+    /// The image failed verification; the bank is marked bad with this reason.
+    Refused(VerifyError),
+    /// A flash or boot-state error stopped it; the bank stays unbootable.
+    Control(ControlError),
+    /// The source gave up; the bank stays unbootable.
+    Aborted(AbortReason),
+}
+
+impl fmt::Display for UploadFailure {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Refused(error) => write!(formatter, "{error}"),
+            Self::Control(error) => write!(formatter, "{error}"),
+            Self::Aborted(reason) => write!(formatter, "{reason}"),
+        }
+    }
+}
+
+impl UploadFailure {
+    /// Whether the bank was marked bad (a refused image) rather than left writing.
+    #[must_use]
+    pub fn marked_bad(&self) -> bool {
+        matches!(self, Self::Refused(_))
+    }
+}
+
+/// A verified, activated image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Activated {
+    /// The bank it went into (now preferred, on trial).
+    pub bank: Bank,
+    /// Its version.
+    pub version: Version,
+    /// Its security counter.
+    pub security_counter: u32,
+    /// Tries the trial gets.
+    pub tries: u8,
+}
+
+/// Where an upload is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UploadState {
+    /// Taking bytes (and programming them).
+    Receiving,
+    /// Every byte is programmed; hashing and checking the image in flash.
+    Verifying,
+    /// Verified and activated as a trial.
+    Succeeded(Activated),
+    /// Over without an image.
+    Failed(UploadFailure),
+}
+
+impl UploadState {
+    /// Whether the upload is over.
+    #[must_use]
+    pub fn is_over(&self) -> bool {
+        matches!(self, Self::Succeeded(_) | Self::Failed(_))
+    }
+
+    /// One word for the state (for APIs: `receiving`, `verifying`, `succeeded`, `failed`).
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Receiving => "receiving",
+            Self::Verifying => "verifying",
+            Self::Succeeded(_) => "succeeded",
+            Self::Failed(_) => "failed",
+        }
+    }
+}
+
+/// A snapshot of an upload ([`Upload::progress`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UploadProgress {
+    /// The bank being written.
+    pub bank: Bank,
+    /// Announced image length.
+    pub length: u32,
+    /// Bytes taken by [`Upload::feed`].
+    pub received: u32,
+    /// Bytes programmed into the bank.
+    pub written: u32,
+    /// Bytes hashed by the verification, and how many it covers (0 of 0 before it starts).
+    pub hashed: u32,
+    /// Bytes the hash covers.
+    pub to_hash: u32,
+    /// Where it is, with the verdict at the end.
+    pub state: UploadState,
+}
+
+impl UploadProgress {
+    /// Whole percent done: programming is the first 90, hashing the last 10; 100 only once
+    /// it succeeded.
+    #[must_use]
+    pub fn percent(&self) -> u8 {
+        if let UploadState::Succeeded(_) = self.state {
+            return 100;
+        }
+        let programmed = u64::from(self.written) * 90 / u64::from(self.length.max(1));
+        let hashed = u64::from(self.hashed) * 9 / u64::from(self.to_hash.max(1));
+        (programmed + hashed).min(99) as u8
+    }
+}
+
+/// `receiving 4096 of 467140 bytes (0 %)`, `succeeded: bank B v0.2.0+2 ...`, `failed: ...`.
+impl fmt::Display for UploadProgress {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.state {
+            UploadState::Receiving => write!(
+                formatter,
+                "receiving into bank {}: {} of {} bytes received, {} programmed ({} %)",
+                self.bank,
+                self.received,
+                self.length,
+                self.written,
+                self.percent()
+            ),
+            UploadState::Verifying => write!(
+                formatter,
+                "verifying bank {}: {} of {} bytes hashed ({} %)",
+                self.bank,
+                self.hashed,
+                self.to_hash,
+                self.percent()
+            ),
+            UploadState::Succeeded(activated) => write!(
+                formatter,
+                "succeeded: bank {} v{} counter {} verified and activated as a trial ({} tries)",
+                activated.bank, activated.version, activated.security_counter, activated.tries
+            ),
+            UploadState::Failed(failure) if failure.marked_bad() => write!(
+                formatter,
+                "failed: {failure}; bank {} marked bad",
+                self.bank
+            ),
+            UploadState::Failed(failure) => write!(
+                formatter,
+                "failed: {failure}; bank {} stays unbootable (writing)",
+                self.bank
+            ),
+        }
+    }
+}
+
+/// What one [`Upload::poll`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Work {
+    /// Nothing to do until more bytes arrive (the caller may sleep).
+    Idle,
+    /// Erased one sector of the bank.
+    Erased,
+    /// Programmed this many bytes.
+    Programmed(u32),
+    /// Checked the image's structure and started the verification.
+    VerifyStarted,
+    /// Hashed this many bytes.
+    Hashed(u32),
+    /// Checked the digest, the key, the signature (one Ed25519 verify) and the floor; the
+    /// record write comes in the next poll.
+    Checked,
+    /// Wrote the verdict (or failed): the upload is over (see the state).
+    Finished,
+    /// The upload was already over.
+    Over,
+}
+
+/// The staging side of the upload.
+#[derive(Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "no heap to box the staging buffer in; one upload exists at a time"
+)]
+enum Phase {
+    Receiving(StagingWriter),
+    Verifying(StagedImage),
+    Checked(CheckedImage),
+    Over,
+}
+
+/// One firmware upload into the bank that is not running: source-agnostic, resumable, with
+/// bounded work per [`Upload::poll`]. The caller owns the [`BootControl`] (under its lock)
+/// and passes it to each call that touches flash.
+#[derive(Debug)]
+pub struct Upload {
+    bank: Bank,
+    length: u32,
+    received: u32,
+    written: u32,
+    hashed: (u32, u32),
+    phase: Phase,
+    state: UploadState,
+}
+
+impl Upload {
+    /// Starts an upload of `length` bytes from the committed, running bank `running`: marks
+    /// the other bank Writing (one record write) before any of its sectors is touched.
+    pub fn start<F: Flash>(
+        control: &mut BootControl<F>,
+        running: Bank,
+        length: u32,
+    ) -> Result<Upload, StartError> {
+        if length == 0 || length > BANK_SIZE {
+            return Err(StartError::BadLength {
+                length,
+                maximum: BANK_SIZE,
+            });
+        }
+        let writer = control.stage_begin(running).map_err(StartError::Control)?;
+        Ok(Upload {
+            bank: writer.bank(),
+            length,
+            received: 0,
+            written: 0,
+            hashed: (0, 0),
+            phase: Phase::Receiving(writer),
+            state: UploadState::Receiving,
+        })
+    }
+
+    /// The bank being written.
+    #[must_use]
+    pub fn bank(&self) -> Bank {
+        self.bank
+    }
+
+    /// Takes as many of `bytes` as the buffer has room for (0 while a full buffer waits for
+    /// its program: offer the rest after the next [`Upload::poll`]). No flash access.
+    pub fn feed(&mut self, bytes: &[u8]) -> Result<usize, FeedError> {
+        let Phase::Receiving(writer) = &mut self.phase else {
+            return Err(FeedError::NotReceiving);
+        };
+        let left = (self.length - self.received) as usize;
+        if left == 0 {
+            return Err(FeedError::NotReceiving);
+        }
+        if bytes.len() > left {
+            return Err(FeedError::TooMuchData {
+                announced: self.length,
+            });
+        }
+        let taken = writer.accept(bytes);
+        // `taken <= left`, which is a u32.
+        self.received += taken as u32;
+        Ok(taken)
+    }
+
+    /// Whether a [`Upload::poll`] now would do flash work (the caller should not sleep).
+    #[must_use]
+    pub fn has_work(&self) -> bool {
+        match &self.phase {
+            Phase::Receiving(writer) => {
+                writer.buffered() == crate::control::STAGING_CHUNK
+                    || (self.received == self.length && self.received > 0)
+            }
+            Phase::Verifying(_) | Phase::Checked(_) => true,
+            Phase::Over => false,
+        }
+    }
+
+    /// Does one bounded step: a sector erase, one program of up to 2 KiB, starting the
+    /// verification (a few small reads), a [`HASH_BUDGET`] slice of the hash, the check
+    /// (digest, one Ed25519 verify, floor; a refusal writes the bad mark), or the record write
+    /// that activates the image.
+    pub fn poll<F: Flash>(
+        &mut self,
+        control: &mut BootControl<F>,
+        trusted_keys: &[TrustedKey],
+    ) -> Work {
+        match core::mem::replace(&mut self.phase, Phase::Over) {
+            Phase::Over => Work::Over,
+            Phase::Receiving(mut writer) => {
+                let last = self.received == self.length;
+                let step = control.stage_step(&mut writer, last);
+                self.written = writer.written();
+                match step {
+                    Ok(StageStep::Erased) => {
+                        self.phase = Phase::Receiving(writer);
+                        Work::Erased
+                    }
+                    Ok(StageStep::Programmed(bytes)) => {
+                        self.phase = Phase::Receiving(writer);
+                        Work::Programmed(bytes)
+                    }
+                    Ok(StageStep::Idle) if !last => {
+                        self.phase = Phase::Receiving(writer);
+                        Work::Idle
+                    }
+                    Ok(StageStep::Idle) => match control.stage_verify_begin(writer) {
+                        Ok(staged) => {
+                            self.hashed = staged.hash_progress();
+                            self.phase = Phase::Verifying(staged);
+                            self.state = UploadState::Verifying;
+                            Work::VerifyStarted
+                        }
+                        Err(error) => self.fail_control(error),
+                    },
+                    Err(error) => self.fail_control(error),
+                }
+            }
+            Phase::Verifying(mut staged) => {
+                if self.hashed.0 < self.hashed.1 {
+                    let before = self.hashed.0;
+                    return match control.stage_verify_step(&mut staged, HASH_BUDGET) {
+                        Ok(_) => {
+                            self.hashed = staged.hash_progress();
+                            self.phase = Phase::Verifying(staged);
+                            Work::Hashed(self.hashed.0 - before)
+                        }
+                        Err(error) => self.fail_control(error),
+                    };
+                }
+                match control.stage_check(staged, trusted_keys) {
+                    Ok(checked) => {
+                        self.phase = Phase::Checked(checked);
+                        Work::Checked
+                    }
+                    Err(error) => self.fail_control(error),
+                }
+            }
+            Phase::Checked(checked) => match control.stage_record(checked) {
+                Ok(image) => {
+                    self.state = UploadState::Succeeded(Activated {
+                        bank: self.bank,
+                        version: image.version,
+                        security_counter: image.security_counter,
+                        tries: control.record().trial_tries,
+                    });
+                    Work::Finished
+                }
+                Err(error) => self.fail_control(error),
+            },
+        }
+    }
+
+    fn fail_control(&mut self, error: ControlError) -> Work {
+        self.phase = Phase::Over;
+        self.state = UploadState::Failed(match error {
+            ControlError::Verify(error) => UploadFailure::Refused(error),
+            other => UploadFailure::Control(other),
+        });
+        Work::Finished
+    }
+
+    /// The source gave up: the upload ends (the bank stays Writing, which nothing boots).
+    /// Does nothing once the upload is over.
+    pub fn abort(&mut self, reason: AbortReason) {
+        if !self.state.is_over() {
+            self.phase = Phase::Over;
+            self.state = UploadState::Failed(UploadFailure::Aborted(reason));
+        }
+    }
+
+    /// How far it got, and the verdict at the end.
+    #[must_use]
+    pub fn progress(&self) -> UploadProgress {
+        UploadProgress {
+            bank: self.bank,
+            length: self.length,
+            received: self.received,
+            written: self.written,
+            hashed: self.hashed.0,
+            to_hash: self.hashed.1,
+            state: self.state,
+        }
     }
 }
 

@@ -112,8 +112,9 @@ fn write_counts_per_scenario() {
     for (step, count) in &table {
         println!("  {count:>3}  {step}");
     }
-    // Staging: 2 record writes (3 each) + 1 sector erase + one program per 256 bytes.
-    let expected = [0, 44, 3, 4, 0, 40, 3, 0, 3, 3, 0];
+    // Staging: 2 record writes (3 each) + 1 sector erase + one program per 2 KiB (one CFI
+    // write-to-buffer; it was one per 256 bytes: 44 and 40).
+    let expected = [0, 12, 3, 4, 0, 12, 3, 0, 3, 3, 0];
     assert_eq!(
         table.iter().map(|(_, count)| *count).collect::<Vec<_>>(),
         expected

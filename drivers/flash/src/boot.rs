@@ -3,7 +3,7 @@
 //! `bootstate` wants fixed sector size and program granularity (QEMU virt flash1: 256 KiB
 //! sectors, 4-byte words), and typed errors; this adapter checks the geometry it was built with
 //! and maps [`Error`] onto [`bootstate::FlashError`]. It also counts erases and programs so the
-//! kernel can report flash writes per boot.
+//! kernel can report flash writes per boot. It turns on the write buffer the CFI query offers.
 
 use crate::{Bus, CfiFlash, Error};
 use bootstate::{Flash, FlashError, layout};
@@ -13,7 +13,7 @@ impl From<Error> for FlashError {
         match error {
             Error::Timeout | Error::NoCfi => FlashError::Timeout,
             Error::EraseFailed => FlashError::EraseFailed,
-            Error::ProgramFailed => FlashError::ProgramFailed,
+            Error::ProgramFailed | Error::BufferRefused => FlashError::ProgramFailed,
             Error::Locked => FlashError::Locked,
             Error::Vpp => FlashError::Vpp,
             Error::OutOfRange => FlashError::OutOfRange,
@@ -31,10 +31,15 @@ pub struct BootFlash<B: Bus> {
 }
 
 impl<B: Bus> BootFlash<B> {
-    /// Wraps `flash`; its erase block size must be the layout's sector size.
-    pub fn new(flash: CfiFlash<B>) -> Result<Self, FlashError> {
+    /// Wraps `flash`; its erase block size must be the layout's sector size. Turns on the
+    /// device's write buffer if its CFI query offers one (one QEMU file write per buffer
+    /// instead of per word).
+    pub fn new(mut flash: CfiFlash<B>) -> Result<Self, FlashError> {
         if flash.block_size() != layout::SECTOR_SIZE || u32::try_from(flash.size()).is_err() {
             return Err(FlashError::Unaligned);
+        }
+        if flash.write_buffer() == 0 {
+            let _ = flash.enable_write_buffer();
         }
         Ok(BootFlash {
             flash,
@@ -121,8 +126,13 @@ mod tests {
         let image = sign(&[0x5a; 10_000], version, 1, &key).unwrap();
         let mut control = control();
         control.provision(Bank::A, &image, &keys).unwrap();
-        let flash = control.into_flash();
+        let mut flash = control.into_flash();
         let (erases, programs) = (flash.erases(), flash.programs());
+        // The adapter turned the write buffer on: the image went in buffers, not word by word.
+        let bus = flash.driver_mut().bus_mut();
+        assert!(bus.buffer_programs >= 5, "{} buffers", bus.buffer_programs);
+        // Only single words (a floor slot, a record's tail) are programmed word by word.
+        assert!(bus.programs <= 4, "{} word programs", bus.programs);
         let mut control = BootControl::load(flash).unwrap();
         assert_eq!(control.record().bank(Bank::A).state, BankState::Good);
         let decision = control.select().unwrap();

@@ -14,6 +14,7 @@ fn flash_errors_read_as_words() {
         Error::OutOfRange,
         Error::Unaligned,
         Error::NoCfi,
+        Error::BufferRefused,
     ] {
         assert_readable(&error.to_string());
     }

@@ -1,20 +1,15 @@
-//! Management endpoint logic: HTTP/1.1 parsing, routing and JSON, pure.
+//! Management endpoint logic: the HTTP/1.1 server, auth, problem+json and JSON, pure.
 //!
-//! The first brick of the DPU's HTTP/JSON management API, served on TCP port 80 of the
-//! management NIC. This crate holds everything but the socket: [`Connection`] turns received
-//! bytes into responses written to a caller's buffer, with fixed memory per connection, no heap
-//! and no `unsafe`; [`HttpServer`] keeps a slot per TCP connection and hands each response out
-//! as the socket has room. The TCP plumbing (smoltcp, in `kernel/net`) drives the server, and
-//! the kernel fills a [`StatusSnapshot`] for `/healthz`.
+//! The DPU's HTTP/JSON management API is served on TCP port 80 of the management NIC. This
+//! crate holds everything but the socket: [`HttpServer`] keeps a slot per TCP connection, parses
+//! request heads with `httparse`, applies the limits, deadlines and bearer-token policy, and
+//! hands each request to a [`Handler`] (the API, module `api`; `/healthz` is
+//! [`health::Health`]). Fixed memory per connection, no heap, no `unsafe`. The TCP plumbing
+//! (smoltcp, in `kernel/net`) drives the server through [`Service`], and the kernel fills a
+//! [`StatusSnapshot`] for `/healthz`.
 //!
-//! Served now (described in `docs/api/openapi.yaml`):
-//! - `GET /healthz`: 200, one-line JSON: status, version, git revision, uptime, NICs.
-//! - `HEAD /healthz`: the same headers, no body.
-//! - other methods on `/healthz`: 405 with `Allow: GET, HEAD`; unknown paths: 404.
-//! - malformed requests: 400 (431 head too large, 413 body too large, 501 Transfer-Encoding,
-//!   505 other HTTP versions, 417 unsupported Expect); 408 when a request stalls.
-//!
-//! Every error body is `{"status":<code>,"error":"<reason phrase>","message":"<text>"}`.
+//! Errors are RFC 9457 problem documents ([`problem`]): `type`, `title`, `status`, `detail`
+//! and a machine-readable `code`.
 
 #![no_std]
 #![forbid(unsafe_code)]
@@ -22,17 +17,24 @@
 #[cfg(test)]
 extern crate std;
 
-pub mod connection;
+pub mod api;
+pub mod auth;
+pub mod handler;
+pub mod health;
 pub mod json;
-pub mod request;
-pub mod response;
-pub mod router;
+pub mod problem;
 pub mod server;
 pub mod status;
+pub mod status_code;
 
-pub use connection::{
-    Action, Connection, Counters, IDLE_TIMEOUT_MS, Progress, REQUEST_BUFFER_SIZE,
-    RESPONSE_BUFFER_SIZE,
+pub use auth::{Credentials, NoCredentials, Role, Throttle};
+pub use handler::{
+    BodySink, BodySource, Feed, Handler, Intake, MAX_WHOLE_BODY, Method, Pieces, Request, Response,
+    Version,
 };
-pub use server::{HttpServer, SendOutcome};
+pub use server::{
+    Availability, BODY_TIMEOUT_MS, Counters, HEAD_TIMEOUT_MS, HttpServer, IDLE_TIMEOUT_MS,
+    MAX_HEAD, MAX_HEADERS, MAX_REQUEST_LINE, MAX_RESPONSE_BODY, SendOutcome, Service,
+};
 pub use status::{LinkState, MAX_NICS, NicRole, NicStatus, StatusSnapshot};
+pub use status_code::StatusCode;

@@ -1,15 +1,21 @@
 //! The management HTTP server as the stack's TCP service.
 //!
-//! Pure forwarding: the stack's connection numbers are the server's slots. Set the server's
-//! clock ([`HttpServer::set_clock`]) before each [`MgmtStack::poll`](crate::MgmtStack::poll).
+//! Pure forwarding: the stack's connection numbers are the server's slots. Each poll, the
+//! caller builds a [`Service`] from the server, the API handler and the credentials
+//! (`server.service(&mut handler, &tokens)`) and passes it to
+//! [`MgmtStack::poll`](crate::MgmtStack::poll), after setting the server's clock.
 
 use crate::stack::{SendStatus, TcpService};
-use dpu_mgmt::HttpServer;
-use smoltcp::wire::IpEndpoint;
+use core::net::IpAddr;
+use dpu_mgmt::{Credentials, Handler, Service};
+use smoltcp::wire::{IpAddress, IpEndpoint};
 
-impl<const SLOTS: usize> TcpService for HttpServer<'_, SLOTS> {
-    fn on_open(&mut self, connection: usize, _remote: IpEndpoint) {
-        self.open(connection);
+impl<H: Handler, C: Credentials + ?Sized, const SLOTS: usize> TcpService
+    for Service<'_, '_, H, C, SLOTS>
+{
+    fn on_open(&mut self, connection: usize, remote: IpEndpoint) {
+        let IpAddress::Ipv4(address) = remote.addr;
+        self.open(connection, Some(IpAddr::V4(address)));
     }
 
     fn on_receive(&mut self, connection: usize, input: &[u8]) -> usize {
@@ -26,5 +32,9 @@ impl<const SLOTS: usize> TcpService for HttpServer<'_, SLOTS> {
 
     fn on_close(&mut self, connection: usize) {
         self.close(connection);
+    }
+
+    fn evict(&mut self) -> Option<usize> {
+        Service::evict(self)
     }
 }

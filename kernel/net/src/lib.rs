@@ -26,4 +26,6 @@ pub use device::{NicAdapter, Scratch};
 pub use names::{MAX_NICS, NIC_NAMES, order_nics, role_of};
 pub use screen::{DropReason, FrameDrops};
 pub use smoltcp;
-pub use stack::{MgmtStack, MgmtStorage, PingError, SendStatus, StackEvent, TcpService};
+pub use stack::{
+    MgmtStack, MgmtStorage, PingError, SendStatus, StackEvent, TcpBuffers, TcpService,
+};

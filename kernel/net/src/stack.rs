@@ -23,10 +23,12 @@ use smoltcp::wire::{
 use crate::config::MgmtConfig;
 use crate::device::{NicAdapter, Scratch};
 
-/// TCP connections served at once (each a listening socket when idle).
-pub const TCP_CONNECTIONS: usize = 4;
-/// Receive window per TCP connection.
-pub const TCP_RX_BUFFER: usize = 2048;
+/// TCP sockets (each a listening socket when idle): [`MIN_LISTENING`] of them always listen,
+/// so up to 20 clients are served at once and a 21st still finds a socket (the longest-idle
+/// connection is then dropped for it).
+pub const TCP_CONNECTIONS: usize = 24;
+/// Receive window per TCP connection (a firmware upload streams through it).
+pub const TCP_RX_BUFFER: usize = 4096;
 /// Send buffer per TCP connection.
 pub const TCP_TX_BUFFER: usize = 4096;
 /// A connection with no bytes either way for this long is aborted.
@@ -37,6 +39,15 @@ pub const PING_INTERVAL: Duration = Duration::from_secs(1);
 pub const PING_TIMEOUT: Duration = Duration::from_secs(2);
 /// Echo request payload bytes (as the common `ping` default).
 pub const PING_PAYLOAD: usize = 56;
+/// Listening sockets kept free for new clients (smoltcp has no accept backlog: a SYN finds a
+/// listening socket or is refused). Below this, the service is asked which connection to drop.
+pub const MIN_LISTENING: usize = 4;
+const _: () = assert!(
+    TCP_CONNECTIONS > MIN_LISTENING + 16,
+    "16 idle clients leave room"
+);
+/// A connection we closed is aborted if the peer has not finished closing within this.
+pub const CLOSE_LINGER: Duration = Duration::from_secs(2);
 /// Events [`MgmtStack::poll`] reports at most per call (the rest wait for the next poll).
 pub const EVENTS_PER_POLL: usize = 8;
 
@@ -47,12 +58,39 @@ const SOCKETS: usize = TCP_CONNECTIONS + 2;
 /// Outstanding echo requests tracked for RTT (sequence number modulo this).
 const PING_SLOTS: usize = 8;
 
-/// Memory for the stack's sockets and the adapter's scratch buffers, about 32 KiB
-/// ([`MgmtStorage::BYTES`]): place it in static storage.
+/// The TCP sockets' receive and send buffers, about 192 KiB: all zero bytes when new, so a
+/// static of it is .bss (the rest of [`MgmtStorage`] is not: smoltcp's empty socket slot is
+/// not zero bytes).
+pub struct TcpBuffers {
+    rx: [[u8; TCP_RX_BUFFER]; TCP_CONNECTIONS],
+    tx: [[u8; TCP_TX_BUFFER]; TCP_CONNECTIONS],
+}
+
+impl Default for TcpBuffers {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TcpBuffers {
+    /// Bytes of memory this takes.
+    pub const BYTES: usize = core::mem::size_of::<Self>();
+
+    /// Zeroed buffers.
+    pub const fn new() -> Self {
+        Self {
+            rx: [[0; TCP_RX_BUFFER]; TCP_CONNECTIONS],
+            tx: [[0; TCP_TX_BUFFER]; TCP_CONNECTIONS],
+        }
+    }
+}
+
+/// Memory for the stack's sockets and the adapter's scratch buffers, about 20 KiB
+/// ([`MgmtStorage::BYTES`]), over the TCP buffers ([`TcpBuffers`]): place both in static
+/// storage.
 pub struct MgmtStorage<'a> {
     sockets: [SocketStorage<'a>; SOCKETS],
-    tcp_rx: [[u8; TCP_RX_BUFFER]; TCP_CONNECTIONS],
-    tcp_tx: [[u8; TCP_TX_BUFFER]; TCP_CONNECTIONS],
+    tcp: &'a mut TcpBuffers,
     icmp_rx_metadata: [icmp::PacketMetadata; ICMP_PACKETS],
     icmp_rx: [u8; ICMP_BYTES],
     icmp_tx_metadata: [icmp::PacketMetadata; ICMP_PACKETS],
@@ -60,22 +98,15 @@ pub struct MgmtStorage<'a> {
     scratch: Scratch,
 }
 
-impl Default for MgmtStorage<'_> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl MgmtStorage<'_> {
-    /// Bytes of memory this takes.
+impl<'a> MgmtStorage<'a> {
+    /// Bytes of memory this takes (without the TCP buffers).
     pub const BYTES: usize = core::mem::size_of::<Self>();
 
-    /// Empty storage.
-    pub const fn new() -> Self {
+    /// Empty storage over `tcp`.
+    pub const fn new(tcp: &'a mut TcpBuffers) -> Self {
         Self {
             sockets: [SocketStorage::EMPTY; SOCKETS],
-            tcp_rx: [[0; TCP_RX_BUFFER]; TCP_CONNECTIONS],
-            tcp_tx: [[0; TCP_TX_BUFFER]; TCP_CONNECTIONS],
+            tcp,
             icmp_rx_metadata: [icmp::PacketMetadata::EMPTY; ICMP_PACKETS],
             icmp_rx: [0; ICMP_BYTES],
             icmp_tx_metadata: [icmp::PacketMetadata::EMPTY; ICMP_PACKETS],
@@ -112,9 +143,15 @@ pub trait TcpService {
     /// connection is open and has send room.
     fn on_send(&mut self, connection: usize, output: &mut [u8]) -> SendStatus;
 
-    /// The connection is gone (closed by either side, reset, or idle timeout).
+    /// The connection is gone (closed by either side, reset, idle timeout or eviction).
     fn on_close(&mut self, connection: usize) {
         let _ = connection;
+    }
+
+    /// Sockets run low (fewer than [`MIN_LISTENING`] listening): which open connection should
+    /// be closed to make room? `None` keeps them all.
+    fn evict(&mut self) -> Option<usize> {
+        None
     }
 }
 
@@ -136,6 +173,11 @@ pub enum StackEvent {
         connection: usize,
         /// The client.
         remote: IpEndpoint,
+    },
+    /// A TCP connection was reset to free a socket for new clients.
+    TcpEvicted {
+        /// The slot.
+        connection: usize,
     },
     /// A TCP connection was aborted for idleness.
     TcpIdleTimeout {
@@ -206,6 +248,8 @@ struct Connection {
     open: bool,
     closing: bool,
     last_activity: Instant,
+    /// When our side closed (the peer gets [`CLOSE_LINGER`] to finish).
+    closed_at: Instant,
 }
 
 impl Connection {
@@ -213,6 +257,7 @@ impl Connection {
         open: false,
         closing: false,
         last_activity: Instant::ZERO,
+        closed_at: Instant::ZERO,
     };
 }
 
@@ -246,8 +291,7 @@ impl<'a> MgmtStack<'a> {
     ) -> Self {
         let MgmtStorage {
             sockets,
-            tcp_rx,
-            tcp_tx,
+            tcp: tcp_buffers,
             icmp_rx_metadata,
             icmp_rx,
             icmp_tx_metadata,
@@ -260,6 +304,10 @@ impl<'a> MgmtStack<'a> {
         let interface = Interface::new(interface_config, &mut NicAdapter::new(nic, scratch), now);
         let mut sockets = SocketSet::new(&mut sockets[..]);
         let mut tcp = [SocketHandle::default(); TCP_CONNECTIONS];
+        let TcpBuffers {
+            rx: tcp_rx,
+            tx: tcp_tx,
+        } = &mut **tcp_buffers;
         for ((handle, rx), tx) in tcp.iter_mut().zip(tcp_rx.iter_mut()).zip(tcp_tx.iter_mut()) {
             let socket = tcp::Socket::new(
                 tcp::SocketBuffer::new(&mut rx[..]),
@@ -432,6 +480,7 @@ impl<'a> MgmtStack<'a> {
         service: &mut S,
         events: &mut Vec<StackEvent, EVENTS_PER_POLL>,
     ) {
+        self.keep_listening(service, events);
         for (index, handle) in self.tcp.iter().enumerate() {
             let socket = self.sockets.get_mut::<tcp::Socket>(*handle);
             let connection = &mut self.connections[index];
@@ -466,7 +515,8 @@ impl<'a> MgmtStack<'a> {
                     let consumed = service.on_receive(index, input).min(input.len());
                     (consumed, consumed)
                 });
-                if matches!(consumed, Ok(count) if count > 0) {
+                // Bytes a peer sends after we closed do not keep its socket.
+                if matches!(consumed, Ok(count) if count > 0) && !connection.closing {
                     connection.last_activity = now;
                 }
             }
@@ -481,6 +531,7 @@ impl<'a> MgmtStack<'a> {
                     }
                     if status.close {
                         connection.closing = true;
+                        connection.closed_at = now;
                         socket.close();
                     }
                 }
@@ -488,14 +539,50 @@ impl<'a> MgmtStack<'a> {
             if !connection.closing && !socket.may_recv() && socket.send_queue() == 0 {
                 // The client finished sending and everything we wrote is out: close our side.
                 connection.closing = true;
+                connection.closed_at = now;
                 socket.close();
             }
-            if now - connection.last_activity >= TCP_IDLE_TIMEOUT {
+            let lingered = connection.closing && now - connection.closed_at >= CLOSE_LINGER;
+            if lingered || now - connection.last_activity >= TCP_IDLE_TIMEOUT {
                 socket.abort();
                 *connection = Connection::IDLE;
                 service.on_close(index);
                 let _ = events.push(StackEvent::TcpIdleTimeout { connection: index });
             }
+        }
+    }
+
+    /// Keeps [`MIN_LISTENING`] sockets listening: while fewer are, the service names an open
+    /// connection to drop (the one waiting longest), and it is reset.
+    fn keep_listening<S: TcpService + ?Sized>(
+        &mut self,
+        service: &mut S,
+        events: &mut Vec<StackEvent, EVENTS_PER_POLL>,
+    ) {
+        let listening = |sockets: &SocketSet<'_>, handles: &[SocketHandle]| {
+            handles
+                .iter()
+                .filter(|handle| {
+                    let state = sockets.get::<tcp::Socket>(**handle).state();
+                    matches!(state, tcp::State::Listen | tcp::State::Closed)
+                })
+                .count()
+        };
+        let mut free = listening(&self.sockets, &self.tcp);
+        while free < MIN_LISTENING.min(TCP_CONNECTIONS) {
+            let Some(index) = service.evict() else { break };
+            let Some(handle) = self.tcp.get(index) else {
+                break;
+            };
+            let connection = &mut self.connections[index];
+            if !connection.open {
+                break;
+            }
+            self.sockets.get_mut::<tcp::Socket>(*handle).abort();
+            *connection = Connection::IDLE;
+            service.on_close(index);
+            let _ = events.push(StackEvent::TcpEvicted { connection: index });
+            free += 1;
         }
     }
 

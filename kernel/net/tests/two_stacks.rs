@@ -11,7 +11,7 @@ use dpu_net::smoltcp::iface::{Config, Interface, SocketHandle, SocketSet, Socket
 use dpu_net::smoltcp::socket::tcp;
 use dpu_net::smoltcp::time::{Duration, Instant};
 use dpu_net::smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr, Ipv4Address};
-use dpu_net::stack::{PING_PAYLOAD, TCP_CONNECTIONS};
+use dpu_net::stack::{PING_PAYLOAD, TCP_CONNECTIONS, TcpBuffers};
 use dpu_net::{MgmtConfig, MgmtStack, MgmtStorage, PingError, SendStatus, StackEvent, TcpService};
 use netdev::fake::{FakeNic, wire};
 use netdev::{MacAddress, NetDevice};
@@ -74,7 +74,9 @@ impl TcpService for FixedResponder {
 #[test]
 fn ping_between_two_static_stacks() {
     let (mut nic_a, mut nic_b) = (nic(1), nic(2));
-    let (mut storage_a, mut storage_b) = (MgmtStorage::new(), MgmtStorage::new());
+    let (mut tcp_a, mut tcp_b) = (TcpBuffers::new(), TcpBuffers::new());
+    let (mut storage_a, mut storage_b) =
+        (MgmtStorage::new(&mut tcp_a), MgmtStorage::new(&mut tcp_b));
     let mut now = Instant::from_millis(0);
     let mut a = MgmtStack::new(&mut *nic_a, static_config(1), 80, &mut storage_a, now, 1);
     let mut b = MgmtStack::new(&mut *nic_b, static_config(2), 80, &mut storage_b, now, 2);
@@ -120,13 +122,15 @@ fn ping_between_two_static_stacks() {
 #[test]
 fn ping_errors_and_timeouts() {
     let mut nic_a = nic(1);
-    let mut storage = MgmtStorage::new();
+    let mut tcp = TcpBuffers::new();
+    let mut storage = MgmtStorage::new(&mut tcp);
     let mut now = Instant::from_millis(0);
     let mut dhcp = MgmtStack::new(&mut *nic_a, MgmtConfig::Dhcp, 80, &mut storage, now, 7);
     let target = Ipv4Address::new(10, 0, 3, 9);
     assert_eq!(dhcp.start_ping(target, 1, now), Err(PingError::NoAddress));
     drop(dhcp);
-    let mut storage = MgmtStorage::new();
+    let mut tcp = TcpBuffers::new();
+    let mut storage = MgmtStorage::new(&mut tcp);
     let mut stack = MgmtStack::new(&mut *nic_a, static_config(1), 80, &mut storage, now, 7);
     assert_eq!(stack.start_ping(target, 0, now), Err(PingError::ZeroCount));
     stack.start_ping(target, 1, now).unwrap();
@@ -215,7 +219,8 @@ impl<'a> Client<'a> {
 fn tcp_service_serves_concurrent_clients_then_relistens() {
     let (mut nic_a, mut nic_b) = (nic(1), nic(2));
     let mut now = Instant::from_millis(0);
-    let mut storage_b = MgmtStorage::new();
+    let mut tcp_b = TcpBuffers::new();
+    let mut storage_b = MgmtStorage::new(&mut tcp_b);
     let mut server = MgmtStack::new(&mut *nic_b, static_config(2), 80, &mut storage_b, now, 3);
     let mut service = FixedResponder::default();
     let mut client_storage = [SocketStorage::EMPTY; 3];
@@ -271,7 +276,8 @@ fn tcp_service_serves_concurrent_clients_then_relistens() {
 fn silent_client_is_closed_after_the_idle_timeout() {
     let (mut nic_a, mut nic_b) = (nic(1), nic(2));
     let mut now = Instant::from_millis(0);
-    let mut storage_b = MgmtStorage::new();
+    let mut tcp_b = TcpBuffers::new();
+    let mut storage_b = MgmtStorage::new(&mut tcp_b);
     let mut server = MgmtStack::new(&mut *nic_b, static_config(2), 80, &mut storage_b, now, 3);
     let mut service = FixedResponder::default();
     let mut client_storage = [SocketStorage::EMPTY; 1];
@@ -311,7 +317,8 @@ fn silent_client_is_closed_after_the_idle_timeout() {
 #[test]
 fn dhcp_mode_sends_a_discover() {
     let mut nic_a = nic(1);
-    let mut storage = MgmtStorage::new();
+    let mut tcp = TcpBuffers::new();
+    let mut storage = MgmtStorage::new(&mut tcp);
     let now = Instant::from_millis(0);
     let mut stack = MgmtStack::new(&mut *nic_a, MgmtConfig::Dhcp, 80, &mut storage, now, 5);
     assert!(
@@ -335,13 +342,14 @@ fn dhcp_mode_sends_a_discover() {
 }
 
 /// Fake NICs + smoltcp + the real management HTTP server: `/healthz` over TCP, pipelined
-/// requests answered in order, `Connection: close` honoured, slots reused.
+/// requests answered in order, `Connection: close` honoured, slots reused, 401 without a token.
 #[test]
 fn the_real_http_server_answers_over_tcp() {
     use dpu_mgmt::{HttpServer, LinkState, NicRole, NicStatus, StatusSnapshot};
     let (mut nic_a, mut nic_b) = (nic(1), nic(2));
     let mut now = Instant::from_millis(0);
-    let mut storage_b = MgmtStorage::new();
+    let mut tcp_b = TcpBuffers::new();
+    let mut storage_b = MgmtStorage::new(&mut tcp_b);
     let mut stack = MgmtStack::new(&mut *nic_b, static_config(2), 80, &mut storage_b, now, 3);
     let mut http = Box::new(HttpServer::<'static, TCP_CONNECTIONS>::new());
     let mut snapshot = StatusSnapshot::new("0.1.0", "abc1234", 42);
@@ -390,7 +398,12 @@ fn the_real_http_server_answers_over_tcp() {
                 }
             }
             http.set_clock(now.total_millis() as u64);
-            stack.poll(&mut *nic_b, now, &mut *http);
+            let mut api = dpu_mgmt::health::NotFound;
+            stack.poll(
+                &mut *nic_b,
+                now,
+                &mut http.service(&mut api, &dpu_mgmt::NoCredentials),
+            );
             wire(&mut nic_a, &mut nic_b);
             now += STEP;
             if (0..2).all(|index| !client.socket(index).is_open()) && http.open_connections() == 0 {
@@ -405,7 +418,8 @@ fn the_real_http_server_answers_over_tcp() {
             "{first}"
         );
         let second = String::from_utf8(responses[1].clone()).unwrap();
-        let (ok, missing) = second.split_at(second.find("HTTP/1.1 404").unwrap());
+        // Without a token everything but /healthz is 401.
+        let (ok, missing) = second.split_at(second.find("HTTP/1.1 401").unwrap());
         assert!(ok.starts_with("HTTP/1.1 200 OK\r\n") && ok.contains("keep-alive"));
         assert!(missing.contains("Connection: close\r\n") && missing.ends_with('}'));
         assert_eq!(http.open_connections(), 0, "round {round}");

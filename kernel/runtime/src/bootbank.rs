@@ -18,9 +18,10 @@
 //! - Locking: STATE is a thread-only lock (no interrupt handler takes it) ranked above the
 //!   console, so nothing prints while it is held: each function copies out what it needs,
 //!   drops the guard, then prints (`sync.rs`).
-//! - `rollback` sets the request flag dpuboot consumes once; `update` stages a signed image
-//!   received over the console (see `update`), verifies it exactly as dpuboot will, and
-//!   activates it as a trial; only while the running bank is committed.
+//! - `rollback` sets the request flag dpuboot consumes once; a firmware upload (`update`: the
+//!   task any source feeds; `console_update`: the console's framing) stages a signed image,
+//!   verifies it exactly as dpuboot will, and activates it as a trial; only while the running
+//!   bank is committed. [`poll`] runs one bounded step of it per loop pass.
 //!
 //! Test-only behaviours come from build features, never from shipping code paths:
 //! `test-health-fail` fails the health check, `test-hang` hangs before jumpstart, `test-panic`
@@ -63,6 +64,8 @@ pub struct BootBanks {
     running: Running,
     /// The soak of a trial awaiting its verdict.
     jumpstart: Option<Jumpstart>,
+    /// The firmware upload (running, or the last one's verdict).
+    upload: Option<update::Task>,
 }
 
 static STATE: ThreadMutex<BootBanks> = ThreadMutex::ranked(
@@ -72,6 +75,7 @@ static STATE: ThreadMutex<BootBanks> = ThreadMutex::ranked(
         control: None,
         running: Running::Direct,
         jumpstart: None,
+        upload: None,
     },
 );
 /// Set once no verdict is pending (committed, failed, or not a trial): the poll loop's fast
@@ -88,7 +92,10 @@ pub fn init(board: &Board) {
     // SAFETY: the second CFI bank from the DTB, mapped as device memory by layout.rs; only this
     // module drives flash1.
     let bus = unsafe { MmioBus::new(region.base as usize, region.size as usize) };
-    let control = BootFlash::new(CfiFlash::new(bus, bootstate::layout::SECTOR_SIZE))
+    // Lazy read-array: only this module reads flash1, always through the driver (under QEMU
+    // each mode change remaps the window; an upload's programs then cost none).
+    let driver = CfiFlash::new(bus, bootstate::layout::SECTOR_SIZE).with_lazy_read_array();
+    let control = BootFlash::new(driver)
         .map_err(ControlError::Flash)
         .and_then(BootControl::load);
     let control = match control {
@@ -203,6 +210,8 @@ enum Decision {
 /// Called from the poll loop: commits a trial that stayed healthy for its window, or fails
 /// one that is still unhealthy at the deadline.
 pub fn poll(management: Option<bool>, forwarding: Option<bool>, reset: Option<psci::Conduit>) {
+    // One bounded step of a firmware upload, whoever feeds it (console or API).
+    let _ = update::poll();
     if DECIDED.load(Ordering::Relaxed) {
         return;
     }
@@ -352,6 +361,12 @@ pub fn show() {
         "flash writes by the kernel this boot: {} erase(s), {} program(s)",
         erases, programs
     );
+    if let Some(task) = update::progress() {
+        println!(
+            "firmware upload {}: {} ({} ms)",
+            task.id, task.upload, task.elapsed_ms
+        );
+    }
 }
 
 /// `rollback`: asks dpuboot to roll back at the next boot (consumed once).
@@ -402,15 +417,54 @@ pub fn configure(setting: Setting) {
     }
 }
 
-/// The updater's one way in (`update.rs`): runs `f` under the boot-state lock with the running
-/// bank and the boot control, if that bank is committed; `None` otherwise. `f` must not print
-/// (debug builds panic if it does: the boot-state lock ranks above the console).
-pub(crate) fn with_committed<R>(f: impl FnOnce(Bank, &mut BootControl<Flash1>) -> R) -> Option<R> {
-    let mut state = STATE.lock();
-    let Running::Bank { bank, trial: false } = state.running else {
-        return None;
+/// The boot state as the management API shows it (`api.rs`): the record, the anti-rollback
+/// floor and the running bank (with whether it is a trial).
+pub(crate) type View = (BootRecord, u32, Option<(Bank, bool)>);
+
+/// The [`View`]; `None` on a direct boot.
+pub(crate) fn view() -> Option<View> {
+    let state = STATE.lock();
+    let running = match state.running {
+        Running::Bank { bank, trial } => Some((bank, trial)),
+        Running::Direct => None,
     };
-    state.control.as_mut().map(|control| f(bank, control))
+    state
+        .control
+        .as_ref()
+        .map(|control| (*control.record(), control.floor(), running))
 }
 
+/// Why the API's rollback request was not written.
+#[derive(Clone, Copy)]
+pub(crate) enum RollbackRefused {
+    /// Direct boot: no banks.
+    NoBanks,
+    /// dpuboot would refuse it (the other bank's state, or the anti-rollback floor).
+    Forbidden,
+    /// Writing the record failed.
+    Flash,
+}
+
+/// `POST /v1/firmware:rollback`: asks dpuboot to roll back at the next boot, unless dpuboot
+/// would refuse (its own pure plan, run on a copy of the record, says so): then nothing is
+/// written. Prints nothing (the caller answers).
+pub(crate) fn request_rollback_checked() -> Result<(), RollbackRefused> {
+    let mut state = STATE.lock();
+    let control = state.control.as_mut().ok_or(RollbackRefused::NoBanks)?;
+    let mut trial = *control.record();
+    let outcome = bootstate::control::plan_rollback(
+        &mut trial,
+        control.floor(),
+        FailureReason::RollbackRequested,
+        BootEvent::RequestedRollback,
+    );
+    if matches!(outcome, bootstate::RollbackOutcome::Refused { .. }) {
+        return Err(RollbackRefused::Forbidden);
+    }
+    control
+        .request_rollback()
+        .map_err(|_| RollbackRefused::Flash)
+}
+
+pub mod console_update;
 pub mod update;

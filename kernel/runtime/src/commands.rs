@@ -6,7 +6,8 @@
 use crate::arch::aarch64::{cpu, mmu, psci, semihosting, timer};
 use crate::board::{self, Board};
 use crate::bootbank::Setting;
-use crate::bootbank::update::{self, Progress};
+use crate::bootbank::console_update::{self, Progress};
+use crate::bootbank::update;
 use crate::net::Network;
 use crate::version::{GIT_HASH, PROFILE, VERSION};
 use crate::{System, console, layout, log, print, println};
@@ -20,7 +21,9 @@ pub const PROMPT: &str = "dpu> ";
 /// The shell's state: the line being typed, and an `update` that owns the console while it runs.
 pub struct Shell {
     editor: LineEditor<LINE_CAPACITY>,
-    update: Option<update::Session>,
+    update: Option<console_update::Session>,
+    /// A `ping` runs (the network feeds it); the prompt comes back when it ends.
+    pinging: bool,
 }
 
 impl Shell {
@@ -29,6 +32,7 @@ impl Shell {
         Self {
             editor: LineEditor::new(),
             update: None,
+            pinging: false,
         }
     }
 
@@ -38,10 +42,15 @@ impl Shell {
     }
 
     /// Takes this pass's console input; returns whether there was any. While an update runs
-    /// it gets the bytes (bounded work per pass, `bootbank::update`) and the shell none; the
+    /// it gets the bytes (bounded work per pass, `bootbank::console_update`) and the shell none; the
     /// prompt comes back when it ends.
     pub fn poll(&mut self, system: &System, network: &mut Network) -> bool {
-        let mut busy = false;
+        // An upload with flash work pending (fed by the console or the API) keeps the loop
+        // awake: its next step runs in the next pass.
+        let mut busy = update::has_work();
+        if self.pinging {
+            return busy | self.poll_ping(network);
+        }
         loop {
             if let Some(session) = &mut self.update {
                 return match session.poll() {
@@ -60,6 +69,28 @@ impl Shell {
             busy = true;
             self.feed(system, network, byte);
         }
+    }
+
+    /// While a ping runs the console takes only Ctrl-C (other bytes are dropped, as a terminal
+    /// discards typing during `ping`); when the ping ends, the prompt comes back.
+    fn poll_ping(&mut self, network: &mut Network) -> bool {
+        if !network.ping_running() {
+            self.pinging = false;
+            self.prompt();
+            return true;
+        }
+        let mut busy = false;
+        while let Some(byte) = console::read_byte() {
+            busy = true;
+            if byte == 0x03 {
+                network.cancel_ping();
+                println!("^C");
+                self.pinging = false;
+                self.prompt();
+                break;
+            }
+        }
+        busy
     }
 
     /// Handles one received byte.
@@ -88,8 +119,9 @@ impl Shell {
                     Err(error) => println!("error: {}", error),
                 }
                 self.editor.clear();
-                // An update that started prompts when it ends.
-                if self.update.is_none() {
+                // An update or a ping that started prompts when it ends.
+                self.pinging = network.ping_running();
+                if self.update.is_none() && !self.pinging {
                     self.prompt();
                 }
             }
@@ -136,7 +168,7 @@ fn execute(
     network: &mut Network,
     command: Command<'_>,
     editor: &LineEditor<LINE_CAPACITY>,
-    update: &mut Option<update::Session>,
+    update: &mut Option<console_update::Session>,
 ) {
     match command {
         Command::Ifconfig { verbose } => network.print_ifconfig(verbose),
@@ -230,7 +262,7 @@ fn execute(
         Command::BootHealth(window) => crate::bootbank::configure(Setting::HealthWindow(window)),
         Command::Watchdog(timeout) => crate::watchdog::command(timeout),
         Command::Rollback => crate::bootbank::request_rollback(),
-        Command::Update { length } => *update = update::start(length),
+        Command::Update { length } => *update = console_update::start(length),
         Command::PowerOff => {
             let counters = editor.counters();
             let (overruns, line_errors) = console::input_errors();
@@ -274,10 +306,24 @@ fn execute(
             Some((ports, _)) => ports.fdb_del(mac, vlan),
             None => println!("{}", NO_SWITCH),
         },
+        Command::Api {
+            method,
+            target,
+            body,
+        } => crate::api::console_request(network, method, target, body),
         Command::FdbFlush => match network.switch() {
             Some((ports, _)) => ports.fdb_flush(),
             None => println!("{}", NO_SWITCH),
         },
+        Command::Config => crate::config::command_show(),
+        Command::ConfigSave => crate::config::command_save(),
+        Command::ConfigSaveCut(operations) => {
+            crate::config::command_save_cut(operations, system.semihosting)
+        }
+        Command::ConfigClear => crate::config::command_clear(),
+        Command::TokenList => crate::config::command_token_list(),
+        Command::TokenAdd { name, role } => crate::config::command_token_add(name, role),
+        Command::TokenDel { name } => crate::config::command_token_del(name),
     }
 }
 

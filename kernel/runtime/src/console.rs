@@ -116,8 +116,16 @@ pub fn write_fmt(arguments: fmt::Arguments<'_>) {
             Ok(())
         }
     }
+    struct Recording<'a>(Translating<'a>);
+    impl Write for Recording<'_> {
+        fn write_str(&mut self, text: &str) -> fmt::Result {
+            // The management API's `GET /v1/logs` serves the recent lines.
+            crate::api::note_console_text(text);
+            self.0.write_str(text)
+        }
+    }
     let mut output = OUTPUT.lock();
-    let _ = Translating(&mut output).write_fmt(arguments);
+    let _ = Recording(Translating(&mut output)).write_fmt(arguments);
 }
 
 /// `print!` to the console.
@@ -227,15 +235,4 @@ pub fn input_errors() -> (u32, u32) {
 /// Whether received bytes are waiting (checked with IRQs masked before sleeping).
 pub fn input_pending() -> bool {
     !INPUT.lock().is_empty()
-}
-
-/// Consumes a pending Ctrl-C, if it is the next received byte (long-running commands check it).
-pub fn take_interrupt_request() -> bool {
-    on_interrupt();
-    let mut input = INPUT.lock();
-    if input.front() == Some(&0x03) {
-        let _ = input.pop_front();
-        return true;
-    }
-    false
 }

@@ -215,3 +215,10 @@ impl core::fmt::Display for Wakeups {
         )
     }
 }
+
+/// Passes and the longest pass since boot, without starting a new "since the last read"
+/// window (the management API's `/metrics`, which must not disturb `stats`).
+pub fn since_boot() -> (u64, u64) {
+    let summary = SINCE_BOOT.read();
+    (summary.passes, summary.longest_microseconds)
+}

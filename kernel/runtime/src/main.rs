@@ -8,10 +8,12 @@
 #![no_main]
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
+mod api;
 mod arch;
 mod board;
 mod bootbank;
 mod commands;
+mod config;
 mod console;
 mod interrupts;
 mod lastboot;
@@ -19,6 +21,7 @@ mod layout;
 mod log;
 mod loopstats;
 mod net;
+mod ping;
 mod pmu;
 mod switching;
 mod sync;
@@ -187,6 +190,8 @@ fn kernel_main(system: &'static System) -> ! {
         system.entry_level,
         system.gic_version
     );
+    // Before the network: the switch starts with the stored config.
+    config::init(&system.board);
     let mut network = net::init(&system.board);
     bootbank::init(&system.board);
     let mut shell = commands::Shell::new();
@@ -203,6 +208,8 @@ fn kernel_main(system: &'static System) -> ! {
         );
         // Console input: the shell's, or an update's while one runs (one frame per pass).
         let idle = !shell.poll(system, &mut network);
+        // A reboot the management API scheduled, once its answer had time to go out.
+        api::poll(system.board.psci);
         let events = network.poll();
         let network_busy = network.busy();
         if !events.is_empty() || network_busy {

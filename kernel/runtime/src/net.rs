@@ -8,6 +8,7 @@
 
 use crate::arch::aarch64::timer;
 use crate::board::Board;
+use crate::ping::Ping;
 use crate::switching::DataPorts;
 use crate::sync::IrqSafeMutex;
 use crate::{log_info, log_warn, print, println};
@@ -16,11 +17,11 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use dpu_mgmt::{HttpServer, NicStatus, StatusSnapshot};
 use dpu_net::smoltcp::time::Instant;
 use dpu_net::smoltcp::wire::Ipv4Address;
-use dpu_net::{MgmtConfig, MgmtStack, MgmtStorage, StackEvent};
+use dpu_net::{MgmtConfig, MgmtStack, MgmtStorage, StackEvent, TcpBuffers};
 use dpu_net::{NIC_NAMES, order_nics, role_of};
 use heapless::Vec;
 use netdev::{Counters, LinkState, NetDevice};
-use static_cell::StaticCell;
+use static_cell::{ConstStaticCell, StaticCell};
 use virtio::{
     DeviceErrors, FeatureNames, MmioInterrupt, MmioTransport, Negotiated, NetStorage, PacketPool,
     PooledVirtioNet, QueueStorage, VirtioNet,
@@ -62,8 +63,11 @@ static PORT_QUEUES: [QueueStorage; MAX_DATA_PORTS] =
 /// statics, so `Network` stays small on the boot stack.
 static PORT_DRIVERS: [StaticCell<PortDriver>; MAX_DATA_PORTS] =
     [const { StaticCell::new() }; MAX_DATA_PORTS];
+// The TCP buffers and the HTTP server are hundreds of KiB: built in place (const, all zero
+// bytes, so .bss), not on the boot stack. The rest of the stack's storage is about 20 KiB.
+static TCP_BUFFERS: ConstStaticCell<TcpBuffers> = ConstStaticCell::new(TcpBuffers::new());
 static MGMT_STORAGE: StaticCell<MgmtStorage<'static>> = StaticCell::new();
-static HTTP: StaticCell<HttpService> = StaticCell::new();
+static HTTP: ConstStaticCell<HttpService> = ConstStaticCell::new(HttpService::new());
 /// The management HTTP server, one slot per TCP connection of the stack.
 type HttpService = HttpServer<'static, { dpu_net::stack::TCP_CONNECTIONS }>;
 /// Interrupt handles of the NICs, for the shared handler.
@@ -132,6 +136,8 @@ pub struct Network {
     /// Counter time (microseconds) at which the management stack is polled even without a
     /// frame for it: its next timer, at most MGMT_POLL_MAX_MICROSECONDS after the last poll.
     next_mgmt_poll: u64,
+    /// The console's ping while one runs (fed by [`Network::poll`], `ping.rs`).
+    ping: Option<Ping>,
 }
 
 fn now() -> Instant {
@@ -196,6 +202,7 @@ pub fn init(board: &Board) -> Network {
         ports: None,
         last_activity: 0,
         next_mgmt_poll: 0,
+        ping: None,
     };
     for (index, (base, interrupt, transport)) in found.into_iter().enumerate() {
         let name = NIC_NAMES[index];
@@ -283,7 +290,7 @@ pub fn init(board: &Board) -> Network {
     }
     network.config = config;
     if let Some(mgmt) = network.mgmt.as_mut() {
-        let storage = MGMT_STORAGE.init(MgmtStorage::new());
+        let storage = MGMT_STORAGE.init(MgmtStorage::new(TCP_BUFFERS.take()));
         let mac = mgmt.driver.mac_address();
         let seed = timer::counter()
             ^ u64::from_le_bytes([
@@ -295,7 +302,7 @@ pub fn init(board: &Board) -> Network {
             config, HTTP_PORT
         );
         network.stack = Some(stack);
-        network.http = Some(HTTP.init(HttpService::new()));
+        network.http = Some(HTTP.take());
     } else {
         println!(
             "net: no virtio-net NIC found (add -device virtio-net-device and -global virtio-mmio.force-legacy=false)"
@@ -417,7 +424,15 @@ impl Network {
             }
             http.set_clock(now_ms);
             let instant = Instant::from_micros(now_us as i64);
-            events = stack.poll(&mut mgmt.driver, instant, http);
+            // The /v1 resources and /metrics (api.rs), with dpu-config's tokens.
+            let mut backend = crate::api::KernelBackend {
+                ports: self.ports.as_mut(),
+                nics: &self.data,
+                http: crate::api::http_stats(&http.counters()),
+            };
+            let mut api = dpu_mgmt::api::serve::Api::new(&mut backend);
+            let mut service = http.service(&mut api, &crate::api::Tokens);
+            events = stack.poll(&mut mgmt.driver, instant, &mut service);
             let delay = stack
                 .poll_delay(instant)
                 .map_or(MGMT_POLL_MAX_MICROSECONDS, |delay| {
@@ -443,7 +458,11 @@ impl Network {
                     println!("mgmt0: DHCP lease lost");
                     log_warn!("DHCP lease lost");
                 }
-                _ => {}
+                _ => {
+                    if self.ping.as_mut().is_some_and(|ping| ping.on_event(event)) {
+                        self.ping = None;
+                    }
+                }
             }
         }
         events
@@ -571,7 +590,9 @@ impl Network {
             print_shared_pool();
         }
         if let Some(http) = self.http.as_deref() {
-            println!("http: {}", http.counters());
+            let counters = http.counters();
+            println!("http: {}", counters);
+            println!("http: {}", dpu_mgmt::server::ConnectionCounts(&counters));
         }
     }
 
@@ -589,7 +610,8 @@ impl Network {
         usize::from(self.mgmt.is_some()) + self.data.len()
     }
 
-    /// `ping <ip> [count]`: runs until done or Ctrl-C, printing replies and a summary.
+    /// `ping <ip> [count]`: starts the ping and returns; each [`Network::poll`] then prints its
+    /// replies as they arrive and the summary at the end (`ping.rs`).
     pub fn ping(&mut self, target: Ipv4Address, count: u16) {
         let Some(stack) = self.stack.as_mut() else {
             println!("error: no management NIC");
@@ -599,58 +621,19 @@ impl Network {
             println!("error: {}", error);
             return;
         }
-        println!(
-            "PING {}: {} data bytes",
-            target,
-            dpu_net::stack::PING_PAYLOAD
-        );
-        let mut rtts: Vec<u64, 64> = Vec::new();
-        let (mut minimum, mut maximum, mut total, mut replies) = (u64::MAX, 0u64, 0u64, 0u64);
-        loop {
-            crate::watchdog::check_in();
-            if crate::console::take_interrupt_request() {
-                if let Some((sent, received)) = self.stack.as_mut().and_then(MgmtStack::cancel_ping)
-                {
-                    print_ping_summary(target, sent, received, minimum, total, maximum, replies);
-                }
-                println!("^C");
-                return;
-            }
-            for event in self.poll() {
-                match event {
-                    StackEvent::PingReply {
-                        from,
-                        sequence,
-                        rtt,
-                        bytes,
-                    } => {
-                        let micros = rtt.total_micros();
-                        minimum = minimum.min(micros);
-                        maximum = maximum.max(micros);
-                        total += micros;
-                        replies += 1;
-                        let _ = rtts.push(micros);
-                        println!(
-                            "{} bytes from {}: icmp_seq={} time={}.{:03} ms",
-                            bytes,
-                            from,
-                            sequence,
-                            micros / 1000,
-                            micros % 1000
-                        );
-                    }
-                    StackEvent::PingTimeout { sequence } => {
-                        println!("no reply: icmp_seq={}", sequence)
-                    }
-                    StackEvent::PingDone { sent, received } => {
-                        print_ping_summary(
-                            target, sent, received, minimum, total, maximum, replies,
-                        );
-                        return;
-                    }
-                    _ => {}
-                }
-            }
+        self.ping = Some(Ping::started(target));
+    }
+
+    /// Whether the console's ping runs (the shell waits for it, or for Ctrl-C).
+    pub fn ping_running(&self) -> bool {
+        self.ping.is_some()
+    }
+
+    /// Ctrl-C: stops the ping and prints its summary so far.
+    pub fn cancel_ping(&mut self) {
+        let counts = self.stack.as_mut().and_then(MgmtStack::cancel_ping);
+        if let (Some(ping), Some((sent, received))) = (self.ping.take(), counts) {
+            ping.summary(sent, received);
         }
     }
 }
@@ -732,38 +715,6 @@ pub(crate) fn print_shared_pool() {
         counters.stale_handle,
         counters.reset_returns
     );
-}
-
-fn print_ping_summary(
-    target: Ipv4Address,
-    sent: u16,
-    received: u16,
-    minimum: u64,
-    total: u64,
-    maximum: u64,
-    replies: u64,
-) {
-    let loss = if sent == 0 {
-        0
-    } else {
-        u32::from(sent - received.min(sent)) * 100 / u32::from(sent)
-    };
-    println!("--- {} ping statistics ---", target);
-    println!(
-        "{} packets transmitted, {} received, {}% packet loss",
-        sent, received, loss
-    );
-    if let Some(average) = total.checked_div(replies) {
-        println!(
-            "rtt min/avg/max = {}.{:03}/{}.{:03}/{}.{:03} ms",
-            minimum / 1000,
-            minimum % 1000,
-            average / 1000,
-            average % 1000,
-            maximum / 1000,
-            maximum % 1000
-        );
-    }
 }
 
 /// Console width `ifconfig -v` wraps long word lists at.

@@ -10,8 +10,9 @@
 //! here allocates or unwraps: a frame that cannot go out is counted and its buffer released.
 //!
 //! Data port `portN` is the NIC of that name (`mgmt0` is never a switch port). The config comes
-//! from the `switch.*` words of the kernel command line (docs/switch.md); a bad one is reported,
-//! counted, and the default learning switch runs instead.
+//! from the `switch.*` words of the kernel command line (docs/switch.md) when there are any,
+//! else from the config saved in flash (`config.rs`, docs/config.md); a bad one is reported,
+//! counted, and the default learning switch runs instead. `switch set` saves what it applies.
 //!
 //! `switch.crossconnect=1` on the kernel command line replaces the switch decision with a fixed
 //! cross-connect (port1 to port2 and back, through the same receive, send and flush path): the
@@ -90,7 +91,9 @@ pub struct DataPorts {
 enum Source {
     Default,
     Cmdline,
+    Stored,
     Console,
+    Api,
 }
 
 impl Source {
@@ -98,7 +101,9 @@ impl Source {
         match self {
             Source::Default => "default learning switch (every port a host port on vlan 1)",
             Source::Cmdline => "config from the kernel command line",
+            Source::Stored => "config from flash (config save)",
             Source::Console => "config changed from the console",
+            Source::Api => "config changed through the management API",
         }
     }
 }
@@ -156,23 +161,38 @@ impl DataPorts {
             }
         }
         let bootargs = rest.as_str();
-        let config = match parse_cmdline(port_count, bootargs) {
-            Ok(config) => {
-                if bootargs
-                    .split_ascii_whitespace()
-                    .any(|word| word.starts_with(dpu_switch::cmdline::PREFIX))
-                {
-                    ports.source = Source::Cmdline;
+        // Precedence (docs/config.md): switch.* words on the command line, else the stored
+        // config, else the default.
+        let has_keys = bootargs
+            .split_ascii_whitespace()
+            .any(|word| word.starts_with(dpu_switch::cmdline::PREFIX));
+        let stored = if has_keys {
+            None
+        } else {
+            crate::config::stored_switch(port_count)
+        };
+        let config = if let Some(stored) = stored {
+            ports.source = Source::Stored;
+            stored
+        } else {
+            match parse_cmdline(port_count, bootargs) {
+                Ok(config) => {
+                    if bootargs
+                        .split_ascii_whitespace()
+                        .any(|word| word.starts_with(dpu_switch::cmdline::PREFIX))
+                    {
+                        ports.source = Source::Cmdline;
+                    }
+                    config
                 }
-                config
-            }
-            Err(error) => {
-                ports.counters.config_errors += 1;
-                println!(
-                    "switch: bootargs: {}; using the default learning switch",
-                    error
-                );
-                SwitchConfig::new(port_count)
+                Err(error) => {
+                    ports.counters.config_errors += 1;
+                    println!(
+                        "switch: bootargs: {}; using the default learning switch",
+                        error
+                    );
+                    SwitchConfig::new(port_count)
+                }
             }
         };
         if let Err(error) = ports.switch.apply(&config) {
@@ -184,6 +204,7 @@ impl DataPorts {
             // The default for the ports present always validates; a new switch has no ports.
             let _ = ports.switch.apply(&SwitchConfig::new(port_count));
         }
+        crate::config::switch_applied(ports.switch.config());
         ports.sync_links(nics);
         if ports.crossconnect {
             println!(
@@ -713,6 +734,40 @@ impl DataPorts {
         self.source = Source::Console;
         self.sync_links(nics);
         println!("switch: switch.{}={} applied", key, value);
+        // What the console changes survives a reboot.
+        crate::config::switch_applied(self.switch.config());
+        crate::config::save_and_report("switch config");
+    }
+}
+
+/// The management API's view (`api.rs`): reads, and changes that print nothing.
+impl DataPorts {
+    /// The switch (read-only).
+    pub fn switch(&self) -> &Switch {
+        self.switch
+    }
+
+    /// The switch, to change its MAC table.
+    pub fn switch_mut(&mut self) -> &mut Switch {
+        self.switch
+    }
+
+    /// Index into the data NICs of `port`'s NIC, if it came up.
+    pub fn nic_index(&self, port: PortId) -> Option<usize> {
+        self.nic_of.get(port.index()).copied().flatten()
+    }
+
+    /// Validates and applies a whole config (the API's PATCH and PUT); nothing changes on
+    /// error. The link states are re-read, as after `switch set`.
+    pub fn apply_config(
+        &mut self,
+        nics: &[PortNic],
+        config: &SwitchConfig,
+    ) -> Result<(), dpu_switch::ConfigError> {
+        self.switch.apply(config)?;
+        self.source = Source::Api;
+        self.sync_links(nics);
+        Ok(())
     }
 }
 

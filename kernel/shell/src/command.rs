@@ -120,6 +120,38 @@ pub enum Command<'a> {
     },
     /// Remove every learned MAC table entry (static ones stay).
     FdbFlush,
+    /// One management API request, answered on the console (as an administrator).
+    Api {
+        /// `GET`, `POST`, `PUT`, `PATCH`, `DELETE` (any case).
+        method: &'a str,
+        /// The path and query (`/v1/fdb?vlan=10`).
+        target: &'a str,
+        /// The JSON body: the rest of the line (may be empty).
+        body: &'a str,
+    },
+    /// Show the running config, where it came from, and the stored copies.
+    Config,
+    /// Save the running config to flash1's config area.
+    ConfigSave,
+    /// Erase the stored config (the next boot runs the defaults).
+    ConfigClear,
+    /// Test hook (semihosting only, not in `help`): the next save stops after this many flash
+    /// operations, as a power cut would.
+    ConfigSaveCut(u32),
+    /// Make an API token and print its secret once.
+    TokenAdd {
+        /// The token's name.
+        name: &'a str,
+        /// The role word (`administrator`, `operator`, `read-only`), checked by the kernel.
+        role: &'a str,
+    },
+    /// Remove an API token.
+    TokenDel {
+        /// The token's name.
+        name: &'a str,
+    },
+    /// List the API tokens (names and roles, never secrets).
+    TokenList,
 }
 
 /// Default `ping` count.
@@ -231,6 +263,48 @@ fn parse_fdb<'a>(mut words: impl Iterator<Item = &'a str>) -> Option<Command<'a>
     }
 }
 
+/// `api METHOD PATH [BODY]`: the body is the rest of the line, spaces and all.
+fn parse_api(rest: &str) -> Option<Command<'_>> {
+    let rest = rest.trim_start();
+    let (method, rest) = rest.split_once(|c: char| c.is_ascii_whitespace())?;
+    let rest = rest.trim_start();
+    let (target, body) = rest
+        .split_once(|c: char| c.is_ascii_whitespace())
+        .unwrap_or((rest, ""));
+    (target.starts_with('/')).then_some(Command::Api {
+        method,
+        target,
+        body: body.trim(),
+    })
+}
+
+/// `config`, `config save`, `config clear`.
+fn parse_config<'a>(mut words: impl Iterator<Item = &'a str>) -> Option<Command<'a>> {
+    match (words.next(), words.next()) {
+        (None, _) => Some(Command::Config),
+        (Some("save"), None) => Some(Command::ConfigSave),
+        (Some("clear"), None) => Some(Command::ConfigClear),
+        (Some("save-cut"), Some(count)) => {
+            let count = count.parse().ok()?;
+            words
+                .next()
+                .is_none()
+                .then_some(Command::ConfigSaveCut(count))
+        }
+        _ => None,
+    }
+}
+
+/// `token list`, `token add NAME ROLE`, `token del NAME`.
+fn parse_token<'a>(mut words: impl Iterator<Item = &'a str>) -> Option<Command<'a>> {
+    match (words.next(), words.next(), words.next(), words.next()) {
+        (None, ..) | (Some("list"), None, ..) => Some(Command::TokenList),
+        (Some("add"), Some(name), Some(role), None) => Some(Command::TokenAdd { name, role }),
+        (Some("del"), Some(name), None, _) => Some(Command::TokenDel { name }),
+        _ => None,
+    }
+}
+
 /// The command table: name, arguments, one-line description. `help` prints it.
 pub const COMMANDS: &[(&str, &str, &str)] = &[
     ("help", "", "list the commands"),
@@ -304,6 +378,21 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
         "[vlan N] [port P] | add MAC vlan N port P | del MAC vlan N | flush",
         "the switch's MAC table; add or remove static entries, flush learned ones",
     ),
+    (
+        "api",
+        "METHOD PATH [JSON]",
+        "one management API request, answered here (as an administrator)",
+    ),
+    (
+        "config",
+        "[save | clear]",
+        "the running config and the stored copies; save it to flash, or erase the stored one",
+    ),
+    (
+        "token",
+        "[list | add NAME administrator|operator|read-only | del NAME]",
+        "API tokens: list, make one (its secret is shown once), remove one",
+    ),
 ];
 
 /// Why a line is not a command.
@@ -347,6 +436,11 @@ impl<'a> Command<'a> {
         match name {
             "switch" => return parse_switch(words).ok_or(usage("switch")),
             "fdb" => return parse_fdb(words).ok_or(usage("fdb")),
+            "api" => {
+                return parse_api(line.get(name.len()..).unwrap_or("")).ok_or(usage("api"));
+            }
+            "config" => return parse_config(words).ok_or(usage("config")),
+            "token" => return parse_token(words).ok_or(usage("token")),
             _ => {}
         }
         let first = words.next();
@@ -466,6 +560,7 @@ mod tests {
                 "crash" => "crash abort",
                 "ping" => "ping 10.0.2.2",
                 "update" => "update 4096",
+                "api" => "api GET /v1/system",
                 other => other,
             };
             assert!(Command::parse(line).is_ok(), "{name} {arguments}");
@@ -747,6 +842,36 @@ mod tests {
             Ok(Command::FdbDel { mac, vlan: 20 })
         );
         assert_eq!(Command::parse("fdb flush"), Ok(Command::FdbFlush));
+    }
+
+    #[test]
+    fn config_and_token_commands() {
+        assert_eq!(Command::parse("config"), Ok(Command::Config));
+        assert_eq!(Command::parse("config save"), Ok(Command::ConfigSave));
+        assert_eq!(Command::parse("config clear"), Ok(Command::ConfigClear));
+        assert!(Command::parse("config load").is_err());
+        assert!(Command::parse("config save now").is_err());
+        assert_eq!(
+            Command::parse("config save-cut 2"),
+            Ok(Command::ConfigSaveCut(2))
+        );
+        assert!(Command::parse("config save-cut x").is_err());
+        assert_eq!(Command::parse("token"), Ok(Command::TokenList));
+        assert_eq!(Command::parse("token list"), Ok(Command::TokenList));
+        assert_eq!(
+            Command::parse("token add ops operator"),
+            Ok(Command::TokenAdd {
+                name: "ops",
+                role: "operator"
+            })
+        );
+        assert_eq!(
+            Command::parse("token del ops"),
+            Ok(Command::TokenDel { name: "ops" })
+        );
+        assert!(Command::parse("token add ops").is_err());
+        assert!(Command::parse("token add ops operator now").is_err());
+        assert!(Command::parse("token del").is_err());
         for bad in [
             "fdb vlan",
             "fdb vlan 0",
@@ -793,6 +918,35 @@ mod tests {
             "+f:ff:00:01:02:03",
         ] {
             assert_eq!(parse_mac(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn api_requests() {
+        assert_eq!(
+            Command::parse("api GET /v1/fdb?vlan=10"),
+            Ok(Command::Api {
+                method: "GET",
+                target: "/v1/fdb?vlan=10",
+                body: ""
+            })
+        );
+        assert_eq!(
+            Command::parse("api  patch   /v1/ports/port1  {\"mac_limit\": 10} "),
+            Ok(Command::Api {
+                method: "patch",
+                target: "/v1/ports/port1",
+                body: "{\"mac_limit\": 10}"
+            })
+        );
+        for bad in ["api", "api GET", "api GET v1/system"] {
+            assert!(
+                matches!(
+                    Command::parse(bad),
+                    Err(ParseError::Usage { command: "api", .. })
+                ),
+                "{bad}"
+            );
         }
     }
 }

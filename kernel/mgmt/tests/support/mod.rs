@@ -7,7 +7,12 @@
     reason = "test helpers: a failed unwrap is a failed test"
 )]
 
-use dpu_mgmt::{Counters, HttpServer, LinkState, NicRole, NicStatus, StatusSnapshot};
+use dpu_mgmt::json::Sink;
+use dpu_mgmt::{
+    BodySink, Counters, Credentials, Feed, Handler, HttpServer, Intake, LinkState, Method, NicRole,
+    NicStatus, Pieces, Request, Response, Role, StatusCode, StatusSnapshot,
+};
+use std::net::{IpAddr, Ipv4Addr};
 
 /// The snapshot every test serves.
 pub fn snapshot() -> StatusSnapshot<'static> {
@@ -38,6 +43,172 @@ pub const HEALTH_BODY: &str = concat!(
     r#"{"name":"eth1","role":"data","link":"down","mac":"52:54:00:ab:cd:ef"}]}"#
 );
 
+/// The tokens every test knows.
+pub const ADMIN: &str = "admin-secret";
+pub const OPERATOR: &str = "operator-secret";
+pub const READER: &str = "reader-secret";
+
+/// Test credentials: three fixed tokens.
+pub struct Tokens;
+
+impl Credentials for Tokens {
+    fn verify(&self, presented: &[u8]) -> Option<Role> {
+        match presented {
+            b"admin-secret" => Some(Role::Administrator),
+            b"operator-secret" => Some(Role::Operator),
+            b"reader-secret" => Some(Role::ReadOnly),
+            _ => None,
+        }
+    }
+}
+
+/// The document `GET /v1/openapi` serves in tests.
+pub const DOCUMENT: &[u8] = b"openapi: 3.1.0\ninfo:\n  title: test\n";
+
+/// A small API for tests:
+/// - `GET /v1/echo`: `{"path","query","role","method"}`;
+/// - `POST|PUT /v1/whole` (JSON, at most 1024 bytes): `{"length":N,"body":"..."}`;
+/// - `POST /v1/upload` (streamed, at most 1 MiB, `application/octet-stream`), fed at most
+///   `per_feed` bytes a call: 202 with `Location: /v1/tasks/1` and `{"received":N}`;
+/// - `GET /v1/items?count=N`: a JSON array of N objects written in pieces;
+/// - `GET /v1/openapi`: [`DOCUMENT`];
+/// - anything else: 404 problem.
+#[derive(Default)]
+pub struct TestApi {
+    pub per_feed: Option<usize>,
+    pub received: Vec<u8>,
+    pub aborted: usize,
+    pub stop_after: Option<usize>,
+}
+
+impl Handler for TestApi {
+    fn begin(&mut self, request: &Request<'_>) -> Intake {
+        match (request.method, request.path) {
+            (Method::Post | Method::Put, "/v1/whole") => Intake::Whole { limit: 1024 },
+            (Method::Post, "/v1/upload") => {
+                self.received.clear();
+                Intake::Stream { limit: 1 << 20 }
+            }
+            _ => Intake::None,
+        }
+    }
+
+    fn feed(&mut self, _request: &Request<'_>, chunk: &[u8]) -> Feed {
+        assert!(!chunk.is_empty());
+        if self
+            .stop_after
+            .is_some_and(|limit| self.received.len() >= limit)
+        {
+            return Feed::Stop;
+        }
+        let taken = chunk.len().min(self.per_feed.unwrap_or(usize::MAX));
+        self.received.extend_from_slice(&chunk[..taken]);
+        Feed::Taken(taken)
+    }
+
+    fn abort(&mut self, _request: &Request<'_>) {
+        self.aborted += 1;
+    }
+
+    fn respond(&mut self, request: &Request<'_>, body: &[u8], response: &mut Response<'_>) {
+        match (request.method, request.path) {
+            (Method::Get | Method::Head, "/v1/echo") => {
+                let role = request
+                    .role
+                    .map(|role| std::format!("{role}"))
+                    .unwrap_or_default();
+                response.json(StatusCode::OK, |object| {
+                    object.string("method", &std::format!("{}", request.method))?;
+                    object.string("path", request.path)?;
+                    object.string("query", request.query)?;
+                    object.string("role", &role)
+                });
+            }
+            (Method::Post | Method::Put, "/v1/whole") => {
+                if !request.media_type_is("application/json") {
+                    return response.problem(
+                        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                        "unsupported_media_type",
+                        "send application/json",
+                    );
+                }
+                let text = String::from_utf8_lossy(body).into_owned();
+                response.json(StatusCode::OK, |object| {
+                    object.unsigned("length", body.len() as u64)?;
+                    object.string("body", &text)
+                });
+            }
+            (Method::Post, "/v1/upload") => {
+                use std::fmt::Write;
+                let received = self.received.len() as u64;
+                response.json(StatusCode::ACCEPTED, |object| {
+                    object.unsigned("received", received)
+                });
+                let _ = write!(response.location(), "/v1/tasks/{}", 1);
+            }
+            (Method::Get | Method::Head, "/v1/items") => {
+                response.set_pieces();
+                let _ = response.body().put(b"[");
+            }
+            (Method::Get, "/v1/big") => {
+                // More than a response body holds: the server must answer 500.
+                let _ = response
+                    .body()
+                    .put(&[b' '; dpu_mgmt::MAX_RESPONSE_BODY + 1]);
+            }
+            (Method::Get | Method::Head, "/v1/openapi") => {
+                response.set_content_type("application/yaml");
+                response.set_static_body(DOCUMENT);
+            }
+            (_, "/v1/echo" | "/v1/whole" | "/v1/items" | "/v1/openapi" | "/v1/upload") => {
+                response.problem(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "method_not_allowed",
+                    "not here",
+                );
+                response.set_allow("GET, HEAD");
+            }
+            _ => response.problem(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "no resource at this path",
+            ),
+        }
+    }
+
+    fn piece(
+        &mut self,
+        request: &Request<'_>,
+        cursor: &mut u64,
+        piece: &mut BodySink<'_>,
+    ) -> Pieces {
+        let count: u64 = request
+            .query_value("count")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        while *cursor < count {
+            let index = *cursor;
+            let fitted = piece.item(|sink| {
+                if index > 0 {
+                    sink.put(b",")?;
+                }
+                dpu_mgmt::json::write_object(sink, |object| {
+                    object.unsigned("index", index)?;
+                    object.string("padding", "0123456789012345678901234567890123456789")
+                })
+            });
+            if !fitted {
+                return Pieces::More;
+            }
+            *cursor += 1;
+        }
+        if piece.put(b"]").is_err() {
+            return Pieces::More;
+        }
+        Pieces::Done
+    }
+}
+
 /// What a scripted exchange produced.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Exchange {
@@ -50,7 +221,8 @@ pub struct Exchange {
 /// One client connection to the real server ([`HttpServer`], one slot), as the TCP plumbing
 /// (`dpu_net`) drives it.
 pub struct Client {
-    pub server: HttpServer<'static, 1>,
+    pub server: Box<HttpServer<'static, 1>>,
+    pub api: TestApi,
     /// The server asked to close.
     pub closed: bool,
 }
@@ -58,12 +230,13 @@ pub struct Client {
 impl Client {
     /// A connection accepted at `now_ms`, serving [`snapshot`].
     pub fn new(now_ms: u64) -> Self {
-        let mut server = HttpServer::new();
+        let mut server = Box::new(HttpServer::new());
         server.set_snapshot(snapshot(), now_ms);
         server.set_clock(now_ms);
-        server.open(0);
+        server.open(0, Some(IpAddr::V4(Ipv4Addr::new(10, 0, 2, 2))));
         Self {
             server,
+            api: TestApi::default(),
             closed: false,
         }
     }
@@ -74,6 +247,14 @@ impl Client {
 
     pub fn is_closed(&self) -> bool {
         self.closed
+    }
+
+    pub fn receive(&mut self, input: &[u8]) -> usize {
+        self.server.receive(0, input, &mut self.api, &Tokens)
+    }
+
+    pub fn send(&mut self, window: &mut [u8]) -> dpu_mgmt::SendOutcome {
+        self.server.send(0, window, &mut self.api, &Tokens)
     }
 }
 
@@ -86,14 +267,19 @@ pub fn exchange(client: &mut Client, now_ms: u64, input: &[u8], chunk: usize) ->
     let mut result = Exchange::default();
     let mut pending = input;
     client.server.set_clock(now_ms);
+    let mut stuck = 0;
     loop {
         let offer = &pending[..pending.len().min(chunk)];
-        let consumed = client.server.receive(0, offer);
+        let consumed = if offer.is_empty() {
+            0
+        } else {
+            client.receive(offer)
+        };
         assert!(consumed <= offer.len());
         pending = &pending[consumed..];
         let mut sent = false;
         loop {
-            let outcome = client.server.send(0, &mut window);
+            let outcome = client.send(&mut window);
             assert!(outcome.written <= window.len());
             stream.extend_from_slice(&window[..outcome.written]);
             sent |= outcome.written > 0;
@@ -108,7 +294,13 @@ pub fn exchange(client: &mut Client, now_ms: u64, input: &[u8], chunk: usize) ->
         if client.closed || pending.is_empty() {
             break;
         }
-        assert!(consumed > 0 || sent, "no progress: connection stuck");
+        if consumed == 0 && !sent {
+            // Backpressure (a handler taking nothing) is fine for a while, not forever.
+            stuck += 1;
+            assert!(stuck < 1000, "no progress: connection stuck");
+        } else {
+            stuck = 0;
+        }
     }
     result.closed = client.closed;
     result.responses = split_responses(&stream);
@@ -116,8 +308,9 @@ pub fn exchange(client: &mut Client, now_ms: u64, input: &[u8], chunk: usize) ->
     result
 }
 
-/// Cuts a response stream at response boundaries: a head, then `Content-Length` bytes of body
-/// unless the next bytes are not a JSON body (the answer to a HEAD).
+/// Cuts a response stream at response boundaries: a head, then the body as `Content-Length`
+/// or chunked framing says, unless the next bytes start another response (the answer to a
+/// HEAD) or the stream ends.
 pub fn split_responses(mut stream: &[u8]) -> Vec<Vec<u8>> {
     let mut responses = Vec::new();
     while !stream.is_empty() {
@@ -127,21 +320,67 @@ pub fn split_responses(mut stream: &[u8]) -> Vec<Vec<u8>> {
             .expect("every response has a whole head")
             + 4;
         let head = std::str::from_utf8(&stream[..head_end]).expect("heads are UTF-8");
-        let length: usize = head
-            .split("\r\n")
-            .find_map(|line| line.strip_prefix("Content-Length: "))
-            .expect("every response has a Content-Length")
-            .parse()
-            .unwrap();
-        let body = if stream[head_end..].starts_with(b"{") {
-            length
-        } else {
+        if head.starts_with("HTTP/1.1 100 ") {
+            stream = &stream[head_end..];
+            continue;
+        }
+        let rest = &stream[head_end..];
+        let no_body = rest.is_empty() || rest.starts_with(b"HTTP/1.1 ");
+        let length = if no_body {
             0
+        } else if head.contains("\r\nTransfer-Encoding: chunked\r\n") {
+            chunked_length(rest)
+        } else {
+            head.split("\r\n")
+                .find_map(|line| line.strip_prefix("Content-Length: "))
+                .map_or(rest.len(), |value| value.parse().unwrap())
         };
-        responses.push(stream[..head_end + body].to_vec());
-        stream = &stream[head_end + body..];
+        responses.push(stream[..head_end + length].to_vec());
+        stream = &stream[head_end + length..];
     }
     responses
+}
+
+/// Bytes of a chunked body at the start of `body`, up to and including the last chunk.
+fn chunked_length(body: &[u8]) -> usize {
+    let mut position = 0;
+    loop {
+        let line_end = body[position..]
+            .windows(2)
+            .position(|window| window == b"\r\n")
+            .expect("chunk size line")
+            + position;
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&body[position..line_end]).unwrap(), 16)
+                .expect("hex chunk size");
+        position = line_end + 2 + size + 2;
+        if size == 0 {
+            return position;
+        }
+    }
+}
+
+/// Decodes a chunked body.
+pub fn dechunk(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut position = 0;
+    loop {
+        let line_end = body[position..]
+            .windows(2)
+            .position(|window| window == b"\r\n")
+            .expect("chunk size line")
+            + position;
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&body[position..line_end]).unwrap(), 16)
+                .expect("hex chunk size");
+        assert!(size > 0 || &body[line_end + 2..line_end + 4] == b"\r\n");
+        out.extend_from_slice(&body[line_end + 2..line_end + 2 + size]);
+        assert_eq!(&body[line_end + 2 + size..line_end + 4 + size], b"\r\n");
+        position = line_end + 4 + size;
+        if size == 0 {
+            return out;
+        }
+    }
 }
 
 /// Runs `input` through a fresh connection at time 0.
@@ -184,7 +423,10 @@ pub fn parse_any(bytes: &[u8]) -> Parsed {
     let head_only = bytes.ends_with(b"\r\n\r\n")
         && !bytes
             .windows(19)
-            .any(|window| window == b"Content-Length: 0\r\n");
+            .any(|window| window == b"Content-Length: 0\r\n")
+        && !bytes
+            .windows(26)
+            .any(|window| window == b"Transfer-Encoding: chunked");
     parse(bytes, head_only)
 }
 
@@ -213,22 +455,45 @@ pub fn parse(bytes: &[u8], head_only: bool) -> Parsed {
         headers,
         body: body.as_bytes().to_vec(),
     };
-    let length: usize = parsed.header("Content-Length").unwrap().parse().unwrap();
-    assert_eq!(parsed.header("Content-Type"), Some("application/json"));
     assert!(matches!(
         parsed.header("Connection"),
         Some("close" | "keep-alive")
     ));
+    assert_eq!(parsed.header("Cache-Control"), Some("no-store"));
+    if status == 204 {
+        assert!(parsed.header("Content-Length").is_none() && parsed.body.is_empty());
+        return parsed;
+    }
+    let chunked = parsed.header("Transfer-Encoding") == Some("chunked");
+    let mut parsed = parsed;
     if head_only {
         assert!(parsed.body.is_empty(), "HEAD response with a body");
-    } else {
+    } else if chunked {
+        assert!(parsed.header("Content-Length").is_none());
+        parsed.body = dechunk(&parsed.body);
+    } else if let Some(length) = parsed.header("Content-Length") {
+        let length: usize = length.parse().unwrap();
         assert_eq!(parsed.body.len(), length, "Content-Length matches the body");
-        let value = parsed.json();
-        if status != 200 {
+    } else {
+        assert_eq!(
+            parsed.header("Connection"),
+            Some("close"),
+            "close-delimited"
+        );
+    }
+    let content_type = parsed.header("Content-Type").unwrap().to_string();
+    if status >= 400 {
+        assert_eq!(content_type, "application/problem+json");
+        if !head_only {
+            let value = parsed.json();
             assert_eq!(value["status"], u64::from(status));
-            assert_eq!(value["error"], parsed.reason.as_str());
-            assert!(value["message"].is_string());
+            assert_eq!(value["title"], parsed.reason.as_str());
+            assert_eq!(value["type"], "about:blank");
+            assert!(value["detail"].is_string());
+            assert!(value["code"].as_str().is_some_and(|code| !code.is_empty()));
         }
+    } else if content_type == "application/json" && !head_only {
+        let _ = parsed.json();
     }
     parsed
 }
