@@ -963,8 +963,16 @@ fn upload_refusals() {
         ),
         (upload_request(None, octets), 411, "length_required"),
         (upload_request(Some(0), octets), 400, "invalid_field"),
-        (upload_request(Some(2 << 20), octets), 413, "content_too_large"),
-        (upload_request(Some(1 << 40), octets), 413, "content_too_large"),
+        (
+            upload_request(Some(2 << 20), octets),
+            413,
+            "content_too_large",
+        ),
+        (
+            upload_request(Some(1 << 40), octets),
+            413,
+            "content_too_large",
+        ),
     ] {
         let (got, _, text) = run(&mut fake, &request, BUFFER);
         assert_eq!(got, status, "{text}");
