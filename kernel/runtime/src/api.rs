@@ -325,11 +325,11 @@ impl Backend for KernelBackend<'_> {
         let Some(ports) = self.ports.as_deref() else {
             return page;
         };
+        // Positions are table slots: a page scans only the slots it covers.
         let entries = ports
             .switch()
-            .entries()
-            .enumerate()
-            .skip(start as usize)
+            .table()
+            .iter_from(start as usize)
             .filter(|(_, entry)| filter.matches(entry));
         for (position, entry) in entries {
             let position = u32::try_from(position).unwrap_or(u32::MAX);

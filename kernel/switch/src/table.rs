@@ -365,6 +365,13 @@ impl<const SLOTS: usize> MacTable<SLOTS> {
         (0..SLOTS).filter_map(|index| self.entry_at(index))
     }
 
+    /// The entries in slots `first..`, with their slot, in slot order: the management API
+    /// pages the table by slot, so a page costs the slots it covers, not a scan from slot 0.
+    pub fn iter_from(&self, first: usize) -> impl Iterator<Item = (usize, Entry)> + '_ {
+        (first.min(SLOTS)..SLOTS)
+            .filter_map(|index| self.entry_at(index).map(|entry| (index, entry)))
+    }
+
     /// One step of the general-purpose incremental scan (the switch's failover announcements):
     /// the entry in the scan cursor's slot, if any, and the cursor moves on.
     ///
@@ -461,6 +468,24 @@ mod tests {
         assert!(table.remove(V1, mac(1)).is_none());
         assert!(table.is_empty());
         table.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn iter_from_a_slot_resumes_the_slot_order() {
+        let mut table = MacTable::<64>::new();
+        for n in 0..20 {
+            table
+                .insert(V1, mac(n), port(1), EntryKind::Learned, Tick::from_secs(1))
+                .unwrap();
+        }
+        let all: heapless::Vec<(usize, Entry), 32> = table.iter_from(0).collect();
+        assert_eq!(all.len(), 20);
+        assert!(all.windows(2).all(|pair| pair[0].0 < pair[1].0));
+        let (slot, _) = all[7];
+        let rest: heapless::Vec<(usize, Entry), 32> = table.iter_from(slot + 1).collect();
+        assert_eq!(&rest[..], &all[8..]);
+        assert_eq!(table.iter_from(64).count(), 0);
+        assert_eq!(table.iter_from(usize::MAX).count(), 0);
     }
 
     #[test]
