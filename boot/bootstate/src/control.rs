@@ -126,6 +126,8 @@ pub struct StagingWriter {
     written: u32,
     /// Bytes of the bank erased so far (whole sectors from its start).
     erased: u32,
+    /// The erase of the sector at `erased` was started and has not been seen to end.
+    erasing: bool,
     buffer: [u8; STAGING_CHUNK],
     buffered: usize,
 }
@@ -142,7 +144,9 @@ const _: () = assert!(crate::layout::SECTOR_SIZE.is_multiple_of(STAGING_CHUNK as
 pub enum StageStep {
     /// Nothing to do: the buffer is not full (and not the last).
     Idle,
-    /// Erased the sector the next program starts.
+    /// Started erasing the sector the next program starts, or it is still being erased.
+    Erasing,
+    /// The sector the next program starts is erased.
     Erased,
     /// Programmed this many image bytes.
     Programmed(u32),
@@ -190,6 +194,7 @@ impl StagingWriter {
             bank,
             written: 0,
             erased: 0,
+            erasing: false,
             buffer: [0xFF; STAGING_CHUNK],
             buffered: 0,
         }
@@ -562,9 +567,10 @@ impl<F: Flash> BootControl<F> {
         Ok(())
     }
 
-    /// One flash operation of staging: erases the sector the buffer's program starts (if not
-    /// yet erased), else programs the buffer once it is full, or, with `last`, whatever it
-    /// holds (padded with 0xFF). [`StageStep::Idle`] when there is nothing to do.
+    /// One flash operation of staging: starts erasing the sector the buffer's program starts
+    /// (if not yet erased) or looks whether that erase ended, else programs the buffer once it
+    /// is full, or, with `last`, whatever it holds (padded with 0xFF). [`StageStep::Idle`] when
+    /// there is nothing to do.
     pub fn stage_step(
         &mut self,
         writer: &mut StagingWriter,
@@ -574,10 +580,18 @@ impl<F: Flash> BootControl<F> {
             return Ok(StageStep::Idle);
         }
         let base = bank_offset(writer.bank);
-        if writer.written >= writer.erased {
-            self.flash.erase(base + writer.erased)?;
+        if writer.erasing {
+            if self.flash.erase_busy()? {
+                return Ok(StageStep::Erasing);
+            }
+            writer.erasing = false;
             writer.erased += F::SECTOR_SIZE;
             return Ok(StageStep::Erased);
+        }
+        if writer.written >= writer.erased {
+            self.flash.erase_begin(base + writer.erased)?;
+            writer.erasing = true;
+            return Ok(StageStep::Erasing);
         }
         let bytes = writer.buffered as u32;
         self.flush(writer)?;

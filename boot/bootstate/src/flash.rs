@@ -62,4 +62,17 @@ pub trait Flash {
     /// Programs `data` at `offset`; both must be multiples of `PROGRAM_GRANULARITY` and the
     /// target words must be erased.
     fn program(&mut self, offset: u32, data: &[u8]) -> Result<(), FlashError>;
+
+    /// Starts erasing the sector at `sector_offset`; [`Flash::erase_busy`] says when it is done
+    /// (a real NOR erase takes up to seconds: a caller with a loop to keep running polls it).
+    /// Any other operation waits for it. By default the whole erase, as [`Flash::erase`].
+    fn erase_begin(&mut self, sector_offset: u32) -> Result<(), FlashError> {
+        self.erase(sector_offset)
+    }
+
+    /// Whether the erase [`Flash::erase_begin`] started still runs; its error once it ended
+    /// badly. By default never busy.
+    fn erase_busy(&mut self) -> Result<bool, FlashError> {
+        Ok(false)
+    }
 }

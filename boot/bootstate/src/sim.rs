@@ -39,6 +39,9 @@ pub struct NorSim {
     programs: u64,
     armed: Option<(u64, Fault)>,
     powered: bool,
+    /// Polls of [`Flash::erase_busy`] that report busy after each [`Flash::erase_begin`].
+    erase_busy_polls: u32,
+    erase_busy_left: u32,
 }
 
 const SECTOR: u32 = layout::SECTOR_SIZE;
@@ -72,6 +75,8 @@ impl NorSim {
             erases: 0,
             programs: 0,
             armed: None,
+            erase_busy_polls: 0,
+            erase_busy_left: 0,
             powered: true,
         }
     }
@@ -132,6 +137,12 @@ impl NorSim {
         self.armed = Some((self.operations() + after, fault));
     }
 
+    /// Makes each [`Flash::erase_begin`] report busy for `polls` polls (the data is erased at
+    /// once; the model is of a caller that must not wait).
+    pub fn set_erase_busy_polls(&mut self, polls: u32) {
+        self.erase_busy_polls = polls;
+    }
+
     /// Arms a plain power cut before the `after`-th next operation.
     pub fn power_cut_before(&mut self, after: u64) {
         self.arm(after, Fault::PowerCut);
@@ -187,6 +198,20 @@ impl NorSim {
 impl Flash for NorSim {
     const SECTOR_SIZE: u32 = layout::SECTOR_SIZE;
     const PROGRAM_GRANULARITY: u32 = layout::PROGRAM_GRANULARITY;
+
+    fn erase_begin(&mut self, sector_offset: u32) -> Result<(), FlashError> {
+        self.erase(sector_offset)?;
+        self.erase_busy_left = self.erase_busy_polls;
+        Ok(())
+    }
+
+    fn erase_busy(&mut self) -> Result<bool, FlashError> {
+        if self.erase_busy_left == 0 {
+            return Ok(false);
+        }
+        self.erase_busy_left -= 1;
+        Ok(true)
+    }
 
     fn capacity(&self) -> u32 {
         self.size

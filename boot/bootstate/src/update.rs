@@ -604,7 +604,9 @@ impl fmt::Display for UploadProgress {
 pub enum Work {
     /// Nothing to do until more bytes arrive (the caller may sleep).
     Idle,
-    /// Erased one sector of the bank.
+    /// Started erasing a sector of the bank, or it still erases.
+    Erasing,
+    /// A sector of the bank is erased.
     Erased,
     /// Programmed this many bytes.
     Programmed(u32),
@@ -730,6 +732,10 @@ impl Upload {
                 let step = control.stage_step(&mut writer, last);
                 self.written = writer.written();
                 match step {
+                    Ok(StageStep::Erasing) => {
+                        self.phase = Phase::Receiving(writer);
+                        Work::Erasing
+                    }
                     Ok(StageStep::Erased) => {
                         self.phase = Phase::Receiving(writer);
                         Work::Erased

@@ -118,6 +118,29 @@ fn the_hash_is_sliced_and_progress_is_reported() {
 }
 
 #[test]
+fn a_slow_erase_is_polled_across_passes_not_waited_for() {
+    let mut control = boot(provisioned(1));
+    control.flash_mut().set_erase_busy_polls(5);
+    let bytes = image(2, 2, 300_000);
+    let mut upload = start(&mut control, bytes.len());
+    let mut erasing = 0;
+    let mut offset = 0;
+    loop {
+        if offset < bytes.len() {
+            offset += upload.feed(&bytes[offset..]).unwrap();
+        }
+        match upload.poll(&mut control, &keys()) {
+            Work::Erasing => erasing += 1,
+            Work::Finished => break,
+            _ => {}
+        }
+    }
+    // Two sectors, each started once and then seen busy five times.
+    assert_eq!(erasing, 2 * 6);
+    assert!(matches!(upload.progress().state, UploadState::Succeeded(_)));
+}
+
+#[test]
 fn a_bad_signature_marks_the_bank_bad_with_the_reason() {
     let mut control = boot(provisioned(1));
     let bytes = image_signed_by(&stranger_key(), 2, 2, 9000);
@@ -156,6 +179,7 @@ fn an_aborted_upload_leaves_the_bank_writing_and_a_new_one_can_start() {
     assert_eq!(taken, 2048, "one buffer, then backpressure");
     assert_eq!(upload.feed(&bytes[taken..5000]).unwrap(), 0);
     assert!(upload.has_work());
+    assert_eq!(upload.poll(&mut control, &keys()), Work::Erasing);
     assert_eq!(upload.poll(&mut control, &keys()), Work::Erased);
     assert_eq!(upload.poll(&mut control, &keys()), Work::Programmed(2048));
     assert!(!upload.has_work());

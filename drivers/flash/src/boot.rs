@@ -87,6 +87,21 @@ impl<B: Bus> Flash for BootFlash<B> {
         Ok(self.flash.erase_sector(sector_offset as usize)?)
     }
 
+    fn erase_begin(&mut self, sector_offset: u32) -> Result<(), FlashError> {
+        if !sector_offset.is_multiple_of(Self::SECTOR_SIZE) {
+            return Err(FlashError::Unaligned);
+        }
+        self.erases += 1;
+        Ok(self.flash.erase_start(sector_offset as usize)?)
+    }
+
+    fn erase_busy(&mut self) -> Result<bool, FlashError> {
+        match self.flash.erase_poll() {
+            None => Ok(true),
+            Some(result) => result.map(|()| false).map_err(FlashError::from),
+        }
+    }
+
     fn program(&mut self, offset: u32, data: &[u8]) -> Result<(), FlashError> {
         let granularity = Self::PROGRAM_GRANULARITY as usize;
         if !(offset as usize).is_multiple_of(granularity) || !data.len().is_multiple_of(granularity)

@@ -590,4 +590,33 @@ mod tests {
         // Lazy: out once (the erase), back once (the read), plus the query at start.
         assert!(lazy <= 4, "{lazy} remaps");
     }
+
+    #[test]
+    fn an_erase_can_run_while_the_caller_does_other_work() {
+        let mut flash = buffered();
+        flash.bus_mut().busy_polls = 3;
+        flash.erase_start(BLOCK).unwrap();
+        assert_eq!(flash.erase_poll(), None);
+        assert_eq!(flash.erase_poll(), None);
+        assert_eq!(flash.erase_poll(), None);
+        assert_eq!(flash.erase_poll(), Some(Ok(())));
+        assert_eq!(flash.erase_poll(), Some(Ok(())), "nothing running");
+        let mut back = [0u8; 8];
+        flash.read(BLOCK, &mut back).unwrap();
+        assert_eq!(back, [0xFF; 8]);
+        // Any other operation waits for a running erase first.
+        flash.bus_mut().busy_polls = 5;
+        flash.erase_start(2 * BLOCK).unwrap();
+        flash.program(2 * BLOCK, &pattern(16)).unwrap();
+        flash.read(2 * BLOCK, &mut back).unwrap();
+        assert_eq!(&back[..], &pattern(16)[..8]);
+        assert_eq!(flash.erase_poll(), Some(Ok(())));
+        // Its errors are typed, and reported once.
+        flash.bus_mut().locked_block = Some(3);
+        flash.erase_start(3 * BLOCK).unwrap();
+        assert_eq!(flash.erase_poll(), Some(Err(Error::Locked)));
+        assert_eq!(flash.erase_poll(), Some(Ok(())));
+        assert_eq!(flash.erase_start(BLOCK + 4), Err(Error::Unaligned));
+        assert_eq!(flash.bus_mut().bad_commands, 0);
+    }
 }

@@ -194,6 +194,8 @@ pub struct CfiFlash<B: Bus> {
     /// Leave the device in status mode after an erase or program; the next read through the
     /// driver enters read-array mode first ([`CfiFlash::with_lazy_read_array`]).
     lazy_read_array: bool,
+    /// The block whose erase [`CfiFlash::erase_start`] started and nobody has seen end yet.
+    erasing: Option<usize>,
 }
 
 impl<B: Bus> CfiFlash<B> {
@@ -209,6 +211,7 @@ impl<B: Bus> CfiFlash<B> {
             program_polls: DEFAULT_PROGRAM_POLLS,
             write_buffer: 0,
             lazy_read_array: false,
+            erasing: None,
         }
     }
 
@@ -280,6 +283,7 @@ impl<B: Bus> CfiFlash<B> {
 
     /// Reads the CFI query table and returns the geometry (leaves the flash in read-array mode).
     pub fn query(&mut self) -> Result<CfiInfo, Error> {
+        self.finish_erase()?;
         // The query command goes to x16 address 0x55; table byte `i` then reads at bus word `i`.
         self.read_array = false;
         self.bus.write32(0x55 * BUS_WIDTH, command::CFI_QUERY);
@@ -313,6 +317,8 @@ impl<B: Bus> CfiFlash<B> {
 
     /// Reads the manufacturer and device codes (of the low chip).
     pub fn read_id(&mut self) -> (u16, u16) {
+        // A failed erase is reported by the next erase or program of that block.
+        let _ = self.finish_erase();
         self.read_array = false;
         self.bus.write32(0, command::READ_ID);
         let manufacturer = (self.bus.read32(0) & 0xFFFF) as u16;
@@ -324,6 +330,7 @@ impl<B: Bus> CfiFlash<B> {
 
     /// Reads `buf.len()` bytes from `offset` (any alignment), in read-array mode.
     pub fn read(&mut self, offset: usize, buf: &mut [u8]) -> Result<(), Error> {
+        self.finish_erase()?;
         self.check_range(offset, buf.len())?;
         if !self.read_array {
             self.bus.write32(0, command::READ_ARRAY);
@@ -343,8 +350,19 @@ impl<B: Bus> CfiFlash<B> {
         Ok(())
     }
 
-    /// Erases the block at `offset` (a multiple of the block size) to 0xFF.
+    /// Erases the block at `offset` (a multiple of the block size) to 0xFF, waiting for it.
     pub fn erase_sector(&mut self, offset: usize) -> Result<(), Error> {
+        self.finish_erase()?;
+        self.erase_start(offset)?;
+        self.erasing = None;
+        self.wait_ready(offset, self.erase_polls, Operation::Erase)
+    }
+
+    /// Starts erasing the block at `offset` and returns at once (a real part takes up to
+    /// seconds; QEMU erases during the confirm write). [`CfiFlash::erase_poll`] says when it is
+    /// done; any other operation waits for it first.
+    pub fn erase_start(&mut self, offset: usize) -> Result<(), Error> {
+        self.finish_erase()?;
         if self.block_size == 0 || !offset.is_multiple_of(self.block_size as usize) {
             return Err(Error::Unaligned);
         }
@@ -352,7 +370,30 @@ impl<B: Bus> CfiFlash<B> {
         self.read_array = false;
         self.bus.write32(offset, command::BLOCK_ERASE);
         self.bus.write32(offset, command::ERASE_CONFIRM);
-        self.wait_ready(offset, self.erase_polls, Operation::Erase)
+        self.bus.write32(offset, command::READ_STATUS);
+        self.erasing = Some(offset);
+        Ok(())
+    }
+
+    /// One look at the erase [`CfiFlash::erase_start`] began: `None` while it runs, then its
+    /// result (once; `Some(Ok(()))` when no erase is running).
+    pub fn erase_poll(&mut self) -> Option<Result<(), Error>> {
+        let Some(offset) = self.erasing else {
+            return Some(Ok(()));
+        };
+        if self.bus.read32(offset) & status::READY != status::READY {
+            return None;
+        }
+        self.erasing = None;
+        Some(self.wait_ready(offset, 1, Operation::Erase))
+    }
+
+    /// Waits for a started erase (another operation must not interrupt it).
+    fn finish_erase(&mut self) -> Result<(), Error> {
+        match self.erasing.take() {
+            Some(offset) => self.wait_ready(offset, self.erase_polls, Operation::Erase),
+            None => Ok(()),
+        }
     }
 
     /// Programs `data` at `offset`: aligned runs of at least two words through the write
@@ -362,6 +403,7 @@ impl<B: Bus> CfiFlash<B> {
     /// returns to read-array mode once at the end (each mode change remaps the window; per
     /// word that made QEMU ~20x slower).
     pub fn program(&mut self, offset: usize, data: &[u8]) -> Result<(), Error> {
+        self.finish_erase()?;
         self.read_array = false;
         let result = self.program_words(offset, data);
         if !self.lazy_read_array {

@@ -64,7 +64,7 @@ impl core::fmt::Display for StepTime {
 /// The upload's steps by kind.
 #[derive(Clone, Copy, Default, PartialEq, Eq)]
 pub struct StepTimes {
-    /// Sector erases.
+    /// Sector erases started (and the looks whether one ended while it runs).
     pub erase: StepTime,
     /// Programs (up to 2 KiB each).
     pub program: StepTime,
@@ -199,7 +199,10 @@ pub fn poll() -> Work {
         let now = timer::counter_microseconds();
         let took = now.saturating_sub(begun);
         let slot = match work {
-            Work::Erased => Some(&mut task.steps.erase),
+            // Starting the erase is the work (QEMU erases during the command); its end is a
+            // status read.
+            Work::Erasing => Some(&mut task.steps.erase),
+            Work::Erased => None,
             Work::Programmed(_) => Some(&mut task.steps.program),
             Work::VerifyStarted | Work::Hashed(_) => Some(&mut task.steps.hash),
             Work::Checked => Some(&mut task.steps.check),
@@ -215,7 +218,7 @@ pub fn poll() -> Work {
         work
     };
     match work {
-        Work::Erased => loopstats::note(Activity::FlashErase),
+        Work::Erasing | Work::Erased => loopstats::note(Activity::FlashErase),
         Work::Programmed(_) => loopstats::note(Activity::UpdateFrame),
         Work::VerifyStarted | Work::Hashed(_) | Work::Checked | Work::Finished => {
             loopstats::note(Activity::UpdateVerify)
