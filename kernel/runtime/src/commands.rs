@@ -317,6 +317,7 @@ fn execute(
         },
         Command::Config => crate::config::command_show(),
         Command::ConfigSave => crate::config::command_save(),
+        Command::ConfigJson => crate::config::command_json(),
         Command::ConfigSaveCut(operations) => {
             crate::config::command_save_cut(operations, system.semihosting)
         }

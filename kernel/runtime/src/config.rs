@@ -419,6 +419,24 @@ pub fn command_save_cut(operations: u32, semihosting: bool) {
     );
 }
 
+/// `config json`: the running config as `GET /v1/config` writes it, on one line.
+pub fn command_json() {
+    struct Console;
+    impl core::fmt::Write for Console {
+        fn write_str(&mut self, text: &str) -> core::fmt::Result {
+            crate::print!("{}", text);
+            Ok(())
+        }
+    }
+    let config = STATE.lock().running.clone();
+    if dpu_config::json::write(&config, &mut Console).is_err() {
+        println!();
+        println!("error: the console refused the output");
+        return;
+    }
+    println!();
+}
+
 /// `config clear`.
 pub fn command_clear() {
     let result = {

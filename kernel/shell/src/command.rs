@@ -131,6 +131,8 @@ pub enum Command<'a> {
     },
     /// Show the running config, where it came from, and the stored copies.
     Config,
+    /// Print the running config as the API's JSON (`GET /v1/config`).
+    ConfigJson,
     /// Save the running config to flash1's config area.
     ConfigSave,
     /// Erase the stored config (the next boot runs the defaults).
@@ -283,6 +285,7 @@ fn parse_config<'a>(mut words: impl Iterator<Item = &'a str>) -> Option<Command<
     match (words.next(), words.next()) {
         (None, _) => Some(Command::Config),
         (Some("save"), None) => Some(Command::ConfigSave),
+        (Some("json"), None) => Some(Command::ConfigJson),
         (Some("clear"), None) => Some(Command::ConfigClear),
         (Some("save-cut"), Some(count)) => {
             let count = count.parse().ok()?;
@@ -385,8 +388,8 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
     ),
     (
         "config",
-        "[save | clear]",
-        "the running config and the stored copies; save it to flash, or erase the stored one",
+        "[json | save | clear]",
+        "the running config and the stored copies; as JSON; save it to flash; erase the stored one",
     ),
     (
         "token",
@@ -849,6 +852,7 @@ mod tests {
         assert_eq!(Command::parse("config"), Ok(Command::Config));
         assert_eq!(Command::parse("config save"), Ok(Command::ConfigSave));
         assert_eq!(Command::parse("config clear"), Ok(Command::ConfigClear));
+        assert_eq!(Command::parse("config json"), Ok(Command::ConfigJson));
         assert!(Command::parse("config load").is_err());
         assert!(Command::parse("config save now").is_err());
         assert_eq!(
