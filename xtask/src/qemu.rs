@@ -190,3 +190,21 @@ impl Drop for QemuProcess {
         self.stop();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A test with no NIC must not get QEMU's default virtio-net-pci NIC: its option ROM is
+    /// not installed with `--no-install-recommends`, and every such boot failed on a fresh CI
+    /// machine ("failed to find romfile efi-virtio.rom").
+    #[test]
+    fn no_default_nic_on_any_command_line() {
+        let arguments = arguments(&Machine::default(), Path::new("Image"), "test.args")
+            .unwrap_or_else(|error| panic!("profile: {error}"));
+        assert!(
+            arguments.windows(2).any(|pair| pair == ["-nic", "none"]),
+            "{arguments:?}"
+        );
+    }
+}
