@@ -447,6 +447,11 @@ fn boot_guest(
         arguments.extend(["-icount".to_string(), "shift=0".to_string()]);
     }
     arguments.extend(qemu::profile("bench-switch.args", &fill)?);
+    // Extra QEMU arguments for a look inside (for example `-d exec,nochain -D FILE` to see
+    // where the instructions go); whitespace-separated, none by default.
+    if let Ok(extra) = std::env::var("DPU_BENCH_QEMU_EXTRA") {
+        arguments.extend(extra.split_whitespace().map(str::to_string));
+    }
     // QEMU inherits CPU 1; the generator and the counter thread stay on CPU 0.
     set_affinity(Some(QEMU_CPU));
     let session = Session::start_arguments(&arguments, &artifacts.elf);

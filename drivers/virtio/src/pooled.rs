@@ -121,6 +121,7 @@ pub struct PooledVirtioNet<T: Transport, const COUNT: usize = POOL_BUFFERS> {
 }
 
 /// A buffer the caller holds through an index-only [`NetDevice`] handle.
+
 enum Parked {
     Rx(PoolBuffer),
     Tx(PoolBuffer),
@@ -549,6 +550,91 @@ impl<T: Transport, const COUNT: usize> PooledVirtioNet<T, COUNT> {
         }
     }
 
+    /// Posts a burst of held buffers (received on any port of the same pool) on this port's TX
+    /// ring without copying, as [`transmit_pooled`](Self::transmit_pooled) does one, but with
+    /// one pool lock, one ring-room check and one index publish for the whole burst. Each
+    /// frame is `buffer[start..start + len]` of its own handle ([`PoolBuffer::set_frame`]).
+    /// Posted entries of `frames` become `None`; a refused buffer stays where it was, for the
+    /// caller to release or retry, and the refusals are counted by kind (here and in the
+    /// returned [`TxBurst`]). No notification (`flush`).
+    pub fn transmit_burst(&mut self, frames: &mut [Option<PoolBuffer>]) -> TxBurst {
+        let mut burst = TxBurst::default();
+        let wanted = frames.iter().filter(|frame| frame.is_some()).count();
+        if wanted == 0 {
+            return burst;
+        }
+        if self.tx_slots() < wanted {
+            self.reclaim_tx();
+        }
+        let mut slots = self.tx_slots();
+        let mut bytes = 0u64;
+        let port = self.port;
+        let pool = self.pool;
+        let tx = &mut self.tx;
+        pool.with_ledger(|ledger| {
+            for entry in frames.iter_mut() {
+                let Some(buffer) = entry.take() else {
+                    continue;
+                };
+                let (start, len) = (buffer.start(), buffer.len());
+                if !(ETHERNET_HEADER_LEN..=MAX_FRAME_LEN).contains(&len)
+                    || start < NET_HEADER_LEN
+                    || start.saturating_add(len) > POOL_BUFFER_SIZE
+                {
+                    burst.bad_length += 1;
+                    *entry = Some(buffer);
+                    continue;
+                }
+                if slots == 0 {
+                    burst.no_room += 1;
+                    *entry = Some(buffer);
+                    continue;
+                }
+                let index = match ledger.tx_check(port, &buffer) {
+                    Ok(slot) => slot as u16,
+                    Err(TxAdmitError::Reserve) => {
+                        burst.no_room += 1;
+                        *entry = Some(buffer);
+                        continue;
+                    }
+                    Err(_) => {
+                        burst.bad_handle += 1;
+                        *entry = Some(buffer);
+                        continue;
+                    }
+                };
+                let header = pool.address(index) + (start - NET_HEADER_LEN) as u64;
+                // SAFETY: as in `transmit_pooled`: the handle is the current one for a held
+                // buffer (checked under the lock just now) and is consumed below, so neither
+                // the caller nor a device touches the cell; the header bytes lie inside it
+                // (`start >= NET_HEADER_LEN`, checked above).
+                unsafe {
+                    let header = header as *mut u8;
+                    header.cast::<u64>().write_unaligned(0);
+                    header.add(8).cast::<u32>().write_unaligned(0);
+                }
+                if !tx.push_unpublished(index, header, (NET_HEADER_LEN + len) as u32, false) {
+                    burst.no_room += 1;
+                    *entry = Some(buffer);
+                    continue;
+                }
+                ledger.tx_posted(port, buffer);
+                slots -= 1;
+                burst.posted += 1;
+                bytes += len as u64;
+            }
+        });
+        if burst.posted > 0 {
+            self.tx.publish();
+        }
+        self.counters.tx_packets += burst.posted as u64;
+        self.counters.tx_bytes += bytes;
+        self.counters.tx_drop_bad_length += burst.bad_length as u64;
+        self.counters.tx_drop_no_room += burst.no_room as u64;
+        self.counters.handle_misuse += burst.bad_handle as u64;
+        burst
+    }
+
     /// Notifies the device of everything queued since the last flush, if it asked to be told.
     pub fn flush(&mut self) {
         if self.tx.should_notify() {
@@ -592,6 +678,19 @@ impl<T: Transport, const COUNT: usize> PooledVirtioNet<T, COUNT> {
         self.start();
         Ok(())
     }
+}
+
+/// What one [`PooledVirtioNet::transmit_burst`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TxBurst {
+    /// Buffers posted on the transmit ring (the driver owns them now).
+    pub posted: usize,
+    /// Refused: no ring slot, or the pool needs its free buffers for the RX reserves.
+    pub no_room: usize,
+    /// Refused: the frame's length or placement is out of range.
+    pub bad_length: usize,
+    /// Refused: a handle of another pool, or a stale one.
+    pub bad_handle: usize,
 }
 
 /// What one receive burst saw, applied to the counters after the pool lock is dropped.

@@ -423,6 +423,23 @@ impl<const SIZE: usize> VirtQueue<SIZE> {
     /// Posts one buffer and makes it available (no notification). `writable` buffers are for
     /// the device to fill (receive). Returns `false` if no descriptor is free.
     pub fn push(&mut self, token: u16, address: u64, length: u32, writable: bool) -> bool {
+        let pushed = self.push_unpublished(token, address, length, writable);
+        if pushed {
+            self.publish();
+        }
+        pushed
+    }
+
+    /// Posts one buffer without making it available yet: a burst of these is published with
+    /// one [`publish`](Self::publish) (one release store of the index, not one per buffer).
+    /// Returns `false` if no descriptor is free. The device sees nothing until `publish`.
+    pub fn push_unpublished(
+        &mut self,
+        token: u16,
+        address: u64,
+        length: u32,
+        writable: bool,
+    ) -> bool {
         if self.free_count == 0 || token == NOT_IN_FLIGHT {
             return false;
         }
@@ -443,12 +460,16 @@ impl<const SIZE: usize> VirtQueue<SIZE> {
         let position = usize::from(self.avail_index & (self.size - 1));
         self.memory.avail.ring[position].store(descriptor_index.to_le(), Ordering::Relaxed);
         self.avail_index = self.avail_index.wrapping_add(1);
-        // Release: the descriptor and ring slot are visible before the device sees the index.
+        true
+    }
+
+    /// Makes every buffer pushed so far available to the device (no notification).
+    pub fn publish(&mut self) {
+        // Release: the descriptors and ring slots are visible before the device sees the index.
         self.memory
             .avail
             .index
             .store(self.avail_index.to_le(), Ordering::Release);
-        true
     }
 
     /// Decides whether the device must be notified about buffers made available since the last

@@ -112,7 +112,10 @@ fn u16_at(frame: &[u8], offset: usize) -> u16 {
 }
 
 /// What to do to a frame's tag on its way out of one port.
+///
+/// 4-byte aligned, so an edit is one word to load or store (decisions carry one per port).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[repr(align(4))]
 pub enum Edit {
     /// Send it as it arrived.
     #[default]

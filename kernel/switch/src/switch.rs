@@ -167,7 +167,11 @@ pub struct Output {
 }
 
 /// Several outputs (a flood, or a unicast plus promiscuous copies), with per-port edits.
+///
+/// 8-byte aligned: a decision is copied a few times per frame, and at 2-byte alignment each
+/// copy was a run of halfword loads and stores (the target forbids unaligned accesses).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[repr(align(8))]
 pub struct Outputs {
     ports: PortSet,
     edits: [Edit; MAX_PORTS],
