@@ -744,7 +744,9 @@ impl<const SLOTS: usize> Switch<SLOTS> {
         source: MacAddress,
         now: Tick,
     ) -> Result<(), DropReason> {
-        let stored = self.table.get(vlan, source);
+        // One probe for the look and the refresh below.
+        let position = self.table.position(vlan, source);
+        let stored = position.and_then(|position| self.table.entry_at_position(position));
         let existing = stored.filter(|entry| self.live(entry, now));
         match existing {
             Some(entry) if entry.kind == EntryKind::Static => {
@@ -759,7 +761,7 @@ impl<const SLOTS: usize> Switch<SLOTS> {
                     || (self.is_uplink(ingress) && self.is_uplink(entry.port)) =>
             {
                 // Same port, or one uplink of the team to another: no move, refresh only.
-                if self.table.touch(vlan, source, now) {
+                if position.is_some_and(|position| self.table.touch_at(position, now)) {
                     self.counters.learn_writes += 1;
                 }
                 Ok(())
