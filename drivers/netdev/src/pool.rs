@@ -18,7 +18,7 @@
 //! caller holds no buffers, every port's receive ring can be refilled to its reserve.
 
 use core::fmt;
-use core::num::NonZeroU16;
+use core::num::NonZeroU32;
 use core::sync::atomic::{AtomicU16, Ordering};
 
 use crate::PoolOccupancy;
@@ -63,19 +63,29 @@ impl PoolPort {
 /// transmit it on a port of the same pool. Dropping it leaks the buffer until the pool is
 /// rebuilt, which shows in [`PoolOccupancy::rx_held`].
 ///
-/// Laid out for cheap moves: 4-byte aligned, and the pool id is never 0 (ids start at 1), so
-/// `Option<PoolBuffer>` is 12 bytes with no tag. A handle moves by three word copies, where
-/// at its natural 2-byte alignment every move into a burst slot was a `memcpy` call on a
-/// target that forbids unaligned accesses (aarch64-unknown-none).
+/// Laid out for cheap moves: 4-byte aligned, and the pool id, held in a whole word, is never 0
+/// (ids start at 1), so `Option<PoolBuffer>` is 12 bytes with no tag, and taking one out of a
+/// slot reads the id word and moves the two words after it. At its natural 2-byte alignment
+/// every such move was a `memcpy` call on a target that forbids unaligned accesses
+/// (aarch64-unknown-none).
 #[derive(Debug, PartialEq, Eq)]
 #[must_use = "a pool buffer must be released or transmitted"]
 #[repr(align(4))]
 pub struct PoolBuffer {
-    pool: NonZeroU16,
+    pool: NonZeroU32,
     index: u16,
     generation: u16,
     start: u16,
     len: u16,
+}
+
+/// A handle's pool word: the id in the low 16 bits and bit 16 set, so the word is never 0 (the
+/// niche `Option<PoolBuffer>` uses), whatever the id.
+const fn pool_word(pool: PoolId) -> NonZeroU32 {
+    match NonZeroU32::new(0x1_0000 | pool.0 as u32) {
+        Some(word) => word,
+        None => NonZeroU32::MAX,
+    }
 }
 
 // A handle in a burst slot is 12 bytes, word aligned, with no separate `Some` tag.
@@ -85,7 +95,7 @@ const _: () = assert!(core::mem::align_of::<PoolBuffer>() == 4);
 impl PoolBuffer {
     /// The pool this buffer belongs to.
     pub const fn pool(&self) -> PoolId {
-        PoolId(self.pool.get())
+        PoolId(self.pool.get() as u16)
     }
 
     /// Index of the buffer in its pool.
@@ -126,11 +136,7 @@ impl PoolBuffer {
     #[cfg(any(test, feature = "test-support"))]
     pub const fn forged_copy(&self, pool: PoolId, generation: u16) -> Self {
         Self {
-            // A forged id of 0 (no pool) reads as an id no pool has.
-            pool: match NonZeroU16::new(pool.0) {
-                Some(pool) => pool,
-                None => NonZeroU16::MAX,
-            },
+            pool: pool_word(pool),
             index: self.index,
             generation,
             start: self.start,
@@ -475,7 +481,10 @@ impl<const COUNT: usize> PoolLedger<COUNT> {
             return None;
         }
         // An attached port's ledger has its id (never 0); without one, nothing is issued.
-        let pool = NonZeroU16::new(self.id.0)?;
+        if self.id == PoolId(0) {
+            return None;
+        }
+        let pool = pool_word(self.id);
         self.posted_changed(port.index(), false);
         self.owners[slot] = Owner::Held;
         self.held += 1;
@@ -576,7 +585,10 @@ impl<const COUNT: usize> PoolLedger<COUNT> {
             }
             return None;
         }
-        let pool = NonZeroU16::new(self.id.0)?;
+        if self.id == PoolId(0) {
+            return None;
+        }
+        let pool = pool_word(self.id);
         let slot = self.take_free()?;
         self.owners[slot] = Owner::Held;
         self.held += 1;

@@ -75,6 +75,38 @@ fn assert_pool_consistent(pool: &Pool) {
 }
 
 #[test]
+fn burst_heads_are_read_with_one_lock_whatever_the_alignment() {
+    let pool = pool();
+    let (device_a, mut port_a) = port(pool, 128);
+    // The heads of a burst, with one lock: each is the frame's first 24 bytes in memory order,
+    // whatever the start's alignment; a refused handle or an empty slot is left alone.
+    assert!(device_a.deliver(&frame(3, 60)));
+    assert!(device_a.deliver(&frame(4, 60)));
+    let mut two = receive_all(&mut port_a).into_iter();
+    let (third, mut fourth) = (two.next().unwrap(), two.next().unwrap());
+    let (start, len) = (fourth.start(), fourth.len());
+    pool.buffer_mut(&mut fourth)
+        .copy_within(start..start + len, start + 2);
+    fourth.set_frame(start + 2, len);
+    let stale = third.forged_copy(third.pool(), third.generation().wrapping_add(1));
+    let burst = [Some(third), None, Some(fourth), Some(stale)];
+    let mut words = [[7u64; 3]; 4];
+    assert_eq!(pool.head_words(&burst, &mut words), 0b0101);
+    for (position, expected) in [(0, frame(3, 60)), (2, frame(4, 60))] {
+        let bytes: Vec<u8> = words[position]
+            .iter()
+            .flat_map(|w| w.to_ne_bytes())
+            .collect();
+        assert_eq!(bytes[..], expected[..24]);
+    }
+    assert_eq!((words[1], words[3]), ([7; 3], [7; 3]));
+    let [third, _, fourth, _] = burst;
+    pool.release(third.unwrap()).unwrap();
+    pool.release(fourth.unwrap()).unwrap();
+    assert_pool_consistent(pool);
+}
+
+#[test]
 fn forwarding_between_two_ports_moves_the_buffer_without_a_copy() {
     let pool = pool();
     let (device_a, mut port_a) = port(pool, 128);

@@ -513,13 +513,54 @@ impl<const SIZE: usize> VirtQueue<SIZE> {
         let (id, length) = element.read();
         self.last_used = self.last_used.wrapping_add(1);
         self.after_used();
+        Some(self.retire(id, length))
+    }
+
+    /// Takes up to `limit` used buffers with one read of the device's index and one
+    /// interrupt-suppression step for all of them, handing each to `take` as
+    /// [`pop_used`](Self::pop_used) would return it (a protocol violation as an `Err`, the
+    /// entry skipped). Returns how many entries were taken (0: none pending, or `limit` 0).
+    pub fn pop_used_burst(
+        &mut self,
+        limit: usize,
+        mut take: impl FnMut(Result<UsedBuffer, QueueError>),
+    ) -> usize {
+        let used_index = u16::from_le(self.memory.used.index.load(Ordering::Acquire));
+        let pending = used_index.wrapping_sub(self.last_used);
+        if pending == 0 || limit == 0 {
+            return 0;
+        }
+        if pending > self.in_flight {
+            // As in `pop_used`: believe nothing, resynchronise and report.
+            self.last_used = used_index;
+            self.after_used();
+            take(Err(QueueError::UsedIndexJump {
+                claimed: pending,
+                in_flight: self.in_flight,
+            }));
+            return 1;
+        }
+        let count = usize::from(pending).min(limit);
+        for _ in 0..count {
+            let element = &self.memory.used.ring[usize::from(self.last_used & (self.size - 1))];
+            let (id, length) = element.read();
+            self.last_used = self.last_used.wrapping_add(1);
+            take(self.retire(id, length));
+        }
+        // Once per burst: the park distance is far larger than a ring.
+        self.after_used();
+        count
+    }
+
+    /// Checks a used entry the driver just took and retires its descriptor.
+    fn retire(&mut self, id: u32, length: u32) -> Result<UsedBuffer, QueueError> {
         if id >= u32::from(self.size) {
-            return Some(Err(QueueError::UsedIdOutOfRange { id }));
+            return Err(QueueError::UsedIdOutOfRange { id });
         }
         let descriptor_index = id as usize;
         let token = self.tokens[descriptor_index];
         if token == NOT_IN_FLIGHT {
-            return Some(Err(QueueError::UsedIdNotPosted { id }));
+            return Err(QueueError::UsedIdNotPosted { id });
         }
         self.tokens[descriptor_index] = NOT_IN_FLIGHT;
         self.free_descriptors[usize::from(self.free_count)] = id as u16;
@@ -527,13 +568,13 @@ impl<const SIZE: usize> VirtQueue<SIZE> {
         self.in_flight -= 1;
         let capacity = self.writable_capacity[descriptor_index];
         if length > capacity {
-            return Some(Err(QueueError::UsedLengthTooLarge {
+            return Err(QueueError::UsedLengthTooLarge {
                 token,
                 length,
                 capacity,
-            }));
+            });
         }
-        Some(Ok(UsedBuffer { token, length }))
+        Ok(UsedBuffer { token, length })
     }
 
     /// After the driver took used entries: keep interrupts suppressed (the driver is polling).

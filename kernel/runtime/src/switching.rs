@@ -23,8 +23,8 @@ use crate::print;
 use crate::println;
 use dpu_switch::config::PortList;
 use dpu_switch::{
-    Decision, DropReason, Edit, EntryKind, MAX_PORTS, MacAddress, Outputs, PortId, PortRole,
-    Switch, SwitchConfig, Tick, VlanId, apply_edit, parse_cmdline,
+    Decision, DropReason, Edit, EntryKind, FrameHead, MAX_PORTS, MacAddress, Outputs, PortId,
+    PortRole, Switch, SwitchConfig, Tick, VlanId, apply_edit, parse_cmdline,
 };
 use netdev::{LinkState, POOL_HEADROOM, PoolBuffer, TxErrorKind};
 use static_cell::ConstStaticCell;
@@ -84,6 +84,9 @@ pub struct DataPorts {
     frames: [Option<PoolBuffer>; BURST],
     /// The clock at the last maintenance step (aging sweep, failover announcements).
     maintained_at: Option<Tick>,
+    /// The first 24 bytes of each frame of the burst, read with one pool lock (what the switch
+    /// decides on). Written before read in every pass, so never cleared.
+    heads: [[u64; 3]; BURST],
     /// Frames decided for each output during one ingress burst, handed to its driver as one
     /// burst (one pool lock, one ring-room check, one index publish for all of them).
     outputs: [OutputQueue; MAX_PORTS],
@@ -165,6 +168,7 @@ impl DataPorts {
             crossconnect: false,
             frames: [const { None }; BURST],
             maintained_at: None,
+            heads: [[0; 3]; BURST],
             outputs: [const { OutputQueue::EMPTY }; MAX_PORTS],
         };
         // `switch.crossconnect` is a bench mode, not a switch config key: take it out first.
@@ -281,13 +285,22 @@ impl DataPorts {
             let Some(nic) = nics.get_mut(input) else {
                 continue;
             };
-            let received = nic.driver.receive(&mut self.frames);
+            let received = nic.driver.receive(&mut self.frames).min(BURST);
             received_total += received;
+            // One lock for the heads of the whole burst, read with word loads.
+            let valid = POOL.head_words(&self.frames[..received], &mut self.heads[..received]);
             for position in 0..received {
                 let Some(buffer) = self.frames.get_mut(position).and_then(Option::take) else {
                     continue;
                 };
-                match self.switch.process(ingress, POOL.frame(&buffer), now) {
+                // A refused handle (counted by the pool) reads as an empty frame: a runt.
+                let length = if valid & (1 << position) != 0 {
+                    buffer.len()
+                } else {
+                    0
+                };
+                let head = FrameHead::from_words(self.heads[position], length);
+                match self.switch.process_head(ingress, &head, now) {
                     Decision::Drop(_) => self.release(buffer),
                     Decision::Forward(output) => {
                         self.send(nics, buffer, output.port, output.edit, Sent::Moved);

@@ -11,7 +11,7 @@ use heapless::Deque;
 use crate::config::{
     ConfigError, LimitPolicy, Policy, PortConfig, PortRole, SwitchConfig, VlanMode,
 };
-use crate::frame::{Edit, EditError, HeaderError, IngressTag, parse_header, write_rarp};
+use crate::frame::{Edit, EditError, FrameHead, HeaderError, IngressTag, parse_head, write_rarp};
 use crate::table::{Entry, EntryKind, MAC_TABLE_SLOTS, MacTable, TableFull};
 use crate::types::{MAX_PORTS, MacAddress, PortId, PortSet, Tick, VlanId};
 
@@ -650,12 +650,18 @@ impl<const SLOTS: usize> Switch<SLOTS> {
     /// Decides what to do with `frame` (starting at its destination address) received on
     /// `ingress` at `now`, learning its source and counting it.
     pub fn process(&mut self, ingress: PortId, frame: &[u8], now: Tick) -> Decision {
+        self.process_head(ingress, &FrameHead::from_frame(frame), now)
+    }
+
+    /// As [`Switch::process`], from the frame's head (its first bytes and its length), which a
+    /// driver can read with word loads while it receives the burst.
+    pub fn process_head(&mut self, ingress: PortId, head: &FrameHead, now: Tick) -> Decision {
         if !self.config.has_port(ingress) {
             self.counters.drops[DropReason::UnknownPort.index()] += 1;
             return Decision::Drop(DropReason::UnknownPort);
         }
-        let length = frame.len() as u64;
-        let decision = self.decide(ingress, frame, now);
+        let length = head.len() as u64;
+        let decision = self.decide(ingress, head, now);
         let counters = &mut self.port_counters[ingress.index()];
         counters.rx_packets += 1;
         counters.rx_bytes += length;
@@ -666,12 +672,12 @@ impl<const SLOTS: usize> Switch<SLOTS> {
             }
             Decision::Forward(output) => {
                 counters.forwarded += 1;
-                self.count_tx(*output, frame.len());
+                self.count_tx(*output, head.len());
             }
             Decision::Flood(outputs) => {
                 counters.flooded += 1;
                 for output in outputs.iter() {
-                    self.count_tx(output, frame.len());
+                    self.count_tx(output, head.len());
                 }
             }
         }
@@ -684,8 +690,8 @@ impl<const SLOTS: usize> Switch<SLOTS> {
         counters.tx_bytes += output.edit.edited_length(length) as u64;
     }
 
-    fn decide(&mut self, ingress: PortId, frame: &[u8], now: Tick) -> Decision {
-        let header = match parse_header(frame) {
+    fn decide(&mut self, ingress: PortId, head: &FrameHead, now: Tick) -> Decision {
+        let header = match parse_head(head) {
             Ok(header) => header,
             Err(error) => return Decision::Drop(error.into()),
         };
