@@ -121,7 +121,6 @@ pub struct PooledVirtioNet<T: Transport, const COUNT: usize = POOL_BUFFERS> {
 }
 
 /// A buffer the caller holds through an index-only [`NetDevice`] handle.
-
 enum Parked {
     Rx(PoolBuffer),
     Tx(PoolBuffer),
