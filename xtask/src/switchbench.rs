@@ -8,6 +8,8 @@
 //! the zero-loss rate by binary search, prints a table and writes CSV and SVG under
 //! `target/bench/`. QEMU runs on host CPU 1, the generator on CPU 0.
 
+mod peer;
+
 use crate::qemu::{self, Machine};
 use crate::session::Session;
 use crate::{BuildOptions, OptionWalker, build, workspace_root};
@@ -313,7 +315,10 @@ impl Drop for Generator {
 }
 
 /// `cargo xtask bench switch [--reps N] [--trial-seconds S] [--iterations N]
-/// [--instructions | --no-instructions] [--netdev socket|dgram|dgram-unix]`.
+/// [--instructions | --no-instructions] [--netdev socket|dgram|dgram-unix] [--peer]`.
+///
+/// `--peer`: our switch and cross-connect beside the Linux bridge and XDP redirect through
+/// `peer-bench` (see [`peer`]), with `--reps`, `--trial-seconds` and `--iterations`.
 pub fn bench(options: &BuildOptions, arguments: &[String]) -> Result<()> {
     let mut settings = Settings {
         reps: 1,
@@ -324,9 +329,11 @@ pub fn bench(options: &BuildOptions, arguments: &[String]) -> Result<()> {
         instructions: true,
         backend: Backend::Socket,
     };
+    let mut peer_mode = false;
     let mut walker = OptionWalker::new(arguments);
     while let Some(option) = walker.next_option() {
         match option {
+            "--peer" => peer_mode = true,
             "--reps" => settings.reps = walker.value(option)?.parse()?,
             "--trial-seconds" => {
                 settings.trial = Duration::from_secs_f64(walker.value(option)?.parse()?)
@@ -337,6 +344,19 @@ pub fn bench(options: &BuildOptions, arguments: &[String]) -> Result<()> {
             "--netdev" => settings.backend = Backend::parse(&walker.value(option)?)?,
             other => bail!("bench switch: unknown option '{other}'"),
         }
+    }
+    if peer_mode {
+        // Beside the Linux peers through peer-bench's run.sh (its generator, its flags).
+        return peer::run(
+            options,
+            &peer::PeerSettings {
+                reps: settings.reps,
+                search_seconds: settings.trial.as_secs_f64().max(1.0),
+                iterations: settings.iterations,
+                unpaced_seconds: 3.0,
+                frame: 64,
+            },
+        );
     }
     crate::install::ensure_qemu()?;
     let artifacts = build::build_kernel(options)?;
@@ -447,6 +467,11 @@ fn boot_guest(
         arguments.extend(["-icount".to_string(), "shift=0".to_string()]);
     }
     arguments.extend(qemu::profile("bench-switch.args", &fill)?);
+    // Extra QEMU arguments for a look inside (for example `-d exec,nochain -D FILE` to see
+    // where the instructions go); whitespace-separated, none by default.
+    if let Ok(extra) = std::env::var("DPU_BENCH_QEMU_EXTRA") {
+        arguments.extend(extra.split_whitespace().map(str::to_string));
+    }
     // QEMU inherits CPU 1; the generator and the counter thread stay on CPU 0.
     set_affinity(Some(QEMU_CPU));
     let session = Session::start_arguments(&arguments, &artifacts.elf);

@@ -18,6 +18,7 @@
 //! caller holds no buffers, every port's receive ring can be refilled to its reserve.
 
 use core::fmt;
+use core::num::NonZeroU32;
 use core::sync::atomic::{AtomicU16, Ordering};
 
 use crate::PoolOccupancy;
@@ -61,20 +62,40 @@ impl PoolPort {
 /// stale or belongs to another pool. Give it back exactly once: release it to the pool or
 /// transmit it on a port of the same pool. Dropping it leaks the buffer until the pool is
 /// rebuilt, which shows in [`PoolOccupancy::rx_held`].
+///
+/// Laid out for cheap moves: 4-byte aligned, and the pool id, held in a whole word, is never 0
+/// (ids start at 1), so `Option<PoolBuffer>` is 12 bytes with no tag, and taking one out of a
+/// slot reads the id word and moves the two words after it. At its natural 2-byte alignment
+/// every such move was a `memcpy` call on a target that forbids unaligned accesses
+/// (aarch64-unknown-none).
 #[derive(Debug, PartialEq, Eq)]
 #[must_use = "a pool buffer must be released or transmitted"]
+#[repr(align(4))]
 pub struct PoolBuffer {
-    pool: PoolId,
+    pool: NonZeroU32,
     index: u16,
     generation: u16,
     start: u16,
     len: u16,
 }
 
+/// A handle's pool word: the id in the low 16 bits and bit 16 set, so the word is never 0 (the
+/// niche `Option<PoolBuffer>` uses), whatever the id.
+const fn pool_word(pool: PoolId) -> NonZeroU32 {
+    match NonZeroU32::new(0x1_0000 | pool.0 as u32) {
+        Some(word) => word,
+        None => NonZeroU32::MAX,
+    }
+}
+
+// A handle in a burst slot is 12 bytes, word aligned, with no separate `Some` tag.
+const _: () = assert!(core::mem::size_of::<Option<PoolBuffer>>() == 12);
+const _: () = assert!(core::mem::align_of::<PoolBuffer>() == 4);
+
 impl PoolBuffer {
     /// The pool this buffer belongs to.
     pub const fn pool(&self) -> PoolId {
-        self.pool
+        PoolId(self.pool.get() as u16)
     }
 
     /// Index of the buffer in its pool.
@@ -115,7 +136,7 @@ impl PoolBuffer {
     #[cfg(any(test, feature = "test-support"))]
     pub const fn forged_copy(&self, pool: PoolId, generation: u16) -> Self {
         Self {
-            pool,
+            pool: pool_word(pool),
             index: self.index,
             generation,
             start: self.start,
@@ -459,13 +480,18 @@ impl<const COUNT: usize> PoolLedger<COUNT> {
         if self.owners.get(slot) != Some(&Owner::RxPosted(port.0)) {
             return None;
         }
+        // An attached port's ledger has its id (never 0); without one, nothing is issued.
+        if self.id == PoolId(0) {
+            return None;
+        }
+        let pool = pool_word(self.id);
         self.posted_changed(port.index(), false);
         self.owners[slot] = Owner::Held;
         self.held += 1;
         let generation = self.generations[slot].wrapping_add(1);
         self.generations[slot] = generation;
         Some(PoolBuffer {
-            pool: self.id,
+            pool,
             index,
             generation,
             start: start as u16,
@@ -506,7 +532,7 @@ impl<const COUNT: usize> PoolLedger<COUNT> {
     /// # Errors
     /// Another pool's handle, or a stale one.
     pub fn validate(&self, buffer: &PoolBuffer) -> Result<usize, HandleError> {
-        if buffer.pool != self.id || self.id == PoolId(0) {
+        if buffer.pool() != self.id || self.id == PoolId(0) {
             return Err(HandleError::WrongPool);
         }
         let slot = usize::from(buffer.index);
@@ -559,13 +585,17 @@ impl<const COUNT: usize> PoolLedger<COUNT> {
             }
             return None;
         }
+        if self.id == PoolId(0) {
+            return None;
+        }
+        let pool = pool_word(self.id);
         let slot = self.take_free()?;
         self.owners[slot] = Owner::Held;
         self.held += 1;
         let generation = self.generations[slot].wrapping_add(1);
         self.generations[slot] = generation;
         Some(PoolBuffer {
-            pool: self.id,
+            pool,
             index: slot as u16,
             generation,
             start: start as u16,

@@ -54,6 +54,6 @@ pub use features::{FeatureNames, Negotiated};
 pub use mmio::{MmioInterrupt, MmioTransport, ProbeError};
 pub use net::{DeviceErrors, InitError, NetStorage, VirtioNet};
 pub use pool::{POOL_BUFFERS, PacketPool};
-pub use pooled::{PooledInitError, PooledVirtioNet, QueueStorage};
+pub use pooled::{PooledInitError, PooledVirtioNet, QueueStorage, TxBurst};
 pub use queue::QueueError;
 pub use transport::Transport;

@@ -138,6 +138,57 @@ impl<const COUNT: usize> PacketPool<COUNT> {
         bytes.get(buffer.start()..end).unwrap_or(&[])
     }
 
+    /// The first 24 bytes of each held buffer's frame, as three native-endian words in memory
+    /// order, with one lock for the whole burst (what a switch reads to decide). Entry `i` of
+    /// `words` is for `buffers[i]`; bit `i` of the result is set if that handle was accepted
+    /// (a `None` slot or a refused handle, counted, leaves its words alone). Bytes past a
+    /// frame's end are whatever the buffer holds there. At most 64 entries are read.
+    pub fn head_words(&self, buffers: &[Option<PoolBuffer>], words: &mut [[u64; 3]]) -> u64 {
+        let mut valid = 0u64;
+        self.with_ledger(|ledger| {
+            for (position, (buffer, words)) in buffers.iter().zip(words.iter_mut()).enumerate() {
+                if position >= 64 {
+                    break;
+                }
+                let Some(buffer) = buffer else {
+                    continue;
+                };
+                let Ok(slot) = ledger.validate_counted(buffer) else {
+                    continue;
+                };
+                let cell = self.buffers[slot].0.get();
+                let start = buffer.start();
+                // SAFETY: the handle is the current one for a held buffer (checked under the
+                // lock just now), so no device and no driver touches the cell, and the caller
+                // lends the handle shared for this call, so nothing writes it meanwhile. Only
+                // bytes inside the cell are read: `start + 24 <= POOL_BUFFER_SIZE` on the word
+                // path (the cell is 64-byte aligned, so `start % 8 == 0` makes the loads
+                // aligned); the other path reads through a bounds-checked slice.
+                unsafe {
+                    if start % 8 == 0 && start + 24 <= POOL_BUFFER_SIZE {
+                        let first = cell.cast::<u8>().add(start).cast::<u64>();
+                        *words = [first.read(), first.add(1).read(), first.add(2).read()];
+                    } else {
+                        let bytes = &*cell;
+                        let mut head = [0u8; 24];
+                        let end = (start + 24).min(POOL_BUFFER_SIZE);
+                        if let Some(source) = bytes.get(start..end) {
+                            head[..source.len()].copy_from_slice(source);
+                        }
+                        let word = |index: usize| {
+                            let mut eight = [0u8; 8];
+                            eight.copy_from_slice(&head[index * 8..index * 8 + 8]);
+                            u64::from_ne_bytes(eight)
+                        };
+                        *words = [word(0), word(1), word(2)];
+                    }
+                }
+                valid |= 1 << position;
+            }
+        });
+        valid
+    }
+
     /// The whole buffer (headroom included) of a held buffer, for in-place edits; empty for a
     /// refused handle (counted). Record a moved frame with [`PoolBuffer::set_frame`].
     pub fn buffer_mut<'a>(&'a self, buffer: &'a mut PoolBuffer) -> &'a mut [u8] {

@@ -357,21 +357,21 @@ impl<T: Transport, const COUNT: usize> PooledVirtioNet<T, COUNT> {
         let mut last = None;
         let tx = &mut self.tx;
         self.pool.with_ledger(|ledger| {
-            while let Some(result) = tx.pop_used() {
-                match result {
-                    Ok(UsedBuffer { token, .. }) => {
-                        if ledger.ring_returned(port, token) {
-                            returned += 1;
-                        } else {
-                            errors += 1;
-                        }
-                    }
-                    Err(error) => {
+            // In bursts: one read of the used index and one suppression step per burst.
+            while tx.pop_used_burst(QUEUE_SIZE, |result| match result {
+                Ok(UsedBuffer { token, .. }) => {
+                    if ledger.ring_returned(port, token) {
+                        returned += 1;
+                    } else {
                         errors += 1;
-                        last = Some(error);
                     }
                 }
-            }
+                Err(error) => {
+                    errors += 1;
+                    last = Some(error);
+                }
+            }) > 0
+            {}
         });
         if let Some(error) = last {
             self.record_error(error);
@@ -416,36 +416,45 @@ impl<T: Transport, const COUNT: usize> PooledVirtioNet<T, COUNT> {
         let mut stats = ReceiveStats::default();
         let rx = &mut self.rx;
         self.pool.with_ledger(|ledger| {
+            // In bursts: one read of the used index and one suppression step per burst.
             while count < frames.len() {
-                let Some(result) = rx.pop_used() else {
-                    break;
-                };
-                let UsedBuffer { token, length } = match result {
-                    Ok(used) => used,
-                    Err(error) => {
-                        stats.device_errors += 1;
-                        stats.last_error = Some(error);
-                        if let QueueError::UsedLengthTooLarge { token, .. } = error {
-                            ledger.ring_returned(port, token);
+                let taken = rx.pop_used_burst(frames.len() - count, |result| {
+                    let UsedBuffer { token, length } = match result {
+                        Ok(used) => used,
+                        Err(error) => {
+                            stats.device_errors += 1;
+                            stats.last_error = Some(error);
+                            if let QueueError::UsedLengthTooLarge { token, .. } = error {
+                                ledger.ring_returned(port, token);
+                            }
+                            return;
                         }
-                        continue;
+                    };
+                    let frame_len = (length as usize).saturating_sub(NET_HEADER_LEN);
+                    if frame_len < ETHERNET_HEADER_LEN {
+                        stats.runts += 1;
+                        ledger.ring_returned(port, token);
+                    } else if frame_len > MAX_FRAME_LEN {
+                        stats.oversized += 1;
+                        ledger.ring_returned(port, token);
+                    } else if let Some(slot) = frames.get_mut(count) {
+                        match ledger.rx_done(port, token, POOL_HEADROOM, frame_len) {
+                            Some(buffer) => {
+                                stats.packets += 1;
+                                stats.bytes += frame_len as u64;
+                                *slot = Some(buffer);
+                                count += 1;
+                            }
+                            // Only tokens this port posted reach here; kept total all the same.
+                            None => stats.device_errors += 1,
+                        }
+                    } else {
+                        // Not reached: at most the free slots are taken. Never lost all the same.
+                        ledger.ring_returned(port, token);
                     }
-                };
-                let frame_len = (length as usize).saturating_sub(NET_HEADER_LEN);
-                if frame_len < ETHERNET_HEADER_LEN {
-                    stats.runts += 1;
-                    ledger.ring_returned(port, token);
-                } else if frame_len > MAX_FRAME_LEN {
-                    stats.oversized += 1;
-                    ledger.ring_returned(port, token);
-                } else if let Some(buffer) = ledger.rx_done(port, token, POOL_HEADROOM, frame_len) {
-                    stats.packets += 1;
-                    stats.bytes += frame_len as u64;
-                    frames[count] = Some(buffer);
-                    count += 1;
-                } else {
-                    // Only tokens this port posted reach here; kept total all the same.
-                    stats.device_errors += 1;
+                });
+                if taken == 0 {
+                    break;
                 }
             }
         });
@@ -509,13 +518,7 @@ impl<T: Transport, const COUNT: usize> PooledVirtioNet<T, COUNT> {
             // SAFETY: the handle is the current one for a held buffer (checked under the lock
             // just now) and is consumed here, so neither the caller nor a device touches the
             // cell; the header bytes lie inside it (`start >= NET_HEADER_LEN`, checked above).
-            unsafe {
-                // Two stores rather than a `memset` call (per frame on the fast path): 8 bytes
-                // then 4 (NET_HEADER_LEN is 12), unaligned as the frame's start may be.
-                let header = header as *mut u8;
-                header.cast::<u64>().write_unaligned(0);
-                header.add(8).cast::<u32>().write_unaligned(0);
-            }
+            unsafe { zero_net_header(header as *mut u8) };
             // No offloads negotiated: an all-zero header (§5.1.6.2).
             if !tx.push(index, header, (NET_HEADER_LEN + len) as u32, false) {
                 return Err((TxAdmitError::Reserve, buffer));
@@ -547,6 +550,87 @@ impl<T: Transport, const COUNT: usize> PooledVirtioNet<T, COUNT> {
                 refuse(kind, buffer)
             }
         }
+    }
+
+    /// Posts a burst of held buffers (received on any port of the same pool) on this port's TX
+    /// ring without copying, as [`transmit_pooled`](Self::transmit_pooled) does one, but with
+    /// one pool lock, one ring-room check and one index publish for the whole burst. Each
+    /// frame is `buffer[start..start + len]` of its own handle ([`PoolBuffer::set_frame`]).
+    /// Posted entries of `frames` become `None`; a refused buffer stays where it was, for the
+    /// caller to release or retry, and the refusals are counted by kind (here and in the
+    /// returned [`TxBurst`]). No notification (`flush`).
+    pub fn transmit_burst(&mut self, frames: &mut [Option<PoolBuffer>]) -> TxBurst {
+        let mut burst = TxBurst::default();
+        let wanted = frames.iter().filter(|frame| frame.is_some()).count();
+        if wanted == 0 {
+            return burst;
+        }
+        if self.tx_slots() < wanted {
+            self.reclaim_tx();
+        }
+        let mut slots = self.tx_slots();
+        let mut bytes = 0u64;
+        let port = self.port;
+        let pool = self.pool;
+        let tx = &mut self.tx;
+        pool.with_ledger(|ledger| {
+            for entry in frames.iter_mut() {
+                let Some(buffer) = entry.take() else {
+                    continue;
+                };
+                let (start, len) = (buffer.start(), buffer.len());
+                if !(ETHERNET_HEADER_LEN..=MAX_FRAME_LEN).contains(&len)
+                    || start < NET_HEADER_LEN
+                    || start.saturating_add(len) > POOL_BUFFER_SIZE
+                {
+                    burst.bad_length += 1;
+                    *entry = Some(buffer);
+                    continue;
+                }
+                if slots == 0 {
+                    burst.no_room += 1;
+                    *entry = Some(buffer);
+                    continue;
+                }
+                let index = match ledger.tx_check(port, &buffer) {
+                    Ok(slot) => slot as u16,
+                    Err(TxAdmitError::Reserve) => {
+                        burst.no_room += 1;
+                        *entry = Some(buffer);
+                        continue;
+                    }
+                    Err(_) => {
+                        burst.bad_handle += 1;
+                        *entry = Some(buffer);
+                        continue;
+                    }
+                };
+                let header = pool.address(index) + (start - NET_HEADER_LEN) as u64;
+                // SAFETY: as in `transmit_pooled`: the handle is the current one for a held
+                // buffer (checked under the lock just now) and is consumed below, so neither
+                // the caller nor a device touches the cell; the header bytes lie inside it
+                // (`start >= NET_HEADER_LEN`, checked above).
+                unsafe { zero_net_header(header as *mut u8) };
+                if !tx.push_unpublished(index, header, (NET_HEADER_LEN + len) as u32, false) {
+                    burst.no_room += 1;
+                    *entry = Some(buffer);
+                    continue;
+                }
+                ledger.tx_posted(port, buffer);
+                slots -= 1;
+                burst.posted += 1;
+                bytes += len as u64;
+            }
+        });
+        if burst.posted > 0 {
+            self.tx.publish();
+        }
+        self.counters.tx_packets += burst.posted as u64;
+        self.counters.tx_bytes += bytes;
+        self.counters.tx_drop_bad_length += burst.bad_length as u64;
+        self.counters.tx_drop_no_room += burst.no_room as u64;
+        self.counters.handle_misuse += burst.bad_handle as u64;
+        burst
     }
 
     /// Notifies the device of everything queued since the last flush, if it asked to be told.
@@ -592,6 +676,46 @@ impl<T: Transport, const COUNT: usize> PooledVirtioNet<T, COUNT> {
         self.start();
         Ok(())
     }
+}
+
+/// Zeroes the 12-byte `virtio_net_hdr` at `header` (no offloads negotiated: §5.1.6.2) with
+/// aligned stores where its address allows (a received frame's header is 4-byte aligned, 8 after
+/// a tag push): unaligned stores are byte stores on a target that forbids unaligned accesses.
+///
+/// # Safety
+/// `header..header + NET_HEADER_LEN` must be writable memory that nothing else references.
+unsafe fn zero_net_header(header: *mut u8) {
+    // SAFETY: the caller gives 12 writable bytes at `header`; each store stays inside them and
+    // is aligned for its width where the aligned form is used.
+    unsafe {
+        match header as usize % 8 {
+            0 => {
+                header.cast::<u64>().write(0);
+                header.add(8).cast::<u32>().write(0);
+            }
+            4 => {
+                header.cast::<u32>().write(0);
+                header.add(4).cast::<u64>().write(0);
+            }
+            _ => {
+                header.cast::<u64>().write_unaligned(0);
+                header.add(8).cast::<u32>().write_unaligned(0);
+            }
+        }
+    }
+}
+
+/// What one [`PooledVirtioNet::transmit_burst`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TxBurst {
+    /// Buffers posted on the transmit ring (the driver owns them now).
+    pub posted: usize,
+    /// Refused: no ring slot, or the pool needs its free buffers for the RX reserves.
+    pub no_room: usize,
+    /// Refused: the frame's length or placement is out of range.
+    pub bad_length: usize,
+    /// Refused: a handle of another pool, or a stale one.
+    pub bad_handle: usize,
 }
 
 /// What one receive burst saw, applied to the counters after the pool lock is dropped.

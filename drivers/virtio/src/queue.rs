@@ -423,6 +423,23 @@ impl<const SIZE: usize> VirtQueue<SIZE> {
     /// Posts one buffer and makes it available (no notification). `writable` buffers are for
     /// the device to fill (receive). Returns `false` if no descriptor is free.
     pub fn push(&mut self, token: u16, address: u64, length: u32, writable: bool) -> bool {
+        let pushed = self.push_unpublished(token, address, length, writable);
+        if pushed {
+            self.publish();
+        }
+        pushed
+    }
+
+    /// Posts one buffer without making it available yet: a burst of these is published with
+    /// one [`publish`](Self::publish) (one release store of the index, not one per buffer).
+    /// Returns `false` if no descriptor is free. The device sees nothing until `publish`.
+    pub fn push_unpublished(
+        &mut self,
+        token: u16,
+        address: u64,
+        length: u32,
+        writable: bool,
+    ) -> bool {
         if self.free_count == 0 || token == NOT_IN_FLIGHT {
             return false;
         }
@@ -443,12 +460,16 @@ impl<const SIZE: usize> VirtQueue<SIZE> {
         let position = usize::from(self.avail_index & (self.size - 1));
         self.memory.avail.ring[position].store(descriptor_index.to_le(), Ordering::Relaxed);
         self.avail_index = self.avail_index.wrapping_add(1);
-        // Release: the descriptor and ring slot are visible before the device sees the index.
+        true
+    }
+
+    /// Makes every buffer pushed so far available to the device (no notification).
+    pub fn publish(&mut self) {
+        // Release: the descriptors and ring slots are visible before the device sees the index.
         self.memory
             .avail
             .index
             .store(self.avail_index.to_le(), Ordering::Release);
-        true
     }
 
     /// Decides whether the device must be notified about buffers made available since the last
@@ -492,13 +513,54 @@ impl<const SIZE: usize> VirtQueue<SIZE> {
         let (id, length) = element.read();
         self.last_used = self.last_used.wrapping_add(1);
         self.after_used();
+        Some(self.retire(id, length))
+    }
+
+    /// Takes up to `limit` used buffers with one read of the device's index and one
+    /// interrupt-suppression step for all of them, handing each to `take` as
+    /// [`pop_used`](Self::pop_used) would return it (a protocol violation as an `Err`, the
+    /// entry skipped). Returns how many entries were taken (0: none pending, or `limit` 0).
+    pub fn pop_used_burst(
+        &mut self,
+        limit: usize,
+        mut take: impl FnMut(Result<UsedBuffer, QueueError>),
+    ) -> usize {
+        let used_index = u16::from_le(self.memory.used.index.load(Ordering::Acquire));
+        let pending = used_index.wrapping_sub(self.last_used);
+        if pending == 0 || limit == 0 {
+            return 0;
+        }
+        if pending > self.in_flight {
+            // As in `pop_used`: believe nothing, resynchronise and report.
+            self.last_used = used_index;
+            self.after_used();
+            take(Err(QueueError::UsedIndexJump {
+                claimed: pending,
+                in_flight: self.in_flight,
+            }));
+            return 1;
+        }
+        let count = usize::from(pending).min(limit);
+        for _ in 0..count {
+            let element = &self.memory.used.ring[usize::from(self.last_used & (self.size - 1))];
+            let (id, length) = element.read();
+            self.last_used = self.last_used.wrapping_add(1);
+            take(self.retire(id, length));
+        }
+        // Once per burst: the park distance is far larger than a ring.
+        self.after_used();
+        count
+    }
+
+    /// Checks a used entry the driver just took and retires its descriptor.
+    fn retire(&mut self, id: u32, length: u32) -> Result<UsedBuffer, QueueError> {
         if id >= u32::from(self.size) {
-            return Some(Err(QueueError::UsedIdOutOfRange { id }));
+            return Err(QueueError::UsedIdOutOfRange { id });
         }
         let descriptor_index = id as usize;
         let token = self.tokens[descriptor_index];
         if token == NOT_IN_FLIGHT {
-            return Some(Err(QueueError::UsedIdNotPosted { id }));
+            return Err(QueueError::UsedIdNotPosted { id });
         }
         self.tokens[descriptor_index] = NOT_IN_FLIGHT;
         self.free_descriptors[usize::from(self.free_count)] = id as u16;
@@ -506,13 +568,13 @@ impl<const SIZE: usize> VirtQueue<SIZE> {
         self.in_flight -= 1;
         let capacity = self.writable_capacity[descriptor_index];
         if length > capacity {
-            return Some(Err(QueueError::UsedLengthTooLarge {
+            return Err(QueueError::UsedLengthTooLarge {
                 token,
                 length,
                 capacity,
-            }));
+            });
         }
-        Some(Ok(UsedBuffer { token, length }))
+        Ok(UsedBuffer { token, length })
     }
 
     /// After the driver took used entries: keep interrupts suppressed (the driver is polling).

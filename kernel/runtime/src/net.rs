@@ -59,7 +59,7 @@ pub(crate) static POOL: PacketPool = PacketPool::new();
 /// The rings of each data port.
 static PORT_QUEUES: [QueueStorage; MAX_DATA_PORTS] =
     [const { QueueStorage::new() }; MAX_DATA_PORTS];
-/// The data port drivers (about 13 KiB each, mostly a table the pool lends through): in
+/// The data port drivers (about 18 KiB each, mostly a table the pool lends through): in
 /// statics, so `Network` stays small on the boot stack.
 static PORT_DRIVERS: [StaticCell<PortDriver>; MAX_DATA_PORTS] =
     [const { StaticCell::new() }; MAX_DATA_PORTS];

@@ -23,8 +23,8 @@ use crate::print;
 use crate::println;
 use dpu_switch::config::PortList;
 use dpu_switch::{
-    Decision, DropReason, Edit, EntryKind, MAX_PORTS, MacAddress, Outputs, PortId, PortRole,
-    Switch, SwitchConfig, Tick, VlanId, apply_edit, parse_cmdline,
+    Decision, DropReason, Edit, EntryKind, FrameHead, MAX_PORTS, MacAddress, Outputs, PortId,
+    PortRole, Switch, SwitchConfig, Tick, VlanId, apply_edit, parse_cmdline,
 };
 use netdev::{LinkState, POOL_HEADROOM, PoolBuffer, TxErrorKind};
 use static_cell::ConstStaticCell;
@@ -84,6 +84,30 @@ pub struct DataPorts {
     frames: [Option<PoolBuffer>; BURST],
     /// The clock at the last maintenance step (aging sweep, failover announcements).
     maintained_at: Option<Tick>,
+    /// The first 24 bytes of each frame of the burst, read with one pool lock (what the switch
+    /// decides on). Written before read in every pass, so never cleared.
+    heads: [[u64; 3]; BURST],
+    /// Frames decided for each output during one ingress burst, handed to its driver as one
+    /// burst (one pool lock, one ring-room check, one index publish for all of them).
+    outputs: [OutputQueue; MAX_PORTS],
+}
+
+/// One output's frames of the current ingress burst. Each frame of a burst goes at most once
+/// to an output, so [`BURST`] entries always suffice (a full queue is handed over early all
+/// the same).
+struct OutputQueue {
+    frames: [Option<PoolBuffer>; BURST],
+    length: usize,
+    /// Bit `i`: `frames[i]` is a flood copy (for the moved and copied counters).
+    copies: u32,
+}
+
+impl OutputQueue {
+    const EMPTY: Self = Self {
+        frames: [const { None }; BURST],
+        length: 0,
+        copies: 0,
+    };
 }
 
 /// Where the running config came from.
@@ -144,6 +168,8 @@ impl DataPorts {
             crossconnect: false,
             frames: [const { None }; BURST],
             maintained_at: None,
+            heads: [[0; 3]; BURST],
+            outputs: [const { OutputQueue::EMPTY }; MAX_PORTS],
         };
         // `switch.crossconnect` is a bench mode, not a switch config key: take it out first.
         let mut rest: heapless::String<CMDLINE_CAPACITY> = heapless::String::new();
@@ -259,22 +285,30 @@ impl DataPorts {
             let Some(nic) = nics.get_mut(input) else {
                 continue;
             };
-            let received = nic.driver.receive(&mut self.frames);
+            let received = nic.driver.receive(&mut self.frames).min(BURST);
             received_total += received;
+            // One lock for the heads of the whole burst, read with word loads.
+            let valid = POOL.head_words(&self.frames[..received], &mut self.heads[..received]);
             for position in 0..received {
                 let Some(buffer) = self.frames.get_mut(position).and_then(Option::take) else {
                     continue;
                 };
-                match self.switch.process(ingress, POOL.frame(&buffer), now) {
+                // A refused handle (counted by the pool) reads as an empty frame: a runt.
+                let length = if valid & (1 << position) != 0 {
+                    buffer.len()
+                } else {
+                    0
+                };
+                let head = FrameHead::from_words(self.heads[position], length);
+                match self.switch.process_head(ingress, &head, now) {
                     Decision::Drop(_) => self.release(buffer),
                     Decision::Forward(output) => {
-                        if self.send(nics, buffer, output.port, output.edit, &mut touched) {
-                            self.count_sent(Sent::Moved);
-                        }
+                        self.send(nics, buffer, output.port, output.edit, Sent::Moved);
                     }
-                    Decision::Flood(outputs) => self.flood(nics, buffer, &outputs, &mut touched),
+                    Decision::Flood(outputs) => self.flood(nics, buffer, &outputs),
                 }
             }
+            self.transmit_queued(nics, &mut touched);
         }
         // Aging sweeps a fixed number of slots per step: once per clock tick (10 ms) is ample
         // for a 300 s aging time (a full sweep then takes under 8 s), where a step in every
@@ -345,12 +379,11 @@ impl DataPorts {
             let received = nic.driver.receive(&mut self.frames);
             received_total += received;
             for position in 0..received {
-                if let Some(buffer) = self.frames.get_mut(position).and_then(Option::take)
-                    && self.send(nics, buffer, egress, Edit::Keep, &mut touched)
-                {
-                    self.count_sent(Sent::Moved);
+                if let Some(buffer) = self.frames.get_mut(position).and_then(Option::take) {
+                    self.send(nics, buffer, egress, Edit::Keep, Sent::Moved);
                 }
             }
+            self.transmit_queued(nics, &mut touched);
         }
         for (index, nic) in nics.iter_mut().enumerate() {
             if touched.get(index).copied().unwrap_or(false) {
@@ -362,21 +395,13 @@ impl DataPorts {
 
     /// A flood: a copy for every output but the last, made from the unedited original, which
     /// itself goes to the last output.
-    fn flood(
-        &mut self,
-        nics: &mut [PortNic],
-        buffer: PoolBuffer,
-        outputs: &Outputs,
-        touched: &mut [bool; crate::net::MAX_DATA_PORTS],
-    ) {
+    fn flood(&mut self, nics: &mut [PortNic], buffer: PoolBuffer, outputs: &Outputs) {
         let last = outputs.len().saturating_sub(1);
         let mut original = Some(buffer);
         for (position, output) in outputs.iter().enumerate() {
             if position == last {
-                if let Some(buffer) = original.take()
-                    && self.send(nics, buffer, output.port, output.edit, touched)
-                {
-                    self.count_sent(Sent::Moved);
+                if let Some(buffer) = original.take() {
+                    self.send(nics, buffer, output.port, output.edit, Sent::Moved);
                 }
                 continue;
             }
@@ -384,66 +409,118 @@ impl DataPorts {
                 self.counters.no_buffer += 1;
                 continue;
             };
-            if self.send(nics, copy, output.port, output.edit, touched) {
-                self.count_sent(Sent::Copied);
-            }
+            self.send(nics, copy, output.port, output.edit, Sent::Copied);
         }
         if let Some(buffer) = original.take() {
             self.release(buffer);
         }
     }
 
-    /// Edits `buffer`'s frame in place for `port` and posts the buffer on that port's transmit
-    /// ring (no flush; the output is marked for the end-of-pass flush). True if it was posted;
-    /// otherwise the reason is counted and the buffer released.
+    /// Edits `buffer`'s frame in place for `port` and queues the buffer for that port's
+    /// transmit ring ([`DataPorts::transmit_queued`] hands the queue over after the ingress
+    /// burst). A frame that cannot be queued is counted and its buffer released.
     fn send(
         &mut self,
         nics: &mut [PortNic],
         mut buffer: PoolBuffer,
         port: PortId,
         edit: Edit,
-        touched: &mut [bool; crate::net::MAX_DATA_PORTS],
-    ) -> bool {
-        let Some((output, nic)) = self.nic_of[port.index()]
-            .and_then(|output| nics.get_mut(output).map(|nic| (output, nic)))
-        else {
-            self.counters.no_nic += 1;
-            self.release(buffer);
-            return false;
-        };
-        let (mut start, mut length) = (buffer.start(), buffer.len());
+        sent: Sent,
+    ) {
         // Most frames go out as they came: no edit, so no look at the bytes (that would take
         // the pool lock and check the handle once more, per frame).
         if edit != Edit::Keep {
+            let (start, length) = (buffer.start(), buffer.len());
             // The pool's 128 bytes of headroom leave room for a pushed tag.
             let Ok(edited) = apply_edit(POOL.buffer_mut(&mut buffer), start, length, edit) else {
                 self.counters.edit_failed += 1;
                 self.release(buffer);
-                return false;
+                return;
             };
-            (start, length) = edited;
-            buffer.set_frame(start, length);
+            buffer.set_frame(edited.0, edited.1);
         }
-        match nic.driver.transmit_pooled(buffer, start, length) {
-            Ok(()) => {
-                if let Some(flag) = touched.get_mut(output) {
-                    *flag = true;
-                }
-                true
+        let index = port.index();
+        if self.outputs[index].length == BURST {
+            // Not reached (one entry per frame of a burst), but never drop for it.
+            self.transmit_output(nics, index);
+        }
+        let queue = &mut self.outputs[index];
+        let Some(slot) = queue.frames.get_mut(queue.length) else {
+            self.counters.no_room += 1;
+            self.release(buffer);
+            return;
+        };
+        *slot = Some(buffer);
+        if sent == Sent::Copied {
+            queue.copies |= 1 << queue.length;
+        }
+        queue.length += 1;
+    }
+
+    /// Hands every output's queued frames to its driver as one burst; marks the outputs that
+    /// took any for the end-of-pass flush.
+    fn transmit_queued(
+        &mut self,
+        nics: &mut [PortNic],
+        touched: &mut [bool; crate::net::MAX_DATA_PORTS],
+    ) {
+        for index in 0..MAX_PORTS {
+            if self.outputs[index].length == 0 {
+                continue;
             }
-            Err(error) => {
-                self.count_refusal(error.kind);
-                self.release(error.buffer);
-                false
+            if let Some(output) = self.transmit_output(nics, index)
+                && let Some(flag) = touched.get_mut(output)
+            {
+                *flag = true;
             }
         }
     }
 
-    fn count_sent(&mut self, sent: Sent) {
-        match sent {
-            Sent::Moved => self.counters.moved += 1,
-            Sent::Copied => self.counters.copied += 1,
+    /// Hands port `index`'s queue to its driver; the NIC index if it posted any frame. Refused
+    /// frames are counted by reason and their buffers released.
+    fn transmit_output(&mut self, nics: &mut [PortNic], index: usize) -> Option<usize> {
+        let output = self.nic_of.get(index).copied().flatten();
+        let queue = &mut self.outputs[index];
+        let length = queue.length.min(BURST);
+        let copies = queue.copies;
+        queue.length = 0;
+        queue.copies = 0;
+        let nic = output.and_then(|output| nics.get_mut(output));
+        let no_nic = nic.is_none();
+        let posted = match nic {
+            Some(nic) => {
+                let burst = nic.driver.transmit_burst(&mut queue.frames[..length]);
+                self.counters.no_room += burst.no_room as u64;
+                self.counters.bad_length += burst.bad_length as u64;
+                self.counters.bad_handle += burst.bad_handle as u64;
+                burst.posted
+            }
+            None => 0,
+        };
+        let copied = u64::from(copies.count_ones());
+        if posted == length {
+            self.counters.copied += copied;
+            self.counters.moved += length as u64 - copied;
+            return output;
         }
+        // Some were refused (or the port has no NIC): they are still in the queue.
+        let (mut moved, mut copies_posted) = (0u64, 0u64);
+        for position in 0..length {
+            let is_copy = copies & (1 << position) != 0;
+            match self.outputs[index].frames[position].take() {
+                Some(buffer) => {
+                    if no_nic {
+                        self.counters.no_nic += 1;
+                    }
+                    self.release(buffer);
+                }
+                None if is_copy => copies_posted += 1,
+                None => moved += 1,
+            }
+        }
+        self.counters.moved += moved;
+        self.counters.copied += copies_posted;
+        (posted > 0).then_some(output).flatten()
     }
 
     /// Counts an output NIC's refusal by kind.
@@ -468,7 +545,7 @@ impl DataPorts {
 }
 
 /// How an output got its frame.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Sent {
     /// The received buffer itself.
     Moved,

@@ -60,9 +60,64 @@ pub enum HeaderError {
     DoubleTag,
 }
 
+/// Bytes of a frame's start that the switch reads: both addresses, the EtherType or tag
+/// protocol id, a tag's TCI and the EtherType inside it.
+pub const HEAD_LEN: usize = ETHERNET_HEADER + TAG_BYTES;
+
+/// The first [`HEAD_LEN`] bytes of a frame (zero past its end) and its length, in an 8-byte
+/// aligned block: a driver fills it with three word loads ([`FrameHead::from_words`]), and
+/// the parse reads it with word-sized loads. From a byte slice of unknown alignment every
+/// field was a run of byte loads on a target that forbids unaligned accesses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C, align(8))]
+pub struct FrameHead {
+    bytes: [u8; 24],
+    len: usize,
+}
+
+impl FrameHead {
+    /// The head of a frame whose first 24 bytes in memory order are `words` (each read from
+    /// memory as a native-endian `u64`), `len` bytes long. Bytes past `len` are ignored.
+    pub fn from_words(words: [u64; 3], len: usize) -> Self {
+        let mut bytes = [0u8; 24];
+        bytes[0..8].copy_from_slice(&words[0].to_ne_bytes());
+        bytes[8..16].copy_from_slice(&words[1].to_ne_bytes());
+        bytes[16..24].copy_from_slice(&words[2].to_ne_bytes());
+        Self { bytes, len }
+    }
+
+    /// The head of `frame` (which starts at the destination address).
+    pub fn from_frame(frame: &[u8]) -> Self {
+        let mut bytes = [0u8; 24];
+        let copied = frame.len().min(HEAD_LEN);
+        bytes[..copied].copy_from_slice(&frame[..copied]);
+        Self {
+            bytes,
+            len: frame.len(),
+        }
+    }
+
+    /// The frame's length in bytes.
+    pub const fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True for an empty frame.
+    pub const fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
 /// Reads the header of `frame` (which starts at the destination address).
 pub fn parse_header(frame: &[u8]) -> Result<Header, HeaderError> {
-    if frame.len() < ETHERNET_HEADER {
+    parse_head(&FrameHead::from_frame(frame))
+}
+
+/// Reads the header from a frame's head ([`FrameHead`]).
+pub fn parse_head(head: &FrameHead) -> Result<Header, HeaderError> {
+    let frame = &head.bytes;
+    let length = head.len;
+    if length < ETHERNET_HEADER {
         return Err(HeaderError::Runt);
     }
     let destination = mac_at(frame, 0);
@@ -70,7 +125,7 @@ pub fn parse_header(frame: &[u8]) -> Result<Header, HeaderError> {
     let outer = u16_at(frame, 12);
     let (tag, ethertype) = match outer {
         ETHERTYPE_VLAN => {
-            if frame.len() < ETHERNET_HEADER + TAG_BYTES {
+            if length < ETHERNET_HEADER + TAG_BYTES {
                 return Err(HeaderError::Runt);
             }
             let tci = u16_at(frame, 14);
@@ -112,7 +167,10 @@ fn u16_at(frame: &[u8], offset: usize) -> u16 {
 }
 
 /// What to do to a frame's tag on its way out of one port.
+///
+/// 4-byte aligned, so an edit is one word to load or store (decisions carry one per port).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[repr(align(4))]
 pub enum Edit {
     /// Send it as it arrived.
     #[default]
@@ -298,6 +356,31 @@ mod tests {
         let header = parse_header(&frame(Some(0x200a), 0x0806)).unwrap();
         assert_eq!(header.tag, IngressTag::Vlan(0x200a));
         assert_eq!(header.ethertype, 0x0806);
+    }
+
+    #[test]
+    fn a_head_from_words_parses_as_the_frame_does() {
+        let mut frame = [0u8; 60];
+        frame[..6].copy_from_slice(&[0x02, 0, 0, 0, 0x02, 0x01]);
+        frame[6..12].copy_from_slice(&[0x02, 0, 0, 0x01, 0, 7]);
+        frame[12..18].copy_from_slice(&[0x81, 0x00, 0x20, 0x0a, 0x88, 0xb5]);
+        let word = |index: usize| {
+            let mut eight = [0u8; 8];
+            eight.copy_from_slice(&frame[index * 8..index * 8 + 8]);
+            u64::from_ne_bytes(eight)
+        };
+        let head = FrameHead::from_words([word(0), word(1), word(2)], 60);
+        assert_eq!(head, FrameHead::from_frame(&frame));
+        assert_eq!(parse_head(&head), parse_header(&frame));
+        assert_eq!(parse_head(&head).unwrap().tag, IngressTag::Vlan(0x200a));
+        // The length, not the bytes, decides what is a runt.
+        let short = FrameHead::from_words([word(0), word(1), word(2)], 16);
+        assert_eq!(parse_head(&short), Err(HeaderError::Runt));
+        assert_eq!(parse_header(&frame[..16]), Err(HeaderError::Runt));
+        assert_eq!(
+            parse_head(&FrameHead::from_frame(&[])),
+            Err(HeaderError::Runt)
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@ use heapless::Deque;
 use crate::config::{
     ConfigError, LimitPolicy, Policy, PortConfig, PortRole, SwitchConfig, VlanMode,
 };
-use crate::frame::{Edit, EditError, HeaderError, IngressTag, parse_header, write_rarp};
+use crate::frame::{Edit, EditError, FrameHead, HeaderError, IngressTag, parse_head, write_rarp};
 use crate::table::{Entry, EntryKind, MAC_TABLE_SLOTS, MacTable, TableFull};
 use crate::types::{MAX_PORTS, MacAddress, PortId, PortSet, Tick, VlanId};
 
@@ -167,7 +167,11 @@ pub struct Output {
 }
 
 /// Several outputs (a flood, or a unicast plus promiscuous copies), with per-port edits.
+///
+/// 8-byte aligned: a decision is copied a few times per frame, and at 2-byte alignment each
+/// copy was a run of halfword loads and stores (the target forbids unaligned accesses).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[repr(align(8))]
 pub struct Outputs {
     ports: PortSet,
     edits: [Edit; MAX_PORTS],
@@ -646,12 +650,18 @@ impl<const SLOTS: usize> Switch<SLOTS> {
     /// Decides what to do with `frame` (starting at its destination address) received on
     /// `ingress` at `now`, learning its source and counting it.
     pub fn process(&mut self, ingress: PortId, frame: &[u8], now: Tick) -> Decision {
+        self.process_head(ingress, &FrameHead::from_frame(frame), now)
+    }
+
+    /// As [`Switch::process`], from the frame's head (its first bytes and its length), which a
+    /// driver can read with word loads while it receives the burst.
+    pub fn process_head(&mut self, ingress: PortId, head: &FrameHead, now: Tick) -> Decision {
         if !self.config.has_port(ingress) {
             self.counters.drops[DropReason::UnknownPort.index()] += 1;
             return Decision::Drop(DropReason::UnknownPort);
         }
-        let length = frame.len() as u64;
-        let decision = self.decide(ingress, frame, now);
+        let length = head.len() as u64;
+        let decision = self.decide(ingress, head, now);
         let counters = &mut self.port_counters[ingress.index()];
         counters.rx_packets += 1;
         counters.rx_bytes += length;
@@ -662,12 +672,12 @@ impl<const SLOTS: usize> Switch<SLOTS> {
             }
             Decision::Forward(output) => {
                 counters.forwarded += 1;
-                self.count_tx(*output, frame.len());
+                self.count_tx(*output, head.len());
             }
             Decision::Flood(outputs) => {
                 counters.flooded += 1;
                 for output in outputs.iter() {
-                    self.count_tx(output, frame.len());
+                    self.count_tx(output, head.len());
                 }
             }
         }
@@ -680,8 +690,8 @@ impl<const SLOTS: usize> Switch<SLOTS> {
         counters.tx_bytes += output.edit.edited_length(length) as u64;
     }
 
-    fn decide(&mut self, ingress: PortId, frame: &[u8], now: Tick) -> Decision {
-        let header = match parse_header(frame) {
+    fn decide(&mut self, ingress: PortId, head: &FrameHead, now: Tick) -> Decision {
+        let header = match parse_head(head) {
             Ok(header) => header,
             Err(error) => return Decision::Drop(error.into()),
         };
@@ -740,7 +750,9 @@ impl<const SLOTS: usize> Switch<SLOTS> {
         source: MacAddress,
         now: Tick,
     ) -> Result<(), DropReason> {
-        let stored = self.table.get(vlan, source);
+        // One probe for the look and the refresh below.
+        let position = self.table.position(vlan, source);
+        let stored = position.and_then(|position| self.table.entry_at_position(position));
         let existing = stored.filter(|entry| self.live(entry, now));
         match existing {
             Some(entry) if entry.kind == EntryKind::Static => {
@@ -755,7 +767,7 @@ impl<const SLOTS: usize> Switch<SLOTS> {
                     || (self.is_uplink(ingress) && self.is_uplink(entry.port)) =>
             {
                 // Same port, or one uplink of the team to another: no move, refresh only.
-                if self.table.touch(vlan, source, now) {
+                if position.is_some_and(|position| self.table.touch_at(position, now)) {
                     self.counters.learn_writes += 1;
                 }
                 Ok(())

@@ -198,6 +198,33 @@ impl<const SLOTS: usize> MacTable<SLOTS> {
             .and_then(|index| self.entry_at(index))
     }
 
+    /// Where the entry for (`vlan`, `mac`) is stored: for a look followed by a refresh of the
+    /// same entry with one probe ([`MacTable::entry_at_position`], [`MacTable::touch_at`]).
+    /// Valid until the table next changes.
+    pub fn position(&self, vlan: VlanId, mac: MacAddress) -> Option<usize> {
+        self.find(pack(vlan, mac))
+    }
+
+    /// The entry stored at `position` (from [`MacTable::position`]), if any.
+    pub fn entry_at_position(&self, position: usize) -> Option<Entry> {
+        if position >= SLOTS {
+            return None;
+        }
+        self.entry_at(position)
+    }
+
+    /// As [`MacTable::touch`], for the entry at `position` (from [`MacTable::position`]).
+    pub fn touch_at(&mut self, position: usize, now: Tick) -> bool {
+        let second = now.coarse_seconds();
+        match self.slots.get_mut(position) {
+            Some(slot) if slot.key != EMPTY && slot.last_seen != second => {
+                slot.last_seen = second;
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Stores or replaces the entry for (`vlan`, `mac`). Replacing keeps the slot; per-port
     /// learned counts follow the change.
     pub fn insert(
@@ -444,6 +471,26 @@ mod tests {
     }
 
     const V1: VlanId = VlanId::DEFAULT;
+
+    #[test]
+    fn position_reads_and_refreshes_the_same_entry_as_get_and_touch() {
+        let mut table = MacTable::<64>::new();
+        assert_eq!(table.position(V1, mac(1)), None);
+        table
+            .insert(V1, mac(1), port(3), EntryKind::Learned, Tick::from_secs(5))
+            .unwrap();
+        let position = table.position(V1, mac(1)).unwrap();
+        assert_eq!(table.entry_at_position(position), table.get(V1, mac(1)));
+        assert_eq!(table.entry_at_position(64), None);
+        // A refresh writes only when the second changed.
+        assert!(!table.touch_at(position, Tick::from_secs(5)));
+        assert!(table.touch_at(position, Tick::from_secs(7)));
+        assert_eq!(table.get(V1, mac(1)).unwrap().last_seen, 7);
+        assert!(!table.touch_at(64, Tick::from_secs(9)));
+        table.remove(V1, mac(1));
+        assert!(!table.touch_at(position, Tick::from_secs(9)));
+        table.check_invariants().unwrap();
+    }
 
     #[test]
     fn insert_get_replace_remove() {
