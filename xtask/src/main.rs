@@ -15,6 +15,7 @@ mod flashtests;
 mod image;
 mod install;
 mod netns;
+mod peerbench;
 mod qemu;
 mod report;
 mod run;

@@ -54,6 +54,8 @@ struct Settings {
     instructions: bool,
     /// QEMU's netdev backend for the two data ports.
     backend: Backend,
+    /// Also run peer-bench (Linux bridge, XDP, ours) with this many repetitions.
+    peer_reps: Option<usize>,
 }
 
 /// QEMU netdev backends for the data ports whose other end the generator can be.
@@ -313,7 +315,8 @@ impl Drop for Generator {
 }
 
 /// `cargo xtask bench switch [--reps N] [--trial-seconds S] [--iterations N]
-/// [--instructions | --no-instructions] [--netdev socket|dgram|dgram-unix]`.
+/// [--instructions | --no-instructions] [--netdev socket|dgram|dgram-unix]
+/// [--peer | --peer-only] [--peer-reps N]`.
 pub fn bench(options: &BuildOptions, arguments: &[String]) -> Result<()> {
     let mut settings = Settings {
         reps: 1,
@@ -323,6 +326,7 @@ pub fn bench(options: &BuildOptions, arguments: &[String]) -> Result<()> {
         rates: true,
         instructions: true,
         backend: Backend::Socket,
+        peer_reps: None,
     };
     let mut walker = OptionWalker::new(arguments);
     while let Some(option) = walker.next_option() {
@@ -334,6 +338,13 @@ pub fn bench(options: &BuildOptions, arguments: &[String]) -> Result<()> {
             "--iterations" => settings.iterations = walker.value(option)?.parse()?,
             "--instructions" => settings.rates = false,
             "--no-instructions" => settings.instructions = false,
+            "--peer" => settings.peer_reps = Some(settings.peer_reps.unwrap_or(3)),
+            "--peer-only" => {
+                settings.peer_reps = Some(settings.peer_reps.unwrap_or(3));
+                settings.rates = false;
+                settings.instructions = false;
+            }
+            "--peer-reps" => settings.peer_reps = Some(walker.value(option)?.parse()?),
             "--netdev" => settings.backend = Backend::parse(&walker.value(option)?)?,
             other => bail!("bench switch: unknown option '{other}'"),
         }
@@ -368,7 +379,11 @@ pub fn bench(options: &BuildOptions, arguments: &[String]) -> Result<()> {
         }
     }
     set_affinity(None);
-    report(&results, &counted, &rmem_default, &settings)
+    report(&results, &counted, &rmem_default, &settings)?;
+    if let Some(reps) = settings.peer_reps {
+        crate::peerbench::run(&artifacts.image, reps.max(1))?;
+    }
+    Ok(())
 }
 
 /// Pins the calling thread (and what it spawns from now on) to `cpu`; `None`: every CPU.
