@@ -214,10 +214,17 @@ impl Wiring {
     }
 }
 
+/// The VLAN of [`Mode::SwitchVlan`].
+const BENCH_VLAN: u16 = 10;
+
 /// The guest mode.
 #[derive(Clone, Copy, PartialEq)]
 enum Mode {
+    /// The default learning switch (every port an access port on VLAN 1).
     Switch,
+    /// The learning switch with port1 a trunk carrying VLAN 10 (tagged frames in) and port2 an
+    /// access port on VLAN 10 (the tag popped on the way out).
+    SwitchVlan,
     CrossConnect,
 }
 
@@ -225,6 +232,7 @@ impl Mode {
     fn label(self) -> &'static str {
         match self {
             Mode::Switch => "switch",
+            Mode::SwitchVlan => "switch-vlan",
             Mode::CrossConnect => "cross-connect",
         }
     }
@@ -232,7 +240,16 @@ impl Mode {
     fn append(self) -> &'static str {
         match self {
             Mode::Switch => "",
+            Mode::SwitchVlan => "switch.port1.trunk=10 switch.port2.vlan=10",
             Mode::CrossConnect => "switch.crossconnect=1",
+        }
+    }
+
+    /// The 802.1Q tag on the frames the generator sends into port A.
+    fn tag(self) -> Option<u16> {
+        match self {
+            Mode::SwitchVlan => Some(BENCH_VLAN),
+            Mode::Switch | Mode::CrossConnect => None,
         }
     }
 }
@@ -304,6 +321,8 @@ struct Generator {
     base: Instant,
     /// The unix sockets' directory, removed when the generator goes.
     directory: Option<PathBuf>,
+    /// The VLAN tag on every frame sent into port A (none: untagged).
+    tag: Option<u16>,
 }
 
 impl Drop for Generator {
@@ -373,7 +392,7 @@ pub fn bench(options: &BuildOptions, arguments: &[String]) -> Result<()> {
     let mut counted: Vec<Counted> = Vec::new();
     if settings.instructions {
         // Instruction counts are exact: one boot per mode is enough.
-        for mode in [Mode::Switch, Mode::CrossConnect] {
+        for mode in [Mode::Switch, Mode::SwitchVlan, Mode::CrossConnect] {
             println!("[instructions, -icount shift=0] {}", mode.label());
             counted.extend(run_instructions(&artifacts, mode, settings.backend)?);
         }
@@ -463,7 +482,7 @@ fn boot_guest(
     let directory = wiring.unix.map(|(_, _, directory)| directory);
     Ok((
         session,
-        Generator::new(wiring.port_a, wiring.port_b, directory)?,
+        Generator::new(wiring.port_a, wiring.port_b, directory, mode.tag())?,
     ))
 }
 
@@ -678,6 +697,25 @@ fn write_frame(
     buffer[22..30].copy_from_slice(&sequence.to_le_bytes());
 }
 
+/// [`write_frame`] with an 802.1Q tag for `vlan` (priority 0) after the addresses, in the same
+/// buffer length (the payload is 4 bytes shorter); `None`: untagged.
+fn write_tagged(
+    buffer: &mut [u8],
+    destination: [u8; 6],
+    source: [u8; 6],
+    vlan: Option<u16>,
+    trial: u32,
+    sequence: u64,
+) {
+    let Some(vlan) = vlan else {
+        return write_frame(buffer, destination, source, trial, sequence);
+    };
+    write_frame(&mut buffer[4..], destination, source, trial, sequence);
+    buffer.copy_within(4..16, 0);
+    buffer[12..14].copy_from_slice(&0x8100u16.to_be_bytes());
+    buffer[14..16].copy_from_slice(&(vlan & 0x0fff).to_be_bytes());
+}
+
 /// Source MAC number `index` on port A: 02:00:00:01:00:00 onward.
 ///
 /// The flow number lives in the last two bytes under a prefix port B's MAC does not share: the
@@ -688,7 +726,12 @@ fn flow_mac(index: usize) -> [u8; 6] {
 }
 
 impl Generator {
-    fn new(port_a: Endpoint, port_b: Endpoint, directory: Option<PathBuf>) -> Result<Self> {
+    fn new(
+        port_a: Endpoint,
+        port_b: Endpoint,
+        directory: Option<PathBuf>,
+        tag: Option<u16>,
+    ) -> Result<Self> {
         port_a.set_nonblocking(true)?;
         let counter = port_b.try_clone()?;
         counter.set_read_timeout(Some(Duration::from_millis(50)))?;
@@ -700,6 +743,7 @@ impl Generator {
             port_b,
             base: Instant::now(),
             directory,
+            tag,
         };
         let (trial_id, received, last_rx, base) = (
             Arc::clone(&generator.trial_id),
@@ -749,7 +793,14 @@ impl Generator {
         let mut frame = [0u8; 60];
         self.trial_id.store(u32::MAX, Ordering::Relaxed);
         for index in 0..macs {
-            write_frame(&mut frame, [0xff; 6], flow_mac(index), 0, index as u64);
+            write_tagged(
+                &mut frame,
+                [0xff; 6],
+                flow_mac(index),
+                self.tag,
+                0,
+                index as u64,
+            );
             while !self.send(&self.port_a, &frame) {
                 std::thread::sleep(Duration::from_millis(1));
             }
@@ -775,7 +826,14 @@ impl Generator {
         self.received.store(0, Ordering::Relaxed);
         let mut sequence = 0;
         while Instant::now() < deadline {
-            write_frame(&mut frame, MAC_B, flow_mac(0), u32::MAX - 1, sequence);
+            write_tagged(
+                &mut frame,
+                MAC_B,
+                flow_mac(0),
+                self.tag,
+                u32::MAX - 1,
+                sequence,
+            );
             sequence += 1;
             self.send(&self.port_a, &frame);
             std::thread::sleep(Duration::from_millis(50));
@@ -797,7 +855,14 @@ impl Generator {
         let mut sent = 0u64;
         while sent < total {
             for _ in 0..burst.min(total - sent) {
-                write_frame(&mut frame, MAC_B, flow_mac(sent as usize % macs), id, sent);
+                write_tagged(
+                    &mut frame,
+                    MAC_B,
+                    flow_mac(sent as usize % macs),
+                    self.tag,
+                    id,
+                    sent,
+                );
                 while !self.send(&self.port_a, &frame) {
                     std::thread::sleep(Duration::from_micros(50));
                 }
@@ -847,7 +912,14 @@ impl Generator {
             };
             let mut stalled = false;
             while sent < due {
-                write_frame(&mut frame, MAC_B, flow_mac(sent as usize % macs), id, sent);
+                write_tagged(
+                    &mut frame,
+                    MAC_B,
+                    flow_mac(sent as usize % macs),
+                    self.tag,
+                    id,
+                    sent,
+                );
                 if !self.send(&self.port_a, &frame) {
                     stalled = true;
                     break;
@@ -1179,6 +1251,17 @@ mod tests {
   every pass (idle polling too)               102413937         14   7315281.2\r
   passes: 14 with frames of 30868; 1.0 frames per pass with frames\r
 dpu> ";
+
+    #[test]
+    fn tagged_frames_carry_the_tag_after_the_addresses() {
+        let (mut plain, mut tagged) = ([0u8; 60], [0u8; 60]);
+        write_tagged(&mut plain, MAC_B, flow_mac(3), None, 7, 9);
+        write_tagged(&mut tagged, MAC_B, flow_mac(3), Some(10), 7, 9);
+        assert_eq!(&tagged[..12], &plain[..12]);
+        assert_eq!(&tagged[12..16], &[0x81, 0x00, 0x00, 0x0a]);
+        // With the tag popped, the frame is the untagged one (4 bytes shorter).
+        assert_eq!(&tagged[16..], &plain[12..56]);
+    }
 
     #[test]
     fn pmu_answer_parses() {
