@@ -1,4 +1,4 @@
-//! `cargo xtask bench switch --peer`: our kernel and Linux on one QEMU command line.
+//! `cargo xtask bench switch --peer`: ours and Linux on one QEMU command line.
 //!
 //! Runs `../shared/tools/peer-bench/matrix.sh` (path overridable with `PEER_BENCH`), which
 //! boots each guest with the same QEMU flags, pinned, on UDP socket netdevs, and measures it
