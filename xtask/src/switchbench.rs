@@ -573,6 +573,17 @@ fn run_mode(
     {
         println!("  guest {}", line.trim());
     }
+    // The longest loop pass of the run (the watchdog is off: a stalled loop shows here).
+    session.send_bytes(b"stats\r")?;
+    session.expect("since the last 'stats'", Duration::from_secs(10))?;
+    if let Some(line) = session
+        .transcript
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("poll loop: "))
+    {
+        println!("  guest {}", line.trim());
+    }
     // The data ports' packets and doorbells (kicks cost a VM exit each under TCG).
     session.send_bytes(b"ifconfig -v\r")?;
     // mgmt0, port1 and port2 each end their counters with this line; then the prompt.
