@@ -18,6 +18,7 @@ mod httpbench;
 mod image;
 mod install;
 mod netns;
+mod peerbench;
 mod qemu;
 mod report;
 mod run;

@@ -56,6 +56,8 @@ struct Settings {
     instructions: bool,
     /// QEMU's netdev backend for the two data ports.
     backend: Backend,
+    /// Also run peer-bench (Linux bridge, XDP, ours) with this many repetitions.
+    peer_reps: Option<usize>,
 }
 
 /// QEMU netdev backends for the data ports whose other end the generator can be.
@@ -214,10 +216,17 @@ impl Wiring {
     }
 }
 
+/// The VLAN of [`Mode::SwitchVlan`].
+const BENCH_VLAN: u16 = 10;
+
 /// The guest mode.
 #[derive(Clone, Copy, PartialEq)]
 enum Mode {
+    /// The default learning switch (every port an access port on VLAN 1).
     Switch,
+    /// The learning switch with port1 a trunk carrying VLAN 10 (tagged frames in) and port2 an
+    /// access port on VLAN 10 (the tag popped on the way out).
+    SwitchVlan,
     CrossConnect,
 }
 
@@ -225,6 +234,7 @@ impl Mode {
     fn label(self) -> &'static str {
         match self {
             Mode::Switch => "switch",
+            Mode::SwitchVlan => "switch-vlan",
             Mode::CrossConnect => "cross-connect",
         }
     }
@@ -232,7 +242,16 @@ impl Mode {
     fn append(self) -> &'static str {
         match self {
             Mode::Switch => "",
+            Mode::SwitchVlan => "switch.port1.trunk=10 switch.port2.vlan=10",
             Mode::CrossConnect => "switch.crossconnect=1",
+        }
+    }
+
+    /// The 802.1Q tag on the frames the generator sends into port A.
+    fn tag(self) -> Option<u16> {
+        match self {
+            Mode::SwitchVlan => Some(BENCH_VLAN),
+            Mode::Switch | Mode::CrossConnect => None,
         }
     }
 }
@@ -304,6 +323,8 @@ struct Generator {
     base: Instant,
     /// The unix sockets' directory, removed when the generator goes.
     directory: Option<PathBuf>,
+    /// The VLAN tag on every frame sent into port A (none: untagged).
+    tag: Option<u16>,
 }
 
 impl Drop for Generator {
@@ -315,10 +336,13 @@ impl Drop for Generator {
 }
 
 /// `cargo xtask bench switch [--reps N] [--trial-seconds S] [--iterations N]
-/// [--instructions | --no-instructions] [--netdev socket|dgram|dgram-unix] [--peer]`.
+/// [--instructions | --no-instructions] [--netdev socket|dgram|dgram-unix] [--peer]
+/// [--peer-matrix | --peer-matrix-only] [--peer-reps N]`.
 ///
 /// `--peer`: our switch and cross-connect beside the Linux bridge and XDP redirect through
-/// `peer-bench` (see [`peer`]), with `--reps`, `--trial-seconds` and `--iterations`.
+/// `peer-bench`'s run.sh (see [`peer`]), with `--reps`, `--trial-seconds` and `--iterations`.
+/// `--peer-matrix`: the same four through peer-bench's matrix.sh after our own modes
+/// (`crate::peerbench`), `--peer-reps` interleaved repetitions (3).
 pub fn bench(options: &BuildOptions, arguments: &[String]) -> Result<()> {
     let mut settings = Settings {
         reps: 1,
@@ -328,6 +352,7 @@ pub fn bench(options: &BuildOptions, arguments: &[String]) -> Result<()> {
         rates: true,
         instructions: true,
         backend: Backend::Socket,
+        peer_reps: None,
     };
     let mut peer_mode = false;
     let mut walker = OptionWalker::new(arguments);
@@ -341,6 +366,13 @@ pub fn bench(options: &BuildOptions, arguments: &[String]) -> Result<()> {
             "--iterations" => settings.iterations = walker.value(option)?.parse()?,
             "--instructions" => settings.rates = false,
             "--no-instructions" => settings.instructions = false,
+            "--peer-matrix" => settings.peer_reps = Some(settings.peer_reps.unwrap_or(3)),
+            "--peer-matrix-only" => {
+                settings.peer_reps = Some(settings.peer_reps.unwrap_or(3));
+                settings.rates = false;
+                settings.instructions = false;
+            }
+            "--peer-reps" => settings.peer_reps = Some(walker.value(option)?.parse()?),
             "--netdev" => settings.backend = Backend::parse(&walker.value(option)?)?,
             other => bail!("bench switch: unknown option '{other}'"),
         }
@@ -382,13 +414,17 @@ pub fn bench(options: &BuildOptions, arguments: &[String]) -> Result<()> {
     let mut counted: Vec<Counted> = Vec::new();
     if settings.instructions {
         // Instruction counts are exact: one boot per mode is enough.
-        for mode in [Mode::Switch, Mode::CrossConnect] {
+        for mode in [Mode::Switch, Mode::SwitchVlan, Mode::CrossConnect] {
             println!("[instructions, -icount shift=0] {}", mode.label());
             counted.extend(run_instructions(&artifacts, mode, settings.backend)?);
         }
     }
     set_affinity(None);
-    report(&results, &counted, &rmem_default, &settings)
+    report(&results, &counted, &rmem_default, &settings)?;
+    if let Some(reps) = settings.peer_reps {
+        crate::peerbench::run(&artifacts.image, reps.max(1))?;
+    }
+    Ok(())
 }
 
 /// Pins the calling thread (and what it spawns from now on) to `cpu`; `None`: every CPU.
@@ -480,11 +516,15 @@ fn boot_guest(
     session
         .expect("dpu> ", Duration::from_secs(30))
         .context("the guest did not reach its prompt")?;
+    // The host is shared and loaded: a QEMU descheduled for 2 s wakes to the watchdog's tick
+    // before the loop can check in, and that is not what the bench measures.
+    session.send_bytes(b"watchdog 0\r")?;
+    session.expect("watchdog: off", Duration::from_secs(10))?;
     wiring.connect()?;
     let directory = wiring.unix.map(|(_, _, directory)| directory);
     Ok((
         session,
-        Generator::new(wiring.port_a, wiring.port_b, directory)?,
+        Generator::new(wiring.port_a, wiring.port_b, directory, mode.tag())?,
     ))
 }
 
@@ -568,6 +608,17 @@ fn run_mode(
         .lines()
         .rev()
         .find(|l| l.contains("datapath:"))
+    {
+        println!("  guest {}", line.trim());
+    }
+    // The longest loop pass of the run (the watchdog is off: a stalled loop shows here).
+    session.send_bytes(b"stats\r")?;
+    session.expect("since the last 'stats'", Duration::from_secs(10))?;
+    if let Some(line) = session
+        .transcript
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("poll loop: "))
     {
         println!("  guest {}", line.trim());
     }
@@ -699,6 +750,25 @@ fn write_frame(
     buffer[22..30].copy_from_slice(&sequence.to_le_bytes());
 }
 
+/// [`write_frame`] with an 802.1Q tag for `vlan` (priority 0) after the addresses, in the same
+/// buffer length (the payload is 4 bytes shorter); `None`: untagged.
+fn write_tagged(
+    buffer: &mut [u8],
+    destination: [u8; 6],
+    source: [u8; 6],
+    vlan: Option<u16>,
+    trial: u32,
+    sequence: u64,
+) {
+    let Some(vlan) = vlan else {
+        return write_frame(buffer, destination, source, trial, sequence);
+    };
+    write_frame(&mut buffer[4..], destination, source, trial, sequence);
+    buffer.copy_within(4..16, 0);
+    buffer[12..14].copy_from_slice(&0x8100u16.to_be_bytes());
+    buffer[14..16].copy_from_slice(&(vlan & 0x0fff).to_be_bytes());
+}
+
 /// Source MAC number `index` on port A: 02:00:00:01:00:00 onward.
 ///
 /// The flow number lives in the last two bytes under a prefix port B's MAC does not share: the
@@ -709,7 +779,12 @@ fn flow_mac(index: usize) -> [u8; 6] {
 }
 
 impl Generator {
-    fn new(port_a: Endpoint, port_b: Endpoint, directory: Option<PathBuf>) -> Result<Self> {
+    fn new(
+        port_a: Endpoint,
+        port_b: Endpoint,
+        directory: Option<PathBuf>,
+        tag: Option<u16>,
+    ) -> Result<Self> {
         port_a.set_nonblocking(true)?;
         let counter = port_b.try_clone()?;
         counter.set_read_timeout(Some(Duration::from_millis(50)))?;
@@ -721,6 +796,7 @@ impl Generator {
             port_b,
             base: Instant::now(),
             directory,
+            tag,
         };
         let (trial_id, received, last_rx, base) = (
             Arc::clone(&generator.trial_id),
@@ -770,7 +846,14 @@ impl Generator {
         let mut frame = [0u8; 60];
         self.trial_id.store(u32::MAX, Ordering::Relaxed);
         for index in 0..macs {
-            write_frame(&mut frame, [0xff; 6], flow_mac(index), 0, index as u64);
+            write_tagged(
+                &mut frame,
+                [0xff; 6],
+                flow_mac(index),
+                self.tag,
+                0,
+                index as u64,
+            );
             while !self.send(&self.port_a, &frame) {
                 std::thread::sleep(Duration::from_millis(1));
             }
@@ -796,7 +879,14 @@ impl Generator {
         self.received.store(0, Ordering::Relaxed);
         let mut sequence = 0;
         while Instant::now() < deadline {
-            write_frame(&mut frame, MAC_B, flow_mac(0), u32::MAX - 1, sequence);
+            write_tagged(
+                &mut frame,
+                MAC_B,
+                flow_mac(0),
+                self.tag,
+                u32::MAX - 1,
+                sequence,
+            );
             sequence += 1;
             self.send(&self.port_a, &frame);
             std::thread::sleep(Duration::from_millis(50));
@@ -818,7 +908,14 @@ impl Generator {
         let mut sent = 0u64;
         while sent < total {
             for _ in 0..burst.min(total - sent) {
-                write_frame(&mut frame, MAC_B, flow_mac(sent as usize % macs), id, sent);
+                write_tagged(
+                    &mut frame,
+                    MAC_B,
+                    flow_mac(sent as usize % macs),
+                    self.tag,
+                    id,
+                    sent,
+                );
                 while !self.send(&self.port_a, &frame) {
                     std::thread::sleep(Duration::from_micros(50));
                 }
@@ -868,7 +965,14 @@ impl Generator {
             };
             let mut stalled = false;
             while sent < due {
-                write_frame(&mut frame, MAC_B, flow_mac(sent as usize % macs), id, sent);
+                write_tagged(
+                    &mut frame,
+                    MAC_B,
+                    flow_mac(sent as usize % macs),
+                    self.tag,
+                    id,
+                    sent,
+                );
                 if !self.send(&self.port_a, &frame) {
                     stalled = true;
                     break;
@@ -1234,6 +1338,17 @@ mod tests {
   every pass (idle polling too)               102413937         14   7315281.2\r
   passes: 14 with frames of 30868; 1.0 frames per pass with frames\r
 dpu> ";
+
+    #[test]
+    fn tagged_frames_carry_the_tag_after_the_addresses() {
+        let (mut plain, mut tagged) = ([0u8; 60], [0u8; 60]);
+        write_tagged(&mut plain, MAC_B, flow_mac(3), None, 7, 9);
+        write_tagged(&mut tagged, MAC_B, flow_mac(3), Some(10), 7, 9);
+        assert_eq!(&tagged[..12], &plain[..12]);
+        assert_eq!(&tagged[12..16], &[0x81, 0x00, 0x00, 0x0a]);
+        // With the tag popped, the frame is the untagged one (4 bytes shorter).
+        assert_eq!(&tagged[16..], &plain[12..56]);
+    }
 
     #[test]
     fn pmu_answer_parses() {

@@ -117,6 +117,8 @@ pub fn fast_path_end(mark: Mark, frames: usize) {
     }
 }
 
+/// Adds to a sum. A load and a store, not `fetch_add`: the loop is the only writer, and an
+/// atomic read-modify-write would be an exclusive-access loop on a core without LSE.
 fn add(sum: &AtomicU64, value: u64) {
     sum.store(
         sum.load(Ordering::Relaxed).wrapping_add(value),
