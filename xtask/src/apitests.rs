@@ -95,6 +95,10 @@ fn scratch() -> Result<PathBuf> {
     Ok(directory)
 }
 
+/// The length of the `truncated-body` variant: sent with `Content-Length: {size:good}`, a body
+/// that stops short well inside the image (past its header, so the upload has begun).
+const TRUNCATED_BODY_BYTES: usize = 100_000;
+
 /// The upload images made so far in this run, by variant.
 static IMAGES: Mutex<Option<HashMap<String, PathBuf>>> = Mutex::new(None);
 
@@ -121,9 +125,16 @@ fn image_file(kernel: &Path, variant: &str) -> Result<PathBuf> {
             bytes.truncate(bytes.len() - 200);
             bytes
         }
+        "truncated-body" => {
+            let mut bytes = good;
+            bytes.truncate(TRUNCATED_BODY_BYTES);
+            bytes
+        }
         "oversize" => vec![0u8; bootstate::layout::BANK_SIZE as usize + 1],
         other => {
-            bail!("unknown image variant '{other}' (good, bad-signature, truncated, oversize)")
+            bail!(
+                "unknown image variant '{other}' (good, bad-signature, truncated, truncated-body, oversize)"
+            )
         }
     };
     let path = scratch()?.join(format!("upload-{variant}.bin"));

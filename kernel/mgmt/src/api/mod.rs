@@ -800,14 +800,28 @@ fn patch_port<B: Backend + ?Sized>(
         }
         Err(ApplyError::Invalid(error)) => error,
     };
-    {
-        let field = match error.problem {
-            Problem::VlanOutOfRange(_) | Problem::EmptyTrunk => "vlan",
-            Problem::MacNotUnicast(_) | Problem::HostOnlySetting => "security",
-            Problem::MacLimitTooLarge(_) => "mac_limit",
-            _ => "role",
-        };
-        field_problem(buffer, field, &words(error))
+    field_problem(buffer, patch_field(&patch, error.problem), &words(error))
+}
+
+/// The member of `patch` a switch validation problem is about, so the error names a field
+/// the client sent (`access_vlan`, not the switch's own `vlan` key).
+fn patch_field(patch: &PortPatch<'_>, problem: Problem) -> &'static str {
+    match problem {
+        Problem::VlanOutOfRange(_) => {
+            if patch.access_vlan.is_some() {
+                "access_vlan"
+            } else if patch.native_vlan.is_some() {
+                "native_vlan"
+            } else if patch.trunk_vlans.is_some() {
+                "trunk_vlans"
+            } else {
+                "vlan_mode"
+            }
+        }
+        Problem::EmptyTrunk => "trunk_vlans",
+        Problem::MacNotUnicast(_) | Problem::HostOnlySetting => "security",
+        Problem::MacLimitTooLarge(_) => "mac_limit",
+        _ => "role",
     }
 }
 

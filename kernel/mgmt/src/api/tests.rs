@@ -692,7 +692,14 @@ fn patch_port_changes_only_what_it_names_and_refuses_bad_values() {
     assert_eq!(json["mac_limit"], 100);
     let before = fake.config.clone();
     for (bad, field) in [
-        (&br#"{"access_vlan":5000,"vlan_mode":"access"}"#[..], "vlan"),
+        (
+            &br#"{"access_vlan":5000,"vlan_mode":"access"}"#[..],
+            "access_vlan",
+        ),
+        (
+            br#"{"vlan_mode":"trunk","native_vlan":4095}"#,
+            "native_vlan",
+        ),
         (br#"{"vlan_mode":"hybrid"}"#, "vlan_mode"),
         (br#"{"trunk_vlans":"1-9999"}"#, "trunk_vlans"),
         (br#"{"role":"spine"}"#, "role"),
