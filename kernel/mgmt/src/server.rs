@@ -1595,8 +1595,8 @@ const READ_ONLY: Refusal = refusal(
 );
 const UNAVAILABLE: Refusal = refusal(
     StatusCode::SERVICE_UNAVAILABLE,
-    "starting",
-    "the service is starting; retry later",
+    "unavailable",
+    "the service is unavailable (a reboot is under way); retry after Retry-After seconds",
 );
 const LENGTH_REQUIRED: Refusal = refusal(
     StatusCode::LENGTH_REQUIRED,

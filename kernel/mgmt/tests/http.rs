@@ -584,6 +584,7 @@ fn unavailable_is_503_with_retry_after_but_healthz_answers() {
     let response = parse(&result.responses[0], false);
     assert_eq!(response.status, 503);
     assert_eq!(response.header("Retry-After"), Some("7"));
+    assert_eq!(response.json()["code"], "unavailable");
     let result = exchange(&mut client, 0, GET_HEALTH, usize::MAX);
     assert_eq!(parse(&result.responses[0], false).status, 200);
 }
