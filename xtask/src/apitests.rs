@@ -11,6 +11,8 @@
 //! | `schemathesis: ARGS` | `schemathesis --no-color ARGS` (ARGS hold `run`); passes only on exit status 0 and a summary line without failures or errors; the summary line is printed |
 //!
 //! ARGS are shell words (`sh -c`), with placeholders: `{url}` is `http://127.0.0.1:PORT`,
+//! `{data_url}` the same for `{data_http_port}` (a second free port a `qemu:` line may forward
+//! through a data port's network),
 //! `{location}` the `Location` header of the last `curl` answer (`/v1/tasks/3`),
 //! `{openapi}` the path of `docs/api/openapi.yaml`, `{tests}` the `qemu/tests` directory,
 //! `{scratch}` a directory for files the commands write (`target/test-api`), `{image:VARIANT}` a signed image file and
@@ -80,6 +82,8 @@ pub fn parse_step(key: &str, value: &str) -> Result<Option<Step>> {
 pub struct ApiContext<'a> {
     /// The loopback port QEMU forwards to the DPU's port 80.
     pub http_port: u16,
+    /// `{data_http_port}` in `qemu:` lines: a second free loopback port (`{data_url}`).
+    pub data_http_port: u16,
     /// The kernel Image the test boots (signed into the upload images).
     pub kernel: &'a Path,
     /// The last `curl` output, for `curl-lacks`.
@@ -165,6 +169,10 @@ pub fn fill_arguments(arguments: &mut [String], name: &str, kernel: &Path) -> Re
 fn fill(text: &str, context: &ApiContext) -> Result<String> {
     let mut filled = text
         .replace("{url}", &format!("http://127.0.0.1:{}", context.http_port))
+        .replace(
+            "{data_url}",
+            &format!("http://127.0.0.1:{}", context.data_http_port),
+        )
         .replace(
             "{openapi}",
             &workspace_root()
@@ -447,6 +455,7 @@ mod tests {
     fn placeholders_are_filled() {
         let context = ApiContext {
             http_port: 8080,
+            data_http_port: 8081,
             kernel: Path::new("unused"),
             last_output: String::new(),
             notes: String::new(),
