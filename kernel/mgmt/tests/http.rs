@@ -790,3 +790,13 @@ fn eviction_picks_the_longest_waiting_idle_connection() {
     assert_eq!(server.evict(), Some(2));
     assert_eq!(server.counters().evictions, 2);
 }
+
+#[test]
+fn pipelined_written_responses_all_arrive_from_one_receive() {
+    let mut input = Vec::new();
+    for _ in 0..3 {
+        input.extend_from_slice(GET_HEALTH);
+    }
+    let result = run(&input, usize::MAX);
+    assert_eq!(result.responses.len(), 3, "{:?}", result.responses.len());
+}
