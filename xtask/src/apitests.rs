@@ -11,6 +11,8 @@
 //! | `schemathesis: ARGS` | `schemathesis --no-color ARGS` (ARGS hold `run`); passes only on exit status 0 and a summary line without failures or errors; the summary line is printed |
 //!
 //! ARGS are shell words (`sh -c`), with placeholders: `{url}` is `http://127.0.0.1:PORT`,
+//! `{data_url}` the same for `{data_http_port}` (a second free port a `qemu:` line may forward
+//! through a data port's network),
 //! `{location}` the `Location` header of the last `curl` answer (`/v1/tasks/3`),
 //! `{openapi}` the path of `docs/api/openapi.yaml`, `{tests}` the `qemu/tests` directory,
 //! `{scratch}` a directory for files the commands write (`target/test-api`), `{image:VARIANT}` a signed image file and
@@ -80,6 +82,8 @@ pub fn parse_step(key: &str, value: &str) -> Result<Option<Step>> {
 pub struct ApiContext<'a> {
     /// The loopback port QEMU forwards to the DPU's port 80.
     pub http_port: u16,
+    /// `{data_http_port}` in `qemu:` lines: a second free loopback port (`{data_url}`).
+    pub data_http_port: u16,
     /// The kernel Image the test boots (signed into the upload images).
     pub kernel: &'a Path,
     /// The last `curl` output, for `curl-lacks`.
@@ -94,6 +98,10 @@ fn scratch() -> Result<PathBuf> {
     std::fs::create_dir_all(&directory)?;
     Ok(directory)
 }
+
+/// The length of the `truncated-body` variant: sent with `Content-Length: {size:good}`, a body
+/// that stops short well inside the image (past its header, so the upload has begun).
+const TRUNCATED_BODY_BYTES: usize = 100_000;
 
 /// The upload images made so far in this run, by variant.
 static IMAGES: Mutex<Option<HashMap<String, PathBuf>>> = Mutex::new(None);
@@ -121,9 +129,16 @@ fn image_file(kernel: &Path, variant: &str) -> Result<PathBuf> {
             bytes.truncate(bytes.len() - 200);
             bytes
         }
+        "truncated-body" => {
+            let mut bytes = good;
+            bytes.truncate(TRUNCATED_BODY_BYTES);
+            bytes
+        }
         "oversize" => vec![0u8; bootstate::layout::BANK_SIZE as usize + 1],
         other => {
-            bail!("unknown image variant '{other}' (good, bad-signature, truncated, oversize)")
+            bail!(
+                "unknown image variant '{other}' (good, bad-signature, truncated, truncated-body, oversize)"
+            )
         }
     };
     let path = scratch()?.join(format!("upload-{variant}.bin"));
@@ -154,6 +169,10 @@ pub fn fill_arguments(arguments: &mut [String], name: &str, kernel: &Path) -> Re
 fn fill(text: &str, context: &ApiContext) -> Result<String> {
     let mut filled = text
         .replace("{url}", &format!("http://127.0.0.1:{}", context.http_port))
+        .replace(
+            "{data_url}",
+            &format!("http://127.0.0.1:{}", context.data_http_port),
+        )
         .replace(
             "{openapi}",
             &workspace_root()
@@ -327,7 +346,9 @@ fn summary_line(output: &str) -> Option<&str> {
         .rfind(|line| {
             (line.contains("passed")
                 || line.contains("failed")
+                || line.contains("failure")
                 || line.contains("error")
+                || line.contains("warning")
                 || line.contains("No issues found"))
                 && line.contains(" in ")
         })
@@ -434,6 +455,7 @@ mod tests {
     fn placeholders_are_filled() {
         let context = ApiContext {
             http_port: 8080,
+            data_http_port: 8081,
             kernel: Path::new("unused"),
             last_output: String::new(),
             notes: String::new(),
@@ -474,6 +496,20 @@ mod tests {
             Some("6 failures, 2 errors, 1 warning in 4.08s")
         );
         assert!(judge(true, real).is_err());
+        // Failures with warnings only, no word "passed" or "error" (seen in this test's log).
+        let failures_only =
+            "====================== 5 failures, 2 warnings in 240.26s =======================";
+        assert_eq!(
+            summary_line(failures_only),
+            Some("5 failures, 2 warnings in 240.26s")
+        );
+        assert!(judge(true, failures_only).is_err());
+        // A clean run with warnings only (schemathesis 4.32.5 against this DPU).
+        let warnings_only =
+            "============================ 2 warnings in 240.01s =============================";
+        assert_eq!(summary_line(warnings_only), Some("2 warnings in 240.01s"));
+        assert!(judge(true, warnings_only).is_ok());
+        assert!(judge(false, warnings_only).is_err());
     }
 
     #[test]

@@ -232,10 +232,16 @@ fn run_steps(
 ) -> Result<()> {
     let settings = &script.settings;
     let http_port = crate::run::free_port()?;
+    // A second forwarded port, for a test that reaches port 80 through a data port's network.
+    let data_http_port = crate::run::free_port()?;
     let mut extra: Vec<String> = settings
         .extra_arguments
         .iter()
-        .map(|argument| argument.replace("{http_port}", &http_port.to_string()))
+        .map(|argument| {
+            argument
+                .replace("{http_port}", &http_port.to_string())
+                .replace("{data_http_port}", &data_http_port.to_string())
+        })
         .collect();
     crate::apitests::fill_arguments(&mut extra, &script.script.name, kernel)?;
     if let Some(append) = &settings.append {
@@ -270,6 +276,7 @@ fn run_steps(
     let mut last_host_output = String::new();
     let mut api = crate::apitests::ApiContext {
         http_port,
+        data_http_port,
         kernel,
         last_output: String::new(),
         notes: String::new(),

@@ -218,6 +218,13 @@ fn digest_of(secret: &[u8]) -> [u8; 32] {
     Sha256::digest(secret).into()
 }
 
+/// The SHA-256 of `bytes`: what the table stores of a secret, and what the API's throttle
+/// keeps of a wrong token (so it can tell a new guess from a repeat without keeping the token).
+#[must_use]
+pub fn digest(bytes: &[u8]) -> [u8; 32] {
+    digest_of(bytes)
+}
+
 /// The API tokens.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TokenTable {

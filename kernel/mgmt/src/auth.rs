@@ -2,8 +2,12 @@
 //!
 //! The server takes the token from `Authorization: Bearer <token>` and asks a [`Credentials`]
 //! (in the kernel: dpu-config's token table) for the role. Failed attempts are counted per
-//! source address and in total; each failure from an address delays the next 401 it gets by a
-//! doubling backoff ([`Throttle`]), without blocking the loop: the answer is held until then.
+//! source address and in total; each new wrong token from an address delays the next 401 it
+//! gets by a doubling backoff ([`Throttle`]), without blocking the loop: the answer is held
+//! until then. A guesser's progress is the number of distinct tokens it tries, so a token the
+//! source already got a 401 for (one of its last [`REMEMBERED_GUESSES`]) is counted but earns
+//! no longer delay: a client retrying a revoked token, or a conformance tool probing with one
+//! fixed wrong token, is not slowed further, while every new guess still doubles the wait.
 
 use core::net::IpAddr;
 
@@ -54,12 +58,24 @@ pub const BACKOFF_MAX_MS: u64 = 8_000;
 /// A source with no failure for this long starts again from no delay.
 pub const BACKOFF_FORGET_MS: u64 = 60_000;
 
+/// Wrong tokens remembered per source (as digests) so a repeat is told from a new guess.
+pub const REMEMBERED_GUESSES: usize = 4;
+
+/// Bytes of a wrong token's SHA-256 kept: enough that a new guess cannot pass for a remembered
+/// one (finding a 128-bit collision is out of reach), small enough for 16 sources.
+const GUESS_DIGEST_BYTES: usize = 16;
+
 /// A tracked source; `failures == 0` is a free entry (so a new throttle is zero bytes).
 #[derive(Debug, Clone, Copy)]
 struct Source {
     address: IpAddr,
+    /// Distinct wrong tokens recently (repeats of a remembered one are not counted here).
     failures: u32,
     last_failure_ms: u64,
+    /// Digests of the last distinct wrong tokens, `guesses[next % N]` the next to replace.
+    guesses: [[u8; GUESS_DIGEST_BYTES]; REMEMBERED_GUESSES],
+    remembered: u8,
+    next: u8,
 }
 
 impl Source {
@@ -67,7 +83,27 @@ impl Source {
         address: IpAddr::V4(core::net::Ipv4Addr::UNSPECIFIED),
         failures: 0,
         last_failure_ms: 0,
+        guesses: [[0; GUESS_DIGEST_BYTES]; REMEMBERED_GUESSES],
+        remembered: 0,
+        next: 0,
     };
+
+    fn knows(&self, guess: &[u8; GUESS_DIGEST_BYTES]) -> bool {
+        self.guesses
+            .iter()
+            .take(usize::from(self.remembered))
+            .any(|known| known == guess)
+    }
+
+    fn remember(&mut self, guess: [u8; GUESS_DIGEST_BYTES]) {
+        let slot = usize::from(self.next) % REMEMBERED_GUESSES;
+        self.guesses[slot] = guess;
+        self.next = ((slot + 1) % REMEMBERED_GUESSES) as u8;
+        self.remembered = self
+            .remembered
+            .saturating_add(1)
+            .min(REMEMBERED_GUESSES as u8);
+    }
 
     fn used(&self) -> Option<&Self> {
         (self.failures > 0).then_some(self)
@@ -114,13 +150,17 @@ impl Throttle {
             .map_or(0, |source| source.failures)
     }
 
-    /// Counts a failure from `address` at `now_ms`; returns how long to hold its 401.
-    pub fn fail(&mut self, address: Option<IpAddr>, now_ms: u64) -> u64 {
+    /// Counts a failed attempt from `address` at `now_ms` that presented `credential` (the
+    /// `Authorization` value); returns how long to hold its 401. A credential the source was
+    /// refused recently gets the source's current delay; a new one doubles it.
+    pub fn fail(&mut self, address: Option<IpAddr>, credential: &[u8], now_ms: u64) -> u64 {
         self.total_failures = self.total_failures.saturating_add(1);
         let Some(address) = address else {
             return BACKOFF_MAX_MS;
         };
-        let failures = self.failures_from(address, now_ms).saturating_add(1);
+        let mut guess = [0; GUESS_DIGEST_BYTES];
+        guess.copy_from_slice(&dpu_config::tokens::digest(credential)[..GUESS_DIGEST_BYTES]);
+        let recent = self.failures_from(address, now_ms);
         let index = self
             .sources
             .iter()
@@ -135,12 +175,21 @@ impl Throttle {
                     .position(|source| source.used().is_none())
             })
             .unwrap_or_else(|| self.oldest());
-        self.sources[index] = Source {
-            address,
-            failures,
-            last_failure_ms: now_ms,
-        };
-        delay_for(failures)
+        let source = &mut self.sources[index];
+        if recent > 0 && source.address == address && source.knows(&guess) {
+            source.last_failure_ms = now_ms;
+            return delay_for(recent);
+        }
+        if recent == 0 || source.address != address {
+            *source = Source {
+                address,
+                ..Source::FREE
+            };
+        }
+        source.failures = recent.saturating_add(1);
+        source.last_failure_ms = now_ms;
+        source.remember(guess);
+        delay_for(source.failures)
     }
 
     fn oldest(&self) -> usize {
@@ -213,20 +262,21 @@ mod tests {
     #[test]
     fn backoff_doubles_per_source_and_is_forgotten() {
         let mut throttle = Throttle::new();
-        let delays: std::vec::Vec<u64> =
-            (0..8).map(|_| throttle.fail(Some(address(1)), 0)).collect();
+        let delays: std::vec::Vec<u64> = (0..8u8)
+            .map(|guess| throttle.fail(Some(address(1)), &[guess], 0))
+            .collect();
         assert_eq!(delays, [0, 250, 500, 1000, 2000, 4000, 8000, 8000]);
         assert_eq!(
-            throttle.fail(Some(address(2)), 0),
+            throttle.fail(Some(address(2)), b"x", 0),
             0,
             "another source starts afresh"
         );
         assert_eq!(throttle.total_failures(), 9);
         assert_eq!(throttle.failures_from(address(1), 10), 8);
         assert_eq!(throttle.failures_from(address(1), BACKOFF_FORGET_MS), 0);
-        assert_eq!(throttle.fail(Some(address(1)), BACKOFF_FORGET_MS), 0);
+        assert_eq!(throttle.fail(Some(address(1)), b"x", BACKOFF_FORGET_MS), 0);
         assert_eq!(
-            throttle.fail(None, 0),
+            throttle.fail(None, b"x", 0),
             BACKOFF_MAX_MS,
             "no address: the longest delay"
         );
@@ -237,8 +287,8 @@ mod tests {
         let mut throttle = Throttle::new();
         for index in 0..=TRACKED_SOURCES {
             let index = u8::try_from(index).unwrap_or(u8::MAX);
-            throttle.fail(Some(address(index)), u64::from(index));
-            throttle.fail(Some(address(index)), u64::from(index));
+            throttle.fail(Some(address(index)), b"a", u64::from(index));
+            throttle.fail(Some(address(index)), b"b", u64::from(index));
         }
         assert_eq!(
             throttle.failures_from(address(0), 100),
@@ -247,5 +297,40 @@ mod tests {
         );
         assert_eq!(throttle.failures_from(address(16), 100), 2);
         assert_eq!(throttle.failures_from(address(1), 100), 2);
+    }
+
+    #[test]
+    fn a_repeated_wrong_token_is_counted_but_not_slowed_further() {
+        let mut throttle = Throttle::new();
+        let source = Some(address(7));
+        // One fixed wrong token, over and over (a stale client, a conformance tool).
+        let repeats: std::vec::Vec<u64> = (0..20)
+            .map(|at| throttle.fail(source, b"Bearer stale", at))
+            .collect();
+        assert!(repeats.iter().all(|&delay| delay == 0), "{repeats:?}");
+        assert_eq!(throttle.total_failures(), 20, "every attempt is counted");
+        assert_eq!(throttle.failures_from(address(7), 20), 1);
+        // New guesses still double the wait, and the repeat then waits as long as the last.
+        assert_eq!(throttle.fail(source, b"Bearer guess-1", 30), 250);
+        assert_eq!(throttle.fail(source, b"Bearer guess-2", 31), 500);
+        assert_eq!(throttle.fail(source, b"Bearer stale", 32), 500);
+        assert_eq!(throttle.fail(source, b"Bearer guess-3", 33), 1000);
+        // Alternating among remembered tokens gains nothing and loses nothing.
+        for at in 40..60 {
+            let token: &[u8] = if at % 2 == 0 {
+                b"Bearer guess-1"
+            } else {
+                b"Bearer guess-3"
+            };
+            assert_eq!(throttle.fail(source, token, at), 1000);
+        }
+        // A fifth distinct token pushes the oldest out: it counts as new again.
+        assert_eq!(throttle.fail(source, b"Bearer guess-4", 70), 2000);
+        assert_eq!(throttle.fail(source, b"Bearer stale", 71), 4000);
+        // Forgotten after a quiet minute: a repeat then starts afresh.
+        assert_eq!(
+            throttle.fail(source, b"Bearer stale", 71 + BACKOFF_FORGET_MS),
+            0
+        );
     }
 }

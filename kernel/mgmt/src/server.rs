@@ -13,8 +13,9 @@
 //!   head must be complete [`HEAD_TIMEOUT_MS`] after its first byte, a whole body within
 //!   [`BODY_TIMEOUT_MS`] of the head, and a streamed body may not stall longer than that (408);
 //! - everything but `/healthz` needs `Authorization: Bearer` with a token [`Credentials`] knows
-//!   (401 + `WWW-Authenticate: Bearer`; a wrong token's 401 is held back by a growing backoff,
-//!   see [`crate::auth::Throttle`]), and writes need a role that may write (403);
+//!   (401 + `WWW-Authenticate: Bearer`; a wrong token's 401 is held back by a backoff that
+//!   doubles with each new wrong token from the address, see [`crate::auth::Throttle`]), and
+//!   writes need a role that may write (403);
 //! - while the service is unavailable ([`set_unavailable`](HttpServer::set_unavailable)),
 //!   everything but `/healthz` is 503 with `Retry-After`;
 //! - responses are framed here (status line, `Content-Length` or chunked pieces, fixed headers)
@@ -795,17 +796,13 @@ impl<'a, const SLOTS: usize> HttpServer<'a, SLOTS> {
                 slot.retry_after_s = retry_after_s;
                 return refuse_request(slot, UNAVAILABLE);
             }
-            let role = match authorization {
-                None => {
-                    self.counters.auth_missing = self.counters.auth_missing.saturating_add(1);
-                    return refuse_request(slot, NO_TOKEN);
-                }
-                Some(value) => {
-                    auth::bearer_token(value).and_then(|token| credentials.verify(token))
-                }
+            let Some(credential) = authorization else {
+                self.counters.auth_missing = self.counters.auth_missing.saturating_add(1);
+                return refuse_request(slot, NO_TOKEN);
             };
+            let role = auth::bearer_token(credential).and_then(|token| credentials.verify(token));
             let Some(role) = role else {
-                let delay = self.throttle.fail(slot.remote(), now_ms);
+                let delay = self.throttle.fail(slot.remote(), credential, now_ms);
                 slot.close_after = true;
                 slot.state = if delay == 0 {
                     State::Refuse(BAD_TOKEN)
@@ -1598,8 +1595,8 @@ const READ_ONLY: Refusal = refusal(
 );
 const UNAVAILABLE: Refusal = refusal(
     StatusCode::SERVICE_UNAVAILABLE,
-    "starting",
-    "the service is starting; retry later",
+    "unavailable",
+    "the service is unavailable (a reboot is under way); retry after Retry-After seconds",
 );
 const LENGTH_REQUIRED: Refusal = refusal(
     StatusCode::LENGTH_REQUIRED,

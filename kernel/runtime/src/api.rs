@@ -67,6 +67,24 @@ pub fn note_console_text(text: &str) {
     LINES.lock().write(text, timer::milliseconds_since_boot());
 }
 
+/// `Retry-After` (seconds) of the 503 every API request but `/healthz` gets once a reboot is
+/// scheduled: the reset, dpuboot's Shift+R window (2 s by default) and the kernel's boot.
+pub const REBOOT_RETRY_AFTER_S: u32 = 10;
+
+/// Whether the API serves requests now. The kernel brings the management stack up only once
+/// the config, the switch and the boot banks are ready, so the one "booting" window a client
+/// can reach is the one before the next boot: from an accepted reboot to the reset, the API is
+/// unavailable (503 with `Retry-After`), and nothing it would change is lost to the reset.
+pub fn availability() -> dpu_mgmt::Availability {
+    if REBOOT_AT.load(Ordering::Relaxed) == 0 {
+        dpu_mgmt::Availability::Ready
+    } else {
+        dpu_mgmt::Availability::Unavailable {
+            retry_after_s: REBOOT_RETRY_AFTER_S,
+        }
+    }
+}
+
 /// Once a pass: does a scheduled reboot when its time has come.
 pub fn poll(reset: Option<psci::Conduit>) {
     let at = REBOOT_AT.load(Ordering::Relaxed);

@@ -423,6 +423,7 @@ impl Network {
                 http.set_snapshot(snapshot, now_ms);
             }
             http.set_clock(now_ms);
+            http.set_availability(crate::api::availability());
             let instant = Instant::from_micros(now_us as i64);
             // The /v1 resources and /metrics (api.rs), with dpu-config's tokens.
             let mut backend = crate::api::KernelBackend {

@@ -688,7 +688,13 @@ fn port_piece<B: Backend + ?Sized>(
                     next += 1;
                 }
                 if next >= 4096 {
-                    out.text("\"")?;
+                    // An empty allowed set (a trunk carrying only its native VLAN) is `none`,
+                    // as in the config key syntax, never an empty string.
+                    out.text(if first_member.is_none() {
+                        "none\""
+                    } else {
+                        "\""
+                    })?;
                     return Ok(Some(PortPart::Tail));
                 }
                 let first = next;

@@ -430,7 +430,9 @@ fn logs_query(query: &str) -> Result<(u64, u16), &'static str> {
                     .parse::<u64>()
                     .ok()
                     .filter(|_| value.bytes().all(|b| b.is_ascii_digit()))
-                    .ok_or("after_seq must be a sequence number")?
+                    // The document's int64: a larger number is refused, not clamped.
+                    .filter(|after| i64::try_from(*after).is_ok())
+                    .ok_or("after_seq must be a sequence number (0..2^63-1)")?
                     .min(body::MAX_CURSOR_SEQ)
             }
             "limit" => {
@@ -471,39 +473,50 @@ fn json_body<'a, T: Deserialize<'a>>(request: &Request<'a>, buffer: &mut [u8]) -
     }
 }
 
-/// An optional JSON body: empty is `T::default()`.
+/// An optional JSON body: none at all (zero bytes) is `T::default()`; anything else must be
+/// JSON (whitespace alone is not).
 fn optional_json_body<'a, T: Deserialize<'a> + Default>(
     request: &Request<'a>,
     buffer: &mut [u8],
 ) -> Result<T, Reply> {
-    if request.body.iter().all(u8::is_ascii_whitespace) {
+    if request.body.is_empty() {
         return Ok(T::default());
     }
     json_body(request, buffer)
+}
+
+/// A member that may be left out but not sent as `null` (the document gives each a type, and
+/// null is none of them): absent is `None` (with `#[serde(default)]`), `null` a type error.
+fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
 }
 
 /// `PATCH /v1/ports/{name}`: the fields to change; absent ones stay.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PortPatch<'a> {
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "present")]
     role: Option<&'a str>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "present")]
     admin_state: Option<&'a str>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "present")]
     vlan_mode: Option<&'a str>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     access_vlan: Option<u16>,
     /// 0 removes the native VLAN.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     native_vlan: Option<u16>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "present")]
     trunk_vlans: Option<&'a str>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "present")]
     security: Option<SecurityPatch<'a>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     mac_limit: Option<u32>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "present")]
     mac_limit_policy: Option<&'a str>,
 }
 
@@ -511,13 +524,13 @@ struct PortPatch<'a> {
 #[serde(deny_unknown_fields)]
 struct SecurityPatch<'a> {
     /// A MAC, or `none` to stop checking.
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "present")]
     mac: Option<&'a str>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "present")]
     promiscuous: Option<&'a str>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "present")]
     mac_changes: Option<&'a str>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "present")]
     forged_transmits: Option<&'a str>,
 }
 
@@ -534,7 +547,7 @@ struct StaticEntry<'a> {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Flush<'a> {
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "present")]
     port: Option<&'a str>,
 }
 
@@ -542,7 +555,7 @@ struct Flush<'a> {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Reboot<'a> {
-    #[serde(borrow, default, rename = "type")]
+    #[serde(borrow, default, rename = "type", deserialize_with = "present")]
     kind: Option<&'a str>,
 }
 
@@ -603,17 +616,28 @@ fn write<B: Backend + ?Sized>(
                 Ok(flush) => flush,
                 Err(reply) => return reply,
             };
+            // A port name out of port1..port7 is refused; a port this DPU does not have has
+            // learned nothing, so it flushes 0 entries (as `GET /v1/fdb?port=` lists none).
             let port = match flush.port {
                 None => None,
-                Some(name) => match existing_port(&*backend, port_word(name)) {
+                Some(name) => match port_word(name) {
                     Some(port) => Some(port),
-                    None => return field_problem(buffer, "port", "no such data port"),
+                    None => {
+                        return field_problem(
+                            buffer,
+                            "port",
+                            "must name a data port (port1..port7)",
+                        );
+                    }
                 },
             };
             if backend.switch_config().is_none() {
                 return problem(buffer, 409, code::NO_SWITCH, "no data ports: no MAC table");
             }
-            let flushed = backend.fdb_flush(port);
+            let flushed = match port {
+                Some(port) if existing_port(&*backend, Some(port)).is_none() => 0,
+                _ => backend.fdb_flush(port),
+            };
             let mut out = Out::new(buffer);
             let _ = out
                 .text("{\"flushed\":")
@@ -800,14 +824,28 @@ fn patch_port<B: Backend + ?Sized>(
         }
         Err(ApplyError::Invalid(error)) => error,
     };
-    {
-        let field = match error.problem {
-            Problem::VlanOutOfRange(_) | Problem::EmptyTrunk => "vlan",
-            Problem::MacNotUnicast(_) | Problem::HostOnlySetting => "security",
-            Problem::MacLimitTooLarge(_) => "mac_limit",
-            _ => "role",
-        };
-        field_problem(buffer, field, &words(error))
+    field_problem(buffer, patch_field(&patch, error.problem), &words(error))
+}
+
+/// The member of `patch` a switch validation problem is about, so the error names a field
+/// the client sent (`access_vlan`, not the switch's own `vlan` key).
+fn patch_field(patch: &PortPatch<'_>, problem: Problem) -> &'static str {
+    match problem {
+        Problem::VlanOutOfRange(_) => {
+            if patch.access_vlan.is_some() {
+                "access_vlan"
+            } else if patch.native_vlan.is_some() {
+                "native_vlan"
+            } else if patch.trunk_vlans.is_some() {
+                "trunk_vlans"
+            } else {
+                "vlan_mode"
+            }
+        }
+        Problem::EmptyTrunk => "trunk_vlans",
+        Problem::MacNotUnicast(_) | Problem::HostOnlySetting => "security",
+        Problem::MacLimitTooLarge(_) => "mac_limit",
+        _ => "role",
     }
 }
 

@@ -659,7 +659,7 @@ fn fdb_add_delete_flush() {
     assert_eq!(status, 200);
     assert_eq!(text, "{\"flushed\":8}");
     assert_eq!(fake.entries.len(), 2, "static entries stay");
-    let (status, _, _) = run(
+    let (status, _, text) = run(
         &mut fake,
         &request(
             Method::Post,
@@ -669,7 +669,93 @@ fn fdb_add_delete_flush() {
         ),
         BUFFER,
     );
-    assert_eq!(status, 400);
+    assert_eq!(
+        (status, text.as_str()),
+        (200, "{\"flushed\":0}"),
+        "a port this DPU lacks learned nothing (schemathesis: a schema-valid body is accepted)"
+    );
+    for body in [&b"{\"port\":\"port8\"}"[..], b"{\"port\":\"eth0\"}"] {
+        assert_eq!(
+            run(
+                &mut fake,
+                &request(Method::Post, "/v1/fdb:flush", Role::Operator, body),
+                BUFFER
+            )
+            .0,
+            400
+        );
+    }
+    let (status, _, text) = run(
+        &mut fake,
+        &request(
+            Method::Post,
+            "/v1/fdb:flush",
+            Role::Operator,
+            b"{\"port\":null}",
+        ),
+        BUFFER,
+    );
+    assert_eq!(status, 400, "null is no port name: {text}");
+    // Whitespace alone is no JSON (an empty body is no body).
+    assert_eq!(
+        run(
+            &mut fake,
+            &request(Method::Post, "/v1/fdb:flush", Role::Operator, b"\r"),
+            BUFFER
+        )
+        .0,
+        400
+    );
+}
+
+#[test]
+fn members_may_be_left_out_but_not_sent_as_null() {
+    let mut fake = Fake::new();
+    let before = fake.config.clone();
+    for body in [
+        &br#"{"access_vlan":null}"#[..],
+        br#"{"native_vlan":null,"vlan_mode":"trunk"}"#,
+        br#"{"role":null}"#,
+        br#"{"security":null}"#,
+        br#"{"security":{"mac":null}}"#,
+        br#"{"mac_limit":null}"#,
+    ] {
+        let (status, _, text) = run(
+            &mut fake,
+            &request(Method::Patch, "/v1/ports/port2", Role::Operator, body),
+            BUFFER,
+        );
+        assert_eq!(status, 400, "{}: {text}", String::from_utf8_lossy(body));
+        assert!(text.contains("invalid_json"), "{text}");
+    }
+    assert_eq!(fake.config, before);
+    let reboot = request(
+        Method::Post,
+        "/v1/system:reboot",
+        Role::Operator,
+        br#"{"type":null}"#,
+    );
+    assert_eq!(run(&mut fake, &reboot, BUFFER).0, 400);
+    assert_eq!(fake.rebooted, None);
+}
+
+#[test]
+fn a_trunk_with_only_its_native_vlan_lists_none() {
+    let mut fake = Fake::new();
+    let (status, _, text) = run(
+        &mut fake,
+        &request(
+            Method::Patch,
+            "/v1/ports/port3",
+            Role::Operator,
+            br#"{"vlan_mode":"trunk"}"#,
+        ),
+        BUFFER,
+    );
+    assert_eq!(status, 200, "{text}");
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(json["trunk_vlans"], "none", "{text}");
+    assert_eq!(json["native_vlan"], 1, "{text}");
 }
 
 #[test]
@@ -692,7 +778,14 @@ fn patch_port_changes_only_what_it_names_and_refuses_bad_values() {
     assert_eq!(json["mac_limit"], 100);
     let before = fake.config.clone();
     for (bad, field) in [
-        (&br#"{"access_vlan":5000,"vlan_mode":"access"}"#[..], "vlan"),
+        (
+            &br#"{"access_vlan":5000,"vlan_mode":"access"}"#[..],
+            "access_vlan",
+        ),
+        (
+            br#"{"vlan_mode":"trunk","native_vlan":4095}"#,
+            "native_vlan",
+        ),
         (br#"{"vlan_mode":"hybrid"}"#, "vlan_mode"),
         (br#"{"trunk_vlans":"1-9999"}"#, "trunk_vlans"),
         (br#"{"role":"spine"}"#, "role"),
@@ -868,6 +961,15 @@ fn logs_page_after_a_sequence_number() {
     assert_eq!(json["last_seq"], 5);
     assert_eq!(get(&mut fake, "/v1/logs?limit=0").0, 400);
     assert_eq!(get(&mut fake, "/v1/logs?after_seq=-1").0, 400);
+    assert_eq!(
+        get(&mut fake, "/v1/logs?after_seq=9223372036854775807").0,
+        200
+    );
+    assert_eq!(
+        get(&mut fake, "/v1/logs?after_seq=9223372036854775808").0,
+        400,
+        "above the document's int64 maximum"
+    );
 }
 
 #[test]
@@ -1270,3 +1372,5 @@ DELETE /v1/ports/port2 HTTP/1.1\r\nHost: dpu\r\nAuthorization: Bearer op\r\n\r\n
         assert_eq!(fake.upload_ended, Some(false));
     }
 }
+
+mod fuzz;
