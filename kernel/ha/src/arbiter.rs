@@ -88,6 +88,17 @@ pub struct Arbiter {
     last_reason: Option<Reason>,
     refused: Option<ReasonText>,
     failovers: Failovers,
+    handover: Option<Handover>,
+}
+
+/// An operator's failover in progress: the old active was fenced with an epoch naming nobody;
+/// the target is granted once the old active says it stopped (or falls silent), so the two
+/// never forward at once even when grants arrive out of order.
+#[derive(Clone, Debug)]
+struct Handover {
+    from: Alias,
+    to: Alias,
+    fence_epoch: u64,
 }
 
 impl Arbiter {
@@ -101,6 +112,7 @@ impl Arbiter {
             last_reason: None,
             refused: None,
             failovers: Failovers::default(),
+            handover: None,
         }
     }
 
@@ -249,7 +261,15 @@ impl Arbiter {
             return Err(ArbiterError::PeerNotReady);
         }
         let to = target.heartbeat.alias.clone();
-        self.change(Reason::User, Some(to), now_ms);
+        self.epoch = self.epoch.saturating_add(1);
+        self.active = None;
+        self.last_reason = Some(Reason::User);
+        self.handover = Some(Handover {
+            from: active,
+            to,
+            fence_epoch: self.epoch,
+        });
+        self.decide(now_ms);
         Ok(self.grant(now_ms))
     }
 
@@ -260,6 +280,10 @@ impl Arbiter {
 
     fn change(&mut self, reason: Reason, to: Option<Alias>, now_ms: u64) {
         let from = self.active.clone().unwrap_or_default();
+        self.change_from(reason, from, to, now_ms);
+    }
+
+    fn change_from(&mut self, reason: Reason, from: Alias, to: Option<Alias>, now_ms: u64) {
         self.epoch = self.epoch.saturating_add(1);
         self.active = to.clone();
         self.last_reason = Some(reason);
@@ -276,6 +300,27 @@ impl Arbiter {
 
     fn decide(&mut self, now_ms: u64) -> bool {
         let before = (self.epoch, self.active.clone(), self.refused.clone());
+        if let Some(handover) = self.handover.clone() {
+            let from = self
+                .dpus
+                .iter()
+                .find(|d| d.heartbeat.alias == handover.from);
+            let stopped = from.is_none_or(|d| {
+                !self.heard(d, now_ms)
+                    || (d.heartbeat.role != Role::Active
+                        && d.heartbeat.epoch >= handover.fence_epoch)
+            });
+            let target = self.dpus.iter().find(|d| d.heartbeat.alias == handover.to);
+            let target_ok = target.is_some_and(|d| self.healthy(d, now_ms));
+            if !target_ok {
+                // The target went away: let formation pick whoever is healthy.
+                self.handover = None;
+            } else if stopped {
+                self.handover = None;
+                self.change_from(Reason::User, handover.from, Some(handover.to), now_ms);
+            }
+            return before != (self.epoch, self.active.clone(), self.refused.clone());
+        }
         if let Some(active) = self.active.clone() {
             let current = self.dpus.iter().find(|d| d.heartbeat.alias == active);
             let other = self.dpus.iter().find(|d| d.heartbeat.alias != active);

@@ -165,6 +165,7 @@ pub struct Dpu {
     resign: Option<Resign>,
     failovers: Failovers,
     promoted: bool,
+    last_poll_ms: u64,
 }
 
 impl Dpu {
@@ -190,6 +191,7 @@ impl Dpu {
             resign: None,
             failovers: Failovers::default(),
             promoted: false,
+            last_poll_ms: now_ms,
         }
     }
 
@@ -598,6 +600,13 @@ impl Dpu {
     /// Runs the timers at `now_ms`; returns the heartbeat to send when one is due (to the link
     /// and to the host).
     pub fn poll(&mut self, now_ms: u64) -> Option<Heartbeat> {
+        // A poll loop that stalled longer than the detect time (a hang that came back) was
+        // declared dead by the others, who may have taken over: stop before forwarding again.
+        let stalled = now_ms.saturating_sub(self.last_poll_ms) > self.config.detect_ms();
+        self.last_poll_ms = now_ms;
+        if stalled {
+            self.resign(Reason::Crash, now_ms);
+        }
         self.check_uplinks(now_ms);
         let hold = u64::from(self.config.heartbeat_ms.max(1)) * RESIGN_HOLD_INTERVALS;
         if self
