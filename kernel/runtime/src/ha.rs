@@ -285,19 +285,65 @@ impl Ha {
         }
     }
 
-    /// The state machine (read-only, for the API and console).
-    pub fn dpu(&self) -> &Dpu {
-        &self.dpu
+    /// The `/v1/ha` view; the uplinks as the switch sees them.
+    pub fn view(&self, ports: Option<&DataPorts>) -> dpu_mgmt::api::ha::HaView {
+        use dpu_mgmt::api::ha::{HaView, PathView};
+        let now = now_ms();
+        let dpu = &self.dpu;
+        let peer = dpu.peer(now);
+        let host = dpu.host(now);
+        let mut view = HaView {
+            alias: self.settings.alias.clone(),
+            role: Some(self.role()),
+            priority: self.settings.priority,
+            epoch: dpu.epoch(),
+            forwarding: self.forwarding(),
+            refused_reason: self.refused_reason().map(|text| {
+                let mut out = dpu_ha::ReasonText::new();
+                for c in text.chars() {
+                    if out.push(c).is_err() {
+                        break;
+                    }
+                }
+                out
+            }),
+            mismatch: dpu.mismatch().and_then(|text| text.try_into().ok()),
+            active: dpu.active_alias().cloned(),
+            peer: PathView {
+                alias: peer.alias,
+                health: Some(peer.health),
+                role: peer.role,
+                last_heard_ms: peer.last_heard_ms,
+            },
+            host: PathView {
+                alias: None,
+                health: Some(host.health),
+                role: None,
+                last_heard_ms: host.last_heard_ms,
+            },
+            ..HaView::default()
+        };
+        if let Some(ports) = ports {
+            let switch = ports.switch();
+            let config = switch.config();
+            for port in config.port_ids() {
+                if config.port(port).role == PortRole::Uplink {
+                    let _ = view.uplinks.push((port, switch.link(port)));
+                }
+            }
+        }
+        for record in dpu.failovers().iter() {
+            let _ = view.failovers.push(record.clone());
+        }
+        for reason in Reason::ALL {
+            view.failover_totals[reason.index()] = dpu.failovers().total(reason);
+        }
+        view
     }
 
     /// The settings.
     pub fn settings(&self) -> &HaSettings {
         &self.settings
-    }
-
-    /// The counters.
-    pub fn counters(&self) -> &HaCounters {
-        &self.counters
     }
 
     /// The refused reason, including a configuration that can never form.

@@ -412,6 +412,17 @@ impl Network {
         }
     }
 
+    /// What the console's `api` command's backend needs: the switch, the data NICs, HA.
+    pub fn api_parts(
+        &mut self,
+    ) -> (
+        Option<&mut DataPorts>,
+        &[PortNic],
+        Option<&mut crate::ha::Ha>,
+    ) {
+        (self.ports.as_mut(), self.data.as_slice(), self.ha.as_mut())
+    }
+
     /// HA, when `ha.alias` is set.
     pub fn ha(&self) -> Option<&crate::ha::Ha> {
         self.ha.as_ref()
@@ -504,6 +515,7 @@ impl Network {
                 ports: self.ports.as_mut(),
                 nics: &self.data,
                 http: crate::api::http_stats(&http.counters()),
+                ha: self.ha.as_mut(),
             };
             let mut api = dpu_mgmt::api::serve::Api::new(&mut backend);
             let mut service = http.service(&mut api, &crate::api::Tokens);

@@ -1270,3 +1270,5 @@ DELETE /v1/ports/port2 HTTP/1.1\r\nHost: dpu\r\nAuthorization: Bearer op\r\n\r\n
         assert_eq!(fake.upload_ended, Some(false));
     }
 }
+
+mod ha_requests;
