@@ -144,6 +144,8 @@ pub struct KernelBackend<'a> {
     pub nics: &'a [PortNic],
     /// The HTTP server's counters.
     pub http: HttpStats,
+    /// Active/standby HA, when `ha.alias` is set.
+    pub ha: Option<&'a mut crate::ha::Ha>,
 }
 
 /// `value` in words, into a fixed string (cut if longer).
@@ -233,6 +235,24 @@ impl KernelBackend<'_> {
 }
 
 impl Backend for KernelBackend<'_> {
+    fn ha(&self) -> Option<dpu_mgmt::api::ha::HaView> {
+        let ha = self.ha.as_deref()?;
+        Some(ha.view(self.ports.as_deref()))
+    }
+
+    fn ha_failover(&mut self, target: Option<&str>) -> Result<(), dpu_mgmt::api::ha::HaRefusal> {
+        let ha = self
+            .ha
+            .as_deref_mut()
+            .ok_or(dpu_mgmt::api::ha::HaRefusal::Disabled)?;
+        ha.failover(target)
+            .map_err(dpu_mgmt::api::ha::HaRefusal::Refused)
+    }
+
+    fn ha_alias(&self) -> Option<dpu_ha::Alias> {
+        self.ha.as_deref().map(|ha| ha.settings().alias.clone())
+    }
+
     fn system(&self) -> SystemInfo<'_> {
         let memory_total_bytes = crate::system().map_or(0, |system| {
             system
@@ -650,13 +670,11 @@ pub fn console_request(network: &mut crate::net::Network, method: &str, target: 
         role: Role::Administrator,
         body: body.as_bytes(),
     };
-    let (ports, nics) = match network.switch() {
-        Some((ports, nics)) => (Some(ports), nics),
-        None => (None, &[][..]),
-    };
+    let (ports, nics, ha) = network.api_parts();
     let mut backend = KernelBackend {
         ports,
         nics,
+        ha,
         http: HttpStats::default(),
     };
     let mut buffer = [0u8; CONSOLE_FILL];

@@ -392,4 +392,18 @@ pub trait Backend {
     fn loop_stats(&self) -> LoopStats;
     /// HTTP server figures.
     fn http_stats(&self) -> HttpStats;
+
+    /// Active/standby HA (issue 10); `None` when HA is off (no `ha.alias`).
+    fn ha(&self) -> Option<super::ha::HaView> {
+        None
+    }
+    /// An operator's failover: this DPU resigns so the standby takes over.
+    fn ha_failover(&mut self, target: Option<&str>) -> Result<(), super::ha::HaRefusal> {
+        let _ = target;
+        Err(super::ha::HaRefusal::Disabled)
+    }
+    /// The `ha.alias` of this DPU (`/v1/system`), if HA is on.
+    fn ha_alias(&self) -> Option<dpu_ha::Alias> {
+        None
+    }
 }

@@ -875,7 +875,12 @@ fn fdb_entry(entry: &Entry, now_seconds: u32, out: &mut Out<'_>) -> Result<(), W
 
 fn system<B: Backend + ?Sized>(backend: &B, out: &mut Out<'_>) -> Result<(), WriteError> {
     let info = backend.system();
-    out.text("{\"id\":\"dpu0\",\"version\":")?;
+    out.text("{\"id\":\"dpu0\",\"alias\":")?;
+    match backend.ha_alias() {
+        Some(alias) => out.string(&alias)?,
+        None => out.text("null")?,
+    }
+    out.key(false, "version")?;
     out.string(info.version)?;
     out.key(false, "build")?;
     out.text("{\"git\":")?;

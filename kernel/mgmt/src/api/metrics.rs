@@ -15,6 +15,26 @@ use crate::json::WriteError;
 /// The `Content-Type` of the body.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
+/// [`header`] for the HA families (`ha.rs`).
+pub(crate) fn header_pub(
+    out: &mut Out<'_>,
+    name: &str,
+    kind: &str,
+    help: &str,
+) -> Result<(), WriteError> {
+    header(out, name, kind, help)
+}
+
+/// [`sample`] for the HA families (`ha.rs`).
+pub(crate) fn sample_pub(
+    out: &mut Out<'_>,
+    name: &str,
+    labels: &[(&str, &str)],
+    value: u64,
+) -> Result<(), WriteError> {
+    sample(out, name, labels, value)
+}
+
 /// Writes `# HELP` and `# TYPE` of one family.
 fn header(out: &mut Out<'_>, name: &str, kind: &str, help: &str) -> Result<(), WriteError> {
     out.text("# HELP ")?;
@@ -448,6 +468,8 @@ pub fn family<B: Backend + ?Sized>(
             )?;
             sample_seconds_from_us(out, "dpu_loop_longest_pass_seconds", stats.longest_pass_us)?;
         }
+        // HA (issue 10): role, epoch, failovers by reason; nothing when HA is off.
+        20 => super::ha::metrics(backend, out)?,
         _ => return Ok(false),
     }
     Ok(true)

@@ -11,6 +11,7 @@
 
 pub mod backend;
 pub mod body;
+pub mod ha;
 pub mod lines;
 pub mod metrics;
 pub mod out;
@@ -339,6 +340,9 @@ fn read<B: Backend + ?Sized>(
         }
         _ => {}
     }
+    if resource == Resource::Ha {
+        return ha::get(&*backend, buffer);
+    }
     if resource == Resource::OpenApi {
         let mut reply = Reply::json(200, Content::Static(OPENAPI_DOCUMENT));
         reply.content_type = YAML;
@@ -567,6 +571,7 @@ fn write<B: Backend + ?Sized>(
     buffer: &mut [u8],
 ) -> Reply {
     match resource {
+        Resource::HaFailover => ha::failover(backend, request, buffer),
         Resource::Reboot => {
             let reboot: Reboot<'_> = match optional_json_body(request, buffer) {
                 Ok(reboot) => reboot,

@@ -50,6 +50,10 @@ pub enum Resource {
     Metrics,
     /// `/v1/openapi`: the OpenAPI document this API is described by.
     OpenApi,
+    /// `/v1/ha`: active/standby HA state (issue 10).
+    Ha,
+    /// `/v1/ha:failover`.
+    HaFailover,
 }
 
 /// What a route needs from the caller's role.
@@ -122,6 +126,8 @@ pub fn resource(path: &str) -> Option<Resource> {
         ("tasks", Some(id), None) if !id.is_empty() => Resource::Task(decimal(id)),
         ("logs", None, None) => Resource::Logs,
         ("openapi", None, None) => Resource::OpenApi,
+        ("ha", None, None) => Resource::Ha,
+        ("ha:failover", None, None) => Resource::HaFailover,
         _ => return None,
     };
     Some(resource)
@@ -179,7 +185,8 @@ impl Resource {
             | Self::ClearCounters(_)
             | Self::FdbFlush
             | Self::Upload
-            | Self::Rollback => "POST",
+            | Self::Rollback
+            | Self::HaFailover => "POST",
             Self::System
             | Self::Ports
             | Self::Vlans
@@ -188,7 +195,8 @@ impl Resource {
             | Self::Task(_)
             | Self::Logs
             | Self::Metrics
-            | Self::OpenApi => "GET, HEAD",
+            | Self::OpenApi
+            | Self::Ha => "GET, HEAD",
         }
     }
 
@@ -276,6 +284,9 @@ mod tests {
             ("/v1/tasks/+7", Some(Resource::Task(None))),
             ("/v1/logs", Some(Resource::Logs)),
             ("/v1/openapi", Some(Resource::OpenApi)),
+            ("/v1/ha", Some(Resource::Ha)),
+            ("/v1/ha:failover", Some(Resource::HaFailover)),
+            ("/v1/ha:bogus", None),
             ("/v1/logs/", None),
             ("/v1", None),
             ("/v2/system", None),
@@ -296,6 +307,8 @@ mod tests {
         assert_eq!(Resource::Config.access(Method::Get), Access::Read);
         assert_eq!(Resource::Config.access(Method::Put), Access::Administer);
         assert_eq!(Resource::Upload.access(Method::Post), Access::Operate);
+        assert_eq!(Resource::HaFailover.access(Method::Post), Access::Operate);
+        assert!(!Resource::HaFailover.takes(Method::Get));
         assert!(!Access::Operate.allows(Role::ReadOnly));
         assert!(Access::Operate.allows(Role::Operator));
         assert!(!Access::Administer.allows(Role::Operator));

@@ -1374,3 +1374,4 @@ DELETE /v1/ports/port2 HTTP/1.1\r\nHost: dpu\r\nAuthorization: Bearer op\r\n\r\n
 }
 
 mod fuzz;
+mod ha_requests;
