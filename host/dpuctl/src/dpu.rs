@@ -188,3 +188,19 @@ pub fn text_at<'a>(value: &'a Value, pointer: &str) -> &'a str {
         .and_then(Value::as_str)
         .unwrap_or("unknown")
 }
+
+/// The firmware version a DPU runs: its running bank's image version (`0.2.0+2`), or the
+/// build's own version (`/v1/system`) on a direct boot without banks.
+pub fn running_version(system: &Value, firmware: &Value) -> String {
+    firmware["banks"]
+        .as_array()
+        .and_then(|banks| {
+            banks
+                .iter()
+                .find(|bank| bank["active"].as_bool() == Some(true))
+        })
+        .and_then(|bank| bank["version"].as_str())
+        .filter(|version| !version.is_empty())
+        .unwrap_or_else(|| text_at(system, "/version"))
+        .to_string()
+}

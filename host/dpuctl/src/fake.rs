@@ -340,7 +340,7 @@ fn route(
             (
                 200,
                 json!({
-                    "id": state.alias, "alias": state.alias, "version": state.version(),
+                    "id": state.alias, "alias": state.alias, "version": "0.1.0",
                     "build": {"git": "fake", "profile": "release"},
                     "uptime_ms": state.booted_at.elapsed().as_millis() as u64,
                     "memory": {"total_bytes": 1, "static_bytes": 1},

@@ -3,7 +3,7 @@
 //! standby first, fail over, then the other; stop at the first failure and leave the DPUs not
 //! yet touched as they were. Every result line names the DPU and the reason.
 
-use crate::dpu::{ApiError, Dpu, text_at};
+use crate::dpu::{ApiError, Dpu, running_version, text_at};
 use crate::out::Out;
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -73,12 +73,13 @@ struct Standing {
 
 fn standing(dpu: &Dpu) -> Result<Standing, ApiError> {
     let system = dpu.get_json("/v1/system")?;
+    let firmware = dpu.get_json("/v1/firmware")?;
     let role = match dpu.ha()? {
         Some(ha) => text_at(&ha, "/role").to_string(),
         None => "disabled".into(),
     };
     Ok(Standing {
-        version: text_at(&system, "/version").to_string(),
+        version: running_version(&system, &firmware),
         boot_number: system["boot"]["number"].as_u64().unwrap_or(0),
         uptime_ms: system["uptime_ms"].as_u64().unwrap_or(u64::MAX),
         role,
@@ -211,18 +212,24 @@ fn reboot_and_commit(
         }
         std::thread::sleep(timing.poll);
     };
+    let version_of = |system: &serde_json::Value| -> String {
+        match dpu.get_json("/v1/firmware") {
+            Ok(firmware) => running_version(system, &firmware),
+            Err(_) => text_at(system, "/version").to_string(),
+        }
+    };
     out.progress(
         &label,
         &format!(
             "back after {} ms, running {}",
             started.elapsed().as_millis(),
-            text_at(&system, "/version")
+            version_of(&system)
         ),
     );
     let commit_started = Instant::now();
     let mut system = system;
     loop {
-        let version = text_at(&system, "/version");
+        let version = version_of(&system);
         if version != expected {
             return Err(format!(
                 "booted {version} instead of {expected}: {}",

@@ -24,9 +24,9 @@ pub struct DpuStatus {
 }
 
 impl DpuStatus {
-    /// The running firmware version.
-    pub fn version(&self) -> &str {
-        text_at(&self.system, "/version")
+    /// The running firmware version (the running bank's image version).
+    pub fn version(&self) -> String {
+        crate::dpu::running_version(&self.system, &self.firmware)
     }
 
     /// The HA role (`active`, `standby`, `refused`) or `disabled`.
@@ -159,7 +159,8 @@ pub fn to_json(statuses: &[DpuStatus]) -> Value {
             "alias": status.alias,
             "mgmt": status.address,
             "reachable": !status.system.is_null(),
-            "version": status.system["version"],
+            "version": if status.system.is_null() { serde_json::Value::Null } else { status.version().into() },
+            "build_version": status.system["version"],
             "boot": status.system["boot"],
             "banks": status.firmware["banks"],
             "ha": status.ha,
@@ -185,7 +186,7 @@ pub fn run(dpus: &[Dpu], as_json: bool, out: &Out) -> bool {
                     if status.system.is_null() {
                         "-".into()
                     } else {
-                        status.version().to_string()
+                        status.version()
                     },
                     if status.firmware.is_null() {
                         "-".into()
