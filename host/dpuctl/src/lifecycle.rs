@@ -212,47 +212,48 @@ fn reboot_and_commit(
         }
         std::thread::sleep(timing.poll);
     };
-    let version_of = |system: &serde_json::Value| -> String {
-        match dpu.get_json("/v1/firmware") {
-            Ok(firmware) => running_version(system, &firmware),
-            Err(_) => text_at(system, "/version").to_string(),
-        }
-    };
     out.progress(
         &label,
-        &format!(
-            "back after {} ms, running {}",
-            started.elapsed().as_millis(),
-            version_of(&system)
-        ),
+        &format!("back after {} ms", started.elapsed().as_millis()),
     );
     let commit_started = Instant::now();
-    let mut system = system;
+    let mut system = Some(system);
     loop {
-        let version = version_of(&system);
-        if version != expected {
-            return Err(format!(
-                "booted {version} instead of {expected}: {}",
-                text_at(&system, "/boot/last_boot")
-            ));
-        }
-        if system["boot"]["trial"].as_bool() == Some(false) {
-            break;
+        // Both answers of one boot: a DPU that resets between them is asked again.
+        let firmware = match &system {
+            Some(_) => match dpu.get_json("/v1/firmware") {
+                Ok(firmware) => Some(firmware),
+                Err(error) if error.is_unreachable() => None,
+                Err(error) => return Err(format!("while waiting for the commit: {error}")),
+            },
+            None => None,
+        };
+        if let (Some(system), Some(firmware)) = (&system, &firmware) {
+            let version = running_version(system, firmware);
+            if version != expected {
+                return Err(format!(
+                    "booted {version} instead of {expected}: {}",
+                    text_at(system, "/boot/last_boot")
+                ));
+            }
+            if system["boot"]["trial"].as_bool() == Some(false) {
+                break;
+            }
         }
         if commit_started.elapsed() >= timing.commit {
             return Err(format!(
-                "{expected} still a trial {} s after its boot (not committed)",
+                "{expected} not committed {} s after its boot",
                 timing.commit.as_secs()
             ));
         }
         std::thread::sleep(timing.poll);
         // A trial that fails its health check resets and rolls back: it stops answering, then
-        // answers with the old version (caught at the top of the loop).
-        match dpu.get_json("/v1/system") {
-            Ok(next) => system = next,
-            Err(error) if error.is_unreachable() => {}
+        // answers with the old version (caught above).
+        system = match dpu.get_json("/v1/system") {
+            Ok(next) => Some(next),
+            Err(error) if error.is_unreachable() => None,
             Err(error) => return Err(format!("while waiting for the commit: {error}")),
-        }
+        };
     }
     out.progress(
         &label,
