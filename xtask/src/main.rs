@@ -18,6 +18,8 @@ mod httpbench;
 mod image;
 mod install;
 mod netns;
+mod pair;
+mod pairtests;
 mod qemu;
 mod report;
 mod run;
@@ -56,6 +58,9 @@ commands:
   image [--version X.Y.Z+B] [--security-counter N] [--key PEM] [--production] [--reset]
                                     sign the kernel, write target/dpu/flash0.img (dpuboot) and
                                     flash1.img (bank A; kept if present, --reset re-provisions)
+  pair                              (root) two DPUs and the server around them in network
+                                    namespaces, consoles on unix sockets, until Ctrl-C
+                                    (docs/ha-pair.md)
   flash --serial [--version V] [--security-counter N] [--key PEM]
                                     push the signed kernel to the DPU in flash1.img over its
                                     console (`update`); the next `run` boots it as a trial
@@ -145,6 +150,7 @@ fn real_main() -> Result<()> {
         "bench" => bench::bench(&build, rest),
         "image" => image::command(&build, rest),
         "flash" => update::command(&build, rest),
+        "pair" => pair::command(&build, rest),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(())

@@ -1,0 +1,436 @@
+//! The two-DPU tests (`pair-*` in `cargo xtask test`): each boots a fresh pair in namespaces of
+//! its own (`crate::pair`), runs `dpuctl` and ping through it, and removes everything.
+//!
+//! Root only (namespaces, taps); skipped with the reason otherwise. Each test has a deadline;
+//! waits poll for a state with a deadline, never a fixed sleep. The HA tests need the HA
+//! firmware (`GET /v1/ha`): on firmware without it they are skipped and say so.
+
+use crate::BuildOptions;
+use crate::image::{self, SignOptions};
+use crate::pair::{DpuSpec, Pair, Place, REMOTE_ADDRESS};
+use crate::report::{self, Outcome};
+use anyhow::{Context, Result, bail};
+use std::path::Path;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// One pair test.
+struct PairTest {
+    name: &'static str,
+    title: &'static str,
+    /// Needs the HA firmware.
+    ha: bool,
+    /// DPU settings (the default pair unless a test changes one).
+    specs: fn() -> Result<Vec<DpuSpec>>,
+    body: fn(&Pair, &mut String) -> Result<()>,
+}
+
+fn default_specs() -> Result<Vec<DpuSpec>> {
+    Ok(DpuSpec::pair())
+}
+
+const TESTS: &[PairTest] = &[
+    PairTest {
+        name: "pair-status",
+        title: "dpuctl status names both DPUs with address, version, banks and role",
+        ha: false,
+        specs: default_specs,
+        body: status,
+    },
+    PairTest {
+        name: "pair-steady-ping",
+        title: "one active, one standby; 300 pings VM -> remote host, none lost or duplicated",
+        ha: true,
+        specs: default_specs,
+        body: steady_ping,
+    },
+    PairTest {
+        name: "pair-failover-manual",
+        title: "dpuctl failover under a 10 ms ping: the standby takes over, traffic resumes",
+        ha: true,
+        specs: default_specs,
+        body: failover_manual,
+    },
+    PairTest {
+        name: "pair-version-mismatch",
+        title: "dpu2 runs 0.2.0+2, dpu1 0.1.0+1: HA refuses, naming the DPU; dpuctl status fails",
+        ha: true,
+        specs: default_specs,
+        body: version_mismatch,
+    },
+];
+
+/// The test's time budget (boot of both included).
+const DEADLINE: Duration = Duration::from_secs(240);
+
+/// Runs `dpuctl ARGS` and logs it; (success, output).
+fn dpuctl(pair: &Pair, log: &mut String, arguments: &str) -> Result<(bool, String)> {
+    let (ok, output) = pair.dpuctl(arguments)?;
+    log.push_str(&format!(
+        "$ dpuctl {arguments}   (exit {})\n{output}",
+        if ok { "0" } else { "non-zero" }
+    ));
+    Ok((ok, output))
+}
+
+/// Whether the firmware serves `/v1/ha`.
+fn has_ha(pair: &Pair) -> Result<bool> {
+    let dpu = &pair.dpus[0].spec;
+    let (_, code) = pair.topology.run(
+        Place::Host,
+        &format!(
+            "curl -s -o /dev/null -w '%{{http_code}}' -m 3 -H 'Authorization: Bearer {}' http://{}/v1/ha",
+            crate::pair::TOKEN,
+            dpu.address
+        ),
+    )?;
+    Ok(code.trim() == "200")
+}
+
+/// The roles of both DPUs from `dpuctl status --json`.
+fn roles(pair: &Pair) -> Result<Vec<String>> {
+    let (_, output) = pair.dpuctl("status --json")?;
+    let start = output
+        .find('{')
+        .context("dpuctl status --json printed no JSON")?;
+    let mut roles = Vec::new();
+    // `"role": "..."`, one per DPU, in order (a minimal read: xtask has no JSON parser).
+    for piece in output[start..].split("\"role\": \"").skip(1) {
+        roles.push(piece.split('"').next().unwrap_or_default().to_string());
+    }
+    Ok(roles)
+}
+
+/// Waits until the pair has formed: one DPU active and the other standby.
+fn wait_formed(pair: &Pair, log: &mut String, deadline: Duration) -> Result<Vec<String>> {
+    let started = Instant::now();
+    loop {
+        let roles = roles(pair)?;
+        let active = roles.iter().filter(|role| *role == "active").count();
+        let standby = roles.iter().filter(|role| *role == "standby").count();
+        if active == 1 && standby == 1 {
+            log.push_str(&format!(
+                "formed after {} ms: {}\n",
+                started.elapsed().as_millis(),
+                roles.join(", ")
+            ));
+            return Ok(roles);
+        }
+        if started.elapsed() >= deadline {
+            bail!(
+                "the pair did not form within {} s (roles: {})",
+                deadline.as_secs(),
+                roles.join(", ")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Ping statistics from `ping` output.
+#[derive(Default)]
+struct PingCount {
+    transmitted: u32,
+    received_sequences: Vec<u32>,
+    duplicates: u32,
+}
+
+fn parse_ping(output: &str) -> PingCount {
+    let mut count = PingCount::default();
+    for line in output.lines() {
+        if let Some(position) = line.find("icmp_seq=") {
+            let sequence: u32 = line[position + 9..]
+                .split(|c: char| !c.is_ascii_digit())
+                .next()
+                .and_then(|digits| digits.parse().ok())
+                .unwrap_or(0);
+            if line.contains("DUP!") {
+                count.duplicates += 1;
+            } else {
+                count.received_sequences.push(sequence);
+            }
+        }
+        if let Some(position) = line.find(" packets transmitted") {
+            count.transmitted = line[..position].trim().parse().unwrap_or(0);
+        }
+    }
+    count
+}
+
+fn status(pair: &Pair, log: &mut String) -> Result<()> {
+    // The console socket's side: a command typed there is answered.
+    let console = &pair.dpus[0].console;
+    let mark = console.mark();
+    console.send("version")?;
+    console.wait_for(mark, "dpu-runtime", Duration::from_secs(10))?;
+    let (ok, output) = dpuctl(pair, log, "status")?;
+    for dpu in &pair.dpus {
+        let row = output
+            .lines()
+            .find(|line| line.starts_with(&format!("{} ", dpu.spec.alias)))
+            .with_context(|| format!("no row for {}", dpu.spec.alias))?;
+        if !row.contains(&dpu.spec.address) || !row.contains("0.1.0+1 committed*") {
+            bail!(
+                "{}'s row lacks its address or its bank: {row}",
+                dpu.spec.alias
+            );
+        }
+    }
+    if !ok && !output.contains("HA refused") {
+        bail!("dpuctl status failed on a healthy pair");
+    }
+    let (_, json) = dpuctl(pair, log, "status --json")?;
+    for dpu in &pair.dpus {
+        if !json.contains(&format!("\"alias\": \"{}\"", dpu.spec.alias)) {
+            bail!("status --json lacks {}", dpu.spec.alias);
+        }
+    }
+    Ok(())
+}
+
+fn steady_ping(pair: &Pair, log: &mut String) -> Result<()> {
+    wait_formed(pair, log, Duration::from_secs(60))?;
+    let (_, output) = pair.topology.run(
+        Place::Vm,
+        &format!("ping -n -c 300 -i 0.01 -W 1 {REMOTE_ADDRESS}"),
+    )?;
+    log.push_str(&output);
+    let count = parse_ping(&output);
+    if count.duplicates > 0 {
+        bail!("{} duplicate replies: both DPUs forward", count.duplicates);
+    }
+    if count.transmitted != 300 || count.received_sequences.len() != 300 {
+        bail!(
+            "{} of {} replies in steady state",
+            count.received_sequences.len(),
+            count.transmitted
+        );
+    }
+    Ok(())
+}
+
+fn failover_manual(pair: &Pair, log: &mut String) -> Result<()> {
+    let before = wait_formed(pair, log, Duration::from_secs(60))?;
+    // 800 pings at 10 ms (8 s); the failover after the first second.
+    let ping = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &pair.topology.namespace(Place::Vm),
+            "ping",
+            "-n",
+            "-c",
+            "800",
+            "-i",
+            "0.01",
+            "-W",
+            "1",
+            REMOTE_ADDRESS,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .context("starting ping")?;
+    std::thread::sleep(Duration::from_secs(1));
+    let (ok, output) = dpuctl(pair, log, "failover")?;
+    let result = ping.wait_with_output().context("waiting for ping")?;
+    let text = String::from_utf8_lossy(&result.stdout).into_owned();
+    let count = parse_ping(&text);
+    log.push_str(
+        text.lines()
+            .rev()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join("\n")
+            .as_str(),
+    );
+    log.push('\n');
+    if !ok || !output.contains("active now") {
+        bail!("dpuctl failover did not succeed");
+    }
+    let after = roles(pair)?;
+    if after == before {
+        bail!("roles unchanged after the failover: {}", after.join(", "));
+    }
+    if count.duplicates > 0 {
+        bail!("{} duplicate replies around the failover", count.duplicates);
+    }
+    let last = count.received_sequences.iter().copied().max().unwrap_or(0);
+    let lost = count
+        .transmitted
+        .saturating_sub(count.received_sequences.len() as u32);
+    log.push_str(&format!(
+        "failover (manual): {lost} of {} pings lost at 10 ms = {} ms\n",
+        count.transmitted,
+        lost * 10
+    ));
+    println!(
+        "     manual failover: {lost} pings lost x 10 ms = {} ms",
+        lost * 10
+    );
+    // Traffic resumed: the last pings were answered.
+    if last + 5 < count.transmitted {
+        bail!(
+            "traffic did not resume: last reply icmp_seq={last} of {}",
+            count.transmitted
+        );
+    }
+    Ok(())
+}
+
+fn version_mismatch(pair: &Pair, log: &mut String) -> Result<()> {
+    let started = Instant::now();
+    loop {
+        let (ok, output) = dpuctl(pair, log, "status")?;
+        let refused = output
+            .lines()
+            .filter(|line| line.contains("HA refused"))
+            .any(|line| line.contains("dpu2") && line.contains("0.2.0+2"));
+        if refused {
+            if ok {
+                bail!("dpuctl status exited 0 with HA refused");
+            }
+            return Ok(());
+        }
+        if started.elapsed() >= Duration::from_secs(30) {
+            bail!("no DPU refused HA naming dpu2 and its version within 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// Runs the `pair-*` tests matching `filter`; (passed, failed, skipped).
+pub fn run_all(
+    options: &BuildOptions,
+    filter: Option<&str>,
+    logs: &Path,
+) -> Result<(usize, usize, usize)> {
+    let tests: Vec<&PairTest> = TESTS
+        .iter()
+        .filter(|test| filter.is_none_or(|filter| test.name.contains(filter)))
+        .collect();
+    if tests.is_empty() {
+        return Ok((0, 0, 0));
+    }
+    println!("== two-DPU tests (cargo xtask pair topology) ==");
+    if let Some(reason) = crate::netns::unavailable_reason() {
+        for test in &tests {
+            println!("SKIP {:<28}          {}: {reason}", test.name, test.title);
+        }
+        return Ok((0, 0, tests.len()));
+    }
+    // The images: the default one (0.1.0+1), and for the mismatch test a 0.2.0+2 one.
+    image::prepare(options, &SignOptions::default(), false)?;
+    let (mut passed, mut failed, mut skipped) = (0, 0, 0);
+    for test in tests {
+        let started = Instant::now();
+        let mut log = String::new();
+        let prefix = format!(
+            "dpu-pair-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let result = (|| -> Result<Option<String>> {
+            let specs = (test.specs)()?;
+            let mut pair = Pair::start(options, &prefix, &specs)?;
+            pair.wait_for_api(Duration::from_secs(60))?;
+            if test.ha && !has_ha(&pair)? {
+                return Ok(Some(
+                    "needs the HA firmware (GET /v1/ha is not served by this build)".into(),
+                ));
+            }
+            if test.name == "pair-version-mismatch" {
+                stage_dpu2_other_version(&mut pair, options)?;
+            }
+            let outcome = (test.body)(&pair, &mut log);
+            for dpu in &pair.dpus {
+                log.push_str(&format!(
+                    "--- {} console ---\n{}\n",
+                    dpu.spec.alias,
+                    dpu.console.text()
+                ));
+            }
+            if started.elapsed() > DEADLINE {
+                bail!("over its {} s deadline", DEADLINE.as_secs());
+            }
+            outcome.map(|()| None)
+        })();
+        match result {
+            Ok(Some(reason)) => {
+                skipped += 1;
+                println!("SKIP {:<28}          {}: {reason}", test.name, test.title);
+            }
+            Ok(None) | Err(_) => {
+                let outcome = Outcome {
+                    result: result.map(|_| ()),
+                    commands: Vec::new(),
+                    log,
+                };
+                let elapsed = started.elapsed().as_secs_f64();
+                if report::print(test.name, test.title, elapsed, &outcome, logs) {
+                    passed += 1;
+                } else {
+                    failed += 1;
+                }
+            }
+        }
+    }
+    Ok((passed, failed, skipped))
+}
+
+/// Makes dpu2 run 0.2.0+2 (counter 2): staged over its console-less API and booted, so both
+/// DPUs are identical but for the firmware version.
+fn stage_dpu2_other_version(pair: &mut Pair, options: &BuildOptions) -> Result<()> {
+    pair.wait_for_api(Duration::from_secs(60))?;
+    let kernel = crate::build::build_kernel(options)?;
+    let signed = image::sign_image(&kernel.image, &SignOptions::next_trial())?;
+    let path = crate::pair::pair_dir().join("dpu2-0.2.0.bin");
+    std::fs::write(&path, signed)?;
+    let dpu2 = pair.dpus[1].spec.address.clone();
+    let dpuctl = format!(
+        "{} --token {} --dpu dpu2={dpu2} update {}",
+        pair.dpuctl.display(),
+        crate::pair::TOKEN,
+        path.display()
+    );
+    let (ok, output) = pair.topology.run(Place::Host, &format!("{dpuctl} 2>&1"))?;
+    if !ok {
+        bail!("staging 0.2.0+2 on dpu2 failed: {output}");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ping_output_is_counted_with_duplicates_apart() {
+        let output = "64 bytes from 10.20.0.20: icmp_seq=1 ttl=64 time=0.5 ms\n\
+                      64 bytes from 10.20.0.20: icmp_seq=1 ttl=64 time=0.6 ms (DUP!)\n\
+                      64 bytes from 10.20.0.20: icmp_seq=3 ttl=64 time=0.5 ms\n\
+                      3 packets transmitted, 2 received, +1 duplicates, 33% packet loss\n";
+        let count = parse_ping(output);
+        assert_eq!(count.transmitted, 3);
+        assert_eq!(count.received_sequences, vec![1, 3]);
+        assert_eq!(count.duplicates, 1);
+    }
+
+    #[test]
+    fn each_dpu_gets_its_address_alias_and_the_ha_link() {
+        let specs = DpuSpec::pair();
+        assert!(
+            specs[0]
+                .bootargs()
+                .starts_with("mgmt.ip=169.254.10.11/24 ha.alias=dpu1")
+        );
+        assert!(
+            specs[1]
+                .bootargs()
+                .contains("ha.alias=dpu2 ha.priority=100 ha.link=port3")
+        );
+        assert!(specs[1].bootargs().contains("ha.host=169.254.10.1 "));
+    }
+}
