@@ -27,5 +27,6 @@ pub use names::{MAX_NICS, NIC_NAMES, order_nics, role_of};
 pub use screen::{DropReason, FrameDrops};
 pub use smoltcp;
 pub use stack::{
-    MgmtStack, MgmtStorage, PingError, SendStatus, StackEvent, TcpBuffers, TcpService,
+    MgmtStack, MgmtStorage, PingError, SendStatus, StackEvent, TcpBuffers, TcpService, UdpCounters,
+    UdpError,
 };

@@ -13,7 +13,7 @@ use heapless::Vec;
 use netdev::NetDevice;
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet, SocketStorage};
 use smoltcp::phy::ChecksumCapabilities;
-use smoltcp::socket::{dhcpv4, icmp, tcp};
+use smoltcp::socket::{dhcpv4, icmp, tcp, udp};
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{
     EthernetAddress, HardwareAddress, Icmpv4Packet, Icmpv4Repr, IpAddress, IpCidr, IpEndpoint,
@@ -53,8 +53,11 @@ pub const EVENTS_PER_POLL: usize = 8;
 
 const ICMP_PACKETS: usize = 8;
 const ICMP_BYTES: usize = 1024;
-/// Sockets: the TCP ones, ICMP, DHCP.
-const SOCKETS: usize = TCP_CONNECTIONS + 2;
+/// Datagrams the UDP socket (HA heartbeats and grants, port 7400) queues each way.
+const UDP_PACKETS: usize = 8;
+const UDP_BYTES: usize = 2048;
+/// Sockets: the TCP ones, ICMP, DHCP, UDP.
+const SOCKETS: usize = TCP_CONNECTIONS + 3;
 /// Outstanding echo requests tracked for RTT (sequence number modulo this).
 const PING_SLOTS: usize = 8;
 
@@ -95,6 +98,10 @@ pub struct MgmtStorage<'a> {
     icmp_rx: [u8; ICMP_BYTES],
     icmp_tx_metadata: [icmp::PacketMetadata; ICMP_PACKETS],
     icmp_tx: [u8; ICMP_BYTES],
+    udp_rx_metadata: [udp::PacketMetadata; UDP_PACKETS],
+    udp_rx: [u8; UDP_BYTES],
+    udp_tx_metadata: [udp::PacketMetadata; UDP_PACKETS],
+    udp_tx: [u8; UDP_BYTES],
     scratch: Scratch,
 }
 
@@ -111,6 +118,10 @@ impl<'a> MgmtStorage<'a> {
             icmp_rx: [0; ICMP_BYTES],
             icmp_tx_metadata: [icmp::PacketMetadata::EMPTY; ICMP_PACKETS],
             icmp_tx: [0; ICMP_BYTES],
+            udp_rx_metadata: [udp::PacketMetadata::EMPTY; UDP_PACKETS],
+            udp_rx: [0; UDP_BYTES],
+            udp_tx_metadata: [udp::PacketMetadata::EMPTY; UDP_PACKETS],
+            udp_tx: [0; UDP_BYTES],
             scratch: Scratch::new(),
         }
     }
@@ -242,6 +253,46 @@ struct PingSession {
     outstanding: [Option<(u16, Instant)>; PING_SLOTS],
 }
 
+/// Why a UDP datagram could not be queued.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UdpError {
+    /// The socket is not bound ([`MgmtStack::udp_bind`] first).
+    NotBound,
+    /// Port 0, or the socket is bound already.
+    Bind,
+    /// The interface has no IPv4 address yet.
+    NoAddress,
+    /// The send queue is full (the datagram is dropped).
+    Full,
+    /// Bigger than the send buffer.
+    TooBig,
+}
+
+impl core::fmt::Display for UdpError {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        formatter.write_str(match self {
+            UdpError::NotBound => "the UDP socket is not bound",
+            UdpError::Bind => "cannot bind the UDP socket (port 0, or bound already)",
+            UdpError::NoAddress => "the management interface has no address yet",
+            UdpError::Full => "the UDP send queue is full",
+            UdpError::TooBig => "datagram bigger than the UDP send buffer",
+        })
+    }
+}
+
+/// The UDP socket's counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct UdpCounters {
+    /// Datagrams queued for sending.
+    pub sent: u64,
+    /// Datagrams received and handed to the caller.
+    pub received: u64,
+    /// Datagrams not queued (see [`UdpError`]).
+    pub send_errors: u64,
+    /// Received datagrams longer than the caller's buffer (dropped).
+    pub truncated: u64,
+}
+
 /// Per-connection bookkeeping beside the smoltcp socket.
 #[derive(Clone, Copy, Debug)]
 struct Connection {
@@ -268,6 +319,8 @@ pub struct MgmtStack<'a> {
     tcp: [SocketHandle; TCP_CONNECTIONS],
     connections: [Connection; TCP_CONNECTIONS],
     icmp: SocketHandle,
+    udp: SocketHandle,
+    udp_counters: UdpCounters,
     dhcp: Option<SocketHandle>,
     /// A lease is applied (so losing it is worth an event).
     leased: bool,
@@ -296,6 +349,10 @@ impl<'a> MgmtStack<'a> {
             icmp_rx,
             icmp_tx_metadata,
             icmp_tx,
+            udp_rx_metadata,
+            udp_rx,
+            udp_tx_metadata,
+            udp_tx,
             scratch,
         } = storage;
         let mac = nic.mac_address();
@@ -323,12 +380,18 @@ impl<'a> MgmtStack<'a> {
         // Cannot fail: the socket is fresh and the identifier non-zero.
         let _ = icmp_socket.bind(icmp::Endpoint::Ident(ping_identifier));
         let icmp = sockets.add(icmp_socket);
+        let udp = sockets.add(udp::Socket::new(
+            udp::PacketBuffer::new(&mut udp_rx_metadata[..], &mut udp_rx[..]),
+            udp::PacketBuffer::new(&mut udp_tx_metadata[..], &mut udp_tx[..]),
+        ));
         let mut stack = Self {
             interface,
             sockets,
             tcp,
             connections: [Connection::IDLE; TCP_CONNECTIONS],
             icmp,
+            udp,
+            udp_counters: UdpCounters::default(),
             dhcp: None,
             leased: false,
             scratch,
@@ -420,6 +483,73 @@ impl<'a> MgmtStack<'a> {
         self.ping
             .take()
             .map(|session| (session.sent, session.received))
+    }
+
+    /// Binds the one UDP socket to `port` on every local address (HA uses 7400).
+    ///
+    /// # Errors
+    /// [`UdpError::Bind`] for port 0 or a socket bound already.
+    pub fn udp_bind(&mut self, port: u16) -> Result<(), UdpError> {
+        self.sockets
+            .get_mut::<udp::Socket>(self.udp)
+            .bind(port)
+            .map_err(|_| UdpError::Bind)
+    }
+
+    /// Queues one datagram to `to`:`port`; the next [`MgmtStack::poll`] sends it (after ARP).
+    ///
+    /// # Errors
+    /// See [`UdpError`]; each is counted.
+    pub fn udp_send(&mut self, to: Ipv4Address, port: u16, payload: &[u8]) -> Result<(), UdpError> {
+        let result = self.udp_send_inner(to, port, payload);
+        match result {
+            Ok(()) => self.udp_counters.sent += 1,
+            Err(_) => self.udp_counters.send_errors += 1,
+        }
+        result
+    }
+
+    fn udp_send_inner(
+        &mut self,
+        to: Ipv4Address,
+        port: u16,
+        payload: &[u8],
+    ) -> Result<(), UdpError> {
+        if self.ipv4_address().is_none() {
+            return Err(UdpError::NoAddress);
+        }
+        let socket = self.sockets.get_mut::<udp::Socket>(self.udp);
+        if !socket.is_open() {
+            return Err(UdpError::NotBound);
+        }
+        if payload.len() > socket.payload_send_capacity() {
+            return Err(UdpError::TooBig);
+        }
+        socket
+            .send_slice(payload, IpEndpoint::new(IpAddress::Ipv4(to), port))
+            .map_err(|_| UdpError::Full)
+    }
+
+    /// The next received datagram, copied into `buffer`: its length and sender. A datagram
+    /// longer than `buffer` is dropped and counted.
+    pub fn udp_receive(&mut self, buffer: &mut [u8]) -> Option<(usize, Ipv4Address, u16)> {
+        let socket = self.sockets.get_mut::<udp::Socket>(self.udp);
+        loop {
+            match socket.recv_slice(buffer) {
+                Ok((length, metadata)) => {
+                    let IpAddress::Ipv4(from) = metadata.endpoint.addr;
+                    self.udp_counters.received += 1;
+                    return Some((length, from, metadata.endpoint.port));
+                }
+                Err(udp::RecvError::Truncated) => self.udp_counters.truncated += 1,
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// The UDP socket's counts.
+    pub fn udp_counters(&self) -> UdpCounters {
+        self.udp_counters
     }
 
     /// True while a console ping runs.

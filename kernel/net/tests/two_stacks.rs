@@ -430,3 +430,55 @@ fn the_real_http_server_answers_over_tcp() {
     assert_eq!(counters.responses(4), 2);
     assert_eq!(stack.adapter_drops(), (0, 0));
 }
+
+#[test]
+fn udp_datagrams_between_two_static_stacks() {
+    let (mut nic_a, mut nic_b) = (nic(1), nic(2));
+    let (mut tcp_a, mut tcp_b) = (TcpBuffers::new(), TcpBuffers::new());
+    let (mut storage_a, mut storage_b) =
+        (MgmtStorage::new(&mut tcp_a), MgmtStorage::new(&mut tcp_b));
+    let mut now = Instant::from_millis(0);
+    let mut a = MgmtStack::new(&mut *nic_a, static_config(1), 80, &mut storage_a, now, 1);
+    let mut b = MgmtStack::new(&mut *nic_b, static_config(2), 80, &mut storage_b, now, 2);
+    let (mut service_a, mut service_b) = (FixedResponder::default(), FixedResponder::default());
+    let target = Ipv4Address::new(10, 0, 3, 2);
+    assert_eq!(
+        a.udp_send(target, 7400, b"early"),
+        Err(dpu_net::UdpError::NotBound)
+    );
+    a.udp_bind(7400).unwrap();
+    b.udp_bind(7400).unwrap();
+    assert_eq!(a.udp_bind(7401), Err(dpu_net::UdpError::Bind));
+    a.udp_send(target, 7400, b"heartbeat").unwrap();
+    let mut buffer = [0u8; 64];
+    let mut got = None;
+    while now < Instant::from_secs(2) && got.is_none() {
+        a.poll(&mut *nic_a, now, &mut service_a);
+        b.poll(&mut *nic_b, now, &mut service_b);
+        wire(&mut nic_a, &mut nic_b);
+        got = b.udp_receive(&mut buffer);
+        now += STEP;
+    }
+    let (length, from, port) = got.expect("datagram arrives (after ARP)");
+    assert_eq!(&buffer[..length], b"heartbeat");
+    assert_eq!((from, port), (Ipv4Address::new(10, 0, 3, 1), 7400));
+    // A datagram longer than the caller's buffer is dropped and counted.
+    b.udp_send(Ipv4Address::new(10, 0, 3, 1), 7400, &[7u8; 100])
+        .unwrap();
+    let mut small = [0u8; 10];
+    let mut seen = None;
+    for _ in 0..50 {
+        b.poll(&mut *nic_b, now, &mut service_b);
+        a.poll(&mut *nic_a, now, &mut service_a);
+        wire(&mut nic_a, &mut nic_b);
+        seen = a.udp_receive(&mut small);
+        if a.udp_counters().truncated > 0 || seen.is_some() {
+            break;
+        }
+        now += STEP;
+    }
+    assert_eq!(seen, None);
+    assert_eq!(a.udp_counters().truncated, 1);
+    assert_eq!(a.udp_counters().sent, 1);
+    assert_eq!(a.udp_counters().send_errors, 1);
+}

@@ -62,11 +62,14 @@ pub enum DropReason {
     PortDown,
     /// No port to send it to (nothing else in the VLAN).
     NoDestination,
+    /// This DPU is the HA standby: it forwards nothing (its source is still learned, so a
+    /// takeover can announce the host MACs at once).
+    Standby,
 }
 
 impl DropReason {
     /// Number of reasons.
-    pub const COUNT: usize = 18;
+    pub const COUNT: usize = 19;
     /// Every reason, in counter order.
     pub const ALL: [DropReason; Self::COUNT] = [
         DropReason::UnknownPort,
@@ -87,6 +90,7 @@ impl DropReason {
         DropReason::MacChange,
         DropReason::PortDown,
         DropReason::NoDestination,
+        DropReason::Standby,
     ];
 
     /// Position in [`DropReason::ALL`] and in [`Counters::drops`].
@@ -115,11 +119,12 @@ impl DropReason {
             DropReason::MacChange => "mac-change",
             DropReason::PortDown => "port-down",
             DropReason::NoDestination => "no-destination",
+            DropReason::Standby => "standby",
         }
     }
 }
 
-const _: () = assert!(DropReason::ALL.len() == DropReason::NoDestination as usize + 1);
+const _: () = assert!(DropReason::ALL.len() == DropReason::Standby as usize + 1);
 
 impl fmt::Display for DropReason {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -142,6 +147,7 @@ impl fmt::Display for DropReason {
             DropReason::MacChange => "mac address change (not the port's mac)",
             DropReason::PortDown => "egress link down",
             DropReason::NoDestination => "no other port in the vlan",
+            DropReason::Standby => "this DPU is the HA standby",
         })
     }
 }
@@ -423,6 +429,8 @@ pub struct Switch<const SLOTS: usize = MAC_TABLE_SLOTS> {
     notifications: Deque<Notification, NOTIFY_QUEUE>,
     announce_ports: PortSet,
     announce_left: usize,
+    /// HA standby: every frame is dropped (after learning) with [`DropReason::Standby`].
+    standby: bool,
 }
 
 impl<const SLOTS: usize> Default for Switch<SLOTS> {
@@ -458,6 +466,7 @@ impl<const SLOTS: usize> Switch<SLOTS> {
             notifications: Deque::new(),
             announce_ports: PortSet::EMPTY,
             announce_left: 0,
+            standby: false,
         }
     }
 
@@ -651,7 +660,10 @@ impl<const SLOTS: usize> Switch<SLOTS> {
             return Decision::Drop(DropReason::UnknownPort);
         }
         let length = frame.len() as u64;
-        let decision = self.decide(ingress, frame, now);
+        let mut decision = self.decide(ingress, frame, now);
+        if self.standby {
+            decision = Decision::Drop(DropReason::Standby);
+        }
         let counters = &mut self.port_counters[ingress.index()];
         counters.rx_packets += 1;
         counters.rx_bytes += length;
@@ -849,6 +861,9 @@ impl<const SLOTS: usize> Switch<SLOTS> {
             mac,
             tagged: !mode.untagged(vlan),
         };
+        if self.standby {
+            return;
+        }
         if self.notifications.push_back(notification).is_err() {
             self.counters.notify_overflow += 1;
         }
@@ -999,6 +1014,35 @@ impl<const SLOTS: usize> Switch<SLOTS> {
         }
         if self.announce_left == 0 {
             self.announce_ports = PortSet::EMPTY;
+        }
+    }
+
+    /// HA: while `standby`, every frame is dropped with [`DropReason::Standby`] after its
+    /// source is learned; notify requests are not queued.
+    pub fn set_standby(&mut self, standby: bool) {
+        self.standby = standby;
+        if standby {
+            self.notifications.clear();
+            self.announce_left = 0;
+            self.announce_ports = PortSet::EMPTY;
+        }
+    }
+
+    /// Whether the switch is an HA standby.
+    pub fn standby(&self) -> bool {
+        self.standby
+    }
+
+    /// HA takeover: announce every learned MAC of every host port (per VLAN, RARP on its
+    /// uplink), through the same bounded scan as a teaming failover.
+    pub fn announce_all(&mut self) {
+        for port in self.config.port_ids() {
+            if !self.is_uplink(port) && self.pinned[port.index()].is_some() {
+                self.announce_ports.insert(port);
+            }
+        }
+        if !self.announce_ports.is_empty() {
+            self.announce_left = SLOTS;
         }
     }
 

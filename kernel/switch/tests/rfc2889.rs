@@ -997,3 +997,34 @@ fn static_entries_and_flushes() {
     assert!(switch.remove_entry(vlan(10), mac(1)).is_some());
     assert_eq!(switch.entries().count(), 0);
 }
+
+#[test]
+fn ha_standby_drops_every_frame_learns_and_announces_on_takeover() {
+    let mut switch = small(&two_uplinks(true, true, 1));
+    switch.set_standby(true);
+    for n in [31, 32] {
+        let decision = switch.process(
+            port(3),
+            &frame(MacAddress::BROADCAST, mac(n), None),
+            secs(1),
+        );
+        assert_eq!(decision, Decision::Drop(DropReason::Standby));
+    }
+    let decision = switch.process(port(1), &frame(mac(31), mac(200), None), secs(1));
+    assert_eq!(decision, Decision::Drop(DropReason::Standby));
+    assert_eq!(switch.counters().dropped(DropReason::Standby), 3);
+    // Learned, but nothing announced while standby.
+    assert!(switch.lookup(vlan(1), mac(31)).is_some());
+    assert!(drain(&mut switch).is_empty());
+    // Takeover: forwarding again, and every host MAC announced on its uplink.
+    switch.set_standby(false);
+    switch.announce_all();
+    announce(&mut switch, secs(2));
+    check_notifications(&mut switch, 1, &[(mac(31), None), (mac(32), None)]);
+    let decision = switch.process(
+        port(3),
+        &frame(MacAddress::BROADCAST, mac(31), None),
+        secs(2),
+    );
+    assert_eq!(decision.ports(), ports(&[1]));
+}

@@ -1,0 +1,381 @@
+//! One test per HA rule, on a virtual clock (tests/sim): formation, fencing, each failover
+//! trigger, no failback, split brain, refusal.
+
+#![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
+
+mod sim;
+
+use dpu_ha::{Dpu, FailoverError, Grant, Health, Heartbeat, Message, Reason, Role, Source, alias};
+use sim::{World, config};
+
+#[test]
+fn boots_standby_and_does_not_forward() {
+    let d = Dpu::new(config("dpu1", 100, "0.2.0"), 0);
+    assert_eq!(d.role(), Role::Standby);
+    assert!(!d.forwarding());
+    assert_eq!(d.epoch(), 0);
+}
+
+#[test]
+fn alone_without_peer_or_host_it_never_promotes() {
+    let mut w = World::new(false);
+    w.dpus[1] = None;
+    w.hung[1] = true;
+    w.run(10_000);
+    assert_eq!(w.role(0), Role::Standby);
+    let now = w.now;
+    assert_eq!(w.dpu(0).peer(now).health, Health::Unknown);
+}
+
+#[test]
+fn with_the_host_exactly_one_becomes_active_the_higher_priority() {
+    let mut w = World::new(true);
+    let t = w.run_until(2_000, |w| w.actives() == 1).unwrap();
+    assert!(t <= 200, "formed after {t} ms");
+    w.run(2_000);
+    assert_eq!(w.role(0), Role::Active);
+    assert_eq!(w.role(1), Role::Standby);
+    assert_eq!(w.dpu(0).epoch(), w.dpu(1).epoch());
+    assert!(!w.two_active_seen);
+}
+
+#[test]
+fn without_the_host_the_peers_form_on_their_own() {
+    let mut w = World::new(false);
+    w.run(2_000);
+    assert_eq!(w.role(0), Role::Active);
+    assert_eq!(w.role(1), Role::Standby);
+    assert!(!w.two_active_seen);
+}
+
+#[test]
+fn host_alone_with_one_dpu_forms_after_the_wait() {
+    let mut w = World::new(true);
+    w.dpus[1] = None;
+    w.hung[1] = true;
+    w.host_path[1] = false;
+    w.run(2_500);
+    assert_eq!(w.role(0), Role::Standby, "waits for the second DPU first");
+    w.run(1_000);
+    assert_eq!(w.role(0), Role::Active);
+}
+
+#[test]
+fn a_higher_epoch_stops_forwarding_at_once() {
+    let mut w = World::new(true);
+    w.run(1_000);
+    assert!(w.forwarding(0));
+    let epoch = w.dpu(0).epoch();
+    let now = w.now;
+    let mut peer = w.dpu(1).heartbeat(now);
+    peer.role = Role::Active;
+    peer.epoch = epoch + 1;
+    let now = w.now;
+    w.dpu(0)
+        .on_message(now, Source::Link, &Message::Heartbeat(peer))
+        .unwrap();
+    assert!(!w.forwarding(0));
+    assert_eq!(w.dpu(0).epoch(), epoch + 1);
+    // The same from the host.
+    let mut w = World::new(true);
+    w.run(1_000);
+    let epoch = w.dpu(0).epoch();
+    let grant = Grant {
+        epoch: epoch + 1,
+        active: Some(alias("dpu2")),
+        ..Grant::default()
+    };
+    let now = w.now;
+    w.dpu(0)
+        .on_message(now, Source::Host, &Message::Grant(grant))
+        .unwrap();
+    assert!(!w.forwarding(0));
+}
+
+#[test]
+fn user_failover_with_the_host_takes_over_and_is_recorded() {
+    let mut w = World::new(true);
+    w.run(1_000);
+    let now = w.now;
+    w.dpu(0).request_failover(now, None).unwrap();
+    assert!(!w.forwarding(0), "the resigning DPU stops at once");
+    let t = w.run_until(1_000, |w| w.forwarding(1)).unwrap();
+    assert!(t <= 10, "takeover after {t} ms");
+    w.run(1_000);
+    assert_eq!(w.role(0), Role::Standby);
+    let arbiter = w.arbiter.as_ref().unwrap();
+    let last = arbiter.failovers().last().unwrap();
+    assert_eq!(
+        (last.reason, last.from.as_str(), last.to.as_str()),
+        (Reason::User, "dpu1", "dpu2")
+    );
+    for i in 0..2 {
+        let r = w.dpu(i).failovers().last().cloned().unwrap();
+        assert_eq!(r.reason, Reason::User);
+        assert_eq!(r.to.as_str(), "dpu2");
+    }
+    assert!(!w.two_active_seen);
+}
+
+#[test]
+fn resign_without_the_host_takes_over_on_the_link() {
+    let mut w = World::new(false);
+    w.run(1_000);
+    let now = w.now;
+    w.dpu(0).request_failover(now, Some("dpu2")).unwrap();
+    let t = w.run_until(1_000, |w| w.forwarding(1)).unwrap();
+    assert!(t <= 10, "takeover after {t} ms");
+    w.run(2_000);
+    assert_eq!(w.role(0), Role::Standby);
+    assert_eq!(w.dpu(1).failovers().last().unwrap().reason, Reason::User);
+    assert!(!w.two_active_seen);
+}
+
+#[test]
+fn a_panic_resign_takes_over_in_one_step() {
+    for with_host in [true, false] {
+        let mut w = World::new(with_host);
+        w.run(1_000);
+        w.panic(0);
+        let t = w.run_until(1_000, |w| w.forwarding(1)).unwrap();
+        assert!(t <= 10, "takeover after {t} ms (host {with_host})");
+        assert_eq!(w.dpu(1).failovers().last().unwrap().reason, Reason::Crash);
+        // It comes back as standby and stays there (no failback, though its priority is higher).
+        w.reboot(0, config("dpu1", 200, "0.2.0"));
+        w.run(5_000);
+        assert_eq!(w.role(0), Role::Standby);
+        assert_eq!(w.role(1), Role::Active);
+        assert!(!w.two_active_seen);
+    }
+}
+
+#[test]
+fn missed_heartbeats_take_over_with_reason_crash() {
+    let mut w = World::new(true);
+    w.run(1_000);
+    w.hung[0] = true; // silent on every path, still "forwarding" in its own mind
+    let t = w.run_until(2_000, |w| w.role(1) == Role::Active).unwrap();
+    assert!((300..=350).contains(&t), "detected after {t} ms");
+    let arbiter = w.arbiter.as_ref().unwrap();
+    assert_eq!(arbiter.failovers().last().unwrap().reason, Reason::Crash);
+    // When it wakes up it hears the higher epoch and stops at once.
+    w.hung[0] = false;
+    w.run(200);
+    assert_eq!(w.role(0), Role::Standby);
+    assert_eq!(w.actives(), 1);
+}
+
+#[test]
+fn all_uplinks_down_resigns_link_down() {
+    let mut w = World::new(true);
+    w.run(1_000);
+    w.uplinks[0] = (0, 2);
+    let t = w.run_until(1_000, |w| w.forwarding(1)).unwrap();
+    assert!(t <= 10, "takeover after {t} ms");
+    let arbiter = w.arbiter.as_ref().unwrap();
+    assert_eq!(arbiter.failovers().last().unwrap().reason, Reason::LinkDown);
+    assert_eq!(
+        w.dpu(0).failovers().last().unwrap().reason,
+        Reason::LinkDown
+    );
+    // One uplink down of two is not a failover.
+    let mut w = World::new(true);
+    w.run(1_000);
+    w.uplinks[0] = (1, 2);
+    w.run(1_000);
+    assert!(w.forwarding(0));
+}
+
+#[test]
+fn a_recovered_uplink_counts_after_the_updelay_and_there_is_no_failback() {
+    let mut w = World::new(true);
+    w.run(1_000);
+    w.uplinks[0] = (0, 2);
+    w.run(500);
+    w.uplinks[0] = (2, 2);
+    w.run(1_000);
+    assert_eq!(w.dpu(0).uplinks(), (0, 2), "still inside the updelay");
+    w.run(1_500);
+    assert_eq!(w.dpu(0).uplinks(), (2, 2));
+    w.run(3_000);
+    assert_eq!(w.role(0), Role::Standby);
+    assert_eq!(w.role(1), Role::Active);
+}
+
+#[test]
+fn failover_requests_are_refused_with_a_reason() {
+    let mut w = World::new(true);
+    w.run(1_000);
+    let now = w.now;
+    assert_eq!(
+        w.dpu(1).request_failover(now, None),
+        Err(FailoverError::NotActive)
+    );
+    assert_eq!(
+        w.dpu(0).request_failover(now, Some("dpu9")),
+        Err(FailoverError::UnknownTarget)
+    );
+    w.uplinks[1] = (0, 2); // the standby cannot take over
+    w.run(500);
+    let now = w.now;
+    assert_eq!(
+        w.dpu(0).request_failover(now, None),
+        Err(FailoverError::PeerNotReady)
+    );
+    assert!(w.forwarding(0));
+}
+
+#[test]
+fn link_cut_while_the_host_sees_both_is_no_split_brain() {
+    let mut w = World::new(true);
+    w.run(1_000);
+    w.link_up = false;
+    w.run(5_000);
+    assert_eq!(w.role(0), Role::Active);
+    assert_eq!(w.role(1), Role::Standby);
+    assert!(!w.two_active_seen);
+    // And a crash of the active still fails over through the host.
+    w.hung[0] = true;
+    w.run(500);
+    assert_eq!(w.role(1), Role::Active);
+}
+
+#[test]
+fn host_lost_and_link_cut_nobody_newly_promotes() {
+    let mut w = World::new(true);
+    w.run(1_000);
+    w.host_path = [false, false];
+    w.link_up = false;
+    w.run(5_000);
+    assert_eq!(w.role(1), Role::Standby);
+    assert_eq!(w.role(0), Role::Active, "the active keeps forwarding");
+    // Even if the active is really dead, the standby cannot tell: it stays standby.
+    w.hung[0] = true;
+    w.run(5_000);
+    assert_eq!(w.role(1), Role::Standby);
+    assert!(!w.two_active_seen);
+}
+
+#[test]
+fn host_lost_link_up_a_silent_active_is_not_replaced() {
+    let mut w = World::new(false);
+    w.run(1_000);
+    w.hung[0] = true;
+    w.run(5_000);
+    assert_eq!(w.role(1), Role::Standby);
+    let now = w.now;
+    assert_eq!(w.dpu(1).peer(now).health, Health::Down);
+}
+
+#[test]
+fn firmware_mismatch_is_refused_naming_both_dpus() {
+    for with_host in [true, false] {
+        let mut w = World::new(with_host);
+        w.reboot(1, config("dpu2", 100, "0.3.0"));
+        w.run(5_000);
+        for i in 0..2 {
+            assert_eq!(w.role(i), Role::Refused, "host {with_host}");
+            let reason = w.dpu(i).refused_reason().unwrap().to_string();
+            assert!(
+                reason.contains("dpu2") && reason.contains("0.3.0"),
+                "{reason}"
+            );
+            assert!(
+                reason.contains("dpu1") && reason.contains("0.2.0"),
+                "{reason}"
+            );
+        }
+        assert_eq!(w.actives(), 0);
+        // The fixed image comes back: HA forms.
+        w.reboot(1, config("dpu2", 100, "0.2.0"));
+        w.run(5_000);
+        assert_eq!(w.actives(), 1, "host {with_host}");
+    }
+}
+
+#[test]
+fn config_digest_mismatch_is_refused_naming_both_dpus() {
+    let mut w = World::new(true);
+    let mut c = config("dpu2", 100, "0.2.0");
+    c.config_digest = [9; 32];
+    w.reboot(1, c);
+    w.run(3_000);
+    assert_eq!(w.role(0), Role::Refused);
+    let reason = w.dpu(0).refused_reason().unwrap();
+    assert_eq!(reason, "dpu2 has config digest 09090909, dpu1 07070707");
+}
+
+#[test]
+fn a_standby_on_other_firmware_joining_an_active_is_reported_not_refused() {
+    // A rolling update: the standby reboots into the new image while the other forwards.
+    let mut w = World::new(true);
+    w.run(1_000);
+    w.reboot(1, config("dpu2", 100, "0.3.0"));
+    w.run(2_000);
+    assert_eq!(w.role(0), Role::Active);
+    assert_eq!(w.role(1), Role::Standby);
+    assert!(w.dpu(1).mismatch().unwrap().contains("0.2.0"));
+    let now = w.now;
+    w.dpu(0).request_failover(now, None).unwrap();
+    w.run(200);
+    assert_eq!(w.role(1), Role::Active);
+}
+
+#[test]
+fn arbiter_user_failover_and_its_errors() {
+    let mut w = World::new(true);
+    w.run(1_000);
+    let now = w.now;
+    let arbiter = w.arbiter.as_mut().unwrap();
+    let err = arbiter
+        .on_failover_request(
+            now,
+            &dpu_ha::FailoverRequest {
+                target: Some(alias("dpu7")),
+            },
+        )
+        .unwrap_err();
+    assert_eq!(err, dpu_ha::ArbiterError::UnknownTarget);
+    let grant = arbiter
+        .on_failover_request(now, &dpu_ha::FailoverRequest::default())
+        .unwrap();
+    // Two phases: first an epoch naming nobody fences the old active ...
+    assert_eq!(grant.active, None);
+    w.broadcast_grant();
+    assert_eq!(w.actives(), 0);
+    // ... then, once it says it stopped, the target is granted.
+    let t = w.run_until(100, |w| w.forwarding(1)).unwrap();
+    assert!(t <= 10, "handover after {t} ms");
+    assert_eq!(w.role(0), Role::Standby);
+    let last = w
+        .arbiter
+        .as_ref()
+        .unwrap()
+        .failovers()
+        .last()
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        (last.reason, last.from.as_str(), last.to.as_str()),
+        (Reason::User, "dpu1", "dpu2")
+    );
+    assert!(!w.two_active_seen);
+}
+
+#[test]
+fn own_alias_and_wrong_path_messages_are_ignored() {
+    let mut d = Dpu::new(config("dpu1", 100, "0.2.0"), 0);
+    let own: Heartbeat = d.heartbeat(0);
+    assert_eq!(
+        d.on_message(1, Source::Link, &Message::Heartbeat(own.clone())),
+        Err(dpu_ha::Ignored::OwnAlias)
+    );
+    assert_eq!(
+        d.on_message(1, Source::Host, &Message::Heartbeat(own)),
+        Err(dpu_ha::Ignored::WrongPath)
+    );
+    assert_eq!(
+        d.on_message(1, Source::Link, &Message::Grant(Grant::default())),
+        Err(dpu_ha::Ignored::WrongPath)
+    );
+}
