@@ -8,6 +8,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod arbiter;
 pub mod cli;
 pub mod dpu;
 pub mod http;
@@ -52,10 +53,7 @@ pub fn run(arguments: &[String]) -> i32 {
         Command::Rollback => lifecycle::rollback(dpus, &timing, &out),
         Command::Failover { target } => lifecycle::failover(dpus, target.as_deref(), &timing, &out),
         Command::Logs { out: directory } => logs::run(dpus, directory, &out),
-        Command::Arbiter { listen } => {
-            eprintln!("dpuctl: arbiter on {listen}: not built yet (needs the dpu-ha crate)");
-            false
-        }
+        Command::Arbiter { listen } => arbiter::run(listen, &out),
     };
     if ok { 0 } else { 1 }
 }
