@@ -24,7 +24,7 @@ struct PairTest {
     ha: bool,
     /// DPU settings (the default pair unless a test changes one).
     specs: fn() -> Result<Vec<DpuSpec>>,
-    body: fn(&Pair, &mut String) -> Result<()>,
+    body: fn(&Pair, &BuildOptions, &mut String) -> Result<()>,
 }
 
 fn default_specs() -> Result<Vec<DpuSpec>> {
@@ -38,6 +38,20 @@ const TESTS: &[PairTest] = &[
         ha: false,
         specs: default_specs,
         body: status,
+    },
+    PairTest {
+        name: "pair-update",
+        title: "dpuctl update: both DPUs take 0.2.0+2 one at a time, one reboot each",
+        ha: false,
+        specs: default_specs,
+        body: update_both,
+    },
+    PairTest {
+        name: "pair-update-health-fail",
+        title: "dpuctl update with an image failing its health check: the first DPU rolls back, is named, the other untouched",
+        ha: false,
+        specs: default_specs,
+        body: update_health_fail,
     },
     PairTest {
         name: "pair-steady-ping",
@@ -159,7 +173,7 @@ fn parse_ping(output: &str) -> PingCount {
     count
 }
 
-fn status(pair: &Pair, log: &mut String) -> Result<()> {
+fn status(pair: &Pair, _options: &BuildOptions, log: &mut String) -> Result<()> {
     // The console socket's side: a command typed there is answered.
     let console = &pair.dpus[0].console;
     let mark = console.mark();
@@ -190,7 +204,7 @@ fn status(pair: &Pair, log: &mut String) -> Result<()> {
     Ok(())
 }
 
-fn steady_ping(pair: &Pair, log: &mut String) -> Result<()> {
+fn steady_ping(pair: &Pair, _options: &BuildOptions, log: &mut String) -> Result<()> {
     wait_formed(pair, log, Duration::from_secs(60))?;
     let (_, output) = pair.topology.run(
         Place::Vm,
@@ -211,7 +225,7 @@ fn steady_ping(pair: &Pair, log: &mut String) -> Result<()> {
     Ok(())
 }
 
-fn failover_manual(pair: &Pair, log: &mut String) -> Result<()> {
+fn failover_manual(pair: &Pair, _options: &BuildOptions, log: &mut String) -> Result<()> {
     let before = wait_formed(pair, log, Duration::from_secs(60))?;
     // 800 pings at 10 ms (8 s); the failover after the first second.
     let ping = std::process::Command::new("ip")
@@ -280,7 +294,8 @@ fn failover_manual(pair: &Pair, log: &mut String) -> Result<()> {
     Ok(())
 }
 
-fn version_mismatch(pair: &Pair, log: &mut String) -> Result<()> {
+fn version_mismatch(pair: &Pair, options: &BuildOptions, log: &mut String) -> Result<()> {
+    stage_dpu2_other_version(pair, options)?;
     let started = Instant::now();
     loop {
         let (ok, output) = dpuctl(pair, log, "status")?;
@@ -299,6 +314,99 @@ fn version_mismatch(pair: &Pair, log: &mut String) -> Result<()> {
         }
         std::thread::sleep(Duration::from_millis(500));
     }
+}
+
+/// dpuboot banners on a DPU's console: its boots so far.
+fn boots(pair: &Pair, index: usize) -> usize {
+    pair.dpus[index]
+        .console
+        .text()
+        .matches("dpuboot 0.1.0 (")
+        .count()
+}
+
+/// Signs `kernel` as 0.2.0+2 (counter 2) into target/pair/NAME; its path.
+fn next_image(kernel: &Path, name: &str) -> Result<std::path::PathBuf> {
+    let signed = image::sign_image(kernel, &SignOptions::next_trial())?;
+    let path = crate::pair::pair_dir().join(name);
+    std::fs::write(&path, signed)?;
+    Ok(path)
+}
+
+fn update_both(pair: &Pair, options: &BuildOptions, log: &mut String) -> Result<()> {
+    let kernel = crate::build::build_kernel(options)?;
+    let path = next_image(&kernel.image, "next.bin")?;
+    let started = Instant::now();
+    let (ok, output) = dpuctl(pair, log, &format!("update {}", path.display()))?;
+    let seconds = started.elapsed().as_secs_f64();
+    if !ok {
+        bail!("dpuctl update failed");
+    }
+    for dpu in &pair.dpus {
+        let line = format!(
+            "{} (mgmt {}): updated 0.1.0+1 -> 0.2.0+2, committed",
+            dpu.spec.alias, dpu.spec.address
+        );
+        if !output.contains(&line) {
+            bail!("no line '{line}'");
+        }
+    }
+    // The seeds' first scenario: both take the new image, one reboot each (after power-on).
+    let reboots: Vec<usize> = (0..2).map(|index| boots(pair, index) - 1).collect();
+    log.push_str(&format!(
+        "rolling update of both: {seconds:.1} s, reboots dpu1 {} dpu2 {}\n",
+        reboots[0], reboots[1]
+    ));
+    println!(
+        "     rolling update: {seconds:.1} s; reboots dpu1 {}, dpu2 {}",
+        reboots[0], reboots[1]
+    );
+    if reboots != [1, 1] {
+        bail!("expected one reboot per DPU, counted {reboots:?}");
+    }
+    let (_, status) = dpuctl(pair, log, "status")?;
+    if status.matches("0.2.0+2 committed*").count() != 2 {
+        bail!("dpuctl status does not show 0.2.0+2 committed on both");
+    }
+    Ok(())
+}
+
+fn update_health_fail(pair: &Pair, options: &BuildOptions, log: &mut String) -> Result<()> {
+    let kernel = image::build_kernel_variant(options, &["test-health-fail"])?;
+    let path = next_image(&kernel, "health-fail.bin")?;
+    let (ok, output) = dpuctl(pair, log, &format!("update {}", path.display()))?;
+    if ok {
+        bail!("dpuctl update exited 0 with an image that fails its health check");
+    }
+    // Without HA the order is as given: dpu1 first.
+    let failed = format!(
+        "dpu1 (mgmt {}): FAILED: booted 0.1.0+1 instead of 0.2.0+2",
+        pair.dpus[0].spec.address
+    );
+    if !output.contains(&failed) {
+        bail!("no line starting '{failed}'");
+    }
+    let untouched = format!(
+        "dpu2 (mgmt {}): left as it was, running 0.1.0+1",
+        pair.dpus[1].spec.address
+    );
+    if !output.contains(&untouched) || !output.contains("result: FAILED on dpu1") {
+        bail!("dpu2 not reported as left as it was, or no failed result line");
+    }
+    // The trial's boot and the fallback's: two reboots on dpu1, none on dpu2.
+    let reboots = (boots(pair, 0) - 1, boots(pair, 1) - 1);
+    log.push_str(&format!(
+        "health-check failure: reboots dpu1 {} dpu2 {}\n",
+        reboots.0, reboots.1
+    ));
+    println!(
+        "     one DPU's image fails its health check: reboots dpu1 {}, dpu2 {}",
+        reboots.0, reboots.1
+    );
+    if reboots != (2, 0) {
+        bail!("expected 2 reboots on dpu1 and none on dpu2, counted {reboots:?}");
+    }
+    Ok(())
 }
 
 /// Runs the `pair-*` tests matching `filter`; (passed, failed, skipped).
@@ -334,17 +442,14 @@ pub fn run_all(
         );
         let result = (|| -> Result<Option<String>> {
             let specs = (test.specs)()?;
-            let mut pair = Pair::start(options, &prefix, &specs)?;
+            let pair = Pair::start(options, &prefix, &specs)?;
             pair.wait_for_api(Duration::from_secs(60))?;
             if test.ha && !has_ha(&pair)? {
                 return Ok(Some(
                     "needs the HA firmware (GET /v1/ha is not served by this build)".into(),
                 ));
             }
-            if test.name == "pair-version-mismatch" {
-                stage_dpu2_other_version(&mut pair, options)?;
-            }
-            let outcome = (test.body)(&pair, &mut log);
+            let outcome = (test.body)(&pair, options, &mut log);
             for dpu in &pair.dpus {
                 log.push_str(&format!(
                     "--- {} console ---\n{}\n",
@@ -382,8 +487,7 @@ pub fn run_all(
 
 /// Makes dpu2 run 0.2.0+2 (counter 2): staged over its console-less API and booted, so both
 /// DPUs are identical but for the firmware version.
-fn stage_dpu2_other_version(pair: &mut Pair, options: &BuildOptions) -> Result<()> {
-    pair.wait_for_api(Duration::from_secs(60))?;
+fn stage_dpu2_other_version(pair: &Pair, options: &BuildOptions) -> Result<()> {
     let kernel = crate::build::build_kernel(options)?;
     let signed = image::sign_image(&kernel.image, &SignOptions::next_trial())?;
     let path = crate::pair::pair_dir().join("dpu2-0.2.0.bin");
