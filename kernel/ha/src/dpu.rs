@@ -200,6 +200,11 @@ impl Dpu {
         &self.config
     }
 
+    /// The switch config changed: heartbeats carry the new digest from now on.
+    pub fn set_config_digest(&mut self, digest: Digest) {
+        self.config.config_digest = digest;
+    }
+
     /// The current role.
     pub fn role(&self) -> Role {
         self.role

@@ -311,6 +311,14 @@ fn execute(
             target,
             body,
         } => crate::api::console_request(network, method, target, body),
+        Command::Ha => match network.ha() {
+            Some(ha) => ha.show(),
+            None => crate::ha::show_off(),
+        },
+        Command::HaFailover => match network.ha_mut() {
+            Some(ha) => ha.command_failover(),
+            None => crate::ha::show_off(),
+        },
         Command::FdbFlush => match network.switch() {
             Some((ports, _)) => ports.fdb_flush(),
             None => println!("{}", NO_SWITCH),

@@ -15,6 +15,7 @@ mod bootbank;
 mod commands;
 mod config;
 mod console;
+mod ha;
 mod interrupts;
 mod lastboot;
 mod layout;
@@ -193,6 +194,7 @@ fn kernel_main(system: &'static System) -> ! {
     // Before the network: the switch starts with the stored config.
     config::init(&system.board);
     let mut network = net::init(&system.board);
+    network.register_fatal_paths();
     bootbank::init(&system.board);
     let mut shell = commands::Shell::new();
     shell.prompt();
@@ -252,6 +254,14 @@ fn sleep_until_interrupt(network: &mut net::Network) {
 pub fn fail_boot(code: ExitCode) -> ! {
     // Nothing may interrupt the ending (the watchdog tick, a console interrupt).
     core::mem::forget(sync::InterruptMask::new());
+    // HA: the active DPU's last words, a resign (reason crash) to the peer and the host, so
+    // the standby takes over at once rather than after the missed heartbeats (`ha.rs`).
+    if matches!(
+        code,
+        ExitCode::Panic | ExitCode::Exception | ExitCode::Watchdog
+    ) {
+        ha::on_fatal();
+    }
     let mut out = console::EmergencyWriter;
     let _ = write!(
         out,

@@ -138,6 +138,8 @@ pub struct Network {
     next_mgmt_poll: u64,
     /// The console's ping while one runs (fed by [`Network::poll`], `ping.rs`).
     ping: Option<Ping>,
+    /// Active/standby HA (`ha.*` keys, `ha.rs`); none when `ha.alias` is absent.
+    ha: Option<crate::ha::Ha>,
 }
 
 fn now() -> Instant {
@@ -203,7 +205,12 @@ pub fn init(board: &Board) -> Network {
         last_activity: 0,
         next_mgmt_poll: 0,
         ping: None,
+        ha: None,
     };
+    // HA (issue 10): the `ha.link` NIC is never a switch port; it gets buffers of its own.
+    let ha_settings = crate::ha::settings(board.bootargs);
+    let ha_link = ha_settings.as_ref().and_then(|(settings, _)| settings.link);
+    let mut link_nic: Option<MgmtNic> = None;
     for (index, (base, interrupt, transport)) in found.into_iter().enumerate() {
         let name = NIC_NAMES[index];
         let handle = transport.interrupt_handle();
@@ -213,6 +220,25 @@ pub fn init(board: &Board) -> Network {
                 Ok(driver) => {
                     let seen = (driver.mac_address(), driver.link_state(), driver.features());
                     network.mgmt = Some(Nic {
+                        name,
+                        order: index,
+                        base,
+                        interrupt,
+                        flag,
+                        driver,
+                    });
+                    seen
+                }
+                Err(error) => {
+                    println!("{}: virtio-net at {:#x} failed: {}", name, base, error);
+                    continue;
+                }
+            }
+        } else if Some(name) == ha_link {
+            match VirtioNet::new(transport, &crate::ha::LINK_STORAGE) {
+                Ok(driver) => {
+                    let seen = (driver.mac_address(), driver.link_state(), driver.features());
+                    link_nic = Some(Nic {
                         name,
                         order: index,
                         base,
@@ -267,7 +293,8 @@ pub fn init(board: &Board) -> Network {
         .mgmt
         .iter()
         .map(|nic| (nic.name, nic.interrupt))
-        .chain(network.data.iter().map(|nic| (nic.name, nic.interrupt)));
+        .chain(network.data.iter().map(|nic| (nic.name, nic.interrupt)))
+        .chain(link_nic.iter().map(|nic| (nic.name, nic.interrupt)));
     for (name, interrupt) in interrupts {
         if let Some(id) = interrupt
             && let Err(error) = crate::interrupts::register(id, board.trigger(id), on_interrupt)
@@ -284,6 +311,17 @@ pub fn init(board: &Board) -> Network {
         );
     }
     network.ports = DataPorts::new(&network.data, board.bootargs);
+    if let Some(nic) = link_nic.as_ref() {
+        println!(
+            "{}: the HA link to the peer DPU (ha.link), not a switch port",
+            nic.name
+        );
+    }
+    if let Some(mgmt) = network.mgmt.as_ref() {
+        crate::ha::set_mgmt_mac(mgmt.driver.mac_address().0);
+    }
+    network.ha = ha_settings
+        .map(|(settings, misconfigured)| crate::ha::Ha::new(settings, misconfigured, link_nic));
     let (config, error) = MgmtConfig::from_bootargs(board.bootargs);
     if let Some(error) = error {
         println!("net: bootargs: {}; using DHCP", error);
@@ -324,6 +362,11 @@ impl Network {
     pub fn arm_receive_interrupts(&mut self) -> bool {
         let mut waiting = false;
         if let Some(nic) = self.mgmt.as_mut() {
+            let _busy = crate::ha::Busy::new(&crate::ha::MGMT_BUSY);
+            waiting |= nic.driver.arm_receive_interrupt();
+        }
+        if let Some(nic) = self.ha.as_mut().and_then(crate::ha::Ha::link_nic) {
+            let _busy = crate::ha::Busy::new(&crate::ha::LINK_BUSY);
             waiting |= nic.driver.arm_receive_interrupt();
         }
         for nic in self.data.iter_mut() {
@@ -335,6 +378,11 @@ impl Network {
     /// After a sleep: every NIC back to polling, receive interrupts suppressed.
     pub fn suppress_receive_interrupts(&mut self) {
         if let Some(nic) = self.mgmt.as_mut() {
+            let _busy = crate::ha::Busy::new(&crate::ha::MGMT_BUSY);
+            nic.driver.suppress_receive_interrupt();
+        }
+        if let Some(nic) = self.ha.as_mut().and_then(crate::ha::Ha::link_nic) {
+            let _busy = crate::ha::Busy::new(&crate::ha::LINK_BUSY);
             nic.driver.suppress_receive_interrupt();
         }
         for nic in self.data.iter_mut() {
@@ -356,6 +404,24 @@ impl Network {
         self.ports.as_ref().map(DataPorts::forwarding)
     }
 
+    /// Where the fatal path finds the HA link and mgmt0 drivers (`ha::on_fatal`): call once,
+    /// where the network stays for good (`kernel_main`).
+    pub fn register_fatal_paths(&mut self) {
+        if let Some(ha) = self.ha.as_mut() {
+            ha.register_fatal_paths(self.mgmt.as_mut());
+        }
+    }
+
+    /// HA, when `ha.alias` is set.
+    pub fn ha(&self) -> Option<&crate::ha::Ha> {
+        self.ha.as_ref()
+    }
+
+    /// HA, to request a failover.
+    pub fn ha_mut(&mut self) -> Option<&mut crate::ha::Ha> {
+        self.ha.as_mut()
+    }
+
     /// The switch and the NICs (for `switch set`, which re-reads link states), if there are
     /// data ports.
     pub fn switch(&mut self) -> Option<(&mut DataPorts, &[PortNic])> {
@@ -371,6 +437,7 @@ impl Network {
         if let Some(nic) = self.mgmt.as_mut()
             && changed & (1 << nic.flag) != 0
         {
+            let _busy = crate::ha::Busy::new(&crate::ha::MGMT_BUSY);
             let link = nic.driver.config_changed();
             println!("{}: link {}", nic.name, link);
             log_info!("link change on NIC {=usize}", nic.order);
@@ -386,6 +453,13 @@ impl Network {
             }
         }
         let before = self.packet_total();
+        // HA before the switch: a demotion gates the very next frame (`ha.rs`).
+        if let Some(ha) = self.ha.as_mut()
+            && ha.poll(self.stack.as_mut(), self.ports.as_mut())
+        {
+            // A heartbeat for the host was queued: the stack sends it this pass.
+            self.next_mgmt_poll = 0;
+        }
         // Fast path first: every data port's burst is switched before the management work.
         if let Some(ports) = self.ports.as_mut() {
             // The PMU bracket: instructions per forwarded frame (`pmu`, `bench switch`).
@@ -398,6 +472,7 @@ impl Network {
         // timer is due (at most MGMT_POLL_MAX_MICROSECONDS apart): not on every pass of a loop
         // that spins for the switch (smoltcp's poll is the biggest part of an idle pass).
         let now_us = timer::counter_microseconds();
+        let mgmt_busy = crate::ha::Busy::new(&crate::ha::MGMT_BUSY);
         let mgmt_due = now_us >= self.next_mgmt_poll
             || self
                 .mgmt
@@ -440,6 +515,7 @@ impl Network {
                 });
             self.next_mgmt_poll = now_us.saturating_add(delay);
         }
+        drop(mgmt_busy);
         if self.packet_total() != before {
             self.last_activity = timer::counter_microseconds();
         }
@@ -520,6 +596,7 @@ impl Network {
     /// `ifconfig [-v]`: every NIC with role, MAC, link, address and counters, then the shared
     /// pool; `verbose` adds features, device errors and adapter counters.
     pub fn print_ifconfig(&mut self, verbose: bool) {
+        let _busy = crate::ha::Busy::new(&crate::ha::MGMT_BUSY);
         if self.mgmt.is_none() && self.data.is_empty() {
             println!(
                 "no NICs (QEMU: -device virtio-net-device,netdev=... -global virtio-mmio.force-legacy=false)"

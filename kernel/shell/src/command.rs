@@ -120,6 +120,10 @@ pub enum Command<'a> {
     },
     /// Remove every learned MAC table entry (static ones stay).
     FdbFlush,
+    /// Show active/standby HA: role, epoch, peer, host, uplinks, failovers.
+    Ha,
+    /// Hand active to the standby DPU (this DPU must be the active one).
+    HaFailover,
     /// One management API request, answered on the console (as an administrator).
     Api {
         /// `GET`, `POST`, `PUT`, `PATCH`, `DELETE` (any case).
@@ -382,6 +386,11 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
         "the switch's MAC table; add or remove static entries, flush learned ones",
     ),
     (
+        "ha",
+        "[failover]",
+        "active/standby HA: role, epoch, peer, host, failovers; hand active to the standby",
+    ),
+    (
         "api",
         "METHOD PATH [JSON]",
         "one management API request, answered here (as an administrator)",
@@ -439,6 +448,13 @@ impl<'a> Command<'a> {
         match name {
             "switch" => return parse_switch(words).ok_or(usage("switch")),
             "fdb" => return parse_fdb(words).ok_or(usage("fdb")),
+            "ha" => {
+                return match (words.next(), words.next()) {
+                    (None, _) => Ok(Command::Ha),
+                    (Some("failover"), None) => Ok(Command::HaFailover),
+                    _ => Err(usage("ha")),
+                };
+            }
             "api" => {
                 return parse_api(line.get(name.len()..).unwrap_or("")).ok_or(usage("api"));
             }
@@ -845,6 +861,12 @@ mod tests {
             Ok(Command::FdbDel { mac, vlan: 20 })
         );
         assert_eq!(Command::parse("fdb flush"), Ok(Command::FdbFlush));
+        assert_eq!(Command::parse("ha"), Ok(Command::Ha));
+        assert_eq!(Command::parse("ha failover"), Ok(Command::HaFailover));
+        assert!(matches!(
+            Command::parse("ha failover now"),
+            Err(ParseError::Usage { command: "ha", .. })
+        ));
     }
 
     #[test]
