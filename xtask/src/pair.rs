@@ -196,6 +196,21 @@ impl Topology {
         ])?;
         bridge(&host, "br-link")?;
         bridge(&vm, "br-vm")?;
+        // The VM's side never learns: every frame goes to both DPUs' port1 and the active one
+        // takes it (the standby drops it), as a server delivers a vNIC's traffic to whichever DPU
+        // is active. A learning bridge here would keep sending to the old active after a
+        // failover, since only the uplinks get the new active's RARP.
+        ip(&[
+            "-n",
+            &vm,
+            "link",
+            "set",
+            "br-vm",
+            "type",
+            "bridge",
+            "ageing_time",
+            "0",
+        ])?;
         ip(&[
             "-n",
             &vm,
@@ -479,8 +494,37 @@ pub struct RunningDpu {
     pub spec: DpuSpec,
     /// Its console.
     pub console: Console,
+    /// Its QEMU monitor's unix socket.
+    pub monitor: PathBuf,
     /// Its QEMU.
     pub process: QemuProcess,
+}
+
+impl RunningDpu {
+    /// Runs one QEMU monitor command (`set_link n2 off`: port2's cable pulled; the netdevs are
+    /// n0 mgmt0, n1 port1, n2 port2, n3 port3); its answer.
+    pub fn monitor(&self, command: &str) -> Result<String> {
+        let mut stream = UnixStream::connect(&self.monitor)
+            .with_context(|| format!("connecting to {}", self.monitor.display()))?;
+        stream.set_read_timeout(Some(Duration::from_millis(300)))?;
+        stream.write_all(format!("{command}\n").as_bytes())?;
+        let started = Instant::now();
+        let mut answer = Vec::new();
+        let mut buffer = [0u8; 1024];
+        // The monitor greets, echoes and prompts `(qemu) `: read until the prompt after the echo.
+        while started.elapsed() < Duration::from_secs(3) {
+            match stream.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(count) => answer.extend_from_slice(&buffer[..count]),
+                Err(_) => {}
+            }
+            let text = String::from_utf8_lossy(&answer);
+            if text.matches("(qemu)").count() >= 2 {
+                break;
+            }
+        }
+        Ok(String::from_utf8_lossy(&answer).into_owned())
+    }
 }
 
 /// The running pair: topology, both DPUs, the arbiter. Dropping it stops everything and
@@ -558,7 +602,11 @@ impl Pair {
                 &flash1,
                 "pair.args",
             )?;
+            let monitor = directory.join(format!("{}.monitor", spec.alias));
+            let _ = std::fs::remove_file(&monitor);
             arguments.extend([
+                "-monitor".into(),
+                format!("unix:{},server=on,wait=off", monitor.display()),
                 "-kernel".into(),
                 files.signed.display().to_string(),
                 "-append".into(),
@@ -585,6 +633,7 @@ impl Pair {
             dpus.push(RunningDpu {
                 spec: spec.clone(),
                 console,
+                monitor,
                 process,
             });
         }

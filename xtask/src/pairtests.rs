@@ -3,7 +3,8 @@
 //!
 //! Root only (namespaces, taps); skipped with the reason otherwise. Each test has a deadline;
 //! waits poll for a state with a deadline, never a fixed sleep. The HA tests need the HA
-//! firmware (`GET /v1/ha`): on firmware without it they are skipped and say so.
+//! firmware (`ha.alias`): on firmware without it they are skipped and say so. Roles come from
+//! `GET /v1/ha` through `dpuctl` when the firmware serves it, else from the consoles' `ha`.
 
 use crate::BuildOptions;
 use crate::image::{self, SignOptions};
@@ -62,10 +63,31 @@ const TESTS: &[PairTest] = &[
     },
     PairTest {
         name: "pair-failover-manual",
-        title: "dpuctl failover under a 10 ms ping: the standby takes over, traffic resumes",
+        title: "operator failover under a 10 ms ping: the standby takes over, traffic resumes",
         ha: true,
         specs: default_specs,
         body: failover_manual,
+    },
+    PairTest {
+        name: "pair-failover-panic",
+        title: "the active DPU panics (resign, reset): the standby takes over, traffic resumes",
+        ha: true,
+        specs: default_specs,
+        body: failover_panic,
+    },
+    PairTest {
+        name: "pair-failover-hang",
+        title: "the active DPU hangs (silent): missed heartbeats, the standby takes over",
+        ha: true,
+        specs: default_specs,
+        body: failover_hang,
+    },
+    PairTest {
+        name: "pair-failover-cable",
+        title: "the active DPU's uplink cable is pulled: the standby takes over",
+        ha: true,
+        specs: default_specs,
+        body: failover_cable,
     },
     PairTest {
         name: "pair-version-mismatch",
@@ -89,8 +111,16 @@ fn dpuctl(pair: &Pair, log: &mut String, arguments: &str) -> Result<(bool, Strin
     Ok((ok, output))
 }
 
-/// Whether the firmware serves `/v1/ha`.
+/// Whether the firmware runs HA (its boot line `ha: dpu1 priority ...`).
 fn has_ha(pair: &Pair) -> Result<bool> {
+    let console = &pair.dpus[0].console;
+    Ok(console
+        .wait_for(0, "ha: dpu1 priority", Duration::from_secs(5))
+        .is_ok())
+}
+
+/// Whether the firmware serves `GET /v1/ha` (dpuctl's roles and failover need it).
+fn has_ha_api(pair: &Pair) -> Result<bool> {
     let dpu = &pair.dpus[0].spec;
     let (_, code) = pair.topology.run(
         Place::Host,
@@ -103,8 +133,32 @@ fn has_ha(pair: &Pair) -> Result<bool> {
     Ok(code.trim() == "200")
 }
 
-/// The roles of both DPUs from `dpuctl status --json`.
+/// A DPU's role from its console's `ha` command (`ha: dpu1 is active, epoch 1, ...`).
+fn console_role(pair: &Pair, index: usize) -> Result<String> {
+    let dpu = &pair.dpus[index];
+    let console = &dpu.console;
+    let needle = format!("ha: {} is ", dpu.spec.alias);
+    let mark = console.mark();
+    console.send("ha")?;
+    console.wait_for(mark, &needle, Duration::from_secs(5))?;
+    let text = console.text();
+    let after = &text[mark..];
+    let start = after.find(&needle).map_or(0, |at| at + needle.len());
+    Ok(after[start..]
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .next()
+        .unwrap_or_default()
+        .to_string())
+}
+
+/// The roles of both DPUs: from `dpuctl status --json` when the API serves `/v1/ha`, else from
+/// each console's `ha` command.
 fn roles(pair: &Pair) -> Result<Vec<String>> {
+    if !has_ha_api(pair)? {
+        return (0..pair.dpus.len())
+            .map(|index| console_role(pair, index))
+            .collect();
+    }
     let (_, output) = pair.dpuctl("status --json")?;
     let start = output
         .find('{')
@@ -225,9 +279,52 @@ fn steady_ping(pair: &Pair, _options: &BuildOptions, log: &mut String) -> Result
     Ok(())
 }
 
-fn failover_manual(pair: &Pair, _options: &BuildOptions, log: &mut String) -> Result<()> {
+/// How a failover is caused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trigger {
+    /// An operator's request (`dpuctl failover`, or the console's `ha failover`).
+    Manual,
+    /// `crash panic` on the active DPU's console: the panic handler resigns, then resets.
+    Panic,
+    /// `crash hang` on the active DPU's console: silent until its watchdog resets it.
+    Hang,
+    /// The active DPU's uplink (port2) loses link (QEMU `set_link n2 off`).
+    Cable,
+}
+
+impl Trigger {
+    /// Every trigger, in table order.
+    pub const ALL: [Trigger; 4] = [Self::Manual, Self::Panic, Self::Hang, Self::Cable];
+
+    /// Its name in tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Manual => "manual",
+            Self::Panic => "panic",
+            Self::Hang => "hang",
+            Self::Cable => "cable pull",
+        }
+    }
+}
+
+/// One measured failover.
+pub struct Measured {
+    /// Pings sent and not answered (at 10 ms).
+    pub lost: u32,
+    /// The DPU that was active, and the one after.
+    pub from: String,
+    /// The DPU active after.
+    pub to: String,
+}
+
+/// Pulls `trigger` on the active DPU under an 800-ping, 10 ms stream from the VM; the pings lost.
+/// Afterwards the pair is as it came out (a cable stays pulled until `restore`).
+pub fn measure(pair: &Pair, trigger: Trigger, log: &mut String) -> Result<Measured> {
     let before = wait_formed(pair, log, Duration::from_secs(60))?;
-    // 800 pings at 10 ms (8 s); the failover after the first second.
+    let active = before
+        .iter()
+        .position(|role| role == "active")
+        .context("no active DPU")?;
     let ping = std::process::Command::new("ip")
         .args([
             "netns",
@@ -247,51 +344,104 @@ fn failover_manual(pair: &Pair, _options: &BuildOptions, log: &mut String) -> Re
         .stderr(std::process::Stdio::piped())
         .spawn()
         .context("starting ping")?;
+    // Let the stream settle (a second of answered pings), then pull the trigger.
     std::thread::sleep(Duration::from_secs(1));
-    let (ok, output) = dpuctl(pair, log, "failover")?;
+    let console = &pair.dpus[active].console;
+    match trigger {
+        Trigger::Manual => {
+            if has_ha_api(pair)? {
+                let (ok, output) = dpuctl(pair, log, "failover")?;
+                if !ok || !output.contains("active now") {
+                    bail!("dpuctl failover did not succeed");
+                }
+            } else {
+                log.push_str("(no /v1/ha in this firmware: the console's ha failover)\n");
+                console.send("ha failover")?;
+            }
+        }
+        Trigger::Panic => console.send("crash panic")?,
+        Trigger::Hang => console.send("crash hang")?,
+        Trigger::Cable => {
+            pair.dpus[active].monitor("set_link n2 off")?;
+        }
+    }
     let result = ping.wait_with_output().context("waiting for ping")?;
     let text = String::from_utf8_lossy(&result.stdout).into_owned();
     let count = parse_ping(&text);
-    log.push_str(
-        text.lines()
-            .rev()
-            .take(3)
-            .collect::<Vec<_>>()
-            .join("\n")
-            .as_str(),
-    );
+    log.push_str(&text.lines().rev().take(2).collect::<Vec<_>>().join("\n"));
     log.push('\n');
-    if !ok || !output.contains("active now") {
-        bail!("dpuctl failover did not succeed");
-    }
-    let after = roles(pair)?;
-    if after == before {
-        bail!("roles unchanged after the failover: {}", after.join(", "));
-    }
     if count.duplicates > 0 {
         bail!("{} duplicate replies around the failover", count.duplicates);
     }
     let last = count.received_sequences.iter().copied().max().unwrap_or(0);
-    let lost = count
-        .transmitted
-        .saturating_sub(count.received_sequences.len() as u32);
-    log.push_str(&format!(
-        "failover (manual): {lost} of {} pings lost at 10 ms = {} ms\n",
-        count.transmitted,
-        lost * 10
-    ));
-    println!(
-        "     manual failover: {lost} pings lost x 10 ms = {} ms",
-        lost * 10
-    );
-    // Traffic resumed: the last pings were answered.
     if last + 5 < count.transmitted {
         bail!(
-            "traffic did not resume: last reply icmp_seq={last} of {}",
+            "traffic did not resume after the {} trigger: last reply icmp_seq={last} of {}",
+            trigger.name(),
             count.transmitted
         );
     }
+    let lost = count
+        .transmitted
+        .saturating_sub(count.received_sequences.len() as u32);
+    // The failed DPU comes back as standby (panic and hang reset it; a cable comes back).
+    if trigger == Trigger::Cable {
+        pair.dpus[active].monitor("set_link n2 on")?;
+    }
+    let after = wait_formed(pair, log, Duration::from_secs(60))?;
+    let to = after
+        .iter()
+        .position(|role| role == "active")
+        .context("no active DPU after the failover")?;
+    if to == active {
+        bail!(
+            "{} is still active after the {} trigger",
+            pair.dpus[active].spec.alias,
+            trigger.name()
+        );
+    }
+    log.push_str(&format!(
+        "failover ({}): {} -> {}, {lost} of {} pings lost at 10 ms = {} ms\n",
+        trigger.name(),
+        pair.dpus[active].spec.alias,
+        pair.dpus[to].spec.alias,
+        count.transmitted,
+        lost * 10
+    ));
+    Ok(Measured {
+        lost,
+        from: pair.dpus[active].spec.alias.clone(),
+        to: pair.dpus[to].spec.alias.clone(),
+    })
+}
+
+fn failover_test(pair: &Pair, trigger: Trigger, log: &mut String) -> Result<()> {
+    let measured = measure(pair, trigger, log)?;
+    println!(
+        "     {}: {} -> {}, {} pings lost x 10 ms = {} ms",
+        trigger.name(),
+        measured.from,
+        measured.to,
+        measured.lost,
+        measured.lost * 10
+    );
     Ok(())
+}
+
+fn failover_manual(pair: &Pair, _options: &BuildOptions, log: &mut String) -> Result<()> {
+    failover_test(pair, Trigger::Manual, log)
+}
+
+fn failover_panic(pair: &Pair, _options: &BuildOptions, log: &mut String) -> Result<()> {
+    failover_test(pair, Trigger::Panic, log)
+}
+
+fn failover_hang(pair: &Pair, _options: &BuildOptions, log: &mut String) -> Result<()> {
+    failover_test(pair, Trigger::Hang, log)
+}
+
+fn failover_cable(pair: &Pair, _options: &BuildOptions, log: &mut String) -> Result<()> {
+    failover_test(pair, Trigger::Cable, log)
 }
 
 fn version_mismatch(pair: &Pair, options: &BuildOptions, log: &mut String) -> Result<()> {
@@ -446,7 +596,7 @@ pub fn run_all(
             pair.wait_for_api(Duration::from_secs(60))?;
             if test.ha && !has_ha(&pair)? {
                 return Ok(Some(
-                    "needs the HA firmware (GET /v1/ha is not served by this build)".into(),
+                    "needs the HA firmware (no 'ha: dpu1 priority' line at boot)".into(),
                 ));
             }
             let outcome = (test.body)(&pair, options, &mut log);
@@ -503,6 +653,59 @@ fn stage_dpu2_other_version(pair: &Pair, options: &BuildOptions) -> Result<()> {
     if !ok {
         bail!("staging 0.2.0+2 on dpu2 failed: {output}");
     }
+    Ok(())
+}
+
+/// `cargo xtask bench pair [--runs N]`: N failovers per trigger on one pair (each run fails
+/// over from whichever DPU is active then), a table of pings lost x 10 ms (median, max).
+pub fn bench(options: &BuildOptions, runs: usize) -> Result<()> {
+    if let Some(reason) = crate::netns::unavailable_reason() {
+        bail!("cargo xtask bench pair {reason}");
+    }
+    let prefix = format!("dpu-pair-{}-bench", std::process::id());
+    let pair = Pair::start(options, &prefix, &DpuSpec::pair())?;
+    pair.wait_for_api(Duration::from_secs(60))?;
+    if !has_ha(&pair)? {
+        bail!("the firmware runs without HA (no 'ha: dpu1 priority' line at boot)");
+    }
+    let mut log = String::new();
+    let mut rows = Vec::new();
+    for trigger in Trigger::ALL {
+        let mut lost = Vec::new();
+        for run in 0..runs {
+            let measured = measure(&pair, trigger, &mut log)
+                .with_context(|| format!("{} run {}", trigger.name(), run + 1))?;
+            println!(
+                "{} run {}: {} -> {}, {} lost",
+                trigger.name(),
+                run + 1,
+                measured.from,
+                measured.to,
+                measured.lost
+            );
+            lost.push(measured.lost);
+        }
+        lost.sort_unstable();
+        rows.push((trigger.name(), lost[lost.len() / 2], lost[lost.len() - 1]));
+    }
+    let directory = crate::pair::pair_dir();
+    std::fs::write(directory.join("bench-pair.log"), &log)?;
+    println!("\nfailover under ping -i 0.01 from the VM to the remote host, {runs} runs each:");
+    println!(
+        "{:<12} {:>22} {:>22}",
+        "trigger", "lost, median (ms)", "lost, max (ms)"
+    );
+    for (name, median, max) in rows {
+        println!(
+            "{name:<12} {:>22} {:>22}",
+            format!("{median} x 10 = {}", median * 10),
+            format!("{max} x 10 = {}", max * 10)
+        );
+    }
+    println!(
+        "(transcripts: {})",
+        directory.join("bench-pair.log").display()
+    );
     Ok(())
 }
 
