@@ -53,6 +53,8 @@ pub struct DpuSpec {
     pub priority: u8,
     /// Extra kernel command-line words (tests: `ha.heartbeat-ms=`, a wrong config).
     pub extra_bootargs: Vec<String>,
+    /// The signed image its flash1 is provisioned with (bank A); this build's when `None`.
+    pub image: Option<PathBuf>,
 }
 
 impl DpuSpec {
@@ -64,12 +66,14 @@ impl DpuSpec {
                 address: "169.254.10.11".into(),
                 priority: 200,
                 extra_bootargs: Vec::new(),
+                image: None,
             },
             Self {
                 alias: "dpu2".into(),
                 address: "169.254.10.12".into(),
                 priority: 100,
                 extra_bootargs: Vec::new(),
+                image: None,
             },
         ]
     }
@@ -585,14 +589,15 @@ impl Pair {
         let dpuctl = build_dpuctl()?;
         let directory = pair_dir();
         std::fs::create_dir_all(&directory)?;
-        // Each DPU has its own flash1, freshly provisioned with this build in bank A (never the
-        // kept target/dpu/flash1.img, which may hold an older kernel).
-        let signed = std::fs::read(&files.signed)
-            .with_context(|| format!("reading {}", files.signed.display()))?;
-        let provisioned = crate::image::provisioned_flash1(&signed)?;
         let topology = Topology::create(prefix, specs)?;
         let mut dpus = Vec::new();
         for spec in specs {
+            // Each DPU has its own flash1, freshly provisioned with this build (or the spec's
+            // image) in bank A; never the kept target/dpu/flash1.img, which may be older.
+            let image = spec.image.as_ref().unwrap_or(&files.signed);
+            let signed =
+                std::fs::read(image).with_context(|| format!("reading {}", image.display()))?;
+            let provisioned = crate::image::provisioned_flash1(&signed)?;
             let flash1 = directory.join(format!("{}-flash1.img", spec.alias));
             std::fs::write(&flash1, &provisioned)
                 .with_context(|| format!("writing {}", flash1.display()))?;
