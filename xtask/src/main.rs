@@ -53,8 +53,9 @@ commands:
   bench switch [--reps N] [--trial-seconds S] [--iterations N]
                                     switch forwarding rates (RFC 2544 zero-loss, unpaced) vs the
                                     kernel's cross-connect mode; table, CSV and SVG in target/bench
-  bench pair [--runs N]             (root) failovers of the two-DPU pair per trigger (manual, panic,
-                                    hang, cable pull) under a 10 ms ping: lost pings, median and max
+  bench pair [--runs N] [--trigger T]
+                                    (root) failovers of the two-DPU pair per trigger (manual,
+                                    panic, hang, cable) under a 10 ms ping: lost pings, median, max
   bench rollback [--runs N]         a trial panicking in its health window (field reset, one try)
                                     to the committed bank's prompt, median of N runs
   image [--version X.Y.Z+B] [--security-counter N] [--key PEM] [--production] [--reset]
