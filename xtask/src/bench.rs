@@ -25,7 +25,10 @@ pub fn bench(options: &BuildOptions, arguments: &[String]) -> Result<()> {
         "net" => bench_net(options),
         "switch" => crate::switchbench::bench(options, &arguments[1..]),
         "http" => crate::httpbench::bench(options, &arguments[1..]),
-        other => bail!("unknown bench '{other}' (available: boot, rollback, net, switch, http)"),
+        "pair" => crate::pairtests::bench(options, runs, &arguments[1..]),
+        other => {
+            bail!("unknown bench '{other}' (available: boot, rollback, net, switch, http, pair)")
+        }
     }
 }
 

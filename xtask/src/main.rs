@@ -18,6 +18,8 @@ mod httpbench;
 mod image;
 mod install;
 mod netns;
+mod pair;
+mod pairtests;
 mod peerbench;
 mod qemu;
 mod report;
@@ -52,11 +54,17 @@ commands:
   bench switch [--reps N] [--trial-seconds S] [--iterations N]
                                     switch forwarding rates (RFC 2544 zero-loss, unpaced) vs the
                                     kernel's cross-connect mode; table, CSV and SVG in target/bench
+  bench pair [--runs N] [--trigger T]
+                                    (root) failovers of the two-DPU pair per trigger (manual,
+                                    panic, hang, cable) under a 10 ms ping: lost pings, median, max
   bench rollback [--runs N]         a trial panicking in its health window (field reset, one try)
                                     to the committed bank's prompt, median of N runs
   image [--version X.Y.Z+B] [--security-counter N] [--key PEM] [--production] [--reset]
                                     sign the kernel, write target/dpu/flash0.img (dpuboot) and
                                     flash1.img (bank A; kept if present, --reset re-provisions)
+  pair                              (root) two DPUs and the server around them in network
+                                    namespaces, consoles on unix sockets, until Ctrl-C
+                                    (docs/ha-pair.md)
   flash --serial [--version V] [--security-counter N] [--key PEM]
                                     push the signed kernel to the DPU in flash1.img over its
                                     console (`update`); the next `run` boots it as a trial
@@ -146,6 +154,7 @@ fn real_main() -> Result<()> {
         "bench" => bench::bench(&build, rest),
         "image" => image::command(&build, rest),
         "flash" => update::command(&build, rest),
+        "pair" => pair::command(&build, rest),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(())

@@ -490,6 +490,11 @@ pub fn test(options: &BuildOptions, arguments: &[String]) -> Result<()> {
         let (flash_passed, flash_failed) = crate::flashtests::run_all(options, filter, &logs)?;
         passed += flash_passed;
         failed += flash_failed;
+        let (pair_passed, pair_failed, pair_skipped) =
+            crate::pairtests::run_all(options, filter, &logs)?;
+        passed += pair_passed;
+        failed += pair_failed;
+        skipped += pair_skipped;
     }
     if skipped > 0 {
         println!("{skipped} skipped (see SKIP lines for why)");
