@@ -205,6 +205,12 @@ impl Dpu {
         self.config.config_digest = digest;
     }
 
+    /// The running firmware's version became known (the boot bank's image version, read after
+    /// the network is up): heartbeats carry it from now on, and the peer is compared by it.
+    pub fn set_firmware(&mut self, firmware: Version) {
+        self.config.firmware = firmware;
+    }
+
     /// The current role.
     pub fn role(&self) -> Role {
         self.role

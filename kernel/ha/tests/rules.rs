@@ -379,3 +379,19 @@ fn own_alias_and_wrong_path_messages_are_ignored() {
         Err(dpu_ha::Ignored::WrongPath)
     );
 }
+
+/// The kernel learns the image version after HA starts (the boot bank is read after the
+/// network): a version set then is what the heartbeats carry and the peer compares. Before this,
+/// every build of the same source announced the crate version and a mismatch went unseen.
+#[test]
+fn a_firmware_version_set_after_start_is_the_one_compared() {
+    let mut w = World::new(true);
+    let mut late = dpu_ha::Version::new();
+    late.push_str("0.3.0+7").unwrap();
+    w.dpu(1).set_firmware(late.clone());
+    assert_eq!(w.dpu(1).heartbeat(0).firmware, late);
+    w.run(5_000);
+    assert_eq!(w.actives(), 0);
+    let reason = w.dpu(0).refused_reason().unwrap().to_string();
+    assert!(reason.contains("0.3.0+7"), "{reason}");
+}

@@ -138,6 +138,18 @@ pub fn init(board: &Board) {
     }
 }
 
+/// The running image's version as dpuboot verified it (`0.2.0+2`), on a bank boot.
+pub fn running_version() -> Option<bootstate::record::Version> {
+    let state = STATE.lock();
+    let Running::Bank { bank, .. } = state.running else {
+        return None;
+    };
+    state
+        .control
+        .as_ref()
+        .map(|control| control.record().bank(bank).version)
+}
+
 fn print_report(record: &BootRecord, floor: u32, trial: bool) {
     let bank = record.active;
     let info = record.bank(bank);

@@ -574,6 +574,16 @@ pub fn show_off() {
 }
 
 impl Ha {
+    /// Heartbeats carry `version` (the running image's, `0.2.0+2`) from now on.
+    pub fn set_firmware_version(&mut self, version: &dyn core::fmt::Display) {
+        let mut firmware = dpu_ha::Version::new();
+        // A version longer than the wire's field stays empty, which a peer reports as a
+        // mismatch rather than as equal.
+        let _ = core::fmt::write(&mut firmware, format_args!("{}", version));
+        println!("ha: {} runs firmware {}", self.settings.alias, firmware);
+        self.dpu.set_firmware(firmware);
+    }
+
     /// `ha`: the state in words, then the peer and host in aligned columns, the uplinks, the
     /// failovers, the counters.
     pub fn show(&self) {

@@ -196,6 +196,9 @@ fn kernel_main(system: &'static System) -> ! {
     let mut network = net::init(&system.board);
     network.register_fatal_paths();
     bootbank::init(&system.board);
+    if let Some(version) = bootbank::running_version() {
+        network.set_firmware_version(&version);
+    }
     let mut shell = commands::Shell::new();
     shell.prompt();
     loop {

@@ -404,6 +404,14 @@ impl Network {
         self.ports.as_ref().map(DataPorts::forwarding)
     }
 
+    /// The boot bank's image version is known (after `bootbank::init`): HA compares DPUs by it,
+    /// not by the kernel crate's version, which every build of the same source shares.
+    pub fn set_firmware_version(&mut self, version: &dyn core::fmt::Display) {
+        if let Some(ha) = self.ha.as_mut() {
+            ha.set_firmware_version(version);
+        }
+    }
+
     /// Where the fatal path finds the HA link and mgmt0 drivers (`ha::on_fatal`): call once,
     /// where the network stays for good (`kernel_main`).
     pub fn register_fatal_paths(&mut self) {
