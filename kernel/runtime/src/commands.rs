@@ -267,12 +267,13 @@ fn execute(
             let counters = editor.counters();
             let (overruns, line_errors) = console::input_errors();
             println!(
-                "console: {} garbage byte(s), {} escape sequence(s), {} overlong line(s), {} input overrun(s), {} line error(s)",
+                "console: {} garbage byte(s), {} escape sequence(s), {} overlong line(s), {} input overrun(s), {} line error(s), {} late receive(s)",
                 counters.garbage_bytes,
                 counters.escape_sequences,
                 counters.overlong_lines,
                 overruns,
-                line_errors
+                line_errors,
+                console::backstop_finds()
             );
             if system.semihosting {
                 println!("power off (semihosting status 0)");
