@@ -112,10 +112,7 @@ const TESTS: &[PairTest] = &[
         name: "pair-version-mismatch",
         title: "dpu2 boots 0.2.0+2, dpu1 0.1.0+1: HA refuses to form, naming the DPU",
         ha: true,
-        known_gap: Some(
-            "the kernel's heartbeats carry the build version (0.1.0), not the running image's \
-             (0.2.0+2), so HA never sees the mismatch (kernel/runtime/src/ha.rs)",
-        ),
+        known_gap: None,
         specs: mismatched_specs,
         body: version_mismatch,
     },
