@@ -50,6 +50,11 @@ impl<'a> SliceSink<'a> {
     pub fn written(&self) -> &[u8] {
         self.buffer.get(..self.length).unwrap_or_default()
     }
+
+    /// Forgets what was written after the first `length` bytes (none if fewer were written).
+    pub fn truncate(&mut self, length: usize) {
+        self.length = self.length.min(length);
+    }
 }
 
 impl Sink for SliceSink<'_> {

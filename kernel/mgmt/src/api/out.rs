@@ -4,47 +4,48 @@
 //! all or nothing: [`Out::mark`] before it, [`Out::rollback`] when it ran out of room, so what
 //! the caller sends is always whole pieces and the next fill starts where this one stopped.
 
-use crate::json::{Sink, WriteError};
+use crate::json::{Sink, SliceSink, WriteError};
 
 /// Bytes written into a caller's buffer, with take-back.
 pub struct Out<'a> {
-    buffer: &'a mut [u8],
-    length: usize,
+    sink: SliceSink<'a>,
 }
 
 impl<'a> Out<'a> {
     /// An empty body over `buffer`.
     pub fn new(buffer: &'a mut [u8]) -> Self {
-        Self { buffer, length: 0 }
+        Self {
+            sink: SliceSink::new(buffer),
+        }
     }
 
     /// Bytes written.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.length
+        self.sink.len()
     }
 
     /// Nothing written yet.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.length == 0
+        self.sink.is_empty()
     }
 
     /// The bytes written.
     #[must_use]
     pub fn written(&self) -> &[u8] {
-        self.buffer.get(..self.length).unwrap_or_default()
+        self.sink.written()
     }
 
     /// Where a piece starts.
     #[must_use]
     pub fn mark(&self) -> usize {
-        self.length
+        self.sink.len()
     }
 
     /// Forgets everything after `mark`.
     pub fn rollback(&mut self, mark: usize) {
-        self.length = self.length.min(mark);
+        self.sink.truncate(mark);
     }
 
     /// Appends text.
@@ -87,17 +88,7 @@ impl<'a> Out<'a> {
 
 impl Sink for Out<'_> {
     fn put(&mut self, bytes: &[u8]) -> Result<(), WriteError> {
-        let end = self
-            .length
-            .checked_add(bytes.len())
-            .ok_or(WriteError::BufferTooSmall)?;
-        let destination = self
-            .buffer
-            .get_mut(self.length..end)
-            .ok_or(WriteError::BufferTooSmall)?;
-        destination.copy_from_slice(bytes);
-        self.length = end;
-        Ok(())
+        self.sink.put(bytes)
     }
 }
 
