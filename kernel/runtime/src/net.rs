@@ -215,30 +215,19 @@ pub fn init(board: &Board) -> Network {
         let name = NIC_NAMES[index];
         let handle = transport.interrupt_handle();
         let flag = INTERRUPTS.lock().len();
-        let (mac, link, features) = if index == 0 {
-            match VirtioNet::new(transport, &MGMT_NET_STORAGE) {
-                Ok(driver) => {
-                    let seen = (driver.mac_address(), driver.link_state(), driver.features());
-                    network.mgmt = Some(Nic {
-                        name,
-                        order: index,
-                        base,
-                        interrupt,
-                        flag,
-                        driver,
-                    });
-                    seen
-                }
-                Err(error) => {
-                    println!("{}: virtio-net at {:#x} failed: {}", name, base, error);
-                    continue;
-                }
-            }
+        // mgmt0 and the HA link: a driver with buffers of its own (not a switch port).
+        let own_buffers = if index == 0 {
+            Some((&MGMT_NET_STORAGE, &mut network.mgmt))
         } else if Some(name) == ha_link {
-            match VirtioNet::new(transport, &crate::ha::LINK_STORAGE) {
+            Some((&crate::ha::LINK_STORAGE, &mut link_nic))
+        } else {
+            None
+        };
+        let (mac, link, features) = if let Some((storage, place)) = own_buffers {
+            match VirtioNet::new(transport, storage) {
                 Ok(driver) => {
                     let seen = (driver.mac_address(), driver.link_state(), driver.features());
-                    link_nic = Some(Nic {
+                    *place = Some(Nic {
                         name,
                         order: index,
                         base,
