@@ -52,6 +52,13 @@ enum HoldStep {
         path: String,
         expected: String,
     },
+    /// `http-pipeline: [half-close] [token=SECRET] PATH PATH ... -> TEXT && TEXT ...`.
+    Pipeline {
+        half_close: bool,
+        token: Option<String>,
+        paths: Vec<String>,
+        expected: Vec<String>,
+    },
 }
 
 /// The settings only `-kernel` tests have.
@@ -152,6 +159,34 @@ pub(crate) fn parse_script(path: &Path) -> Result<Script> {
                     count: count.parse()?,
                     path: request_path.trim().to_string(),
                     expected: expected.to_string(),
+                }))
+            }
+            "http-pipeline" => {
+                let usage = "http-pipeline: [half-close] [token=SECRET] <path> <path> ... -> <text> [&& <text> ...]";
+                let (request, expected) = value.split_once(" -> ").context(usage)?;
+                let mut half_close = false;
+                let mut token = None;
+                let mut paths = Vec::new();
+                for word in request.split_whitespace() {
+                    match word.strip_prefix("token=") {
+                        Some(secret) => token = Some(secret.to_string()),
+                        None if word == "half-close" => half_close = true,
+                        None => paths.push(word.to_string()),
+                    }
+                }
+                let expected: Vec<String> = expected
+                    .split(" && ")
+                    .map(str::to_string)
+                    .filter(|text| !text.is_empty())
+                    .collect();
+                if paths.is_empty() || expected.is_empty() {
+                    bail!("{usage}");
+                }
+                Key::Step(NetStep::Hold(HoldStep::Pipeline {
+                    half_close,
+                    token,
+                    paths,
+                    expected,
                 }))
             }
             "http-get" => {
@@ -348,6 +383,21 @@ fn net_step(
                     path,
                     expected,
                 } => crate::hold::each(http_port, *count, path, expected)?,
+                HoldStep::Pipeline {
+                    half_close,
+                    token,
+                    paths,
+                    expected,
+                } => crate::hold::pipeline(
+                    http_port,
+                    crate::hold::Pipelined {
+                        half_close: *half_close,
+                        token: token.as_deref(),
+                        paths,
+                    },
+                    expected,
+                    timeout,
+                )?,
             };
             run.acted_at(Instant::now());
             Ok(Some(note))

@@ -626,7 +626,15 @@ impl<'a> MgmtStack<'a> {
                 let _ = socket.listen(self.port);
                 continue;
             }
-            if !connection.open && socket.state() == tcp::State::Established {
+            // Close-Wait counts too: the handshake's last ACK, the request and the client's FIN
+            // can all arrive in one poll (a client that writes and half-closes at once, seen
+            // over QEMU's user networking), and such a connection, never opened, was neither
+            // answered nor ever freed.
+            let established = matches!(
+                socket.state(),
+                tcp::State::Established | tcp::State::CloseWait
+            );
+            if !connection.open && established {
                 connection.open = true;
                 connection.last_activity = now;
                 if let Some(remote) = socket.remote_endpoint() {
