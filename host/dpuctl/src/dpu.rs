@@ -32,9 +32,10 @@ impl ApiError {
         }
     }
 
-    /// Whether the DPU gave no HTTP answer at all (down, rebooting, unreachable).
+    /// Whether the DPU is not up to answer: no HTTP answer at all (down, rebooting,
+    /// unreachable), or 503 (a reboot is scheduled, or it is still booting).
     pub fn is_unreachable(&self) -> bool {
-        matches!(self, Self::Http(_))
+        matches!(self, Self::Http(_) | Self::Status { status: 503, .. })
     }
 }
 

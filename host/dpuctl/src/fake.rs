@@ -41,6 +41,9 @@ pub struct State {
     pub reboot_takes: Duration,
     pub commit_after: Duration,
     pub down_until: Option<Instant>,
+    /// Between an accepted reboot and the reset: every request is 503 with `Retry-After`,
+    /// as the kernel answers while its reset is scheduled.
+    pub going_down_until: Option<Instant>,
     /// What to do when `down_until` passes: boot the staged (or rolled back) bank.
     pending_boot: bool,
     pub task: Option<Value>,
@@ -101,6 +104,7 @@ impl Fleet {
                 reboot_takes: Duration::from_millis(150),
                 commit_after: Duration::from_millis(150),
                 down_until: None,
+                going_down_until: None,
                 pending_boot: false,
                 task: None,
                 api_answers: true,
@@ -228,7 +232,10 @@ fn serve(
         let mut states = states.lock().unwrap();
         let state = &mut states[index];
         advance(state);
-        if state.down_until.is_some() || !state.api_answers {
+        let going_down = state
+            .going_down_until
+            .is_some_and(|until| Instant::now() < until);
+        if (state.down_until.is_some() && !going_down) || !state.api_answers {
             // Rebooting: the connection closes without an answer.
             return;
         }
@@ -272,7 +279,19 @@ fn serve(
     log.lock()
         .unwrap()
         .push(format!("{} {method} {path}", states[index].alias));
-    let (status, answer) = if path == "/healthz" {
+    let going_down = states[index]
+        .going_down_until
+        .is_some_and(|until| Instant::now() < until);
+    let (status, answer) = if going_down {
+        (
+            503,
+            problem(
+                503,
+                "unavailable",
+                "a reboot is under way; retry after Retry-After seconds",
+            ),
+        )
+    } else if path == "/healthz" {
         (
             200,
             json!({"status": "ok", "version": states[index].version(), "git": "fake", "uptime_ms": 1, "nics": []}),
@@ -404,7 +423,10 @@ fn route(
         ("POST", "/v1/system:reboot") => {
             let state = &mut states[index];
             state.pending_boot = true;
-            state.down_until = Some(Instant::now() + state.reboot_takes);
+            // The answer goes out, then 503s for a while, then the reset (no answers at all).
+            let going_down = Instant::now() + state.reboot_takes / 2;
+            state.going_down_until = Some(going_down);
+            state.down_until = Some(going_down + state.reboot_takes);
             (202, json!({"rebooting": true}))
         }
         ("POST", "/v1/firmware:rollback") => {
