@@ -183,12 +183,18 @@ fn roles(pair: &Pair) -> Result<Vec<String>> {
     let start = output
         .find('{')
         .context("dpuctl status --json printed no JSON")?;
-    let mut roles = Vec::new();
-    // `"role": "..."`, one per DPU, in order (a minimal read: xtask has no JSON parser).
-    for piece in output[start..].split("\"role\": \"").skip(1) {
-        roles.push(piece.split('"').next().unwrap_or_default().to_string());
-    }
-    Ok(roles)
+    Ok(top_level_roles(&output[start..]))
+}
+
+/// Each DPU's own `"role"` in `dpuctl status --json`, in order. A minimal read (xtask has no
+/// JSON parser): the pretty-printed document puts a DPU's members at six spaces; the `ha`
+/// object's `role` and its peer's sit deeper and are not the DPU's.
+fn top_level_roles(document: &str) -> Vec<String> {
+    document
+        .lines()
+        .filter_map(|line| line.strip_prefix("      \"role\": \""))
+        .map(|rest| rest.split('"').next().unwrap_or_default().to_string())
+        .collect()
 }
 
 /// Waits until the pair has formed: one DPU active and the other standby.
@@ -775,6 +781,38 @@ pub fn bench(options: &BuildOptions, runs: usize, arguments: &[String]) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `dpuctl status --json` as it prints it (keys sorted, the `ha` object with its own and
+    /// its peer's role): only each DPU's own role counts. The first reading took all six
+    /// `role` members and the pair never looked formed.
+    #[test]
+    fn roles_are_each_dpus_own_not_the_nested_ones() {
+        let document = r#"{
+  "dpus": [
+    {
+      "alias": "dpu1",
+      "ha": {
+        "peer": {
+          "role": "standby"
+        },
+        "role": "active"
+      },
+      "role": "active"
+    },
+    {
+      "alias": "dpu2",
+      "ha": {
+        "peer": {
+          "role": "active"
+        },
+        "role": "standby"
+      },
+      "role": "standby"
+    }
+  ]
+}"#;
+        assert_eq!(top_level_roles(document), vec!["active", "standby"]);
+    }
 
     #[test]
     fn ping_output_is_counted_with_duplicates_apart() {
