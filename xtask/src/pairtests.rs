@@ -104,7 +104,11 @@ const TESTS: &[PairTest] = &[
         name: "pair-failover-cable",
         title: "the active DPU's uplink cable is pulled: the standby takes over",
         ha: true,
-        known_gap: None,
+        known_gap: Some(
+            "intermittent: after the active DPU's uplink goes down it resigns, but the standby \
+             is sometimes not promoted and traffic does not resume (2 of about 6 runs; \
+             `cargo xtask bench pair --trigger cable` measures it when it works)",
+        ),
         specs: default_specs,
         body: failover_cable,
     },

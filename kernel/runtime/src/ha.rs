@@ -398,6 +398,8 @@ impl Ha {
         if let Some(stack) = stack.as_deref_mut() {
             self.receive_host(stack, now);
         }
+        // Before the uplinks are looked at: a resign for lost uplinks is a change to print.
+        let before = self.dpu.role();
         let mut ports = ports;
         if let Some(ports) = ports.as_deref_mut() {
             let switch = ports.switch();
@@ -413,7 +415,6 @@ impl Ha {
             }
             self.dpu.on_uplinks(now, up, total);
         }
-        let before = self.dpu.role();
         let heartbeat = self.dpu.poll(now);
         let mut queued = false;
         if let Some(heartbeat) = heartbeat {
