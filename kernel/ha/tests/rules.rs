@@ -395,3 +395,19 @@ fn a_firmware_version_set_after_start_is_the_one_compared() {
     let reason = w.dpu(0).refused_reason().unwrap().to_string();
     assert!(reason.contains("0.3.0+7"), "{reason}");
 }
+
+/// Both DPUs boot with their uplinks down, which then come up: each counts them only after
+/// the updelay, and the pair still forms with exactly one active and stays so.
+#[test]
+fn a_dpu_named_during_its_updelay_becomes_active_when_the_uplinks_count() {
+    let mut w = World::new(true);
+    w.uplinks[0] = (0, 2);
+    w.uplinks[1] = (0, 2);
+    w.step();
+    w.uplinks[0] = (2, 2);
+    w.uplinks[1] = (2, 2);
+    let formed = w.run_until(10_000, |w| w.actives() == 1);
+    assert!(formed.is_some(), "roles {:?} {:?}", w.role(0), w.role(1));
+    w.run(2_000);
+    assert_eq!(w.actives(), 1);
+}
