@@ -560,8 +560,21 @@ impl Dpu {
             }
             _ => {}
         }
+        let named = grant.active.as_ref() == Some(&self.config.alias);
         if grant.epoch > self.epoch {
             self.adopt(grant.epoch, grant.active.clone(), grant.reason, now_ms);
+        } else if grant.epoch == self.epoch
+            && named
+            && self.role == Role::Standby
+            && self.resign.is_none()
+            && self.uplinks_ok()
+        {
+            // Named at this epoch when our uplinks did not count (a flap inside the updelay):
+            // the arbiter still names us, and nobody else may forward at this epoch, so take
+            // over now rather than wait for an epoch that never comes.
+            self.role = Role::Active;
+            self.promoted = true;
+            self.next_heartbeat_ms = now_ms;
         } else if grant.epoch == self.epoch
             && self.role == Role::Active
             && grant.active.as_ref() != Some(&self.config.alias)

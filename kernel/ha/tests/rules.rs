@@ -411,3 +411,35 @@ fn a_dpu_named_during_its_updelay_becomes_active_when_the_uplinks_count() {
     w.run(2_000);
     assert_eq!(w.actives(), 1);
 }
+
+/// A grant can name a DPU whose uplinks do not count at that moment (a link flap inside the
+/// updelay): it takes the epoch but cannot be active. The arbiter keeps naming it at that same
+/// epoch; once its uplinks count it must take over, or the pair never forms (both standby, seen
+/// on the QEMU pair under load).
+#[test]
+fn a_dpu_named_while_its_uplinks_did_not_count_takes_over_when_they_do() {
+    let mut dpu = Dpu::new(config("dpu1", 200, "0.2.0"), 0);
+    dpu.on_uplinks(0, 1, 1);
+    dpu.on_uplinks(10, 0, 1);
+    dpu.on_uplinks(20, 1, 1);
+    let grant = Grant {
+        epoch: 1,
+        active: Some(alias("dpu1")),
+        ..Grant::default()
+    };
+    dpu.on_message(30, Source::Host, &Message::Grant(grant.clone()))
+        .unwrap();
+    assert_eq!(dpu.role(), Role::Standby, "uplinks inside the updelay");
+    let mut now = 30;
+    while now < 3_000 {
+        now += 10;
+        dpu.on_uplinks(now, 1, 1);
+        let _ = dpu.poll(now);
+        if now % 100 == 0 {
+            dpu.on_message(now, Source::Host, &Message::Grant(grant.clone()))
+                .unwrap();
+        }
+    }
+    assert_eq!(dpu.role(), Role::Active);
+    assert!(dpu.forwarding());
+}
