@@ -165,9 +165,6 @@ pub struct Dpu {
     resign: Option<Resign>,
     failovers: Failovers,
     promoted: bool,
-    /// Named active at the current epoch when the uplinks did not count: takes over once they
-    /// do, if the arbiter still names it at this epoch.
-    named_waiting: bool,
     last_poll_ms: u64,
 }
 
@@ -194,7 +191,6 @@ impl Dpu {
             resign: None,
             failovers: Failovers::default(),
             promoted: false,
-            named_waiting: false,
             last_poll_ms: now_ms,
         }
     }
@@ -569,12 +565,10 @@ impl Dpu {
             self.adopt(grant.epoch, grant.active.clone(), grant.reason, now_ms);
         } else if grant.epoch == self.epoch
             && named
-            && self.named_waiting
             && self.role == Role::Standby
             && self.resign.is_none()
             && self.uplinks_ok()
         {
-            self.named_waiting = false;
             // Named at this epoch when our uplinks did not count (a flap inside the updelay):
             // the arbiter still names us, and nobody else may forward at this epoch, so take
             // over now rather than wait for an epoch that never comes.
@@ -603,14 +597,11 @@ impl Dpu {
             self.resign = None;
         }
         let me = active.as_ref() == Some(&self.config.alias);
-        self.named_waiting = false;
         if me {
             if self.role != Role::Active && self.role != Role::Refused && self.uplinks_ok() {
                 self.role = Role::Active;
                 self.promoted = true;
                 self.next_heartbeat_ms = now_ms;
-            } else if self.role == Role::Standby && self.resign.is_none() {
-                self.named_waiting = true;
             }
         } else if self.role == Role::Active {
             self.role = Role::Standby;
@@ -638,7 +629,6 @@ impl Dpu {
         let stalled = now_ms.saturating_sub(self.last_poll_ms) > self.config.detect_ms();
         self.last_poll_ms = now_ms;
         if stalled {
-            self.named_waiting = false;
             self.resign(Reason::Crash, now_ms);
         }
         self.check_uplinks(now_ms);
