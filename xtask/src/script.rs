@@ -371,7 +371,10 @@ impl Run {
                 bail!("'{prefix}' is {value}, not greater than {before}, and nothing to resend");
             };
             if Instant::now() >= deadline {
-                bail!("'{prefix}' never became greater than {before} within {timeout:?}");
+                bail!(
+                    "'{prefix}' never became greater than {before} within {:.1} s",
+                    timeout.as_secs_f64()
+                );
             }
             session.send_bytes(&line)?;
         }
