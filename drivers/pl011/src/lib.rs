@@ -239,6 +239,15 @@ impl Pl011 {
         }
     }
 
+    /// The flag, interrupt mask and raw interrupt registers, for a stall report.
+    pub fn interrupt_registers(&self) -> (u32, u32, u32) {
+        (
+            self.registers().FR.get(),
+            self.registers().IMSC.get(),
+            self.registers().RIS.get(),
+        )
+    }
+
     /// Clears the receive and receive-timeout interrupts (call before draining the FIFO, so a
     /// byte that arrives during the drain raises the interrupt again).
     pub fn acknowledge_receive_interrupt(&self) {

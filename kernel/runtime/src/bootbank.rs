@@ -29,6 +29,7 @@
 
 use crate::arch::aarch64::{psci, timer};
 use crate::board::Board;
+use crate::flashbus::NotingBus;
 use crate::sync::{Rank, ThreadMutex};
 use crate::{console, lastboot, println, watchdog};
 use bootstate::health::{Jumpstart, Progress, Signals, Verdict};
@@ -39,10 +40,9 @@ use bootstate::{
 };
 use cfi_flash::CfiFlash;
 use cfi_flash::boot::BootFlash;
-use cfi_flash::mmio::MmioBus;
 use core::sync::atomic::{AtomicBool, Ordering};
 
-type Flash1 = BootFlash<MmioBus>;
+type Flash1 = BootFlash<NotingBus>;
 
 /// What this boot is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,7 +91,7 @@ pub fn init(board: &Board) {
     };
     // SAFETY: the second CFI bank from the DTB, mapped as device memory by layout.rs; only this
     // module drives flash1.
-    let bus = unsafe { MmioBus::new(region.base as usize, region.size as usize) };
+    let bus = unsafe { NotingBus::new(region.base as usize, region.size as usize) };
     // Lazy read-array: only this module reads flash1, always through the driver (under QEMU
     // each mode change remaps the window; an upload's programs then cost none).
     let driver = CfiFlash::new(bus, bootstate::layout::SECTOR_SIZE).with_lazy_read_array();

@@ -16,18 +16,18 @@
 
 use crate::arch::aarch64::timer;
 use crate::board::Board;
+use crate::flashbus::NotingBus;
 use crate::println;
 use crate::sync::{Rank, ThreadMutex};
 use bootstate::{Flash, FlashError};
 use cfi_flash::CfiFlash;
 use cfi_flash::boot::BootFlash;
-use cfi_flash::mmio::MmioBus;
 use dpu_config::store::{CopyState, MAX_COPY_LEN};
 use dpu_config::tokens::{self, EntropyPool, Origin};
 use dpu_config::{ConfigStore, LoadOutcome, Role, RunningConfig, StoreError, TokenError};
 use dpu_switch::SwitchConfig;
 
-type Flash1 = BootFlash<MmioBus>;
+type Flash1 = BootFlash<NotingBus>;
 
 /// Where the running config came from.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -91,7 +91,7 @@ impl Flash1Region {
     fn open(self) -> Result<Flash1, FlashError> {
         // SAFETY: the second CFI bank from the DTB, mapped as device memory by layout.rs; its
         // only other user is bootbank, never during one of this driver's calls (above).
-        let bus = unsafe { MmioBus::new(self.base, self.size) };
+        let bus = unsafe { NotingBus::new(self.base, self.size) };
         BootFlash::new(CfiFlash::new(bus, bootstate::layout::SECTOR_SIZE))
     }
 }

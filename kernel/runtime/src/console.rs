@@ -244,6 +244,54 @@ pub fn backstop_finds() -> u32 {
     BACKSTOP_FINDS.load(Ordering::Relaxed)
 }
 
+/// The receive path's state, for a stall report (taken before printing: printing holds the
+/// output lock these reads need).
+pub struct ReceiveState {
+    ring: usize,
+    masked: bool,
+    interrupt_driven: bool,
+    registers: Option<(u32, u32, u32)>,
+}
+
+/// A snapshot of the receive path now.
+pub fn receive_state() -> ReceiveState {
+    let ring = INPUT.lock().len();
+    let registers = OUTPUT
+        .lock()
+        .uart
+        .as_ref()
+        .map(|uart| uart.interrupt_registers());
+    ReceiveState {
+        ring,
+        masked: RECEIVE_MASKED.load(Ordering::Relaxed),
+        interrupt_driven: INTERRUPT_DRIVEN.load(Ordering::Relaxed),
+        registers,
+    }
+}
+
+/// `ring 12 bytes, receive masked for a full ring: no, interrupt-driven: yes, FR 0x90 IMSC
+/// 0x50 RIS 0x0, late receives 0`.
+impl fmt::Display for ReceiveState {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let yes_no = |value: bool| if value { "yes" } else { "no" };
+        write!(
+            formatter,
+            "ring {} bytes, receive masked for a full ring: {}, interrupt-driven: {}",
+            self.ring,
+            yes_no(self.masked),
+            yes_no(self.interrupt_driven),
+        )?;
+        if let Some((flags, mask, raw)) = self.registers {
+            write!(
+                formatter,
+                ", FR {:#x} IMSC {:#x} RIS {:#x}",
+                flags, mask, raw
+            )?;
+        }
+        write!(formatter, ", late receives {}", backstop_finds())
+    }
+}
+
 /// Whether the console UART is up (a jumpstart health signal).
 pub fn is_up() -> bool {
     EMERGENCY_BASE.load(Ordering::SeqCst) != 0

@@ -15,6 +15,7 @@ mod bootbank;
 mod commands;
 mod config;
 mod console;
+mod flashbus;
 mod ha;
 mod interrupts;
 mod lastboot;
@@ -238,6 +239,10 @@ fn sleep_until_interrupt(network: &mut net::Network) {
     loopstats::before_sleep();
     let frame_waiting = network.arm_receive_interrupts();
     let sleep = !frame_waiting && !console::input_pending();
+    if sleep && flashbus::take_written() {
+        // A flash write can leave QEMU's main loop without the tick's deadline (flashbus.rs).
+        timer::renotify();
+    }
     if sleep {
         cpu_arch::cpu::wait_for_interrupt();
     }

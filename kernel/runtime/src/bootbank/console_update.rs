@@ -23,6 +23,9 @@ use bootstate::update::{MAX_CHUNK, MAX_LINE, Receiver, Reply};
 
 /// Silence after which the update is abandoned.
 const IDLE_TIMEOUT_MS: u64 = 15_000;
+/// No progress (no byte read, none handed to the task) for this long prints where the
+/// session stands, once: a stall then says which side stopped.
+const STALL_REPORT_MS: u64 = 5_000;
 /// Console bytes one pass takes at most: one header line and one frame's payload.
 const BYTES_PER_PASS: usize = MAX_LINE + MAX_CHUNK;
 
@@ -56,8 +59,11 @@ struct Storing {
 pub struct Session {
     receiver: Receiver,
     target: Bank,
-    /// Counter time of the last byte (or of the start): the silence timeout counts from here.
-    last_input: u64,
+    /// Counter time of the last byte read or handed to the task (or of the start): the
+    /// silence timeout counts from here.
+    last_progress: u64,
+    /// The no-progress report was printed (once per stall).
+    stall_reported: bool,
     line: heapless::Vec<u8, MAX_LINE>,
     overlong: bool,
     /// `Some` while a frame's raw bytes are being read into `chunk`.
@@ -99,7 +105,8 @@ pub fn start(length: u32) -> Option<Session> {
     Some(Session {
         receiver,
         target,
-        last_input: timer::counter_microseconds(),
+        last_progress: timer::counter_microseconds(),
+        stall_reported: false,
         line: heapless::Vec::new(),
         overlong: false,
         awaiting: None,
@@ -134,7 +141,16 @@ impl Session {
         if self.ending {
             return self.await_verdict();
         }
+        let quiet = timer::counter_microseconds().saturating_sub(self.last_progress);
+        if quiet > STALL_REPORT_MS * 1000 && !self.stall_reported {
+            self.stall_reported = true;
+            self.report_stall(quiet / 1000);
+        }
         if self.storing.is_some() {
+            if quiet > IDLE_TIMEOUT_MS * 1000 {
+                self.abort_on_stuck_task();
+                return Progress::Ended;
+            }
             return match self.store() {
                 Next::Ended => Progress::Ended,
                 Next::Read | Next::Yield => Progress::Working,
@@ -146,7 +162,7 @@ impl Session {
                 break;
             };
             progress = Progress::Working;
-            self.last_input = timer::counter_microseconds();
+            self.note_progress();
             let Some(reply) = self.take_byte(byte) else {
                 continue;
             };
@@ -157,7 +173,7 @@ impl Session {
             }
         }
         if progress == Progress::Waiting
-            && timer::counter_microseconds().saturating_sub(self.last_input)
+            && timer::counter_microseconds().saturating_sub(self.last_progress)
                 > IDLE_TIMEOUT_MS * 1000
         {
             self.abort_on_silence();
@@ -254,7 +270,11 @@ impl Session {
         let Some(storing) = self.storing else {
             return Next::Read;
         };
-        match update::feed(&self.chunk[storing.offset..]) {
+        let fed = update::feed(&self.chunk[storing.offset..]);
+        if fed.is_ok_and(|taken| taken > 0) {
+            self.note_progress();
+        }
+        match fed {
             Ok(taken) if storing.offset + taken == self.chunk.len() => {
                 self.storing = None;
                 println!("ACK {} ok", storing.sequence);
@@ -319,6 +339,67 @@ impl Session {
                 other, self.target
             ),
         }
+    }
+
+    fn note_progress(&mut self) {
+        self.last_progress = timer::counter_microseconds();
+        self.stall_reported = false;
+    }
+
+    /// Where a session that made no progress for a while stands: which frame, the task's
+    /// bytes and pending flash work, and the console's receive path.
+    fn report_stall(&self, quiet_ms: u64) {
+        let task = update::progress();
+        let flash_work = update::has_work();
+        let receive = console::receive_state();
+        match (self.awaiting, self.storing) {
+            (Some(awaiting), _) => println!(
+                "update: no progress for {} ms, reading frame {} ({} of {} bytes)",
+                quiet_ms,
+                awaiting.sequence,
+                self.chunk.len(),
+                awaiting.length
+            ),
+            (None, Some(storing)) => println!(
+                "update: no progress for {} ms, handing frame {} to the upload task ({} of {} bytes taken)",
+                quiet_ms,
+                storing.sequence,
+                storing.offset,
+                self.chunk.len()
+            ),
+            (None, None) => println!(
+                "update: no progress for {} ms, waiting for a frame line ({} bytes of it so far) after {} frame(s)",
+                quiet_ms,
+                self.line.len(),
+                self.receiver.frames()
+            ),
+        }
+        match task {
+            Some(task) => println!(
+                "update: task {}: {} of {} bytes taken, {} programmed, flash work pending: {}, {}",
+                task.id,
+                task.upload.received,
+                task.upload.length,
+                task.upload.written,
+                if flash_work { "yes" } else { "no" },
+                task.upload.state.name()
+            ),
+            None => println!("update: no upload task"),
+        }
+        println!("update: console input: {}", receive);
+    }
+
+    /// The task took none of a frame for the silence timeout: end the update saying so.
+    fn abort_on_stuck_task(&mut self) {
+        let sequence = self.storing.map_or(0, |storing| storing.sequence);
+        self.storing = None;
+        update::abort(AbortReason::Cancelled);
+        println!(
+            "update: FAILED: the upload task took no bytes of frame {} for {} s; bank {} stays unbootable (writing)",
+            sequence,
+            IDLE_TIMEOUT_MS / 1000,
+            self.target
+        );
     }
 
     /// The sender went quiet: say where the transfer stopped.

@@ -1,6 +1,6 @@
 //! ARM generic timer: the free-running counter and the EL1 virtual timer as the tick source.
 
-use aarch64_cpu::registers::{CNTFRQ_EL0, CNTV_CTL_EL0, CNTV_TVAL_EL0, CNTVCT_EL0};
+use aarch64_cpu::registers::{CNTFRQ_EL0, CNTV_CTL_EL0, CNTV_CVAL_EL0, CNTV_TVAL_EL0, CNTVCT_EL0};
 use core::sync::atomic::{AtomicU64, Ordering};
 use tock_registers::interfaces::{Readable, Writeable};
 
@@ -49,6 +49,12 @@ pub fn counts_to_milliseconds(counts: u64) -> u64 {
 pub fn start_ticks() {
     CNTV_TVAL_EL0.set(frequency() / TICK_HZ);
     CNTV_CTL_EL0.write(CNTV_CTL_EL0::ENABLE::SET + CNTV_CTL_EL0::IMASK::CLEAR);
+}
+
+/// Writes the tick's deadline back unchanged: QEMU then re-arms its host timer and wakes its
+/// main loop, which a flash write may have left without the deadline (`flashbus.rs`).
+pub fn renotify() {
+    CNTV_CVAL_EL0.set(CNTV_CVAL_EL0.get());
 }
 
 /// Timer interrupt: count the tick, arm the next one, let the watchdog look.
