@@ -219,10 +219,11 @@ pub fn read_byte() -> Option<u8> {
         return Some(byte);
     }
     if INTERRUPT_DRIVEN.load(Ordering::Relaxed) {
-        // A backstop, at most once a millisecond (one register read when the FIFO is empty):
-        // under a loaded host a console upload stalled for good now and then with bytes left
-        // in the FIFO and no receive interrupt to fetch them (seen in 3 of 6 runs of
-        // boot-bank-update-refused on a busy machine, none in 4 with the FIFO polled).
+        // A backstop, at most once a millisecond (one register read when the FIFO is empty),
+        // for a receive interrupt that comes late or not at all: input then waits a
+        // millisecond, not for ever. (It was added for a console upload that stalled for
+        // good under load; that stall's cause was QEMU's main loop losing the tick, see
+        // `flashbus.rs`, but the look costs little and `poweroff` reports what it finds.)
         let now = crate::arch::aarch64::timer::counter_microseconds();
         if now.saturating_sub(LAST_BACKSTOP.load(Ordering::Relaxed)) < BACKSTOP_MICROSECONDS {
             return None;
