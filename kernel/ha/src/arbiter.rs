@@ -261,7 +261,7 @@ impl Arbiter {
             return Err(ArbiterError::PeerNotReady);
         }
         let to = target.heartbeat.alias.clone();
-        self.epoch = self.epoch.saturating_add(1);
+        self.epoch = crate::next_epoch(self.epoch, crate::Minter::Arbiter);
         self.active = None;
         self.last_reason = Some(Reason::User);
         self.handover = Some(Handover {
@@ -284,7 +284,7 @@ impl Arbiter {
     }
 
     fn change_from(&mut self, reason: Reason, from: Alias, to: Option<Alias>, now_ms: u64) {
-        self.epoch = self.epoch.saturating_add(1);
+        self.epoch = crate::next_epoch(self.epoch, crate::Minter::Arbiter);
         self.active = to.clone();
         self.last_reason = Some(reason);
         if let Some(to) = to {
@@ -348,7 +348,7 @@ impl Arbiter {
                     None if reason != Reason::Crash
                         || current.is_some_and(|d| d.heartbeat.resign.is_some()) =>
                     {
-                        self.epoch = self.epoch.saturating_add(1);
+                        self.epoch = crate::next_epoch(self.epoch, crate::Minter::Arbiter);
                         self.active = None;
                         self.last_reason = Some(reason);
                     }
@@ -419,7 +419,8 @@ impl Arbiter {
                 .map(|d| d.heartbeat.epoch)
                 .max()
                 .unwrap_or(0);
-            self.epoch = self.epoch.max(highest).max(epoch).saturating_add(1);
+            self.epoch =
+                crate::next_epoch(self.epoch.max(highest).max(epoch), crate::Minter::Arbiter);
             self.active = Some(alias);
             self.last_reason = None;
         }

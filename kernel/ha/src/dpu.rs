@@ -165,6 +165,13 @@ pub struct Dpu {
     resign: Option<Resign>,
     failovers: Failovers,
     promoted: bool,
+    /// When the last heartbeat was handed out: the others' detect time counts from no earlier.
+    last_sent_ms: u64,
+    /// When this DPU booted: it promotes itself only after the detect time (see
+    /// [`Dpu::settled`]).
+    booted_ms: u64,
+    /// The last [`Dpu::poll`]: a longer gap than a heartbeat interval means messages went
+    /// unheard.
     last_poll_ms: u64,
 }
 
@@ -191,7 +198,9 @@ impl Dpu {
             resign: None,
             failovers: Failovers::default(),
             promoted: false,
+            last_sent_ms: now_ms,
             last_poll_ms: now_ms,
+            booted_ms: now_ms,
         }
     }
 
@@ -309,8 +318,20 @@ impl Dpu {
     }
 
     /// Whether this DPU could become active now.
-    fn eligible(&self) -> bool {
-        self.role != Role::Refused && self.resign.is_none() && self.uplinks_ok()
+    fn eligible(&self, now_ms: u64) -> bool {
+        self.role != Role::Refused
+            && self.resign.is_none()
+            && self.uplinks_ok()
+            && self.settled(now_ms)
+    }
+
+    /// Past the detect time since boot. A grant or heartbeat still in flight from before a
+    /// reboot (the arbiter named this DPU, then its peer when it went silent) must not make
+    /// the fresh DPU active beside the peer: until then it takes epochs but does not promote.
+    /// The arbiter repeats its grant with every heartbeat, so a DPU still named then takes
+    /// over at the same epoch.
+    fn settled(&self, now_ms: u64) -> bool {
+        now_ms.saturating_sub(self.booted_ms) > self.config.detect_ms()
     }
 
     /// The heartbeat this DPU would send now.
@@ -495,12 +516,21 @@ impl Dpu {
             && self.active.as_ref() == Some(&heartbeat.alias)
             && self.role == Role::Standby
             && !self.host_up(now_ms)
-            && self.eligible()
+            && self.eligible(now_ms)
         {
-            let epoch = self.epoch.saturating_add(1);
+            let epoch = crate::next_epoch(self.epoch, self.minter(heartbeat));
             self.adopt(epoch, Some(self.config.alias.clone()), Some(reason), now_ms);
         }
         Ok(())
+    }
+
+    /// This DPU's epoch residue against `peer` (see [`crate::Minter`]).
+    fn minter(&self, peer: &Heartbeat) -> crate::Minter {
+        if self.loses_to(peer) {
+            crate::Minter::OtherDpu
+        } else {
+            crate::Minter::BetterDpu
+        }
     }
 
     fn loses_to(&self, other: &Heartbeat) -> bool {
@@ -568,6 +598,7 @@ impl Dpu {
             && self.role == Role::Standby
             && self.resign.is_none()
             && self.uplinks_ok()
+            && self.settled(now_ms)
         {
             // Named at this epoch when our uplinks did not count (a flap inside the updelay):
             // the arbiter still names us, and nobody else may forward at this epoch, so take
@@ -598,7 +629,11 @@ impl Dpu {
         }
         let me = active.as_ref() == Some(&self.config.alias);
         if me {
-            if self.role != Role::Active && self.role != Role::Refused && self.uplinks_ok() {
+            if self.role != Role::Active
+                && self.role != Role::Refused
+                && self.uplinks_ok()
+                && self.settled(now_ms)
+            {
                 self.role = Role::Active;
                 self.promoted = true;
                 self.next_heartbeat_ms = now_ms;
@@ -624,12 +659,23 @@ impl Dpu {
     /// Runs the timers at `now_ms`; returns the heartbeat to send when one is due (to the link
     /// and to the host).
     pub fn poll(&mut self, now_ms: u64) -> Option<Heartbeat> {
-        // A poll loop that stalled longer than the detect time (a hang that came back) was
-        // declared dead by the others, who may have taken over: stop before forwarding again.
-        let stalled = now_ms.saturating_sub(self.last_poll_ms) > self.config.detect_ms();
-        self.last_poll_ms = now_ms;
+        // A DPU silent for the detect time (a stalled loop that came back) may have been
+        // declared dead by the others, who count from the last heartbeat they heard, never
+        // sent earlier than our last one: stop before forwarding again. (Counted from the last
+        // poll instead, a stall starting just before a heartbeat was due went unnoticed for up
+        // to one interval longer than the others waited.)
+        let stalled = now_ms.saturating_sub(self.last_sent_ms) > self.config.detect_ms();
         if stalled {
             self.resign(Reason::Crash, now_ms);
+        }
+        // Deaf for longer than a heartbeat interval (a stall, even a short one): what it last
+        // heard of the peer predates the gap, and the peer may have been granted active in it
+        // (a grant this DPU missed as well), so forming alone waits for a fresh standby hold.
+        let deaf =
+            now_ms.saturating_sub(self.last_poll_ms) > u64::from(self.config.heartbeat_ms.max(1));
+        self.last_poll_ms = now_ms;
+        if deaf && let Some(peer) = &mut self.peer {
+            peer.standby_since_ms = None;
         }
         self.check_uplinks(now_ms);
         let hold = u64::from(self.config.heartbeat_ms.max(1)) * RESIGN_HOLD_INTERVALS;
@@ -644,6 +690,7 @@ impl Dpu {
             return None;
         }
         self.next_heartbeat_ms = now_ms.saturating_add(u64::from(self.config.heartbeat_ms.max(1)));
+        self.last_sent_ms = now_ms;
         let heartbeat = self.heartbeat(now_ms);
         self.sequence = self.sequence.wrapping_add(1);
         Some(heartbeat)
@@ -653,7 +700,7 @@ impl Dpu {
     /// lower alias; an eligible one over one that is not) becomes active once the peer has been
     /// heard as a standby for the detect time.
     fn form_without_host(&mut self, now_ms: u64) {
-        if self.role != Role::Standby || !self.eligible() || self.host_up(now_ms) {
+        if self.role != Role::Standby || !self.eligible(now_ms) || self.host_up(now_ms) {
             return;
         }
         if !self.peer_up(now_ms) {
@@ -671,7 +718,7 @@ impl Dpu {
         if peer_eligible && self.loses_to(p) {
             return;
         }
-        let epoch = self.epoch.max(p.epoch).saturating_add(1);
+        let epoch = crate::next_epoch(self.epoch.max(p.epoch), self.minter(p));
         self.adopt(epoch, Some(self.config.alias.clone()), None, now_ms);
     }
 }

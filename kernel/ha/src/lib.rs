@@ -10,6 +10,9 @@
 //! * every heartbeat and grant carries an `epoch` (a fencing token); a DPU that sees a higher
 //!   epoch than its own stops forwarding at once;
 //! * the host arbiter grants active to exactly one DPU and bumps the epoch on every change;
+//!   the arbiter and each DPU of the pair mint epochs from disjoint residues ([`Minter`]), so
+//!   an epoch names one active at most even when the arbiter and a DPU that stopped hearing it
+//!   both mint one;
 //!   while the host is heard, a standby promotes only on a grant naming it;
 //! * without the host, the two DPUs form (higher priority, then lower alias) and fail over on an
 //!   explicit resign heard on the DPU-to-DPU link, never on silence alone (a cut link and a dead
@@ -35,6 +38,33 @@ pub use types::{
     ALIAS_MAX, Alias, Digest, FAILOVER_HISTORY, FailoverRecord, Failovers, Health, Reason,
     ReasonText, Role, VERSION_MAX, Version, alias, parse_alias,
 };
+
+/// Who mints a new epoch. Epochs are numbered so that no two minters can pick the same one:
+/// the arbiter takes those that are 1 modulo 4, the pair's better DPU (higher priority, then
+/// lower alias) 2 and the other 3. Without that, a DPU forming alone (it lost the arbiter's
+/// grants) and the arbiter naming its peer could both take "the next epoch" and two DPUs
+/// would be active at one epoch, which fencing by epoch cannot tell apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Minter {
+    /// The host arbiter.
+    Arbiter,
+    /// The DPU that wins the pair's ranking.
+    BetterDpu,
+    /// The DPU that loses it.
+    OtherDpu,
+}
+
+/// The smallest epoch above `after` that `minter` may take.
+#[must_use]
+pub fn next_epoch(after: u64, minter: Minter) -> u64 {
+    let residue = match minter {
+        Minter::Arbiter => 1,
+        Minter::BetterDpu => 2,
+        Minter::OtherDpu => 3,
+    };
+    let candidate = after.saturating_add(1);
+    candidate.saturating_add((residue + 4 - candidate % 4) % 4)
+}
 
 /// UDP port of the HA protocol, on the DPUs and on the host arbiter.
 pub const UDP_PORT: u16 = 7400;

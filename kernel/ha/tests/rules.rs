@@ -31,7 +31,8 @@ fn alone_without_peer_or_host_it_never_promotes() {
 fn with_the_host_exactly_one_becomes_active_the_higher_priority() {
     let mut w = World::new(true);
     let t = w.run_until(2_000, |w| w.actives() == 1).unwrap();
-    assert!(t <= 200, "formed after {t} ms");
+    // A DPU promotes itself only past the detect time (300 ms) after its boot.
+    assert!(t <= 500, "formed after {t} ms");
     w.run(2_000);
     assert_eq!(w.role(0), Role::Active);
     assert_eq!(w.role(1), Role::Standby);
@@ -442,4 +443,121 @@ fn a_dpu_named_while_its_uplinks_did_not_count_takes_over_when_they_do() {
     }
     assert_eq!(dpu.role(), Role::Active);
     assert!(dpu.forwarding());
+}
+
+fn grant_naming(epoch: u64, active: Option<&str>) -> Message {
+    Message::Grant(Grant {
+        epoch,
+        active: active.map(alias),
+        reason: None,
+        standby_ready: None,
+        refused: None,
+    })
+}
+
+/// A DPU of `name` booted at 0 with both uplinks up.
+fn booted(name: &str, priority: u8) -> Dpu {
+    let mut d = Dpu::new(config(name, priority, "0.2.0"), 0);
+    d.on_uplinks(0, 2, 2);
+    d
+}
+
+/// A grant sent before a reboot and delivered after it (the arbiter has named the peer since)
+/// must not make the fresh DPU active: it takes the epoch, and promotes only on a grant that
+/// still names it once the detect time since boot has passed.
+#[test]
+fn a_stale_grant_right_after_boot_does_not_promote() {
+    let mut d = booted("dpu1", 200);
+    d.on_message(20, Source::Host, &grant_naming(1, Some("dpu1")))
+        .unwrap();
+    let _ = d.poll(20);
+    assert_eq!(d.role(), Role::Standby);
+    assert_eq!(d.epoch(), 1);
+    d.on_message(320, Source::Host, &grant_naming(1, Some("dpu1")))
+        .unwrap();
+    assert_eq!(d.role(), Role::Active);
+}
+
+/// An active DPU whose loop stalls just before a heartbeat is due has been silent since that
+/// earlier heartbeat; the peer counts its detect time from there, so the DPU must resign once
+/// that much has passed since its last heartbeat, not since its last poll.
+#[test]
+fn a_stall_counts_from_the_last_heartbeat_sent() {
+    let mut d = booted("dpu1", 200);
+    d.on_message(400, Source::Host, &grant_naming(1, Some("dpu1")))
+        .unwrap();
+    assert_eq!(d.role(), Role::Active);
+    assert!(
+        d.poll(400).is_some(),
+        "a promotion sends a heartbeat at once"
+    );
+    for now in (405..=495).step_by(5) {
+        assert!(d.poll(now).is_none());
+    }
+    // Stalled from 495 to 705: 210 ms since the last poll, 305 ms since the last heartbeat.
+    let _ = d.poll(705);
+    assert_eq!(d.role(), Role::Standby);
+}
+
+/// A standby that was deaf for longer than a heartbeat interval must not form alone on what it
+/// heard of the peer before the gap (the peer may have been granted active meanwhile).
+#[test]
+fn after_a_deaf_gap_forming_alone_waits_for_a_fresh_standby_hold() {
+    let mut d = booted("dpu1", 200);
+    let peer = |epoch| {
+        let mut p = booted("dpu2", 100);
+        let mut h = p.poll(0).unwrap();
+        h.epoch = epoch;
+        Message::Heartbeat(h)
+    };
+    // The host is heard until 100, the peer as a standby every 100 ms until 200.
+    for now in (0..=250).step_by(10) {
+        if now <= 100 && now % 100 == 0 {
+            d.on_message(now, Source::Host, &grant_naming(0, None))
+                .unwrap();
+        }
+        if now % 100 == 0 {
+            d.on_message(now, Source::Link, &peer(0)).unwrap();
+        }
+        let _ = d.poll(now);
+    }
+    assert_eq!(d.role(), Role::Standby, "the host was heard 150 ms ago");
+    // Deaf from 250 to 450: the host is gone, the peer was heard 250 ms ago, as a standby.
+    let _ = d.poll(450);
+    assert_eq!(
+        d.role(),
+        Role::Standby,
+        "formed on a view from before the gap"
+    );
+    // Heard as a standby again for the detect time: it forms.
+    for now in (460..=800).step_by(10) {
+        if now % 100 == 0 {
+            d.on_message(now, Source::Link, &peer(0)).unwrap();
+        }
+        let _ = d.poll(now);
+    }
+    assert_eq!(d.role(), Role::Active);
+}
+
+/// The arbiter and the two DPUs never mint the same epoch.
+#[test]
+fn minters_take_disjoint_epochs() {
+    use dpu_ha::{Minter, next_epoch};
+    assert_eq!(next_epoch(0, Minter::Arbiter), 1);
+    assert_eq!(next_epoch(1, Minter::BetterDpu), 2);
+    assert_eq!(next_epoch(1, Minter::OtherDpu), 3);
+    assert_eq!(next_epoch(1, Minter::Arbiter), 5);
+    for after in 0..200u64 {
+        let minted = [Minter::Arbiter, Minter::BetterDpu, Minter::OtherDpu]
+            .map(|minter| next_epoch(after, minter));
+        assert!(
+            minted
+                .iter()
+                .all(|&epoch| epoch > after && epoch <= after + 4)
+        );
+        assert!(minted[0] != minted[1] && minted[1] != minted[2] && minted[0] != minted[2]);
+        for (epoch, minter) in minted.iter().zip(0u64..) {
+            assert_eq!(epoch % 4, minter + 1);
+        }
+    }
 }
