@@ -109,6 +109,14 @@ const TESTS: &[PairTest] = &[
         body: failover_cable,
     },
     PairTest {
+        name: "pair-split-brain",
+        title: "the DPU-to-DPU link is cut: both lose their peer, the arbiter keeps the active, the standby does not promote; no duplicates",
+        ha: true,
+        known_gap: None,
+        specs: default_specs,
+        body: split_brain,
+    },
+    PairTest {
         name: "pair-version-mismatch",
         title: "dpu2 boots 0.2.0+2, dpu1 0.1.0+1: HA refuses to form, naming the DPU",
         ha: true,
@@ -494,6 +502,109 @@ fn failover_hang(pair: &Pair, _options: &BuildOptions, log: &mut String) -> Resu
 
 fn failover_cable(pair: &Pair, _options: &BuildOptions, log: &mut String) -> Result<()> {
     failover_test(pair, Trigger::Cable, log)
+}
+
+/// The peer's health (`up`, `down`, `unknown`) in DPU `index`'s console `ha` table.
+fn console_peer_health(pair: &Pair, index: usize) -> Result<String> {
+    let dpu = &pair.dpus[index];
+    let console = &dpu.console;
+    let needle = format!("ha: {} is ", dpu.spec.alias);
+    let mark = console.mark();
+    console.send("ha")?;
+    console.wait_for(mark, &needle, Duration::from_secs(5))?;
+    // The table follows the state line; give it a moment to arrive whole.
+    console.wait_for(mark, "\npeer ", Duration::from_secs(5))?;
+    let text = console.text();
+    let row = text[mark..]
+        .lines()
+        .find(|line| line.starts_with("peer "))
+        .context("no peer row in `ha`")?;
+    Ok(row
+        .split_whitespace()
+        .nth(2)
+        .unwrap_or_default()
+        .to_string())
+}
+
+/// Waits until every DPU's console shows its peer as `health`.
+fn wait_peer_health(pair: &Pair, health: &str, within: Duration) -> Result<()> {
+    let deadline = Instant::now() + within;
+    for index in 0..pair.dpus.len() {
+        loop {
+            let seen = console_peer_health(pair, index)?;
+            if seen == health {
+                break;
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "{} shows its peer {seen}, not {health}, {} s after the link change",
+                    pair.dpus[index].spec.alias,
+                    within.as_secs()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    Ok(())
+}
+
+/// The DPU-to-DPU link is cut on both sides (QEMU `set_link n3 off`: port3). Each DPU loses its
+/// peer; the host arbiter still hears both and keeps naming the active one, so the standby must
+/// not promote: no duplicates, no change of roles. Then the link comes back and nothing moves.
+fn split_brain(pair: &Pair, _options: &BuildOptions, log: &mut String) -> Result<()> {
+    let before = wait_formed(pair, log, Duration::from_secs(60))?;
+    for dpu in &pair.dpus {
+        dpu.monitor("set_link n3 off")?;
+    }
+    let cut = wait_peer_health(pair, "down", Duration::from_secs(10)).and_then(|()| {
+        let (_, output) = pair.topology.run(
+            Place::Vm,
+            &format!("ping -n -c 300 -i 0.01 -W 1 {REMOTE_ADDRESS}"),
+        )?;
+        log.push_str(&output);
+        Ok((parse_ping(&output), roles(pair)?))
+    });
+    for dpu in &pair.dpus {
+        dpu.monitor("set_link n3 on")?;
+    }
+    let (count, during) = cut?;
+    log.push_str(&format!("roles with the link cut: {}\n", during.join(", ")));
+    if count.duplicates > 0 {
+        bail!(
+            "{} duplicate replies with the link cut: both DPUs forward (split brain)",
+            count.duplicates
+        );
+    }
+    if during != before {
+        bail!(
+            "the roles changed with the link cut: {} before, {} after",
+            before.join(", "),
+            during.join(", ")
+        );
+    }
+    if count.transmitted != 300 || count.received_sequences.len() != 300 {
+        bail!(
+            "{} of {} replies with the link cut",
+            count.received_sequences.len(),
+            count.transmitted
+        );
+    }
+    wait_peer_health(pair, "up", Duration::from_secs(10))?;
+    let after = wait_formed(pair, log, Duration::from_secs(10))?;
+    if after != before {
+        bail!(
+            "the roles changed once the link was back: {} before, {} after",
+            before.join(", "),
+            after.join(", ")
+        );
+    }
+    println!(
+        "     link cut: {} stayed active, 300 of 300 replies, no duplicates",
+        pair.dpus[before.iter().position(|role| role == "active").unwrap_or(0)]
+            .spec
+            .alias
+    );
+    Ok(())
 }
 
 fn version_mismatch(pair: &Pair, _options: &BuildOptions, log: &mut String) -> Result<()> {
