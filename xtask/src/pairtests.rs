@@ -161,16 +161,26 @@ fn has_ha_api(pair: &Pair) -> Result<bool> {
     Ok(code.trim() == "200")
 }
 
-/// A DPU's role from its console's `ha` command (`ha: dpu1 is active, epoch 1, ...`).
-fn console_role(pair: &Pair, index: usize) -> Result<String> {
+/// Types `ha` on DPU `index`'s console; the console text from there on once `also` (and the
+/// state line, `ha: dpu1 is ...`) arrived.
+fn console_ha(pair: &Pair, index: usize, also: &str) -> Result<String> {
     let dpu = &pair.dpus[index];
     let console = &dpu.console;
-    let needle = format!("ha: {} is ", dpu.spec.alias);
     let mark = console.mark();
     console.send("ha")?;
-    console.wait_for(mark, &needle, Duration::from_secs(5))?;
-    let text = console.text();
-    let after = &text[mark..];
+    console.wait_for(
+        mark,
+        &format!("ha: {} is ", dpu.spec.alias),
+        Duration::from_secs(5),
+    )?;
+    console.wait_for(mark, also, Duration::from_secs(5))?;
+    Ok(console.text()[mark..].to_string())
+}
+
+/// A DPU's role from its console's `ha` command (`ha: dpu1 is active, epoch 1, ...`).
+fn console_role(pair: &Pair, index: usize) -> Result<String> {
+    let needle = format!("ha: {} is ", pair.dpus[index].spec.alias);
+    let after = console_ha(pair, index, &needle)?;
     let start = after.find(&needle).map_or(0, |at| at + needle.len());
     Ok(after[start..]
         .split(|c: char| !c.is_ascii_alphabetic())
@@ -506,16 +516,9 @@ fn failover_cable(pair: &Pair, _options: &BuildOptions, log: &mut String) -> Res
 
 /// The peer's health (`up`, `down`, `unknown`) in DPU `index`'s console `ha` table.
 fn console_peer_health(pair: &Pair, index: usize) -> Result<String> {
-    let dpu = &pair.dpus[index];
-    let console = &dpu.console;
-    let needle = format!("ha: {} is ", dpu.spec.alias);
-    let mark = console.mark();
-    console.send("ha")?;
-    console.wait_for(mark, &needle, Duration::from_secs(5))?;
-    // The table follows the state line; give it a moment to arrive whole.
-    console.wait_for(mark, "\npeer ", Duration::from_secs(5))?;
-    let text = console.text();
-    let row = text[mark..]
+    // The table follows the state line.
+    let text = console_ha(pair, index, "\npeer ")?;
+    let row = text
         .lines()
         .find(|line| line.starts_with("peer "))
         .context("no peer row in `ha`")?;
