@@ -32,7 +32,7 @@ impl Default for ArbiterConfig {
 
 impl ArbiterConfig {
     fn detect_ms(&self) -> u64 {
-        u64::from(self.heartbeat_ms.max(1)) * u64::from(self.detect.max(1))
+        crate::detect_ms(self.heartbeat_ms, self.detect)
     }
 }
 

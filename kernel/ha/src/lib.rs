@@ -66,6 +66,12 @@ pub fn next_epoch(after: u64, minter: Minter) -> u64 {
     candidate.saturating_add((residue + 4 - candidate % 4) % 4)
 }
 
+/// How long a DPU or the host may stay silent before it counts as down: `detect` missed
+/// heartbeats of `heartbeat_ms` (each at least 1).
+fn detect_ms(heartbeat_ms: u32, detect: u32) -> u64 {
+    u64::from(heartbeat_ms.max(1)) * u64::from(detect.max(1))
+}
+
 /// UDP port of the HA protocol, on the DPUs and on the host arbiter.
 pub const UDP_PORT: u16 = 7400;
 /// EtherType of the raw heartbeat frames on the DPU-to-DPU link (IEEE local experimental 2).

@@ -618,15 +618,6 @@ impl Ha {
             "{:<6} {:<18} {:<8} {:<8} {:>10}",
             "path", "name", "state", "role", "last-heard"
         );
-        let mut heard: heapless::String<16> = heapless::String::new();
-        match peer.last_heard_ms {
-            Some(ms) => {
-                let _ = write!(heard, "{} ms", ms);
-            }
-            None => {
-                let _ = heard.push_str("never");
-            }
-        }
         println!(
             "{:<6} {:<18} {:<8} {:<8} {:>10}",
             "peer",
@@ -635,26 +626,17 @@ impl Ha {
                 .unwrap_or(self.settings.link.unwrap_or("no link")),
             peer.health.as_str(),
             peer.role.map_or("-", Role::as_str),
-            heard.as_str()
+            heard_text(peer.last_heard_ms).as_str()
         );
         let mut name: heapless::String<24> = heapless::String::new();
         let _ = write!(name, "{}", Host(self.settings.host));
-        heard.clear();
-        match host.last_heard_ms {
-            Some(ms) => {
-                let _ = write!(heard, "{} ms", ms);
-            }
-            None => {
-                let _ = heard.push_str("never");
-            }
-        }
         println!(
             "{:<6} {:<18} {:<8} {:<8} {:>10}",
             "host",
             name.as_str(),
             host.health.as_str(),
             "arbiter",
-            heard.as_str()
+            heard_text(host.last_heard_ms).as_str()
         );
         let (up, total) = dpu.uplinks();
         println!("ha: uplinks {} of {} up", up, total);
@@ -700,6 +682,20 @@ impl Ha {
             Err(error) => println!("error: {} ({})", error.message(), error.code()),
         }
     }
+}
+
+/// `120 ms` since a path was last heard, or `never`.
+fn heard_text(last_heard_ms: Option<u64>) -> heapless::String<16> {
+    let mut text = heapless::String::new();
+    match last_heard_ms {
+        Some(ms) => {
+            let _ = write!(text, "{} ms", ms);
+        }
+        None => {
+            let _ = text.push_str("never");
+        }
+    }
+    text
 }
 
 /// Prints a change of role on the console (tests wait for these lines).
