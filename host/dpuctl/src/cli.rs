@@ -11,7 +11,8 @@ commands:
   status [--json]          every DPU: alias, management address, firmware, banks, HA role, health
   update IMAGE             stage the signed image on every DPU in parallel, then activate one DPU
                            at a time, standby first: reboot, wait for the commit, fail over
-  rollback                 every DPU boots its other bank, one at a time, standby first
+  rollback [ALIAS ...]     every DPU (or those named) boots its other bank, one at a time,
+                           standby first; an active one hands its role to a standby first
   failover [--to ALIAS]    the active role moves to the standby (or ALIAS)
   logs [--out DIR]         a support bundle per DPU into DIR/ALIAS (default dpu-logs); over the
                            serial console when the API does not answer
@@ -38,8 +39,11 @@ pub enum Command {
         /// The signed image.
         image: PathBuf,
     },
-    /// `rollback`.
-    Rollback,
+    /// `rollback [ALIAS ...]`.
+    Rollback {
+        /// The DPUs to roll back; empty: every DPU.
+        only: Vec<String>,
+    },
     /// `failover [--to ALIAS]`.
     Failover {
         /// `--to`.
@@ -266,8 +270,12 @@ fn parse_command(words: &[String]) -> Result<Command, String> {
             _ => Err("update takes one argument: the signed image".into()),
         },
         "rollback" => {
-            known(&[])?;
-            Ok(Command::Rollback)
+            if let Some(flag) = options.iter().find(|word| word.starts_with('-')) {
+                return Err(format!("rollback: unknown argument {flag}"));
+            }
+            Ok(Command::Rollback {
+                only: options.to_vec(),
+            })
         }
         "failover" => {
             known(&["--to"])?;
@@ -315,6 +323,19 @@ mod tests {
     }
 
     #[test]
+    fn rollback_takes_the_dpus_to_roll_back() {
+        let invocation = parse(&words("--dpu dpu1=10.0.0.1 rollback dpu1"), None).unwrap();
+        assert_eq!(
+            invocation.command,
+            Command::Rollback {
+                only: vec!["dpu1".into()]
+            }
+        );
+        let invocation = parse(&words("--dpu dpu1=10.0.0.1 rollback"), None).unwrap();
+        assert_eq!(invocation.command, Command::Rollback { only: Vec::new() });
+    }
+
+    #[test]
     fn the_config_file_fills_in_and_the_command_line_wins() {
         let directory = std::env::temp_dir().join(format!("dpuctl-cli-{}", std::process::id()));
         std::fs::create_dir_all(&directory).unwrap();
@@ -348,6 +369,10 @@ mod tests {
     fn bad_command_lines_say_why() {
         for (line, expected) in [
             ("status", "no DPUs"),
+            (
+                "--dpu a=1.2.3.4 rollback --all",
+                "rollback: unknown argument --all",
+            ),
             ("--dpu dpu1 status", "ALIAS=VALUE"),
             ("--dpu a=1.2.3.4 frobnicate", "unknown command frobnicate"),
             ("--dpu a=1.2.3.4 update", "one argument"),

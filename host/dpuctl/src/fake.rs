@@ -337,9 +337,22 @@ fn problem(status: u16, code: &str, detail: &str) -> Value {
 }
 
 fn ha_body(state: &State, peer: Option<&State>) -> Value {
+    // As the kernel words it once formed: the peer's firmware, then its own.
+    let mismatch = peer
+        .filter(|peer| peer.version() != state.version())
+        .map(|peer| {
+            format!(
+                "{} runs firmware {}, {} {}",
+                peer.alias,
+                peer.version(),
+                state.alias,
+                state.version()
+            )
+        });
     json!({
         "enabled": true, "alias": state.alias, "role": state.role, "priority": 100,
         "epoch": state.epoch, "forwarding": state.role == "active", "refused_reason": null,
+        "mismatch": mismatch,
         "peer": peer.map(|peer| json!({"alias": peer.alias, "state": "up", "role": peer.role, "last_heard_ms": 10})),
         "host": {"state": "up", "last_heard_ms": 10}, "uplinks": [], "failovers": []
     })

@@ -50,7 +50,7 @@ pub fn run(arguments: &[String]) -> i32 {
                 return 2;
             }
         },
-        Command::Rollback => lifecycle::rollback(dpus, &timing, &out),
+        Command::Rollback { only } => lifecycle::rollback(dpus, only, &timing, &out),
         Command::Failover { target } => lifecycle::failover(dpus, target.as_deref(), &timing, &out),
         Command::Logs { out: directory } => logs::run(dpus, directory, &out),
         Command::Arbiter { listen } => arbiter::run(listen, &out),

@@ -419,18 +419,44 @@ pub fn update(dpus: &[Dpu], image: &[u8], timing: &Timing, out: &Out) -> bool {
     }
     let expected: Vec<String> = staged.into_iter().flatten().collect();
     let verdicts = activate_all(dpus, &standings, &expected, "updated", timing, out);
-    report(dpus, &verdicts, out)
+    let ok = report(dpus, &verdicts, out);
+    if !ok {
+        warn_if_versions_differ(dpus, out);
+    }
+    ok
 }
 
-/// `dpuctl rollback`: every DPU boots its other bank, one at a time, standby first.
-pub fn rollback(dpus: &[Dpu], timing: &Timing, out: &Out) -> bool {
+/// `dpuctl rollback [ALIAS ...]`: every DPU (or those in `only`) boots its other bank, one at a
+/// time, standby first. An active DPU hands its role to a standby before its reboot, so the
+/// pair keeps forwarding.
+pub fn rollback(dpus: &[Dpu], only: &[String], timing: &Timing, out: &Out) -> bool {
+    if let Some(unknown) = only
+        .iter()
+        .find(|alias| !dpus.iter().any(|dpu| &dpu.alias == *alias))
+    {
+        out.result(&format!(
+            "result: FAILED: no DPU named {unknown} (known: {})",
+            dpus.iter()
+                .map(|dpu| dpu.alias.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        return false;
+    }
+    let selected: Vec<bool> = dpus
+        .iter()
+        .map(|dpu| only.is_empty() || only.contains(&dpu.alias))
+        .collect();
     let Some(standings) = preflight(dpus, out) else {
         return false;
     };
-    // The version each will boot: its other bank's.
-    let mut expected = Vec::new();
-    let mut verdicts: Vec<Verdict> = Vec::new();
-    for dpu in dpus {
+    // The version each selected DPU will boot: its other bank's.
+    let mut expected = vec![String::new(); dpus.len()];
+    let mut problems: Vec<Option<String>> = vec![None; dpus.len()];
+    for (index, dpu) in dpus.iter().enumerate() {
+        if !selected[index] {
+            continue;
+        }
         let other = dpu.get_json("/v1/firmware").map(|firmware| {
             firmware["banks"].as_array().and_then(|banks| {
                 banks
@@ -440,35 +466,36 @@ pub fn rollback(dpus: &[Dpu], timing: &Timing, out: &Out) -> bool {
             })
         });
         match other {
-            Ok(Some(version)) => {
-                expected.push(version);
-                verdicts.push(Ok(String::new()));
-            }
-            Ok(None) => {
-                expected.push(String::new());
-                verdicts.push(Err("no other bank to roll back to".into()));
-            }
-            Err(error) => {
-                expected.push(String::new());
-                verdicts.push(Err(format!("firmware: {error}")));
-            }
+            Ok(Some(version)) => expected[index] = version,
+            Ok(None) => problems[index] = Some("no other bank to roll back to".into()),
+            Err(error) => problems[index] = Some(format!("firmware: {error}")),
         }
     }
-    if verdicts.iter().any(Result::is_err) {
-        let verdicts: Vec<Verdict> = verdicts
+    if problems.iter().any(Option::is_some) {
+        let verdicts: Vec<Verdict> = problems
             .into_iter()
-            .map(|verdict| {
-                verdict.map(|_| "left as it was (another DPU cannot roll back)".to_string())
+            .map(|problem| match problem {
+                Some(problem) => Err(problem),
+                None => Ok("left as it was (another DPU cannot roll back)".to_string()),
             })
             .collect();
         return report(dpus, &verdicts, out);
     }
     // Ask each one just before its reboot, so a DPU not reached keeps its next boot as it was.
-    let order = activation_order(&standings);
+    let order: Vec<usize> = activation_order(&standings)
+        .into_iter()
+        .filter(|&index| selected[index])
+        .collect();
     let mut verdicts: Vec<Option<Verdict>> = vec![None; dpus.len()];
-    let mut done = Vec::new();
     for &index in &order {
         let dpu = &dpus[index];
+        let handed = match hand_over_if_active(dpus, index, timing, out) {
+            Ok(handed) => handed,
+            Err(error) => {
+                verdicts[index] = Some(Err(error));
+                break;
+            }
+        };
         out.progress(
             &dpu.label(),
             &format!("rolling back to {}", expected[index]),
@@ -485,44 +512,104 @@ pub fn rollback(dpus: &[Dpu], timing: &Timing, out: &Out) -> bool {
             timing,
             out,
         );
-        let failed = result[0].is_err();
-        verdicts[index] = result.into_iter().next();
+        let mut verdict = result
+            .into_iter()
+            .next()
+            .unwrap_or(Err("not reached".into()));
+        if let (Ok(line), Some(handed)) = (&mut verdict, handed) {
+            line.push_str(&format!("; before its reboot {handed}"));
+        }
+        let failed = verdict.is_err();
+        verdicts[index] = Some(verdict);
         if failed {
             break;
-        }
-        done.push(index);
-        // Then hand it the active role, as an update does.
-        let next_active = order
-            .iter()
-            .copied()
-            .find(|&other| !done.contains(&other) && standings[other].role == "active");
-        if let Some(active) = next_active {
-            match fail_over(&dpus[active], dpu, timing, out) {
-                Ok(text) => {
-                    if let Some(Ok(line)) = &mut verdicts[index] {
-                        line.push_str(&format!("; {text}"));
-                    }
-                }
-                Err(error) => {
-                    verdicts[index] = Some(Err(error));
-                    break;
-                }
-            }
         }
     }
     let verdicts: Vec<Verdict> = verdicts
         .into_iter()
         .zip(&standings)
-        .map(|(verdict, standing)| {
+        .zip(&selected)
+        .map(|((verdict, standing), &selected)| {
             verdict.unwrap_or_else(|| {
-                Ok(format!(
-                    "left as it was, running {} (the rollback stopped)",
-                    standing.version
-                ))
+                Ok(if selected {
+                    format!(
+                        "left as it was, running {} (the rollback stopped)",
+                        standing.version
+                    )
+                } else {
+                    format!("not asked, running {}", standing.version)
+                })
             })
         })
         .collect();
-    report(dpus, &verdicts, out)
+    let ok = report(dpus, &verdicts, out);
+    warn_if_versions_differ(dpus, out);
+    ok
+}
+
+/// When DPU `index` is the active one now, moves the role to a standby first (its reboot
+/// would stop the traffic otherwise); the line saying so, or `None` when it was not active
+/// (or no standby could take over: then it reboots as it is, which the line does not hide).
+fn hand_over_if_active(
+    dpus: &[Dpu],
+    index: usize,
+    timing: &Timing,
+    out: &Out,
+) -> Result<Option<String>, String> {
+    let role_of = |dpu: &Dpu| {
+        dpu.ha()
+            .ok()
+            .flatten()
+            .map(|ha| text_at(&ha, "/role").to_string())
+    };
+    if role_of(&dpus[index]).as_deref() != Some("active") {
+        return Ok(None);
+    }
+    let standby = dpus
+        .iter()
+        .enumerate()
+        .find(|&(other, dpu)| other != index && role_of(dpu).as_deref() == Some("standby"));
+    let Some((_, standby)) = standby else {
+        out.progress(
+            &dpus[index].label(),
+            "active with no standby to take over: its reboot stops the traffic",
+        );
+        return Ok(Some("no standby could take over (traffic stopped)".into()));
+    };
+    fail_over(&dpus[index], standby, timing, out)
+        .map(|text| Some(format!("{}: {text}", standby.alias)))
+        .map_err(|error| format!("not rolled back: handing the active role first: {error}"))
+}
+
+/// After an operation: when every DPU answers and they run different firmware, says so (HA
+/// keeps a formed pair going through a difference, but it is not a state to stay in).
+fn warn_if_versions_differ(dpus: &[Dpu], out: &Out) {
+    let standings = standings(dpus);
+    let versions: Vec<(&str, String)> = dpus
+        .iter()
+        .zip(&standings)
+        .filter_map(|(dpu, standing)| {
+            standing
+                .as_ref()
+                .ok()
+                .map(|standing| (dpu.alias.as_str(), standing.version.clone()))
+        })
+        .collect();
+    if versions.len() < 2
+        || versions
+            .iter()
+            .all(|(_, version)| *version == versions[0].1)
+    {
+        return;
+    }
+    out.result(&format!(
+        "warning: the DPUs run different firmware: {}; update or roll back one to match",
+        versions
+            .iter()
+            .map(|(alias, version)| format!("{alias} {version}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
 }
 
 /// `dpuctl failover [--to ALIAS]`: the active role moves to the standby (or `target`).

@@ -118,6 +118,11 @@ pub fn query(dpu: &Dpu) -> DpuStatus {
                 .unwrap_or("no reason given")
         ));
     }
+    // Formed already but running different firmware or config than its peer (a rolling update
+    // midway, or one DPU left on an earlier version): HA keeps going, the operator must know.
+    if let Some(mismatch) = status.ha["mismatch"].as_str() {
+        problems.push(format!("differs from its peer: {mismatch}"));
+    }
     status.healthy = problems.is_empty();
     status.health = if problems.is_empty() {
         "ok".into()

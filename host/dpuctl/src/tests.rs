@@ -229,7 +229,7 @@ fn rollback_returns_both_to_the_other_bank_standby_first() {
     // Now dpu2 is active, dpu1 standby: dpu1 rolls back first.
     let out = Out::quiet();
     assert!(
-        lifecycle::rollback(&dpus, &fast(), &out),
+        lifecycle::rollback(&dpus, &[], &fast(), &out),
         "{:?}",
         out.lines()
     );
@@ -248,6 +248,122 @@ fn rollback_returns_both_to_the_other_bank_standby_first() {
         out.lines()
     );
     words_only(&out);
+}
+
+/// The seeds' "one DPU boots an earlier version than the other": the standby takes the new
+/// image and the active role, the other's trial fails its health check and falls back. The
+/// failure names that DPU, the difference is reported, and status says so.
+#[test]
+fn update_whose_second_dpu_falls_back_reports_the_version_difference() {
+    let fleet = Fleet::start(&["dpu1", "dpu2"], "0.1.0+1", true);
+    fleet.with(0, |state| state.trial_fails = true);
+    let dpus = dpus(&fleet, &["dpu1", "dpu2"]);
+    let out = Out::quiet();
+    assert!(!lifecycle::update(&dpus, b"0.2.0+2", &fast(), &out));
+    assert!(
+        has_line(
+            &out,
+            "dpu2 (mgmt",
+            "updated 0.1.0+1 -> 0.2.0+2, committed; active now"
+        ),
+        "{:?}",
+        out.lines()
+    );
+    assert!(
+        has_line(
+            &out,
+            "dpu1 (mgmt",
+            "FAILED: booted 0.1.0+1 instead of 0.2.0+2"
+        ),
+        "{:?}",
+        out.lines()
+    );
+    assert!(has_line(&out, "result: FAILED on dpu1", ""));
+    assert!(
+        has_line(
+            &out,
+            "warning: the DPUs run different firmware: dpu1 0.1.0+1, dpu2 0.2.0+2",
+            ""
+        ),
+        "{:?}",
+        out.lines()
+    );
+    let status = Out::quiet();
+    assert!(!crate::status::run(&dpus, false, &status));
+    assert!(
+        has_line(
+            &status,
+            "dpu1 ",
+            "differs from its peer: dpu2 runs firmware 0.2.0+2, dpu1 0.1.0+1"
+        ),
+        "{:?}",
+        status.lines()
+    );
+    words_only(&out);
+    words_only(&status);
+}
+
+/// `rollback dpu2` with dpu2 active: dpu2 hands the role to dpu1 first, then boots its other
+/// bank; dpu1 is not touched.
+#[test]
+fn rollback_of_one_active_dpu_hands_its_role_over_first() {
+    let fleet = Fleet::start(&["dpu1", "dpu2"], "0.1.0+1", true);
+    fleet.with(0, |state| state.trial_fails = true);
+    let dpus = dpus(&fleet, &["dpu1", "dpu2"]);
+    assert!(!lifecycle::update(
+        &dpus,
+        b"0.2.0+2",
+        &fast(),
+        &Out::quiet()
+    ));
+    assert_eq!(fleet.with(1, |state| state.role.clone()), "active");
+    let reboots_of_dpu1 = fleet.with(0, |state| state.boot_number);
+    let out = Out::quiet();
+    assert!(
+        lifecycle::rollback(&dpus, &["dpu2".to_string()], &fast(), &out),
+        "{:?}",
+        out.lines()
+    );
+    assert!(
+        has_line(
+            &out,
+            "dpu2 (mgmt",
+            "rolled back 0.2.0+2 -> 0.1.0+1, committed; before its reboot dpu1: active now"
+        ),
+        "{:?}",
+        out.lines()
+    );
+    assert!(has_line(&out, "dpu1 (mgmt", "not asked, running 0.1.0+1"));
+    assert!(!has_line(&out, "warning:", ""), "{:?}", out.lines());
+    assert_eq!(fleet.with(0, |state| state.boot_number), reboots_of_dpu1);
+    let actions = fleet.actions();
+    let position = |action: &str| actions.iter().rposition(|line| line == action).unwrap();
+    assert!(position("dpu2 POST /v1/ha:failover") < position("dpu2 POST /v1/system:reboot"));
+    assert!(
+        !actions
+            .iter()
+            .any(|line| line == "dpu1 POST /v1/firmware:rollback")
+    );
+    words_only(&out);
+}
+
+#[test]
+fn rollback_of_an_unknown_dpu_changes_nothing() {
+    let fleet = Fleet::start(&["dpu1", "dpu2"], "0.1.0+1", true);
+    let dpus = dpus(&fleet, &["dpu1", "dpu2"]);
+    let out = Out::quiet();
+    assert!(!lifecycle::rollback(
+        &dpus,
+        &["dpu3".to_string()],
+        &fast(),
+        &out
+    ));
+    assert!(has_line(
+        &out,
+        "result: FAILED: no DPU named dpu3",
+        "dpu1, dpu2"
+    ));
+    assert!(fleet.actions().is_empty());
 }
 
 #[test]
