@@ -43,6 +43,14 @@ fn mismatched_specs(options: &BuildOptions) -> Result<Vec<DpuSpec>> {
     Ok(specs)
 }
 
+/// dpu1's command line asks a `test-health-fail-marked` image to fail its health check: of an
+/// image both DPUs take, only dpu1's trial fails.
+fn dpu1_fails_health_specs(_options: &BuildOptions) -> Result<Vec<DpuSpec>> {
+    let mut specs = DpuSpec::pair();
+    specs[0].extra_bootargs.push("test.health=fail".into());
+    Ok(specs)
+}
+
 const TESTS: &[PairTest] = &[
     PairTest {
         name: "pair-status",
@@ -54,11 +62,19 @@ const TESTS: &[PairTest] = &[
     },
     PairTest {
         name: "pair-update",
-        title: "dpuctl update: both DPUs take 0.2.0+2 one at a time, one reboot each",
-        ha: false,
+        title: "rolling dpuctl update under a 10 ms ping, then dpuctl rollback: one failover each, one reboot per DPU each",
+        ha: true,
         known_gap: None,
         specs: default_specs,
         body: update_both,
+    },
+    PairTest {
+        name: "pair-update-second-fails",
+        title: "dpuctl update whose second DPU falls back: it is named, the version difference reported; rolling the first back matches them",
+        ha: true,
+        known_gap: None,
+        specs: dpu1_fails_health_specs,
+        body: update_second_fails,
     },
     PairTest {
         name: "pair-update-health-fail",
@@ -653,17 +669,214 @@ fn boots(pair: &Pair, index: usize) -> usize {
 
 /// Signs `kernel` as 0.2.0+2 (counter 2) into target/pair/NAME; its path.
 fn next_image(kernel: &Path, name: &str) -> Result<std::path::PathBuf> {
-    let signed = image::sign_image(kernel, &SignOptions::next_trial())?;
+    signed_next(kernel, name, SignOptions::next_trial())
+}
+
+/// Signs `kernel` as 0.2.0+2 with security counter 1, this build's: its commit leaves the
+/// anti-rollback floor where it was, so the DPUs can roll back to 0.1.0+1 afterwards.
+fn rollbackable_next_image(kernel: &Path, name: &str) -> Result<std::path::PathBuf> {
+    signed_next(
+        kernel,
+        name,
+        SignOptions {
+            security_counter: 1,
+            ..SignOptions::next_trial()
+        },
+    )
+}
+
+fn signed_next(kernel: &Path, name: &str, sign: SignOptions) -> Result<std::path::PathBuf> {
+    let signed = image::sign_image(kernel, &sign)?;
     let path = crate::pair::pair_dir().join(name);
     std::fs::write(&path, signed)?;
     Ok(path)
 }
 
+/// A ping from the VM to the remote host every 10 ms beside a test's steps, its output
+/// gathered as it arrives (bounded: `-w` ends it after 10 minutes at the latest).
+struct PingStream {
+    child: std::process::Child,
+    output: std::sync::Arc<std::sync::Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl PingStream {
+    fn start(pair: &Pair) -> Result<Self> {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new("ip")
+            .args(["netns", "exec", &pair.topology.namespace(Place::Vm)])
+            .args([
+                "ping",
+                "-n",
+                "-i",
+                "0.01",
+                "-W",
+                "1",
+                "-w",
+                "600",
+                REMOTE_ADDRESS,
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .context("starting ping")?;
+        let stdout = child.stdout.take().context("ping has no stdout")?;
+        let output = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = output.clone();
+        let reader = std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if let Ok(mut text) = sink.lock() {
+                    text.push_str(&line);
+                    text.push('\n');
+                }
+            }
+        });
+        Ok(Self {
+            child,
+            output,
+            reader: Some(reader),
+        })
+    }
+
+    fn text(&self) -> String {
+        self.output
+            .lock()
+            .map(|text| text.clone())
+            .unwrap_or_default()
+    }
+
+    fn replies(&self) -> usize {
+        parse_ping(&self.text()).received_sequences.len()
+    }
+
+    /// Waits for `more` replies past those seen so far.
+    fn wait_replies(&self, more: usize, within: Duration) -> Result<()> {
+        let target = self.replies() + more;
+        let deadline = Instant::now() + within;
+        while self.replies() < target {
+            if Instant::now() >= deadline {
+                bail!(
+                    "the ping from the VM got {} of {more} replies within {} s",
+                    more + self.replies() - target,
+                    within.as_secs()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(())
+    }
+
+    /// Stops the ping (SIGINT: it prints its summary) and returns everything it printed.
+    fn stop(mut self) -> Result<String> {
+        let _ = std::process::Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        self.child.wait().context("waiting for ping")?;
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        Ok(self.text())
+    }
+}
+
+impl Drop for PingStream {
+    fn drop(&mut self) {
+        if self.reader.is_some() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The runs of unanswered pings between the first ping and the last reply (those after it were
+/// still on their way when the ping stopped): (first icmp_seq, how many).
+fn outages(count: &PingCount) -> Vec<(u32, u32)> {
+    let mut answered = count.received_sequences.clone();
+    answered.sort_unstable();
+    answered.dedup();
+    let mut runs = Vec::new();
+    let mut expected = 1;
+    for sequence in answered {
+        if sequence > expected {
+            runs.push((expected, sequence - expected));
+        }
+        expected = sequence + 1;
+    }
+    runs
+}
+
+/// What a whole lifecycle operation under ping may cost: each failover is one short outage, so
+/// at most `failovers` runs of lost pings, each under a second (the slowest failover, a hang's
+/// 300 ms detection, is well inside; an outage of a reboot's length is not). No duplicates.
+/// The loss in ms (at 10 ms per ping).
+fn check_traffic(text: &str, what: &str, failovers: usize, log: &mut String) -> Result<u32> {
+    let count = parse_ping(text);
+    let runs = outages(&count);
+    let lost: u32 = runs.iter().map(|(_, length)| length).sum();
+    log.push_str(&format!(
+        "{what}: {} pings, {} replies, {} duplicates, outages {}\n",
+        count.transmitted,
+        count.received_sequences.len(),
+        count.duplicates,
+        runs.iter()
+            .map(|(first, length)| format!("{length} from icmp_seq={first}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    if count.duplicates > 0 {
+        bail!(
+            "{what}: {} duplicate replies: both DPUs forwarded",
+            count.duplicates
+        );
+    }
+    if runs.len() > failovers {
+        bail!(
+            "{what}: {} outages, more than its {failovers} failover(s)",
+            runs.len()
+        );
+    }
+    if let Some((first, length)) = runs.iter().find(|(_, length)| *length >= 100) {
+        bail!(
+            "{what}: {length} pings lost in a row from icmp_seq={first}: an outage, not a failover"
+        );
+    }
+    Ok(lost * 10)
+}
+
+/// Runs `dpuctl ARGUMENTS` under a 10 ms ping from the VM: (success, output, ping transcript).
+fn dpuctl_under_ping(
+    pair: &Pair,
+    log: &mut String,
+    arguments: &str,
+) -> Result<(bool, String, String)> {
+    let ping = PingStream::start(pair)?;
+    ping.wait_replies(50, Duration::from_secs(10))?;
+    let (ok, output) = dpuctl(pair, log, arguments)?;
+    // A second of replies after it: the traffic came back, and what was lost lies before them.
+    ping.wait_replies(100, Duration::from_secs(10))?;
+    let text = ping.stop()?;
+    Ok((ok, output, text))
+}
+
+/// Each DPU's reboots since power-on (its dpuboot banners less one).
+fn reboots(pair: &Pair) -> Vec<usize> {
+    (0..pair.dpus.len())
+        .map(|index| boots(pair, index).saturating_sub(1))
+        .collect()
+}
+
+/// The seeds' first scenario and the rolling update: both DPUs take 0.2.0+2 under a 10 ms
+/// ping (one failover, one reboot each); then "the host OS does not boot": `dpuctl rollback`
+/// returns both to 0.1.0+1 (one failover more, two reboots each in all).
 fn update_both(pair: &Pair, options: &BuildOptions, log: &mut String) -> Result<()> {
     let kernel = crate::build::build_kernel(options)?;
-    let path = next_image(&kernel.image, "next.bin")?;
+    let path = rollbackable_next_image(&kernel.image, "next.bin")?;
+    wait_formed(pair, log, Duration::from_secs(60))?;
     let started = Instant::now();
-    let (ok, output) = dpuctl(pair, log, &format!("update {}", path.display()))?;
+    let (ok, output, ping) = dpuctl_under_ping(pair, log, &format!("update {}", path.display()))?;
     let seconds = started.elapsed().as_secs_f64();
     if !ok {
         bail!("dpuctl update failed");
@@ -677,22 +890,146 @@ fn update_both(pair: &Pair, options: &BuildOptions, log: &mut String) -> Result<
             bail!("no line '{line}'");
         }
     }
-    // The seeds' first scenario: both take the new image, one reboot each (after power-on).
-    let reboots: Vec<usize> = (0..2).map(|index| boots(pair, index) - 1).collect();
+    let lost = check_traffic(&ping, "rolling update", 1, log)?;
+    let after_update = reboots(pair);
     log.push_str(&format!(
-        "rolling update of both: {seconds:.1} s, reboots dpu1 {} dpu2 {}\n",
-        reboots[0], reboots[1]
+        "rolling update of both: {seconds:.1} s, {lost} ms of pings lost, reboots dpu1 {} dpu2 {}\n",
+        after_update[0], after_update[1]
     ));
     println!(
-        "     rolling update: {seconds:.1} s; reboots dpu1 {}, dpu2 {}",
-        reboots[0], reboots[1]
+        "     rolling update: {seconds:.1} s, {lost} ms of pings lost; reboots dpu1 {}, dpu2 {}",
+        after_update[0], after_update[1]
     );
-    if reboots != [1, 1] {
-        bail!("expected one reboot per DPU, counted {reboots:?}");
+    if after_update != [1, 1] {
+        bail!("expected one reboot per DPU, counted {after_update:?}");
     }
     let (_, status) = dpuctl(pair, log, "status")?;
     if status.matches("0.2.0+2 committed*").count() != 2 {
         bail!("dpuctl status does not show 0.2.0+2 committed on both");
+    }
+
+    // "Both DPUs boot correctly, the host OS does not": the host's lifecycle manager rolls both
+    // back.
+    let (ok, output, ping) = dpuctl_under_ping(pair, log, "rollback")?;
+    if !ok {
+        bail!("dpuctl rollback failed");
+    }
+    for dpu in &pair.dpus {
+        let line = format!(
+            "{} (mgmt {}): rolled back 0.2.0+2 -> 0.1.0+1, committed",
+            dpu.spec.alias, dpu.spec.address
+        );
+        if !output.contains(&line) {
+            bail!("no line '{line}'");
+        }
+    }
+    let lost = check_traffic(&ping, "rollback of both", 1, log)?;
+    let after_rollback = reboots(pair);
+    println!(
+        "     rollback of both: {lost} ms of pings lost; reboots dpu1 {}, dpu2 {} in all",
+        after_rollback[0], after_rollback[1]
+    );
+    if after_rollback != [2, 2] {
+        bail!("expected two reboots per DPU in all, counted {after_rollback:?}");
+    }
+    let (ok, status) = dpuctl(pair, log, "status")?;
+    if !ok || status.matches("0.1.0+1 committed*").count() != 2 {
+        bail!("dpuctl status does not show both healthy on 0.1.0+1 committed");
+    }
+    Ok(())
+}
+
+/// Waits until `dpuctl status` fails with a row saying the DPU differs from its peer; the
+/// output.
+fn wait_difference_reported(pair: &Pair, log: &mut String) -> Result<String> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (ok, output) = pair.dpuctl("status")?;
+        if !ok && output.contains("differs from its peer") {
+            log.push_str(&format!("$ dpuctl status   (exit non-zero)\n{output}"));
+            return Ok(output);
+        }
+        if Instant::now() >= deadline {
+            log.push_str(&output);
+            bail!("dpuctl status did not report the firmware difference within 15 s");
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// The seeds' "one DPU boots an earlier version than the other": dpu2 (the standby) takes
+/// 0.2.0+2 and the active role; dpu1's trial of it fails its health check and falls back on
+/// its own. dpuctl names dpu1 and fails, and reports the difference, as does `status`. Then
+/// "and the host does not boot correctly": `dpuctl rollback dpu2` hands the role back to dpu1
+/// and matches them on 0.1.0+1. Two reboots each; at most two failovers' loss under the ping.
+fn update_second_fails(pair: &Pair, options: &BuildOptions, log: &mut String) -> Result<()> {
+    let kernel = image::build_kernel_variant(options, &["test-health-fail-marked"])?;
+    let path = rollbackable_next_image(&kernel, "health-fail-marked.bin")?;
+    let roles = wait_formed(pair, log, Duration::from_secs(60))?;
+    if roles[0] != "active" {
+        let (ok, _) = dpuctl(pair, log, "failover --to dpu1")?;
+        if !ok {
+            bail!("could not make dpu1 the active DPU to start from");
+        }
+    }
+    let ping = PingStream::start(pair)?;
+    ping.wait_replies(50, Duration::from_secs(10))?;
+    let (ok, output) = dpuctl(pair, log, &format!("update {}", path.display()))?;
+    let (first, second) = (&pair.dpus[1].spec, &pair.dpus[0].spec);
+    if ok {
+        bail!("dpuctl update exited 0 though dpu1's trial fell back");
+    }
+    let expected = [
+        format!(
+            "{} (mgmt {}): updated 0.1.0+1 -> 0.2.0+2, committed; active now",
+            first.alias, first.address
+        ),
+        format!(
+            "{} (mgmt {}): FAILED: booted 0.1.0+1 instead of 0.2.0+2",
+            second.alias, second.address
+        ),
+        format!("result: FAILED on {}", second.alias),
+        "warning: the DPUs run different firmware: dpu1 0.1.0+1, dpu2 0.2.0+2".to_string(),
+    ];
+    if let Some(missing) = expected.iter().find(|line| !output.contains(line.as_str())) {
+        bail!("no line '{missing}'");
+    }
+    let status = wait_difference_reported(pair, log)?;
+    if !status.contains("dpu2 runs firmware 0.2.0+2, dpu1 0.1.0+1") {
+        bail!("the difference reported does not name both DPUs and versions");
+    }
+    let after_update = reboots(pair);
+    println!(
+        "     dpu1 falls back: reboots dpu1 {}, dpu2 {}; the difference is reported",
+        after_update[0], after_update[1]
+    );
+    if after_update != [2, 1] {
+        bail!("expected reboots dpu1 2 (trial, fallback) and dpu2 1, counted {after_update:?}");
+    }
+
+    let (ok, output) = dpuctl(pair, log, "rollback dpu2")?;
+    if !ok
+        || !output.contains(&format!(
+            "dpu2 (mgmt {}): rolled back 0.2.0+2 -> 0.1.0+1, committed; before its reboot dpu1: active now",
+            first.address
+        ))
+        || !output.contains("dpu1 (mgmt 169.254.10.11): not asked, running 0.1.0+1")
+    {
+        bail!("dpuctl rollback dpu2 did not hand the role to dpu1 and roll dpu2 back");
+    }
+    ping.wait_replies(100, Duration::from_secs(10))?;
+    let lost = check_traffic(&ping.stop()?, "update and rollback", 2, log)?;
+    let in_all = reboots(pair);
+    println!(
+        "     dpu2 rolled back to match: reboots dpu1 {}, dpu2 {} in all; {lost} ms of pings lost",
+        in_all[0], in_all[1]
+    );
+    if in_all != [2, 2] {
+        bail!("expected two reboots per DPU in all, counted {in_all:?}");
+    }
+    let (ok, status) = dpuctl(pair, log, "status")?;
+    if !ok || status.matches("0.1.0+1 committed*").count() != 2 {
+        bail!("dpuctl status does not show both healthy on 0.1.0+1 committed");
     }
     Ok(())
 }
@@ -959,6 +1296,23 @@ mod tests {
         assert_eq!(count.transmitted, 3);
         assert_eq!(count.received_sequences, vec![1, 3]);
         assert_eq!(count.duplicates, 1);
+    }
+
+    #[test]
+    fn outages_are_the_runs_of_missing_replies_before_the_last() {
+        let count = PingCount {
+            transmitted: 12,
+            received_sequences: vec![1, 2, 5, 6, 7, 9, 10],
+            duplicates: 0,
+        };
+        // 3-4 and 8 lost; 11-12 were on their way when the ping stopped.
+        assert_eq!(outages(&count), vec![(3, 2), (8, 1)]);
+        let mut log = String::new();
+        assert!(check_traffic("", "nothing", 0, &mut log).is_ok());
+        let two = "64 bytes from x: icmp_seq=1 ttl=1\n64 bytes from x: icmp_seq=3 ttl=1\n\
+                   64 bytes from x: icmp_seq=5 ttl=1\n";
+        assert_eq!(check_traffic(two, "two", 2, &mut log).unwrap(), 20);
+        assert!(check_traffic(two, "one", 1, &mut log).is_err());
     }
 
     #[test]

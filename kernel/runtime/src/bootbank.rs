@@ -24,8 +24,9 @@
 //!   bank is committed. [`poll`] runs one bounded step of it per loop pass.
 //!
 //! Test-only behaviours come from build features, never from shipping code paths:
-//! `test-health-fail` fails the health check, `test-hang` hangs before jumpstart, `test-panic`
-//! panics one second into a trial's health window.
+//! `test-health-fail` fails the health check, `test-health-fail-marked` fails it only on a DPU
+//! whose command line has the word `test.health=fail` (one DPU of a pair), `test-hang` hangs
+//! before jumpstart, `test-panic` panics one second into a trial's health window.
 
 use crate::arch::aarch64::{psci, timer};
 use crate::board::Board;
@@ -82,8 +83,18 @@ static STATE: ThreadMutex<BootBanks> = ThreadMutex::ranked(
 /// path, so a committed boot does not take the lock on every pass.
 static DECIDED: AtomicBool = AtomicBool::new(false);
 
+/// A `test-health-fail-marked` build on a DPU whose command line asks for the failure.
+static FAIL_MARKED: AtomicBool = AtomicBool::new(false);
+
 /// Reads the boot state from flash1 and prints the boot report line.
 pub fn init(board: &Board) {
+    if cfg!(feature = "test-health-fail-marked") {
+        let marked = board
+            .bootargs
+            .split_ascii_whitespace()
+            .any(|word| word == "test.health=fail");
+        FAIL_MARKED.store(marked, Ordering::Relaxed);
+    }
     let Some(region) = board.flash.get(1).copied() else {
         DECIDED.store(true, Ordering::Relaxed);
         println!("boot: direct boot (no flash1 in the device tree)");
@@ -278,7 +289,7 @@ fn decide(state: &mut BootBanks, now: u64, signals: Signals) -> Decision {
         DECIDED.store(true, Ordering::Relaxed);
         return Decision::Pending;
     };
-    let verdict = if cfg!(feature = "test-health-fail") {
+    let verdict = if cfg!(feature = "test-health-fail") || FAIL_MARKED.load(Ordering::Relaxed) {
         Err(FailCause::TestBuild)
     } else {
         match jumpstart.sample(now, signals) {
