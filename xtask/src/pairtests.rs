@@ -1073,6 +1073,27 @@ fn update_health_fail(pair: &Pair, options: &BuildOptions, log: &mut String) -> 
             other_dpu.alias
         );
     }
+    // Left as it was also means its next boot: the image staged there is withdrawn.
+    if !output.contains(&format!(
+        "{untouched} (stopped at {}, which failed); the staged image withdrawn",
+        first_dpu.alias
+    )) {
+        bail!(
+            "{} not reported with its staged image withdrawn",
+            other_dpu.alias
+        );
+    }
+    let (_, status) = dpuctl(pair, log, "status")?;
+    let row = status
+        .lines()
+        .find(|line| line.starts_with(&format!("{} ", other_dpu.alias)))
+        .with_context(|| format!("no status row for {}", other_dpu.alias))?;
+    if row.contains('>') {
+        bail!(
+            "{} still has an image staged for its next boot: {row}",
+            other_dpu.alias
+        );
+    }
     // The trial's boot and the fallback's: two reboots on the first DPU, none on the other.
     let reboots = (boots(pair, first) - 1, boots(pair, other) - 1);
     log.push_str(&format!(

@@ -42,6 +42,8 @@ pub enum ControlError {
     NotStaging,
     /// The staged image does not fit in a bank.
     TooLarge,
+    /// No image waits as the next boot's trial (nothing to unstage).
+    NothingStaged,
     /// The staged image failed verification; the bank is now Bad with this reason.
     Verify(VerifyError),
 }
@@ -57,6 +59,9 @@ impl core::fmt::Display for ControlError {
             ControlError::NotTrial => f.write_str("the running bank is not on trial"),
             ControlError::NotStaging => f.write_str("no image is being staged into that bank"),
             ControlError::TooLarge => f.write_str("the image does not fit in a bank"),
+            ControlError::NothingStaged => {
+                f.write_str("no image is staged as the next boot's trial")
+            }
             ControlError::Verify(error) => write!(f, "verification failed: {error}"),
         }
     }
@@ -794,6 +799,33 @@ impl<F: Flash> BootControl<F> {
         let mut next = self.records.current;
         next.rollback_requested = true;
         self.persist(&next)
+    }
+
+    /// Withdraws an image staged as the next boot's trial before it ever booted (the other
+    /// DPUs of an update failed): the running committed bank is preferred again, and the
+    /// staged bank is marked Bad for "rollback requested", exactly as dpuboot marks a staged
+    /// trial when it consumes a rollback request. That reason's code is one every dpuboot
+    /// already decodes (dpuboot is not updated with the banks). One write; the withdrawn
+    /// bank's information as it was.
+    pub fn unstage(&mut self, running: Bank) -> Result<BankInfo, ControlError> {
+        let record = &self.records.current;
+        let staged = running.other();
+        if record.bank(running).state != BankState::Good {
+            return Err(ControlError::NotCommitted);
+        }
+        if record.active != staged || record.bank(staged).state != BankState::Trial {
+            return Err(ControlError::NothingStaged);
+        }
+        let withdrawn = *record.bank(staged);
+        let mut next = *record;
+        next.active = running;
+        let info = next.bank_mut(staged);
+        info.state = BankState::Bad;
+        info.reason = FailureReason::RollbackRequested;
+        info.stage = Stage::Staging;
+        info.tries_left = 0;
+        self.persist(&next)?;
+        Ok(withdrawn)
     }
 
     /// Sets the tries a newly activated trial gets (at least 1).

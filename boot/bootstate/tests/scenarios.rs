@@ -347,3 +347,48 @@ fn staging_needs_a_committed_running_bank() {
     );
     assert_eq!(control.commit(Bank::A), Err(ControlError::NotTrial));
 }
+
+/// An update other DPUs failed: the image staged here is withdrawn before it boots. The next
+/// boot runs the committed bank as if nothing was staged, in one record write; a second
+/// unstage finds nothing; a trial already running cannot be unstaged.
+#[test]
+fn unstaging_withdraws_a_staged_trial_before_it_boots() {
+    let mut control = boot(provisioned(1));
+    assert_eq!(
+        control.unstage(Bank::A).err(),
+        Some(ControlError::NothingStaged)
+    );
+    stage(&mut control, Bank::A, &image(2, 1, 3000));
+    assert_eq!(control.record().active, Bank::B);
+    let (withdrawn, count) = writes(&mut control, |c| c.unstage(Bank::A).unwrap());
+    assert_eq!(
+        (withdrawn.state, withdrawn.version.major),
+        (BankState::Trial, 2)
+    );
+    assert_eq!(count, 3, "one record write");
+    let staged = control.record().bank(Bank::B);
+    assert_eq!(
+        (staged.state, staged.reason, control.record().active),
+        (BankState::Bad, FailureReason::RollbackRequested, Bank::A)
+    );
+    assert_eq!(
+        control.unstage(Bank::A).err(),
+        Some(ControlError::NothingStaged)
+    );
+    let mut control = boot(control.into_flash());
+    let (decision, count) = writes(&mut control, dpuboot);
+    assert_eq!(booted(decision), (Bank::A, false));
+    assert_eq!(
+        count, 0,
+        "the next boot runs bank A as before and writes nothing"
+    );
+
+    // Staged again and booted: a running trial is not "staged", and it is not committed.
+    stage(&mut control, Bank::A, &image(2, 1, 3000));
+    let mut control = boot(control.into_flash());
+    assert_eq!(booted(dpuboot(&mut control)), (Bank::B, true));
+    assert_eq!(
+        control.unstage(Bank::B).err(),
+        Some(ControlError::NotCommitted)
+    );
+}

@@ -449,6 +449,28 @@ fn route(
                 json!({"rollback_requested": true, "detail": "the other bank boots next"}),
             )
         }
+        ("POST", "/v1/firmware:unstage") => {
+            let state = &mut states[index];
+            match state.staged.take() {
+                Some(bank) => {
+                    state.banks[bank].state = "bad";
+                    (
+                        200,
+                        json!({"unstaged": true, "slot": letter(bank),
+                               "version": state.banks[bank].version,
+                               "detail": "the next boot runs the running bank again"}),
+                    )
+                }
+                None => (
+                    409,
+                    problem(
+                        409,
+                        "nothing_staged",
+                        "no image is staged for the next boot",
+                    ),
+                ),
+            }
+        }
         ("POST", "/v1/ha:failover") => {
             if states[index].role != "active" {
                 return (

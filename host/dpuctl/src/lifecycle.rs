@@ -315,6 +315,13 @@ fn preflight(dpus: &[Dpu], out: &Out) -> Option<Vec<Standing>> {
     None
 }
 
+/// What [`activate_all`] did: each DPU's verdict, and the DPUs it never rebooted because it
+/// stopped before them (their staged image is still there).
+struct Activation {
+    verdicts: Vec<Verdict>,
+    not_reached: Vec<usize>,
+}
+
 /// Activates what is staged (or rolled back to) on every DPU, one at a time, standby first,
 /// failing over to each updated standby before the next; `expected[i]` the version DPU i must
 /// boot. Stops at the first failure.
@@ -325,19 +332,21 @@ fn activate_all(
     verb: &str,
     timing: &Timing,
     out: &Out,
-) -> Vec<Verdict> {
+) -> Activation {
     let ha = standings.iter().any(|standing| standing.role != "disabled");
     let order = activation_order(standings);
     let mut verdicts: Vec<Option<Verdict>> = vec![None; dpus.len()];
+    let mut not_reached = Vec::new();
     for (position, &index) in order.iter().enumerate() {
         let dpu = &dpus[index];
         let before = &standings[index];
         if let Err(error) = reboot_and_commit(dpu, before, &expected[index], timing, out) {
             verdicts[index] = Some(Err(error));
+            not_reached.extend_from_slice(&order[position + 1..]);
             for &other in &order[position + 1..] {
                 verdicts[other] = Some(Ok(format!(
-                    "left as it was, running {} ({} stopped at {})",
-                    standings[other].version, verb, dpu.alias
+                    "left as it was, running {} (stopped at {}, which failed)",
+                    standings[other].version, dpu.alias
                 )));
             }
             break;
@@ -358,6 +367,7 @@ fn activate_all(
                     Ok(text) => line.push_str(&format!("; {text}")),
                     Err(error) => {
                         verdicts[index] = Some(Err(format!("{line}, but {error}")));
+                        not_reached.extend_from_slice(&order[position + 1..]);
                         for &other in &order[position + 1..] {
                             verdicts[other] = Some(Ok(format!(
                                 "left as it was, running {} (the failover to {} failed)",
@@ -371,10 +381,31 @@ fn activate_all(
         }
         verdicts[index] = Some(Ok(line));
     }
-    verdicts
-        .into_iter()
-        .map(|verdict| verdict.unwrap_or_else(|| Err("not reached".into())))
-        .collect()
+    Activation {
+        verdicts: verdicts
+            .into_iter()
+            .map(|verdict| verdict.unwrap_or_else(|| Err("not reached".into())))
+            .collect(),
+        not_reached,
+    }
+}
+
+/// Withdraws the image staged on a DPU an update stopped before (`POST
+/// /v1/firmware:unstage`), so that DPU's next boot runs what it runs now: its verdict,
+/// amended. A DPU whose staged image stays is a failure: its next boot would run it.
+fn withdraw(dpu: &Dpu, verdict: Verdict, out: &Out) -> Verdict {
+    out.progress(&dpu.label(), "withdrawing the staged image");
+    match dpu.post_json("/v1/firmware:unstage", None) {
+        Ok(_) => verdict.map(|line| format!("{line}; the staged image withdrawn")),
+        Err(error) => {
+            let line = match verdict {
+                Ok(line) | Err(line) => line,
+            };
+            Err(format!(
+                "{line}; but the staged image was not withdrawn ({error}): its next boot runs it"
+            ))
+        }
+    }
 }
 
 /// `dpuctl update IMAGE`; true when every DPU ends on the new image, committed.
@@ -407,18 +438,30 @@ pub fn update(dpus: &[Dpu], image: &[u8], timing: &Timing, out: &Out) -> bool {
         let verdicts: Vec<Verdict> = staged
             .into_iter()
             .zip(&standings)
-            .map(|(result, standing)| match result {
-                Ok(version) => Ok(format!(
-                    "staged {version} but not activated (another DPU failed); still running {}",
-                    standing.version
-                )),
+            .zip(dpus)
+            .map(|((result, standing), dpu)| match result {
+                Ok(version) => withdraw(
+                    dpu,
+                    Ok(format!(
+                        "staged {version} but not activated (another DPU failed); still running {}",
+                        standing.version
+                    )),
+                    out,
+                ),
                 Err(error) => Err(error),
             })
             .collect();
         return report(dpus, &verdicts, out);
     }
     let expected: Vec<String> = staged.into_iter().flatten().collect();
-    let verdicts = activate_all(dpus, &standings, &expected, "updated", timing, out);
+    let Activation {
+        mut verdicts,
+        not_reached,
+    } = activate_all(dpus, &standings, &expected, "updated", timing, out);
+    for index in not_reached {
+        let verdict = std::mem::replace(&mut verdicts[index], Ok(String::new()));
+        verdicts[index] = withdraw(&dpus[index], verdict, out);
+    }
     let ok = report(dpus, &verdicts, out);
     if !ok {
         warn_if_versions_differ(dpus, out);
@@ -513,6 +556,7 @@ pub fn rollback(dpus: &[Dpu], only: &[String], timing: &Timing, out: &Out) -> bo
             out,
         );
         let mut verdict = result
+            .verdicts
             .into_iter()
             .next()
             .unwrap_or(Err("not reached".into()));

@@ -157,11 +157,16 @@ fn one_dpu_failing_its_upload_is_named_and_neither_dpu_reboots() {
     );
     assert!(out.lines().contains(&label2), "{:?}", out.lines());
     assert!(
-        has_line(&out, "dpu1 (mgmt", "not activated"),
+        has_line(
+            &out,
+            "dpu1 (mgmt",
+            "not activated (another DPU failed); still running 0.1.0+1; the staged image withdrawn"
+        ),
         "{:?}",
         out.lines()
     );
     assert_eq!(out.lines().last().unwrap(), "result: FAILED on dpu2");
+    assert_eq!(fleet.with(0, |state| state.staged), None);
     let reboots: Vec<String> = fleet
         .actions()
         .into_iter()
@@ -188,11 +193,17 @@ fn a_trial_that_rolls_back_stops_the_update_before_the_other_dpu() {
         "{:?}",
         out.lines()
     );
-    assert!(has_line(
-        &out,
-        "dpu1 (mgmt",
-        "left as it was, running 0.1.0+1"
-    ));
+    assert!(
+        has_line(
+            &out,
+            "dpu1 (mgmt",
+            "left as it was, running 0.1.0+1 (stopped at dpu2, which failed); the staged image withdrawn"
+        ),
+        "{:?}",
+        out.lines()
+    );
+    // Its next boot runs what it runs now.
+    assert_eq!(fleet.with(0, |state| state.staged), None);
     assert!(
         !fleet
             .actions()

@@ -21,7 +21,8 @@ use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use dpu_mgmt::api::backend::{
     ApiUpload, ApplyError, Backend, BankView, ConfigRefusal, FdbFilter, FdbPage, FirmwareView,
     HttpStats, LogLine, LoopStats, NicCounters, PortState, RebootKind, RollbackRefusal,
-    SwitchSummary, SystemInfo, TaskInfo, TaskState, UploadFailure, UploadRefusal,
+    SwitchSummary, SystemInfo, TaskInfo, TaskState, UnstageRefusal, Unstaged, UploadFailure,
+    UploadRefusal,
 };
 use dpu_mgmt::api::lines::LineRing;
 use dpu_switch::table::Entry;
@@ -468,6 +469,21 @@ impl Backend for KernelBackend<'_> {
             crate::bootbank::RollbackRefused::Forbidden => RollbackRefusal::Forbidden,
             crate::bootbank::RollbackRefused::Flash => RollbackRefusal::Flash,
         })
+    }
+
+    fn unstage(&mut self) -> Result<Unstaged, UnstageRefusal> {
+        use crate::bootbank::UnstageRefused;
+        crate::bootbank::unstage_checked()
+            .map(|(bank, version)| Unstaged {
+                slot: bank_letter(bank),
+                version: words(version),
+            })
+            .map_err(|refused| match refused {
+                UnstageRefused::NoBanks => UnstageRefusal::NoBanks,
+                UnstageRefused::RunningTrial => UnstageRefusal::RunningTrial,
+                UnstageRefused::NothingStaged => UnstageRefusal::NothingStaged,
+                UnstageRefused::Flash => UnstageRefusal::Flash,
+            })
     }
 
     fn upload_start(&mut self, length: u32) -> Result<u32, UploadRefusal> {

@@ -489,5 +489,55 @@ pub(crate) fn request_rollback_checked() -> Result<(), RollbackRefused> {
         .map_err(|_| RollbackRefused::Flash)
 }
 
+/// Why an unstage was refused (nothing written).
+#[derive(Clone, Copy)]
+pub(crate) enum UnstageRefused {
+    /// Direct boot: no banks.
+    NoBanks,
+    /// The running bank is a trial: an image staged now is what runs.
+    RunningTrial,
+    /// No image waits as the next boot's trial.
+    NothingStaged,
+    /// Writing the record failed.
+    Flash,
+}
+
+/// `unstage` and `POST /v1/firmware:unstage`: withdraws the image staged as the next boot's
+/// trial (an update the other DPUs failed), so the next boot runs the running bank again. The
+/// withdrawn bank and its image's version. Prints nothing (the callers say it).
+pub(crate) fn unstage_checked() -> Result<(Bank, bootstate::record::Version), UnstageRefused> {
+    let mut state = STATE.lock();
+    let running = match state.running {
+        Running::Bank { bank, trial: false } => bank,
+        Running::Bank { trial: true, .. } => return Err(UnstageRefused::RunningTrial),
+        Running::Direct => return Err(UnstageRefused::NoBanks),
+    };
+    let control = state.control.as_mut().ok_or(UnstageRefused::NoBanks)?;
+    match control.unstage(running) {
+        Ok(withdrawn) => Ok((running.other(), withdrawn.version)),
+        Err(ControlError::NothingStaged) => Err(UnstageRefused::NothingStaged),
+        Err(ControlError::NotCommitted) => Err(UnstageRefused::RunningTrial),
+        Err(_) => Err(UnstageRefused::Flash),
+    }
+}
+
+/// The console's `unstage`.
+pub fn unstage() {
+    match unstage_checked() {
+        Ok((bank, version)) => println!(
+            "unstaged: bank {} ({}) will not boot; the next boot runs the running bank again",
+            bank, version
+        ),
+        Err(UnstageRefused::NoBanks) => println!("error: direct boot; there are no banks"),
+        Err(UnstageRefused::RunningTrial) => {
+            println!("error: the running bank is a trial; nothing staged is waiting")
+        }
+        Err(UnstageRefused::NothingStaged) => {
+            println!("error: no image is staged for the next boot")
+        }
+        Err(UnstageRefused::Flash) => println!("error: writing the boot state failed"),
+    }
+}
+
 pub mod console_update;
 pub mod update;

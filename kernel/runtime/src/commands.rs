@@ -262,6 +262,7 @@ fn execute(
         Command::BootHealth(window) => crate::bootbank::configure(Setting::HealthWindow(window)),
         Command::Watchdog(timeout) => crate::watchdog::command(timeout),
         Command::Rollback => crate::bootbank::request_rollback(),
+        Command::Unstage => crate::bootbank::unstage(),
         Command::Update { length } => *update = console_update::start(length),
         Command::PowerOff => {
             let counters = editor.counters();

@@ -50,6 +50,8 @@ pub enum Command<'a> {
     Boot,
     /// Ask dpuboot to roll back to the other bank at the next boot.
     Rollback,
+    /// Withdraw the image staged as the next boot's trial (the running bank boots again).
+    Unstage,
     /// Set the number of tries a new trial image gets (1..=15).
     BootTries(u8),
     /// Set dpuboot's Shift+R window in milliseconds (0 = off).
@@ -355,6 +357,11 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
         "roll back to the other bank at the next boot",
     ),
     (
+        "unstage",
+        "",
+        "withdraw the image staged for the next boot (it boots the running bank again)",
+    ),
+    (
         "update",
         "<length>",
         "receive a signed image over the console (cargo xtask flash)",
@@ -513,6 +520,7 @@ impl<'a> Command<'a> {
                 _ => Err(usage("boot")),
             },
             "rollback" => no_arguments(Command::Rollback, "rollback"),
+            "unstage" => no_arguments(Command::Unstage, "unstage"),
             "watchdog" => match (first, second) {
                 (None, _) => Ok(Command::Watchdog(None)),
                 (Some(milliseconds), None) => milliseconds
@@ -614,6 +622,8 @@ mod tests {
             assert!(Command::parse(bad).is_err(), "{bad}");
         }
         assert_eq!(Command::parse("rollback"), Ok(Command::Rollback));
+        assert_eq!(Command::parse("unstage"), Ok(Command::Unstage));
+        assert!(Command::parse("unstage now").is_err());
         assert_eq!(
             Command::parse("update 225000"),
             Ok(Command::Update { length: 225_000 })

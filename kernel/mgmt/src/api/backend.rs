@@ -306,6 +306,28 @@ pub enum RollbackRefusal {
     Flash,
 }
 
+/// Why an unstage was refused (nothing written).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnstageRefusal {
+    /// Direct boot: there are no banks.
+    NoBanks,
+    /// The running bank is a trial: nothing staged waits behind it.
+    RunningTrial,
+    /// No image is staged as the next boot's trial.
+    NothingStaged,
+    /// Writing the record failed.
+    Flash,
+}
+
+/// What an unstage withdrew.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unstaged {
+    /// `A` or `B`.
+    pub slot: char,
+    /// The withdrawn image's version (`0.2.0+2`).
+    pub version: String<24>,
+}
+
 /// Why a switch config change was refused (nothing changed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ApplyError {
@@ -367,6 +389,8 @@ pub trait Backend {
     fn firmware(&self) -> Option<FirmwareView>;
     /// Asks dpuboot to boot the other bank next time.
     fn rollback(&mut self) -> Result<(), RollbackRefusal>;
+    /// Withdraws the image staged as the next boot's trial (the running bank boots again).
+    fn unstage(&mut self) -> Result<Unstaged, UnstageRefusal>;
     /// Starts an upload of `length` bytes into the inactive bank; returns the task id.
     fn upload_start(&mut self, length: u32) -> Result<u32, UploadRefusal>;
     /// Offers body bytes; returns how many were taken (fewer when the session needs a pass

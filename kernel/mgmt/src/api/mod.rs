@@ -29,7 +29,10 @@ use dpu_switch::{EntryKind, FdbError, MacAddress, PortId, Problem, SwitchConfig,
 use heapless::String;
 use serde::Deserialize;
 
-use backend::{ApplyError, ConfigRefusal, FdbFilter, RebootKind, RollbackRefusal, UploadRefusal};
+use backend::{
+    ApplyError, ConfigRefusal, FdbFilter, RebootKind, RollbackRefusal, UnstageRefusal,
+    UploadRefusal,
+};
 use out::Out;
 
 /// `Content-Type` of JSON bodies.
@@ -154,6 +157,8 @@ pub mod code {
     pub const NO_BOOT_BANKS: &str = "no_boot_banks";
     /// The other bank may not be booted (state, anti-rollback floor).
     pub const ROLLBACK_FORBIDDEN: &str = "rollback_forbidden";
+    /// No image is staged as the next boot's trial.
+    pub const NOTHING_STAGED: &str = "nothing_staged";
     /// An upload without `Content-Length`.
     pub const LENGTH_REQUIRED: &str = "length_required";
     /// The image is larger than a bank (gNOI's name).
@@ -679,7 +684,53 @@ fn write<B: Backend + ?Sized>(
                 "writing the rollback request to flash failed",
             ),
         },
+        Resource::Unstage => unstage(backend, buffer),
         _ => problem(buffer, 404, code::NOT_FOUND, "no such resource"),
+    }
+}
+
+/// `POST /v1/firmware:unstage`: 200 with the bank and version withdrawn.
+fn unstage<B: Backend + ?Sized>(backend: &mut B, buffer: &mut [u8]) -> Reply {
+    match backend.unstage() {
+        Ok(unstaged) => {
+            let mut out = Out::new(buffer);
+            let mut slot = [0u8; 4];
+            let written = out
+                .text("{\"unstaged\":true,\"slot\":")
+                .and_then(|()| out.string(unstaged.slot.encode_utf8(&mut slot)))
+                .and_then(|()| out.text(",\"version\":"))
+                .and_then(|()| out.string(&unstaged.version))
+                .and_then(|()| {
+                    out.text(",\"detail\":\"the next boot runs the running bank again\"}")
+                });
+            // The body is under 100 bytes; every buffer holds it (as `written` assumes).
+            let length = if written.is_ok() { out.len() } else { 0 };
+            Reply::json(200, Content::Ready(length))
+        }
+        Err(UnstageRefusal::NoBanks) => problem(
+            buffer,
+            409,
+            code::NO_BOOT_BANKS,
+            "direct boot: there are no boot banks",
+        ),
+        Err(UnstageRefusal::RunningTrial) => problem(
+            buffer,
+            409,
+            code::NOT_COMMITTED,
+            "the running bank is a trial: no staged image waits behind it",
+        ),
+        Err(UnstageRefusal::NothingStaged) => problem(
+            buffer,
+            409,
+            code::NOTHING_STAGED,
+            "no image is staged for the next boot",
+        ),
+        Err(UnstageRefusal::Flash) => problem(
+            buffer,
+            507,
+            code::STORAGE_FAILED,
+            "writing the boot state to flash failed",
+        ),
     }
 }
 

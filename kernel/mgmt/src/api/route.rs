@@ -42,6 +42,8 @@ pub enum Resource {
     Upload,
     /// `/v1/firmware:rollback`.
     Rollback,
+    /// `/v1/firmware:unstage`.
+    Unstage,
     /// `/v1/tasks/{id}`; `None` for an id that is not a number (404).
     Task(Option<u32>),
     /// `/v1/logs`.
@@ -123,6 +125,7 @@ pub fn resource(path: &str) -> Option<Resource> {
         ("firmware", None, None) => Resource::Firmware,
         ("firmware:upload", None, None) => Resource::Upload,
         ("firmware:rollback", None, None) => Resource::Rollback,
+        ("firmware:unstage", None, None) => Resource::Unstage,
         ("tasks", Some(id), None) if !id.is_empty() => Resource::Task(decimal(id)),
         ("logs", None, None) => Resource::Logs,
         ("openapi", None, None) => Resource::OpenApi,
@@ -186,6 +189,7 @@ impl Resource {
             | Self::FdbFlush
             | Self::Upload
             | Self::Rollback
+            | Self::Unstage
             | Self::HaFailover => "POST",
             Self::System
             | Self::Ports
@@ -279,6 +283,7 @@ mod tests {
             ("/v1/firmware", Some(Resource::Firmware)),
             ("/v1/firmware:upload", Some(Resource::Upload)),
             ("/v1/firmware:rollback", Some(Resource::Rollback)),
+            ("/v1/firmware:unstage", Some(Resource::Unstage)),
             ("/v1/tasks/7", Some(Resource::Task(Some(7)))),
             ("/v1/tasks/x", Some(Resource::Task(None))),
             ("/v1/tasks/+7", Some(Resource::Task(None))),

@@ -25,6 +25,7 @@ struct Fake {
     accept_per_feed: usize,
     fail_at: Option<u32>,
     rollback: Result<(), RollbackRefusal>,
+    unstage: Result<(), UnstageRefusal>,
     banks: bool,
     logs: Vec<(u64, String)>,
     api_upload: Option<ApiUpload>,
@@ -58,6 +59,7 @@ impl Fake {
             accept_per_feed: 1000,
             fail_at: None,
             rollback: Ok(()),
+            unstage: Ok(()),
             banks: true,
             api_upload: None,
             api_refused: None,
@@ -240,6 +242,12 @@ impl Backend for Fake {
     }
     fn rollback(&mut self) -> Result<(), RollbackRefusal> {
         self.rollback
+    }
+    fn unstage(&mut self) -> Result<Unstaged, UnstageRefusal> {
+        self.unstage.map(|()| Unstaged {
+            slot: 'B',
+            version: heapless::String::try_from("0.2.0+2").unwrap(),
+        })
     }
     fn upload_start(&mut self, length: u32) -> Result<u32, UploadRefusal> {
         if self.upload.is_some() {
@@ -945,6 +953,33 @@ fn system_firmware_and_actions() {
     let (status, _, text) = run(&mut fake, &rollback, BUFFER);
     assert_eq!(status, 409);
     assert!(text.contains("rollback_forbidden"));
+}
+
+#[test]
+fn unstage_names_the_bank_withdrawn_or_says_why_not() {
+    let mut fake = Fake::new();
+    let unstage = request(Method::Post, "/v1/firmware:unstage", Role::Operator, b"");
+    let (status, _, text) = run(&mut fake, &unstage, BUFFER);
+    assert_eq!(status, 200, "{text}");
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(json["unstaged"], true);
+    assert_eq!(json["slot"], "B");
+    assert_eq!(json["version"], "0.2.0+2");
+    for (refusal, status, code) in [
+        (UnstageRefusal::NothingStaged, 409, "nothing_staged"),
+        (UnstageRefusal::RunningTrial, 409, "not_committed"),
+        (UnstageRefusal::NoBanks, 409, "no_boot_banks"),
+        (UnstageRefusal::Flash, 507, "storage_failed"),
+    ] {
+        fake.unstage = Err(refusal);
+        let (seen, _, text) = run(&mut fake, &unstage, BUFFER);
+        assert_eq!(seen, status, "{text}");
+        assert!(text.contains(code), "{text}");
+    }
+    let read_only = request(Method::Post, "/v1/firmware:unstage", Role::ReadOnly, b"");
+    assert_eq!(run(&mut fake, &read_only, BUFFER).0, 403);
+    let get = request(Method::Get, "/v1/firmware:unstage", Role::Operator, b"");
+    assert_eq!(run(&mut fake, &get, BUFFER).0, 405);
 }
 
 #[test]
