@@ -1195,9 +1195,88 @@ pub fn run_all(
     Ok((passed, failed, skipped))
 }
 
-/// `cargo xtask bench pair [--runs N]`: N failovers per trigger on one pair (each run fails
-/// over from whichever DPU is active then), a table of pings lost x 10 ms (median, max).
+/// One run of an operation: seconds, pings lost (ms), outages.
+type OperationFigures = (f64, u32, usize);
+
+/// `cargo xtask bench pair --update [--runs N]`: N rounds of a rolling `dpuctl update` to
+/// 0.2.0+2 and a `dpuctl rollback` to 0.1.0+1 on one pair under a 10 ms ping; per operation
+/// its time, the pings lost (ms) and the outages (failovers) they came in, median and max.
+fn bench_update(options: &BuildOptions, runs: usize) -> Result<()> {
+    let kernel = crate::build::build_kernel(options)?;
+    let prefix = format!("dpu-pair-{}-bench", std::process::id());
+    let pair = Pair::start(options, &prefix, &DpuSpec::pair())?;
+    pair.wait_for_api(Duration::from_secs(60))?;
+    if !has_ha(&pair)? {
+        bail!("the firmware runs without HA (no 'ha: dpu1 priority' line at boot)");
+    }
+    let path = rollbackable_next_image(&kernel.image, "bench-next.bin")?;
+    let mut log = String::new();
+    let mut rows: Vec<(&str, Vec<OperationFigures>)> =
+        vec![("update", Vec::new()), ("rollback", Vec::new())];
+    for run in 0..runs {
+        for (operation, figures) in rows.iter_mut() {
+            wait_formed(&pair, &mut log, Duration::from_secs(60))?;
+            let arguments = if *operation == "update" {
+                format!("update {}", path.display())
+            } else {
+                "rollback".to_string()
+            };
+            let started = Instant::now();
+            let (ok, _, ping) = dpuctl_under_ping(&pair, &mut log, &arguments)?;
+            let seconds = started.elapsed().as_secs_f64();
+            if !ok {
+                bail!(
+                    "run {}: dpuctl {operation} failed (transcript in the log)",
+                    run + 1
+                );
+            }
+            let runs_lost = outages(&parse_ping(&ping));
+            let lost = check_traffic(&ping, operation, 2, &mut log).unwrap_or_else(|error| {
+                println!("run {}: {operation}: {error:#}", run + 1);
+                runs_lost.iter().map(|(_, length)| length * 10).sum()
+            });
+            println!(
+                "{operation} run {}: {seconds:.1} s, {lost} ms lost in {} outage(s)",
+                run + 1,
+                runs_lost.len()
+            );
+            figures.push((seconds, lost, runs_lost.len()));
+        }
+    }
+    let directory = crate::pair::pair_dir();
+    std::fs::write(directory.join("bench-pair-update.log"), &log)?;
+    println!("\nrolling operations of the pair under ping -i 0.01 from the VM, {runs} runs each:");
+    println!(
+        "{:<10} {:>14} {:>18} {:>15} {:>9}",
+        "operation", "time median s", "lost median (ms)", "lost max (ms)", "outages"
+    );
+    for (operation, mut figures) in rows {
+        figures.sort_by_key(|figure| figure.1);
+        let lost_median = figures.get(figures.len() / 2).map_or(0, |f| f.1);
+        let lost_max = figures.last().map_or(0, |f| f.1);
+        let most_outages = figures.iter().map(|f| f.2).max().unwrap_or(0);
+        let mut times: Vec<f64> = figures.iter().map(|f| f.0).collect();
+        times.sort_by(f64::total_cmp);
+        let time = times.get(times.len() / 2).copied().unwrap_or(0.0);
+        println!(
+            "{operation:<10} {time:>14.1} {lost_median:>18} {lost_max:>15} {:>9}",
+            format!("at most {most_outages}")
+        );
+    }
+    println!(
+        "(transcripts: {})",
+        directory.join("bench-pair-update.log").display()
+    );
+    Ok(())
+}
+
+/// `cargo xtask bench pair [--runs N] [--trigger NAME]`: N failovers per trigger on one pair
+/// (each run fails over from whichever DPU is active then), a table of pings lost x 10 ms
+/// (median, max). With `--update`, the rolling update and rollback instead ([`bench_update`]).
 pub fn bench(options: &BuildOptions, runs: usize, arguments: &[String]) -> Result<()> {
+    if arguments.iter().any(|argument| argument == "--update") {
+        return bench_update(options, runs);
+    }
     // `--trigger NAME`: only that one (manual, panic, hang, cable).
     let only = arguments
         .iter()
