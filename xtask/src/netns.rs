@@ -25,6 +25,38 @@ pub fn unavailable_reason() -> Option<String> {
     None
 }
 
+/// The process that made a test namespace (`dpu-test-<pid>-<n>`, `dpu-pair-<pid>-...` and
+/// their peers'), from its name; `None` for a namespace that is not ours.
+fn owner(name: &str) -> Option<u32> {
+    let rest = name
+        .strip_prefix("dpu-test-")
+        .or_else(|| name.strip_prefix("dpu-pair-"))?;
+    rest.split('-').next()?.parse().ok()
+}
+
+/// Deletes the test namespaces a killed run left behind (their owner process is gone; a live
+/// run's are left alone), so taps and addresses of a dead run do not linger or collide. The
+/// names removed.
+pub fn remove_stale() -> Vec<String> {
+    if unavailable_reason().is_some() {
+        return Vec::new();
+    }
+    let Ok(listed) = Command::new("ip").args(["netns", "list"]).output() else {
+        return Vec::new();
+    };
+    let mut removed = Vec::new();
+    for line in String::from_utf8_lossy(&listed.stdout).lines() {
+        // `name (id: 3)` or `name`.
+        let name = line.split_whitespace().next().unwrap_or_default();
+        let Some(pid) = owner(name) else { continue };
+        let alive = std::path::Path::new(&format!("/proc/{pid}")).exists();
+        if !alive && ip(&["netns", "del", name]).is_ok() {
+            removed.push(name.to_string());
+        }
+    }
+    removed
+}
+
 fn ip(arguments: &[&str]) -> Result<()> {
     let output = Command::new("ip")
         .args(arguments)
@@ -158,5 +190,19 @@ impl Drop for Namespace {
             let _ = ip(&["netns", "del", peer]);
         }
         let _ = ip(&["netns", "del", &self.name]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_test_namespace_names_the_run_that_made_it() {
+        assert_eq!(owner("dpu-test-10326-4"), Some(10326));
+        assert_eq!(owner("dpu-test-10326-4-p1"), Some(10326));
+        assert_eq!(owner("dpu-pair-77-bench-host"), Some(77));
+        assert_eq!(owner("dpu-pair-x-1"), None);
+        assert_eq!(owner("someone-elses"), None);
     }
 }

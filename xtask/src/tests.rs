@@ -503,6 +503,14 @@ pub fn test(options: &BuildOptions, arguments: &[String]) -> Result<()> {
         install::test_needs(install::is_root())
     };
     install::ensure(&needs, "cargo xtask test")?;
+    let stale = crate::netns::remove_stale();
+    if !stale.is_empty() {
+        println!(
+            "removed {} network namespaces left by killed test runs: {}",
+            stale.len(),
+            stale.join(" ")
+        );
+    }
     let (mut passed, mut failed) = if filter.is_none() {
         host_tests()?
     } else {
