@@ -564,9 +564,15 @@ impl Dpu {
             }
             return;
         }
-        let someone_active =
-            self.role == Role::Active || heartbeat.role == Role::Active || self.active.is_some();
-        if someone_active {
+        // An epoch above 0 was minted by a formation or a failover: the pair formed already,
+        // even at a moment when nobody is active (a handover midway: the peer's heartbeat
+        // with the arbiter's new epoch can come before the grant naming this DPU, and a
+        // refusal then would leave nobody forwarding).
+        let formed = self.role == Role::Active
+            || heartbeat.role == Role::Active
+            || self.active.is_some()
+            || self.epoch > 0;
+        if formed {
             // Formed already: keep going (a rolling update), but say so.
             self.mismatch = Some(text);
         } else {

@@ -322,6 +322,38 @@ fn a_standby_on_other_firmware_joining_an_active_is_reported_not_refused() {
     assert_eq!(w.role(1), Role::Active);
 }
 
+/// A rolling update midway: dpu1 (0.2.0) active at epoch 5, dpu2 on 0.3.0 standby with the
+/// difference noted. dpu1 resigns for an operator, the arbiter names dpu2 at epoch 9, and
+/// dpu1's next heartbeat (epoch 9, standby, nobody active) reaches dpu2 before dpu2's own
+/// grant. dpu2 must not refuse HA there (the pair formed long ago): it takes over when its
+/// grant arrives. (Found by `cargo xtask bench pair --update`: the pair ended with nobody
+/// active, dpu2 "refused" at epoch 9.)
+#[test]
+fn a_peer_heartbeat_ahead_of_the_grant_does_not_refuse_a_formed_pair() {
+    let mut d = Dpu::new(config("dpu2", 100, "0.3.0"), 0);
+    d.on_uplinks(0, 2, 2);
+    let mut peer = booted("dpu1", 200);
+    let mut active = peer.poll(0).unwrap();
+    active.epoch = 5;
+    active.role = Role::Active;
+    d.on_message(400, Source::Link, &Message::Heartbeat(active.clone()))
+        .unwrap();
+    d.on_message(400, Source::Host, &grant_naming(5, Some("dpu1")))
+        .unwrap();
+    assert_eq!(d.role(), Role::Standby);
+    assert!(d.mismatch().unwrap().contains("0.2.0"));
+    let mut resigned = active;
+    resigned.epoch = 9;
+    resigned.role = Role::Standby;
+    d.on_message(500, Source::Link, &Message::Heartbeat(resigned))
+        .unwrap();
+    assert_eq!(d.role(), Role::Standby, "refused: {:?}", d.refused_reason());
+    d.on_message(505, Source::Host, &grant_naming(9, Some("dpu2")))
+        .unwrap();
+    assert_eq!(d.role(), Role::Active);
+    assert!(d.mismatch().is_some(), "the difference is still reported");
+}
+
 #[test]
 fn arbiter_user_failover_and_its_errors() {
     let mut w = World::new(true);
