@@ -1222,14 +1222,25 @@ fn bench_update(options: &BuildOptions, runs: usize) -> Result<()> {
                 "rollback".to_string()
             };
             let started = Instant::now();
-            let (ok, _, ping) = dpuctl_under_ping(&pair, &mut log, &arguments)?;
+            let result = dpuctl_under_ping(&pair, &mut log, &arguments);
             let seconds = started.elapsed().as_secs_f64();
-            if !ok {
-                bail!(
-                    "run {}: dpuctl {operation} failed (transcript in the log)",
-                    run + 1
-                );
-            }
+            let ping = match result {
+                Ok((true, _, ping)) => ping,
+                failed => {
+                    let failure = match failed {
+                        Err(error) => format!("{error:#}"),
+                        Ok(_) => format!("dpuctl {operation} failed"),
+                    };
+                    // The transcripts so far, then stop: the pair is in no state to go on.
+                    let log_path = crate::pair::pair_dir().join("bench-pair-update.log");
+                    std::fs::write(&log_path, &log)?;
+                    bail!(
+                        "run {}: {operation}: {failure} (transcripts: {}; consoles: target/pair/dpuN.log)",
+                        run + 1,
+                        log_path.display()
+                    );
+                }
+            };
             let runs_lost = outages(&parse_ping(&ping));
             let lost = check_traffic(&ping, operation, 2, &mut log).unwrap_or_else(|error| {
                 println!("run {}: {operation}: {error:#}", run + 1);
