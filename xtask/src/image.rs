@@ -313,9 +313,10 @@ pub struct FlashFiles {
     pub dpuboot_size: usize,
 }
 
-/// Builds the kernel and dpuboot, signs, and makes the flash files (flash1 only if missing or
-/// `reset`).
-pub fn prepare(options: &BuildOptions, sign: &SignOptions, reset: bool) -> Result<FlashFiles> {
+/// Builds the kernel and dpuboot, signs, and makes flash0; the files, with `flash1` the path
+/// of the kept flash1 (not touched: for callers that provision flash1 files of their own, such
+/// as the pair's DPUs).
+pub fn prepare_signed(options: &BuildOptions, sign: &SignOptions) -> Result<FlashFiles> {
     // The key first: the kernel's and dpuboot's build scripts compile in its public half.
     dev_key()?;
     let kernel = build::build_kernel(options)?;
@@ -324,16 +325,30 @@ pub fn prepare(options: &BuildOptions, sign: &SignOptions, reset: bool) -> Resul
     let signed_bytes = sign_image(&kernel.image, sign)?;
     let signed = out.join("dpu-runtime.signed.bin");
     std::fs::write(&signed, &signed_bytes)?;
-    let flash1 = out.join("flash1.img");
-    let fresh = std::fs::metadata(&flash1).map_or(true, |meta| meta.len() != FLASH_SIZE as u64);
+    Ok(FlashFiles {
+        flash0: out.join("flash0.img"),
+        flash1: out.join("flash1.img"),
+        signed,
+        dpuboot_elf,
+        dpuboot_size,
+    })
+}
+
+/// Builds the kernel and dpuboot, signs, and makes the flash files (flash1 only if missing or
+/// `reset`).
+pub fn prepare(options: &BuildOptions, sign: &SignOptions, reset: bool) -> Result<FlashFiles> {
+    let files = prepare_signed(options, sign)?;
+    let (flash1, signed) = (&files.flash1, &files.signed);
+    let signed_bytes = std::fs::read(signed)?;
+    let fresh = std::fs::metadata(flash1).map_or(true, |meta| meta.len() != FLASH_SIZE as u64);
     if reset || fresh {
-        std::fs::write(&flash1, provisioned_flash1(&signed_bytes)?)?;
+        std::fs::write(flash1, provisioned_flash1(&signed_bytes)?)?;
         println!(
             "flash1: provisioned bank A with {} ({} bytes)",
             signed.display(),
             signed_bytes.len()
         );
-    } else if !flash1_holds(&flash1, &signed_bytes)? {
+    } else if !flash1_holds(flash1, &signed_bytes)? {
         // Banks persist like a real DPU's flash: say so, or a developer wonders why a change
         // does not show.
         println!(
@@ -343,13 +358,7 @@ pub fn prepare(options: &BuildOptions, sign: &SignOptions, reset: bool) -> Resul
             flash1.display()
         );
     }
-    Ok(FlashFiles {
-        flash0: out.join("flash0.img"),
-        flash1,
-        signed,
-        dpuboot_elf,
-        dpuboot_size,
-    })
+    Ok(files)
 }
 
 /// Whether bank A or B of the flash file starts with exactly `signed` (this build, signed).

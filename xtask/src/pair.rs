@@ -584,7 +584,7 @@ impl Pair {
             bail!("cargo xtask pair {reason}");
         }
         crate::install::ensure_qemu()?;
-        let files = crate::image::prepare(options, &crate::image::SignOptions::default(), false)?;
+        let files = crate::image::prepare_signed(options, &crate::image::SignOptions::default())?;
         let elf = crate::build::output_dir().join("dpu-runtime.elf");
         let dpuctl = build_dpuctl()?;
         let directory = pair_dir();

@@ -1135,7 +1135,7 @@ pub fn run_all(
         return Ok((0, 0, tests.len()));
     }
     // The images: the default one (0.1.0+1), and for the mismatch test a 0.2.0+2 one.
-    image::prepare(options, &SignOptions::default(), false)?;
+    image::prepare_signed(options, &SignOptions::default())?;
     let (mut passed, mut failed, mut skipped) = (0, 0, 0);
     for test in tests {
         if let Some(gap) = test.known_gap {
