@@ -699,35 +699,72 @@ impl<const SLOTS: usize> Switch<SLOTS> {
     /// As [`Switch::process`], from the frame's head (its first bytes and its length), which a
     /// driver can read with word loads while it receives the burst.
     pub fn process_head(&mut self, ingress: PortId, head: &FrameHead, now: Tick) -> Decision {
+        let decision = self.process_head_uncounted(ingress, head, now);
         if !self.config.has_port(ingress) {
-            self.counters.drops[DropReason::UnknownPort.index()] += 1;
-            return Decision::Drop(DropReason::UnknownPort);
+            return decision;
         }
-        let length = head.len() as u64;
-        let mut decision = self.decide(ingress, head, now);
-        if self.standby {
-            decision = Decision::Drop(DropReason::Standby);
-        }
-        let counters = &mut self.port_counters[ingress.index()];
-        counters.rx_packets += 1;
-        counters.rx_bytes += length;
+        self.count_received(ingress, 1, head.len() as u64);
         match &decision {
-            Decision::Drop(reason) => {
-                counters.dropped += 1;
-                self.counters.drops[reason.index()] += 1;
-            }
-            Decision::Forward(output) => {
-                counters.forwarded += 1;
-                self.count_tx(*output, head.len());
-            }
+            Decision::Drop(_) => {}
+            Decision::Forward(output) => self.count_tx(*output, head.len()),
             Decision::Flood(outputs) => {
-                counters.flooded += 1;
                 for output in outputs.iter() {
                     self.count_tx(output, head.len());
                 }
             }
         }
         decision
+    }
+
+    /// As [`Switch::process_head`], but the byte-and-packet counters of a burst are left to
+    /// the caller: the ingress port's `rx_packets`/`rx_bytes` ([`Switch::count_received`])
+    /// and each output's `tx_packets`/`tx_bytes` ([`Switch::count_sent`], with the length
+    /// after the output's edit). The fast path counts them once per burst and port instead of
+    /// four read-modify-writes per frame; the other counters are kept here, per frame.
+    pub fn process_head_uncounted(
+        &mut self,
+        ingress: PortId,
+        head: &FrameHead,
+        now: Tick,
+    ) -> Decision {
+        if !self.config.has_port(ingress) {
+            self.counters.drops[DropReason::UnknownPort.index()] += 1;
+            return Decision::Drop(DropReason::UnknownPort);
+        }
+        let mut decision = self.decide(ingress, head, now);
+        if self.standby {
+            decision = Decision::Drop(DropReason::Standby);
+        }
+        let counters = &mut self.port_counters[ingress.index()];
+        match &decision {
+            Decision::Drop(reason) => {
+                counters.dropped += 1;
+                self.counters.drops[reason.index()] += 1;
+            }
+            Decision::Forward(_) => counters.forwarded += 1,
+            Decision::Flood(_) => counters.flooded += 1,
+        }
+        decision
+    }
+
+    /// Counts `frames` frames of `bytes` bytes in all received on `port` and decided by
+    /// [`Switch::process_head_uncounted`] (a port that is not a data port of this switch counts
+    /// nothing, as its frames are dropped uncounted there).
+    pub fn count_received(&mut self, port: PortId, frames: u64, bytes: u64) {
+        if !self.config.has_port(port) {
+            return;
+        }
+        let counters = &mut self.port_counters[port.index()];
+        counters.rx_packets += frames;
+        counters.rx_bytes += bytes;
+    }
+
+    /// Counts `frames` frames of `bytes` bytes in all (after their edits) that
+    /// [`Switch::process_head_uncounted`] decided to send to `port`.
+    pub fn count_sent(&mut self, port: PortId, frames: u64, bytes: u64) {
+        let counters = &mut self.port_counters[port.index()];
+        counters.tx_packets += frames;
+        counters.tx_bytes += bytes;
     }
 
     fn count_tx(&mut self, output: Output, length: usize) {
