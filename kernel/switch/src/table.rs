@@ -35,9 +35,12 @@ const fn pack(vlan: VlanId, mac: MacAddress) -> u64 {
 }
 
 /// The packed key of `vlan` and the address `mac` as a 48-bit integer (first octet most
-/// significant, [`MacAddress::to_u64`]): what the switch builds from a frame's head.
+/// significant, [`MacAddress::to_u64`]): what the switch builds from a frame's head. `mac`
+/// has nothing above bit 47 (both sources of it guarantee that: `to_u64` and the head's
+/// shifts), so it is not masked again per frame.
 pub(crate) const fn key_of(vlan: VlanId, mac: u64) -> u64 {
-    OCCUPIED | ((vlan.get() as u64) << 48) | (mac & 0xffff_ffff_ffff)
+    debug_assert!(mac >> 48 == 0);
+    OCCUPIED | ((vlan.get() as u64) << 48) | mac
 }
 
 /// What the switch reads of a stored entry on the packet path: where it is (for a refresh)
