@@ -440,19 +440,22 @@ impl<const SIZE: usize> VirtQueue<SIZE> {
         }
         self.free_count -= 1;
         let descriptor_index = self.free_descriptors[usize::from(self.free_count)];
-        let descriptor = &self.memory.descriptors[usize::from(descriptor_index)];
+        // Free descriptors are below `size <= SIZE`, so the mask changes nothing; it spares the
+        // per-descriptor arrays their bounds checks.
+        let slot = usize::from(descriptor_index) & (SIZE - 1);
+        let descriptor = &self.memory.descriptors[slot];
         descriptor.address.store(address.to_le(), Ordering::Relaxed);
         descriptor.length.store(length.to_le(), Ordering::Relaxed);
         let flags = if writable { DESCRIPTOR_F_WRITE } else { 0 };
         descriptor.flags.store(flags.to_le(), Ordering::Relaxed);
         descriptor.next.store(0, Ordering::Relaxed);
-        self.tokens[usize::from(descriptor_index)] = token;
+        self.tokens[slot] = token;
         // Device-readable buffers: `len` counts bytes written, which some devices misreport
         // for transmit; it is not used, so it is not checked.
-        self.writable_capacity[usize::from(descriptor_index)] =
-            if writable { length } else { u32::MAX };
+        self.writable_capacity[slot] = if writable { length } else { u32::MAX };
         self.in_flight += 1;
-        let position = usize::from(self.avail_index & (self.size - 1));
+        // `size <= SIZE`, both powers of two: the second mask changes nothing but the check.
+        let position = usize::from(self.avail_index & (self.size - 1)) & (SIZE - 1);
         self.memory.avail.ring[position].store(descriptor_index.to_le(), Ordering::Relaxed);
         self.avail_index = self.avail_index.wrapping_add(1);
         true
@@ -537,7 +540,9 @@ impl<const SIZE: usize> VirtQueue<SIZE> {
         }
         let count = usize::from(pending).min(limit);
         for _ in 0..count {
-            let element = &self.memory.used.ring[usize::from(self.last_used & (self.size - 1))];
+            // As in `push_unpublished`: the second mask only drops the bounds check.
+            let position = usize::from(self.last_used & (self.size - 1)) & (SIZE - 1);
+            let element = &self.memory.used.ring[position];
             let (id, length) = element.read();
             self.last_used = self.last_used.wrapping_add(1);
             take(self.retire(id, length));
@@ -552,7 +557,9 @@ impl<const SIZE: usize> VirtQueue<SIZE> {
         if id >= u32::from(self.size) {
             return Err(QueueError::UsedIdOutOfRange { id });
         }
-        let descriptor_index = id as usize;
+        // `id < size <= SIZE`, so the mask changes nothing; it tells the compiler the index fits
+        // every per-descriptor array (one bounds check fewer per array, per used buffer).
+        let descriptor_index = id as usize & (SIZE - 1);
         let token = self.tokens[descriptor_index];
         if token == NOT_IN_FLIGHT {
             return Err(QueueError::UsedIdNotPosted { id });
