@@ -509,22 +509,17 @@ impl<T: Transport, const COUNT: usize> PooledVirtioNet<T, COUNT> {
         let pool = self.pool;
         let tx = &mut self.tx;
         let outcome = pool.with_ledger(|ledger| {
-            let slot = match ledger.tx_check(port, &buffer) {
-                Ok(slot) => slot,
-                Err(error) => return Err((error, buffer)),
-            };
-            let index = slot as u16;
-            let header = pool.address(index) + (start - NET_HEADER_LEN) as u64;
-            // SAFETY: the handle is the current one for a held buffer (checked under the lock
-            // just now) and is consumed here, so neither the caller nor a device touches the
-            // cell; the header bytes lie inside it (`start >= NET_HEADER_LEN`, checked above).
-            unsafe { zero_net_header(header as *mut u8) };
-            // No offloads negotiated: an all-zero header (§5.1.6.2).
-            if !tx.push(index, header, (NET_HEADER_LEN + len) as u32, false) {
-                return Err((TxAdmitError::Reserve, buffer));
-            }
-            ledger.tx_posted(port, buffer);
-            Ok(())
+            ledger.tx_post(port, buffer, |slot| {
+                let index = slot as u16;
+                let header = pool.address(index) + (start - NET_HEADER_LEN) as u64;
+                // SAFETY: the handle is the current one for a held buffer (checked under the
+                // lock just now) and is consumed once this returns true, so neither the caller
+                // nor a device touches the cell; the header bytes lie inside it
+                // (`start >= NET_HEADER_LEN`, checked above).
+                unsafe { zero_net_header(header as *mut u8) };
+                // No offloads negotiated: an all-zero header (§5.1.6.2).
+                tx.push(index, header, (NET_HEADER_LEN + len) as u32, false)
+            })
         });
         match outcome {
             Ok(()) => {
@@ -592,31 +587,25 @@ impl<T: Transport, const COUNT: usize> PooledVirtioNet<T, COUNT> {
                     *entry = Some(buffer);
                     continue;
                 }
-                let index = match ledger.tx_check(port, &buffer) {
-                    Ok(slot) => slot as u16,
-                    Err(TxAdmitError::Reserve) => {
-                        burst.no_room += 1;
-                        *entry = Some(buffer);
-                        continue;
+                // One look at the handle for the check and the move onto the ring.
+                let posted = ledger.tx_post(port, buffer, |slot| {
+                    let index = slot as u16;
+                    let header = pool.address(index) + (start - NET_HEADER_LEN) as u64;
+                    // SAFETY: as in `transmit_pooled`: the handle is the current one for a
+                    // held buffer (checked under the lock just now) and is consumed once this
+                    // returns true, so neither the caller nor a device touches the cell; the
+                    // header bytes lie inside it (`start >= NET_HEADER_LEN`, checked above).
+                    unsafe { zero_net_header(header as *mut u8) };
+                    tx.push_unpublished(index, header, (NET_HEADER_LEN + len) as u32, false)
+                });
+                if let Err((error, buffer)) = posted {
+                    match error {
+                        TxAdmitError::Reserve => burst.no_room += 1,
+                        _ => burst.bad_handle += 1,
                     }
-                    Err(_) => {
-                        burst.bad_handle += 1;
-                        *entry = Some(buffer);
-                        continue;
-                    }
-                };
-                let header = pool.address(index) + (start - NET_HEADER_LEN) as u64;
-                // SAFETY: as in `transmit_pooled`: the handle is the current one for a held
-                // buffer (checked under the lock just now) and is consumed below, so neither
-                // the caller nor a device touches the cell; the header bytes lie inside it
-                // (`start >= NET_HEADER_LEN`, checked above).
-                unsafe { zero_net_header(header as *mut u8) };
-                if !tx.push_unpublished(index, header, (NET_HEADER_LEN + len) as u32, false) {
-                    burst.no_room += 1;
                     *entry = Some(buffer);
                     continue;
                 }
-                ledger.tx_posted(port, buffer);
                 slots -= 1;
                 burst.posted += 1;
                 bytes += len as u64;
