@@ -441,16 +441,23 @@ impl<const COUNT: usize> PoolLedger<COUNT> {
 
     fn posted_changed(&mut self, port: usize, increase: bool) {
         let account = &mut self.ports[port];
-        let before = account.deficit();
+        // The port's deficit is `reserve - posted` while positive, else 0: one buffer more on
+        // its ring lowers it by one only while the port is below its reserve, one fewer raises
+        // it by one only if that leaves the port below it. (Two saturating differences per
+        // change cost the packet path twice per frame.)
         if increase {
+            if account.posted < account.reserve {
+                self.deficit -= 1;
+            }
             account.posted += 1;
             self.posted += 1;
         } else {
             account.posted -= 1;
             self.posted -= 1;
+            if account.posted < account.reserve {
+                self.deficit += 1;
+            }
         }
-        let after = account.deficit();
-        self.deficit = self.deficit + after - before;
     }
 
     /// Takes a free buffer to post on `port`'s receive ring; `None` once the ring holds the
