@@ -411,7 +411,32 @@ impl<T: Transport, const COUNT: usize> PooledVirtioNet<T, COUNT> {
     /// starts at [`PoolBuffer::start`] (= [`POOL_HEADROOM`]). Reclaims finished transmits,
     /// then refills the receive ring in a batch (one kick at most).
     pub fn receive(&mut self, frames: &mut [Option<PoolBuffer>]) -> usize {
+        self.receive_burst_into(frames, None)
+    }
+
+    /// As [`receive`](Self::receive), and with entry `i` of `heads` the first 24 bytes of
+    /// frame `i` as three native-endian words in memory order (what
+    /// [`PacketPool::head_words`](crate::pool::PacketPool::head_words) reads), read under the
+    /// same lock while each buffer is handed over: no second lock and no second look at each
+    /// handle. Bytes past a frame's end are whatever the buffer holds there. Frames beyond
+    /// `heads.len()` get no head.
+    pub fn receive_with_heads(
+        &mut self,
+        frames: &mut [Option<PoolBuffer>],
+        heads: &mut [[u64; 3]],
+    ) -> usize {
+        self.receive_burst_into(frames, Some(heads))
+    }
+
+    fn receive_burst_into(
+        &mut self,
+        frames: &mut [Option<PoolBuffer>],
+        mut heads: Option<&mut [[u64; 3]]>,
+    ) -> usize {
+        const _: () =
+            assert!(POOL_HEADROOM.is_multiple_of(8) && POOL_HEADROOM + 24 <= POOL_BUFFER_SIZE);
         let port = self.port;
+        let pool = self.pool;
         let mut count = 0;
         let mut stats = ReceiveStats::default();
         let rx = &mut self.rx;
@@ -440,6 +465,15 @@ impl<T: Transport, const COUNT: usize> PooledVirtioNet<T, COUNT> {
                     } else if let Some(slot) = frames.get_mut(count) {
                         match ledger.rx_done(port, token, POOL_HEADROOM, frame_len) {
                             Some(buffer) => {
+                                if let Some(head) =
+                                    heads.as_deref_mut().and_then(|heads| heads.get_mut(count))
+                                {
+                                    // SAFETY: the ledger lock is held (this closure) and
+                                    // `rx_done` just handed buffer `token` to us; the frame
+                                    // starts at POOL_HEADROOM (8-aligned, 24 bytes fit:
+                                    // checked at compile time above).
+                                    *head = unsafe { pool.received_head(token, POOL_HEADROOM) };
+                                }
                                 stats.packets += 1;
                                 stats.bytes += frame_len as u64;
                                 *slot = Some(buffer);

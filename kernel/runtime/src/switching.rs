@@ -84,8 +84,8 @@ pub struct DataPorts {
     frames: [Option<PoolBuffer>; BURST],
     /// The clock at the last maintenance step (aging sweep, failover announcements).
     maintained_at: Option<Tick>,
-    /// The first 24 bytes of each frame of the burst, read with one pool lock (what the switch
-    /// decides on). Written before read in every pass, so never cleared.
+    /// The first 24 bytes of each frame of the burst, read by the driver as it receives it
+    /// (what the switch decides on). Written before read in every pass, so never cleared.
     heads: [[u64; 3]; BURST],
     /// Frames decided for each output during one ingress burst, handed to its driver as one
     /// burst (one pool lock, one ring-room check, one index publish for all of them).
@@ -291,22 +291,20 @@ impl DataPorts {
             let Some(nic) = nics.get_mut(input) else {
                 continue;
             };
-            let received = nic.driver.receive(&mut self.frames).min(BURST);
+            // The heads of the burst (the first 24 bytes of each frame, as words) are read by
+            // the driver under the lock it receives with, as it hands each buffer over.
+            let received = nic
+                .driver
+                .receive_with_heads(&mut self.frames, &mut self.heads)
+                .min(BURST);
             received_total += received;
-            // One lock for the heads of the whole burst, read with word loads.
-            let valid = POOL.head_words(&self.frames[..received], &mut self.heads[..received]);
             // The burst's rx packets and bytes go to the switch once, after it.
             let (mut frames, mut bytes) = (0u64, 0u64);
             for position in 0..received {
                 let Some(buffer) = self.frames.get_mut(position).and_then(Option::take) else {
                     continue;
                 };
-                // A refused handle (counted by the pool) reads as an empty frame: a runt.
-                let length = if valid & (1 << position) != 0 {
-                    buffer.len()
-                } else {
-                    0
-                };
+                let length = buffer.len();
                 frames += 1;
                 bytes += length as u64;
                 let head = FrameHead::from_words(self.heads[position], length);
