@@ -37,6 +37,10 @@ fn git_hash() -> String {
 pub fn cargo_build_target(package: &str, options: &BuildOptions) -> Result<PathBuf> {
     crate::toolchain::ensure_targets()?;
     let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    // No rustflags of ours: the target's `+strict-align` stays. Unaligned accesses would be
+    // legal on Normal memory once the MMU is on, but the kernel runs Rust (the device-tree
+    // parser, the page-table builder) before that, where every access is Device memory and an
+    // unaligned one faults (docs/memory.md, "Alignment").
     command
         .current_dir(workspace_root())
         .args(["build", "--package", package, "--target", TARGET])

@@ -441,16 +441,23 @@ impl<const COUNT: usize> PoolLedger<COUNT> {
 
     fn posted_changed(&mut self, port: usize, increase: bool) {
         let account = &mut self.ports[port];
-        let before = account.deficit();
+        // The port's deficit is `reserve - posted` while positive, else 0: one buffer more on
+        // its ring lowers it by one only while the port is below its reserve, one fewer raises
+        // it by one only if that leaves the port below it. (Two saturating differences per
+        // change cost the packet path twice per frame.)
         if increase {
+            if account.posted < account.reserve {
+                self.deficit -= 1;
+            }
             account.posted += 1;
             self.posted += 1;
         } else {
             account.posted -= 1;
             self.posted -= 1;
+            if account.posted < account.reserve {
+                self.deficit += 1;
+            }
         }
-        let after = account.deficit();
-        self.deficit = self.deficit + after - before;
     }
 
     /// Takes a free buffer to post on `port`'s receive ring; `None` once the ring holds the
@@ -634,6 +641,36 @@ impl<const COUNT: usize> PoolLedger<COUNT> {
         self.ports[port.index()].in_flight += 1;
         self.in_flight += 1;
         true
+    }
+
+    /// [`tx_check`](Self::tx_check) and [`tx_posted`](Self::tx_posted) in one, with one look
+    /// at the handle: if the handle is valid and the reserves allow it, `post` gets the
+    /// buffer's slot and puts it on the ring; if `post` says it did, the buffer is in flight on
+    /// `port` (the handle consumed), else the buffer comes back, still held, with
+    /// [`TxAdmitError::Reserve`] (no ring room). The ledger stays borrowed for the whole call,
+    /// so nothing can change the record between the check and the move.
+    ///
+    /// # Errors
+    /// The handle's refusal (counted), [`TxAdmitError::NotAttached`], a reserve refusal
+    /// (counted), or `post` refusing: the buffer comes back with the reason.
+    pub fn tx_post(
+        &mut self,
+        port: PoolPort,
+        buffer: PoolBuffer,
+        post: impl FnOnce(usize) -> bool,
+    ) -> Result<(), (TxAdmitError, PoolBuffer)> {
+        let slot = match self.tx_check(port, &buffer) {
+            Ok(slot) => slot,
+            Err(error) => return Err((error, buffer)),
+        };
+        if !post(slot) {
+            return Err((TxAdmitError::Reserve, buffer));
+        }
+        self.held -= 1;
+        self.owners[slot] = Owner::TxInFlight(port.0);
+        self.ports[port.index()].in_flight += 1;
+        self.in_flight += 1;
+        Ok(())
     }
 
     /// Checks every record against the running counts (O(COUNT); for tests and debugging).
@@ -836,6 +873,45 @@ mod tests {
             "buffer 6 is on the other port's ring"
         );
         assert!(ledger.ring_returned(tx, 6));
+        ledger.check().unwrap();
+    }
+
+    #[test]
+    fn tx_post_moves_only_what_the_ring_took() {
+        let mut ledger = PoolLedger::<8>::new();
+        let tx = ledger.attach(0).unwrap();
+        let buffer = ledger.allocate(128, 60).unwrap();
+        let index = usize::from(buffer.index());
+        // The ring refuses: the buffer comes back, still held, and nothing moved.
+        let (error, buffer) = ledger.tx_post(tx, buffer, |_| false).unwrap_err();
+        assert_eq!(error, TxAdmitError::Reserve);
+        assert_eq!(ledger.occupancy().rx_held, 1);
+        ledger.check().unwrap();
+        // The ring takes it: `post` saw its slot, and it is in flight on the port.
+        let mut seen = None;
+        let stale = buffer.forged_copy(ledger.id(), buffer.generation());
+        ledger
+            .tx_post(tx, buffer, |slot| {
+                seen = Some(slot);
+                true
+            })
+            .unwrap();
+        assert_eq!(seen, Some(index));
+        assert_eq!(
+            (
+                ledger.occupancy().rx_held,
+                ledger.port_occupancy(tx).tx_in_flight
+            ),
+            (0, 1)
+        );
+        ledger.check().unwrap();
+        // A stale handle never reaches `post`, and is counted.
+        let (error, _) = ledger
+            .tx_post(tx, stale, |_| panic!("a refused handle reached the ring"))
+            .unwrap_err();
+        assert_eq!(error, TxAdmitError::Handle(HandleError::Stale));
+        assert_eq!(ledger.counters().stale_handle, 1);
+        assert!(ledger.ring_returned(tx, index as u16));
         ledger.check().unwrap();
     }
 }

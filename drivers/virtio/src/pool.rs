@@ -189,6 +189,23 @@ impl<const COUNT: usize> PacketPool<COUNT> {
         valid
     }
 
+    /// The first 24 bytes at `start` of buffer `index`, as three native-endian words in memory
+    /// order (what [`head_words`](Self::head_words) reads, without a look at a handle).
+    ///
+    /// # Safety
+    /// The caller holds the ledger lock, and buffer `index` was handed to the caller by the
+    /// ledger (`rx_done`) under that same hold: no device and no other party touches it.
+    /// `start` is a multiple of 8 and `start + 24 <= POOL_BUFFER_SIZE`.
+    pub(crate) unsafe fn received_head(&self, index: u16, start: usize) -> [u64; 3] {
+        let cell = self.buffers[usize::from(index)].0.get();
+        // SAFETY: per this function's contract nothing else touches the cell, and the three
+        // loads stay inside it, aligned (the cell is 64-byte aligned, `start % 8 == 0`).
+        unsafe {
+            let first = cell.cast::<u8>().add(start).cast::<u64>();
+            [first.read(), first.add(1).read(), first.add(2).read()]
+        }
+    }
+
     /// The whole buffer (headroom included) of a held buffer, for in-place edits; empty for a
     /// refused handle (counted). Record a moved frame with [`PoolBuffer::set_frame`].
     pub fn buffer_mut<'a>(&'a self, buffer: &'a mut PoolBuffer) -> &'a mut [u8] {

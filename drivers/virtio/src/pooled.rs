@@ -411,7 +411,32 @@ impl<T: Transport, const COUNT: usize> PooledVirtioNet<T, COUNT> {
     /// starts at [`PoolBuffer::start`] (= [`POOL_HEADROOM`]). Reclaims finished transmits,
     /// then refills the receive ring in a batch (one kick at most).
     pub fn receive(&mut self, frames: &mut [Option<PoolBuffer>]) -> usize {
+        self.receive_burst_into(frames, None)
+    }
+
+    /// As [`receive`](Self::receive), and with entry `i` of `heads` the first 24 bytes of
+    /// frame `i` as three native-endian words in memory order (what
+    /// [`PacketPool::head_words`](crate::pool::PacketPool::head_words) reads), read under the
+    /// same lock while each buffer is handed over: no second lock and no second look at each
+    /// handle. Bytes past a frame's end are whatever the buffer holds there. Frames beyond
+    /// `heads.len()` get no head.
+    pub fn receive_with_heads(
+        &mut self,
+        frames: &mut [Option<PoolBuffer>],
+        heads: &mut [[u64; 3]],
+    ) -> usize {
+        self.receive_burst_into(frames, Some(heads))
+    }
+
+    fn receive_burst_into(
+        &mut self,
+        frames: &mut [Option<PoolBuffer>],
+        mut heads: Option<&mut [[u64; 3]]>,
+    ) -> usize {
+        const _: () =
+            assert!(POOL_HEADROOM.is_multiple_of(8) && POOL_HEADROOM + 24 <= POOL_BUFFER_SIZE);
         let port = self.port;
+        let pool = self.pool;
         let mut count = 0;
         let mut stats = ReceiveStats::default();
         let rx = &mut self.rx;
@@ -440,6 +465,15 @@ impl<T: Transport, const COUNT: usize> PooledVirtioNet<T, COUNT> {
                     } else if let Some(slot) = frames.get_mut(count) {
                         match ledger.rx_done(port, token, POOL_HEADROOM, frame_len) {
                             Some(buffer) => {
+                                if let Some(head) =
+                                    heads.as_deref_mut().and_then(|heads| heads.get_mut(count))
+                                {
+                                    // SAFETY: the ledger lock is held (this closure) and
+                                    // `rx_done` just handed buffer `token` to us; the frame
+                                    // starts at POOL_HEADROOM (8-aligned, 24 bytes fit:
+                                    // checked at compile time above).
+                                    *head = unsafe { pool.received_head(token, POOL_HEADROOM) };
+                                }
                                 stats.packets += 1;
                                 stats.bytes += frame_len as u64;
                                 *slot = Some(buffer);
@@ -509,22 +543,17 @@ impl<T: Transport, const COUNT: usize> PooledVirtioNet<T, COUNT> {
         let pool = self.pool;
         let tx = &mut self.tx;
         let outcome = pool.with_ledger(|ledger| {
-            let slot = match ledger.tx_check(port, &buffer) {
-                Ok(slot) => slot,
-                Err(error) => return Err((error, buffer)),
-            };
-            let index = slot as u16;
-            let header = pool.address(index) + (start - NET_HEADER_LEN) as u64;
-            // SAFETY: the handle is the current one for a held buffer (checked under the lock
-            // just now) and is consumed here, so neither the caller nor a device touches the
-            // cell; the header bytes lie inside it (`start >= NET_HEADER_LEN`, checked above).
-            unsafe { zero_net_header(header as *mut u8) };
-            // No offloads negotiated: an all-zero header (§5.1.6.2).
-            if !tx.push(index, header, (NET_HEADER_LEN + len) as u32, false) {
-                return Err((TxAdmitError::Reserve, buffer));
-            }
-            ledger.tx_posted(port, buffer);
-            Ok(())
+            ledger.tx_post(port, buffer, |slot| {
+                let index = slot as u16;
+                let header = pool.address(index) + (start - NET_HEADER_LEN) as u64;
+                // SAFETY: the handle is the current one for a held buffer (checked under the
+                // lock just now) and is consumed once this returns true, so neither the caller
+                // nor a device touches the cell; the header bytes lie inside it
+                // (`start >= NET_HEADER_LEN`, checked above).
+                unsafe { zero_net_header(header as *mut u8) };
+                // No offloads negotiated: an all-zero header (§5.1.6.2).
+                tx.push(index, header, (NET_HEADER_LEN + len) as u32, false)
+            })
         });
         match outcome {
             Ok(()) => {
@@ -592,31 +621,25 @@ impl<T: Transport, const COUNT: usize> PooledVirtioNet<T, COUNT> {
                     *entry = Some(buffer);
                     continue;
                 }
-                let index = match ledger.tx_check(port, &buffer) {
-                    Ok(slot) => slot as u16,
-                    Err(TxAdmitError::Reserve) => {
-                        burst.no_room += 1;
-                        *entry = Some(buffer);
-                        continue;
+                // One look at the handle for the check and the move onto the ring.
+                let posted = ledger.tx_post(port, buffer, |slot| {
+                    let index = slot as u16;
+                    let header = pool.address(index) + (start - NET_HEADER_LEN) as u64;
+                    // SAFETY: as in `transmit_pooled`: the handle is the current one for a
+                    // held buffer (checked under the lock just now) and is consumed once this
+                    // returns true, so neither the caller nor a device touches the cell; the
+                    // header bytes lie inside it (`start >= NET_HEADER_LEN`, checked above).
+                    unsafe { zero_net_header(header as *mut u8) };
+                    tx.push_unpublished(index, header, (NET_HEADER_LEN + len) as u32, false)
+                });
+                if let Err((error, buffer)) = posted {
+                    match error {
+                        TxAdmitError::Reserve => burst.no_room += 1,
+                        _ => burst.bad_handle += 1,
                     }
-                    Err(_) => {
-                        burst.bad_handle += 1;
-                        *entry = Some(buffer);
-                        continue;
-                    }
-                };
-                let header = pool.address(index) + (start - NET_HEADER_LEN) as u64;
-                // SAFETY: as in `transmit_pooled`: the handle is the current one for a held
-                // buffer (checked under the lock just now) and is consumed below, so neither
-                // the caller nor a device touches the cell; the header bytes lie inside it
-                // (`start >= NET_HEADER_LEN`, checked above).
-                unsafe { zero_net_header(header as *mut u8) };
-                if !tx.push_unpublished(index, header, (NET_HEADER_LEN + len) as u32, false) {
-                    burst.no_room += 1;
                     *entry = Some(buffer);
                     continue;
                 }
-                ledger.tx_posted(port, buffer);
                 slots -= 1;
                 burst.posted += 1;
                 bytes += len as u64;

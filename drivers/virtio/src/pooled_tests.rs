@@ -107,6 +107,30 @@ fn burst_heads_are_read_with_one_lock_whatever_the_alignment() {
 }
 
 #[test]
+fn receive_with_heads_reads_what_head_words_reads() {
+    let pool = pool();
+    let (device, mut port) = port(pool, 128);
+    for sequence in 0..3 {
+        assert!(device.deliver(&frame(sequence, 60 + sequence as usize * 10)));
+    }
+    let mut slots: [Option<PoolBuffer>; 4] = Default::default();
+    // Room for two heads only: the third frame is received all the same, without a head.
+    let mut heads = [[7u64; 3]; 2];
+    assert_eq!(port.receive_with_heads(&mut slots, &mut heads), 3);
+    let mut words = [[0u64; 3]; 4];
+    assert_eq!(pool.head_words(&slots, &mut words), 0b0111);
+    assert_eq!(heads[..], words[..2]);
+    let bytes: Vec<u8> = heads[1].iter().flat_map(|w| w.to_ne_bytes()).collect();
+    assert_eq!(bytes[..], frame(1, 70)[..24]);
+    for slot in &mut slots {
+        if let Some(buffer) = slot.take() {
+            pool.release(buffer).unwrap();
+        }
+    }
+    assert_pool_consistent(pool);
+}
+
+#[test]
 fn forwarding_between_two_ports_moves_the_buffer_without_a_copy() {
     let pool = pool();
     let (device_a, mut port_a) = port(pool, 128);

@@ -84,8 +84,8 @@ pub struct DataPorts {
     frames: [Option<PoolBuffer>; BURST],
     /// The clock at the last maintenance step (aging sweep, failover announcements).
     maintained_at: Option<Tick>,
-    /// The first 24 bytes of each frame of the burst, read with one pool lock (what the switch
-    /// decides on). Written before read in every pass, so never cleared.
+    /// The first 24 bytes of each frame of the burst, read by the driver as it receives it
+    /// (what the switch decides on). Written before read in every pass, so never cleared.
     heads: [[u64; 3]; BURST],
     /// Frames decided for each output during one ingress burst, handed to its driver as one
     /// burst (one pool lock, one ring-room check, one index publish for all of them).
@@ -100,6 +100,10 @@ struct OutputQueue {
     length: usize,
     /// Bit `i`: `frames[i]` is a flood copy (for the moved and copied counters).
     copies: u32,
+    /// Frames the switch decided to send here during the burst, and their bytes after the
+    /// edit: handed to the switch's `tx_packets`/`tx_bytes` once per burst.
+    decided: u64,
+    decided_bytes: u64,
 }
 
 impl OutputQueue {
@@ -107,6 +111,8 @@ impl OutputQueue {
         frames: [const { None }; BURST],
         length: 0,
         copies: 0,
+        decided: 0,
+        decided_bytes: 0,
     };
 }
 
@@ -285,29 +291,39 @@ impl DataPorts {
             let Some(nic) = nics.get_mut(input) else {
                 continue;
             };
-            let received = nic.driver.receive(&mut self.frames).min(BURST);
+            // The heads of the burst (the first 24 bytes of each frame, as words) are read by
+            // the driver under the lock it receives with, as it hands each buffer over.
+            let received = nic
+                .driver
+                .receive_with_heads(&mut self.frames, &mut self.heads)
+                .min(BURST);
             received_total += received;
-            // One lock for the heads of the whole burst, read with word loads.
-            let valid = POOL.head_words(&self.frames[..received], &mut self.heads[..received]);
+            // The burst's rx packets and bytes go to the switch once, after it.
+            let (mut frames, mut bytes) = (0u64, 0u64);
             for position in 0..received {
                 let Some(buffer) = self.frames.get_mut(position).and_then(Option::take) else {
                     continue;
                 };
-                // A refused handle (counted by the pool) reads as an empty frame: a runt.
-                let length = if valid & (1 << position) != 0 {
-                    buffer.len()
-                } else {
-                    0
-                };
+                let length = buffer.len();
+                frames += 1;
+                bytes += length as u64;
                 let head = FrameHead::from_words(self.heads[position], length);
-                match self.switch.process_head(ingress, &head, now) {
+                match self.switch.process_head_uncounted(ingress, &head, now) {
                     Decision::Drop(_) => self.release(buffer),
                     Decision::Forward(output) => {
+                        self.decided(output.port, output.edit, length);
                         self.send(nics, buffer, output.port, output.edit, Sent::Moved);
                     }
-                    Decision::Flood(outputs) => self.flood(nics, buffer, &outputs),
+                    Decision::Flood(outputs) => {
+                        for output in outputs.iter() {
+                            self.decided(output.port, output.edit, length);
+                        }
+                        self.flood(nics, buffer, &outputs);
+                    }
                 }
             }
+            self.switch.count_received(ingress, frames, bytes);
+            self.count_decided();
             self.transmit_queued(nics, &mut touched);
         }
         // Aging sweeps a fixed number of slots per step: once per clock tick (10 ms) is ample
@@ -393,6 +409,30 @@ impl DataPorts {
         received_total
     }
 
+    /// Notes that the switch decided to send a frame of `length` bytes to `port` with `edit`
+    /// (counted into the switch's tx counters once per burst, [`DataPorts::count_decided`]).
+    fn decided(&mut self, port: PortId, edit: Edit, length: usize) {
+        if let Some(queue) = self.outputs.get_mut(port.index()) {
+            queue.decided += 1;
+            queue.decided_bytes += edit.edited_length(length) as u64;
+        }
+    }
+
+    /// Hands each output's decided frames and bytes of the burst to the switch's counters.
+    fn count_decided(&mut self) {
+        for (index, queue) in self.outputs.iter_mut().enumerate() {
+            if queue.decided == 0 {
+                continue;
+            }
+            if let Some(port) = PortId::from_index(index) {
+                self.switch
+                    .count_sent(port, queue.decided, queue.decided_bytes);
+            }
+            queue.decided = 0;
+            queue.decided_bytes = 0;
+        }
+    }
+
     /// A flood: a copy for every output but the last, made from the unedited original, which
     /// itself goes to the last output.
     fn flood(&mut self, nics: &mut [PortNic], buffer: PoolBuffer, outputs: &Outputs) {
@@ -418,7 +458,9 @@ impl DataPorts {
 
     /// Edits `buffer`'s frame in place for `port` and queues the buffer for that port's
     /// transmit ring ([`DataPorts::transmit_queued`] hands the queue over after the ingress
-    /// burst). A frame that cannot be queued is counted and its buffer released.
+    /// burst). A frame that cannot be queued is counted and its buffer released. Inlined: a
+    /// call per frame cost more than its work (prologue, argument moves, epilogue).
+    #[inline(always)]
     fn send(
         &mut self,
         nics: &mut [PortNic],

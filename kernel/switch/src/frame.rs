@@ -64,14 +64,14 @@ pub enum HeaderError {
 /// protocol id, a tag's TCI and the EtherType inside it.
 pub const HEAD_LEN: usize = ETHERNET_HEADER + TAG_BYTES;
 
-/// The first [`HEAD_LEN`] bytes of a frame (zero past its end) and its length, in an 8-byte
-/// aligned block: a driver fills it with three word loads ([`FrameHead::from_words`]), and
-/// the parse reads it with word-sized loads. From a byte slice of unknown alignment every
-/// field was a run of byte loads on a target that forbids unaligned accesses.
+/// The first [`HEAD_LEN`] bytes of a frame (zero past its end) and its length, as three
+/// big-endian words: byte 0 of the frame is the most significant byte of word 0. A driver
+/// fills it with three word loads ([`FrameHead::from_words`]), and the switch reads each field
+/// with a shift and a mask ([`HeadFields`]), MACs as 48-bit integers. From bytes, every field
+/// was a run of byte loads on a target that forbids unaligned accesses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(C, align(8))]
 pub struct FrameHead {
-    bytes: [u8; 24],
+    words: [u64; 3],
     len: usize,
 }
 
@@ -79,11 +79,14 @@ impl FrameHead {
     /// The head of a frame whose first 24 bytes in memory order are `words` (each read from
     /// memory as a native-endian `u64`), `len` bytes long. Bytes past `len` are ignored.
     pub fn from_words(words: [u64; 3], len: usize) -> Self {
-        let mut bytes = [0u8; 24];
-        bytes[0..8].copy_from_slice(&words[0].to_ne_bytes());
-        bytes[8..16].copy_from_slice(&words[1].to_ne_bytes());
-        bytes[16..24].copy_from_slice(&words[2].to_ne_bytes());
-        Self { bytes, len }
+        Self {
+            words: [
+                u64::from_be(words[0]),
+                u64::from_be(words[1]),
+                u64::from_be(words[2]),
+            ],
+            len,
+        }
     }
 
     /// The head of `frame` (which starts at the destination address).
@@ -91,8 +94,13 @@ impl FrameHead {
         let mut bytes = [0u8; 24];
         let copied = frame.len().min(HEAD_LEN);
         bytes[..copied].copy_from_slice(&frame[..copied]);
+        let word = |index: usize| {
+            let mut eight = [0u8; 8];
+            eight.copy_from_slice(&bytes[index * 8..index * 8 + 8]);
+            u64::from_be_bytes(eight)
+        };
         Self {
-            bytes,
+            words: [word(0), word(1), word(2)],
             len: frame.len(),
         }
     }
@@ -108,6 +116,25 @@ impl FrameHead {
     }
 }
 
+/// The parsed header as the switch uses it: addresses as 48-bit integers (first octet most
+/// significant, as [`MacAddress::to_u64`]), so they go to the MAC table's key and into
+/// comparisons without a round trip through bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct HeadFields {
+    /// Destination address.
+    pub(crate) destination: u64,
+    /// Source address.
+    pub(crate) source: u64,
+    /// The tag, if any.
+    pub(crate) tag: IngressTag,
+    /// The EtherType after the tag (or the only one).
+    pub(crate) ethertype: u16,
+}
+
+/// Bit of a 48-bit address that marks a group (multicast or broadcast) address: the I/G bit
+/// of the first octet.
+pub(crate) const GROUP_BIT: u64 = 1 << 40;
+
 /// Reads the header of `frame` (which starts at the destination address).
 pub fn parse_header(frame: &[u8]) -> Result<Header, HeaderError> {
     parse_head(&FrameHead::from_frame(frame))
@@ -115,21 +142,33 @@ pub fn parse_header(frame: &[u8]) -> Result<Header, HeaderError> {
 
 /// Reads the header from a frame's head ([`FrameHead`]).
 pub fn parse_head(head: &FrameHead) -> Result<Header, HeaderError> {
-    let frame = &head.bytes;
+    let fields = head_fields(head)?;
+    Ok(Header {
+        destination: MacAddress::from_u64(fields.destination),
+        source: MacAddress::from_u64(fields.source),
+        tag: fields.tag,
+        ethertype: fields.ethertype,
+    })
+}
+
+/// Reads the header's fields from the head's words: shifts and masks, no byte loads.
+pub(crate) fn head_fields(head: &FrameHead) -> Result<HeadFields, HeaderError> {
+    let [first, second, third] = head.words;
     let length = head.len;
     if length < ETHERNET_HEADER {
         return Err(HeaderError::Runt);
     }
-    let destination = mac_at(frame, 0);
-    let source = mac_at(frame, 6);
-    let outer = u16_at(frame, 12);
+    // Bytes 0..6, 6..12, 12..14, 14..16 and 16..18 of the frame.
+    let destination = first >> 16;
+    let source = ((first & 0xffff) << 32) | (second >> 32);
+    let outer = (second >> 16) as u16;
     let (tag, ethertype) = match outer {
         ETHERTYPE_VLAN => {
             if length < ETHERNET_HEADER + TAG_BYTES {
                 return Err(HeaderError::Runt);
             }
-            let tci = u16_at(frame, 14);
-            let inner = u16_at(frame, 16);
+            let tci = second as u16;
+            let inner = (third >> 48) as u16;
             if matches!(inner, ETHERTYPE_VLAN | ETHERTYPE_QINQ | ETHERTYPE_QINQ_OLD) {
                 return Err(HeaderError::DoubleTag);
             }
@@ -143,20 +182,12 @@ pub fn parse_head(head: &FrameHead) -> Result<Header, HeaderError> {
         ETHERTYPE_QINQ | ETHERTYPE_QINQ_OLD => return Err(HeaderError::UnsupportedTag),
         other => (IngressTag::Untagged, other),
     };
-    Ok(Header {
+    Ok(HeadFields {
         destination,
         source,
         tag,
         ethertype,
     })
-}
-
-fn mac_at(frame: &[u8], offset: usize) -> MacAddress {
-    let mut octets = [0u8; 6];
-    if let Some(bytes) = frame.get(offset..offset + 6) {
-        octets.copy_from_slice(bytes);
-    }
-    MacAddress(octets)
 }
 
 fn u16_at(frame: &[u8], offset: usize) -> u16 {

@@ -11,8 +11,10 @@ use heapless::Deque;
 use crate::config::{
     ConfigError, LimitPolicy, Policy, PortConfig, PortRole, SwitchConfig, VlanMode,
 };
-use crate::frame::{Edit, EditError, FrameHead, HeaderError, IngressTag, parse_head, write_rarp};
-use crate::table::{Entry, EntryKind, MAC_TABLE_SLOTS, MacTable, TableFull};
+use crate::frame::{
+    Edit, EditError, FrameHead, GROUP_BIT, HeaderError, IngressTag, head_fields, write_rarp,
+};
+use crate::table::{Entry, EntryKind, Found, MAC_TABLE_SLOTS, MacTable, TableFull, key_of};
 use crate::types::{MAX_PORTS, MacAddress, PortId, PortSet, Tick, VlanId};
 
 /// Pending notify requests the switch holds before the caller drains them.
@@ -174,19 +176,37 @@ pub struct Output {
 
 /// Several outputs (a flood, or a unicast plus promiscuous copies), with per-port edits.
 ///
-/// 8-byte aligned: a decision is copied a few times per frame, and at 2-byte alignment each
-/// copy was a run of halfword loads and stores (the target forbids unaligned accesses).
+/// Every output of one frame gets one of two edits, by whether the port carries the frame's
+/// VLAN untagged ([`Switch`]'s `edits`), so the set keeps the two edits and which members take
+/// the untagged one: 12 bytes, and a [`Decision`] fits in two registers, where a per-port edit
+/// array (32 bytes) made every return a copy through memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-#[repr(align(8))]
 pub struct Outputs {
     ports: PortSet,
-    edits: [Edit; MAX_PORTS],
+    /// Members that carry the VLAN untagged: they get `untagged_edit`, the others `tagged_edit`.
+    untagged: PortSet,
+    untagged_edit: Edit,
+    tagged_edit: Edit,
+}
+
+/// The two edits a frame can need on its way out (see [`Outputs`]).
+#[derive(Clone, Copy)]
+struct Edits {
+    /// For a port that carries the VLAN untagged.
+    untagged: Edit,
+    /// For a port that carries it tagged.
+    tagged: Edit,
 }
 
 impl Outputs {
-    fn add(&mut self, port: PortId, edit: Edit) {
+    fn add(&mut self, port: PortId, untagged: bool, edits: Edits) {
         self.ports.insert(port);
-        self.edits[port.index()] = edit;
+        if untagged {
+            self.untagged.insert(port);
+            self.untagged_edit = edits.untagged;
+        } else {
+            self.tagged_edit = edits.tagged;
+        }
     }
 
     /// The output ports.
@@ -206,14 +226,18 @@ impl Outputs {
 
     /// The edit for `port` (meaningful for members only).
     pub fn edit(&self, port: PortId) -> Edit {
-        self.edits[port.index()]
+        if self.untagged.contains(port) {
+            self.untagged_edit
+        } else {
+            self.tagged_edit
+        }
     }
 
     /// Every output, in port order.
     pub fn iter(&self) -> impl Iterator<Item = Output> + '_ {
         self.ports.iter().map(|port| Output {
             port,
-            edit: self.edits[port.index()],
+            edit: self.edit(port),
         })
     }
 
@@ -231,10 +255,10 @@ impl Outputs {
 
 /// What to do with one received frame.
 ///
-/// Aligned to 8 bytes: at its natural 1-byte alignment (23 bytes) every return of a decision
-/// was a `memcpy` call on a target that forbids unaligned accesses (aarch64-unknown-none).
+/// 12 bytes, 4-byte aligned (the size is checked below): returned in two registers. At its
+/// natural 1-byte alignment every return was a `memcpy` call on a target that forbids
+/// unaligned accesses (aarch64-unknown-none), and at 40 bytes a copy through memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(align(8))]
 pub enum Decision {
     /// Release the buffer; the reason is counted.
     Drop(DropReason),
@@ -243,6 +267,8 @@ pub enum Decision {
     /// Send to several ports: copy for all but one, move the original to the last.
     Flood(Outputs),
 }
+
+const _: () = assert!(core::mem::size_of::<Decision>() <= 16);
 
 impl Decision {
     /// The output ports (empty for a drop).
@@ -435,6 +461,9 @@ pub struct Switch<const SLOTS: usize = MAC_TABLE_SLOTS> {
     announce_left: usize,
     /// HA standby: every frame is dropped (after learning) with [`DropReason::Standby`].
     standby: bool,
+    /// Per port: its configured MAC as a 48-bit integer, 0 for none (a configured MAC is
+    /// unicast, so never 0): the security checks compare it with the head's addresses.
+    port_macs: [u64; MAX_PORTS],
 }
 
 impl<const SLOTS: usize> Default for Switch<SLOTS> {
@@ -471,6 +500,7 @@ impl<const SLOTS: usize> Switch<SLOTS> {
             announce_ports: PortSet::EMPTY,
             announce_left: 0,
             standby: false,
+            port_macs: [0; MAX_PORTS],
         }
     }
 
@@ -492,6 +522,10 @@ impl<const SLOTS: usize> Switch<SLOTS> {
                 continue;
             };
             let present = config.has_port(port);
+            self.port_macs[index] = match config.port(port).mac {
+                Some(mac) if present => mac.to_u64(),
+                _ => 0,
+            };
             let (before, after) = (old.port(port), config.port(port));
             let was_present = old.has_port(port);
             if !present {
@@ -665,35 +699,72 @@ impl<const SLOTS: usize> Switch<SLOTS> {
     /// As [`Switch::process`], from the frame's head (its first bytes and its length), which a
     /// driver can read with word loads while it receives the burst.
     pub fn process_head(&mut self, ingress: PortId, head: &FrameHead, now: Tick) -> Decision {
+        let decision = self.process_head_uncounted(ingress, head, now);
         if !self.config.has_port(ingress) {
-            self.counters.drops[DropReason::UnknownPort.index()] += 1;
-            return Decision::Drop(DropReason::UnknownPort);
+            return decision;
         }
-        let length = head.len() as u64;
-        let mut decision = self.decide(ingress, head, now);
-        if self.standby {
-            decision = Decision::Drop(DropReason::Standby);
-        }
-        let counters = &mut self.port_counters[ingress.index()];
-        counters.rx_packets += 1;
-        counters.rx_bytes += length;
+        self.count_received(ingress, 1, head.len() as u64);
         match &decision {
-            Decision::Drop(reason) => {
-                counters.dropped += 1;
-                self.counters.drops[reason.index()] += 1;
-            }
-            Decision::Forward(output) => {
-                counters.forwarded += 1;
-                self.count_tx(*output, head.len());
-            }
+            Decision::Drop(_) => {}
+            Decision::Forward(output) => self.count_tx(*output, head.len()),
             Decision::Flood(outputs) => {
-                counters.flooded += 1;
                 for output in outputs.iter() {
                     self.count_tx(output, head.len());
                 }
             }
         }
         decision
+    }
+
+    /// As [`Switch::process_head`], but the byte-and-packet counters of a burst are left to
+    /// the caller: the ingress port's `rx_packets`/`rx_bytes` ([`Switch::count_received`])
+    /// and each output's `tx_packets`/`tx_bytes` ([`Switch::count_sent`], with the length
+    /// after the output's edit). The fast path counts them once per burst and port instead of
+    /// four read-modify-writes per frame; the other counters are kept here, per frame.
+    pub fn process_head_uncounted(
+        &mut self,
+        ingress: PortId,
+        head: &FrameHead,
+        now: Tick,
+    ) -> Decision {
+        if !self.config.has_port(ingress) {
+            self.counters.drops[DropReason::UnknownPort.index()] += 1;
+            return Decision::Drop(DropReason::UnknownPort);
+        }
+        let mut decision = self.decide(ingress, head, now);
+        if self.standby {
+            decision = Decision::Drop(DropReason::Standby);
+        }
+        let counters = &mut self.port_counters[ingress.index()];
+        match &decision {
+            Decision::Drop(reason) => {
+                counters.dropped += 1;
+                self.counters.drops[reason.index()] += 1;
+            }
+            Decision::Forward(_) => counters.forwarded += 1,
+            Decision::Flood(_) => counters.flooded += 1,
+        }
+        decision
+    }
+
+    /// Counts `frames` frames of `bytes` bytes in all received on `port` and decided by
+    /// [`Switch::process_head_uncounted`] (a port that is not a data port of this switch counts
+    /// nothing, as its frames are dropped uncounted there).
+    pub fn count_received(&mut self, port: PortId, frames: u64, bytes: u64) {
+        if !self.config.has_port(port) {
+            return;
+        }
+        let counters = &mut self.port_counters[port.index()];
+        counters.rx_packets += frames;
+        counters.rx_bytes += bytes;
+    }
+
+    /// Counts `frames` frames of `bytes` bytes in all (after their edits) that
+    /// [`Switch::process_head_uncounted`] decided to send to `port`.
+    pub fn count_sent(&mut self, port: PortId, frames: u64, bytes: u64) {
+        let counters = &mut self.port_counters[port.index()];
+        counters.tx_packets += frames;
+        counters.tx_bytes += bytes;
     }
 
     fn count_tx(&mut self, output: Output, length: usize) {
@@ -703,11 +774,11 @@ impl<const SLOTS: usize> Switch<SLOTS> {
     }
 
     fn decide(&mut self, ingress: PortId, head: &FrameHead, now: Tick) -> Decision {
-        let header = match parse_head(head) {
+        let header = match head_fields(head) {
             Ok(header) => header,
             Err(error) => return Decision::Drop(error.into()),
         };
-        if !header.source.is_unicast() {
+        if header.source & GROUP_BIT != 0 || header.source == 0 {
             return Decision::Drop(DropReason::InvalidSource);
         }
         // By reference: a port config holds a 512-byte VLAN map, too big to copy per frame.
@@ -716,10 +787,11 @@ impl<const SLOTS: usize> Switch<SLOTS> {
             Ok(vlan) => vlan,
             Err(reason) => return Decision::Drop(reason),
         };
+        let port_mac = self.port_macs[ingress.index()];
         if port.role == PortRole::Host
             && port.security.forged_transmits == Policy::Reject
-            && let Some(mac) = port.mac
-            && header.source != mac
+            && port_mac != 0
+            && header.source != port_mac
         {
             return Decision::Drop(DropReason::ForgedTransmit);
         }
@@ -727,7 +799,7 @@ impl<const SLOTS: usize> Switch<SLOTS> {
             return Decision::Drop(reason);
         }
         let destination = header.destination;
-        if destination.is_multicast() {
+        if destination & GROUP_BIT != 0 {
             return self.flood(ingress, vlan, header.tag, None);
         }
         match self.lookup_port(vlan, destination, now) {
@@ -740,15 +812,19 @@ impl<const SLOTS: usize> Switch<SLOTS> {
     }
 
     fn live(&self, entry: &Entry, now: Tick) -> bool {
-        entry.kind == EntryKind::Static
-            || !MacTable::<SLOTS>::expired(entry.last_seen, now, self.config.aging_seconds)
+        self.live_at(entry.kind, entry.last_seen, now)
     }
 
-    fn lookup_port(&self, vlan: VlanId, mac: MacAddress, now: Tick) -> Option<PortId> {
+    fn live_at(&self, kind: EntryKind, last_seen: u32, now: Tick) -> bool {
+        kind == EntryKind::Static
+            || !MacTable::<SLOTS>::expired(last_seen, now, self.config.aging_seconds)
+    }
+
+    fn lookup_port(&self, vlan: VlanId, mac: u64, now: Tick) -> Option<PortId> {
         self.table
-            .get(vlan, mac)
-            .filter(|entry| self.live(entry, now))
-            .map(|entry| entry.port)
+            .find_key(key_of(vlan, mac))
+            .filter(|found| self.live_at(found.kind, found.last_seen, now))
+            .map(|found| found.port)
     }
 
     fn at_limit(&self, port: PortId) -> bool {
@@ -759,13 +835,14 @@ impl<const SLOTS: usize> Switch<SLOTS> {
         &mut self,
         ingress: PortId,
         vlan: VlanId,
-        source: MacAddress,
+        source: u64,
         now: Tick,
     ) -> Result<(), DropReason> {
-        // One probe for the look and the refresh below.
-        let position = self.table.position(vlan, source);
-        let stored = position.and_then(|position| self.table.entry_at_position(position));
-        let existing = stored.filter(|entry| self.live(entry, now));
+        // One probe for the look and the refresh below; the address goes back to bytes only
+        // for a table write or a notify request.
+        let stored: Option<Found> = self.table.find_key(key_of(vlan, source));
+        let existing = stored.filter(|found| self.live_at(found.kind, found.last_seen, now));
+        let mac = || MacAddress::from_u64(source);
         match existing {
             Some(entry) if entry.kind == EntryKind::Static => {
                 if entry.port == ingress {
@@ -779,7 +856,7 @@ impl<const SLOTS: usize> Switch<SLOTS> {
                     || (self.is_uplink(ingress) && self.is_uplink(entry.port)) =>
             {
                 // Same port, or one uplink of the team to another: no move, refresh only.
-                if position.is_some_and(|position| self.table.touch_at(position, now)) {
+                if self.table.touch_at(entry.position, now) {
                     self.counters.learn_writes += 1;
                 }
                 Ok(())
@@ -800,7 +877,7 @@ impl<const SLOTS: usize> Switch<SLOTS> {
                         LimitPolicy::Drop => Err(DropReason::MacLimit),
                         LimitPolicy::Allow => {
                             // It is no longer where the entry says: forget it, flood to it.
-                            self.table.remove(vlan, source);
+                            self.table.remove(vlan, mac());
                             self.counters.limit_allowed += 1;
                             Ok(())
                         }
@@ -810,12 +887,12 @@ impl<const SLOTS: usize> Switch<SLOTS> {
                 // Replacing an existing key cannot fail.
                 let _ = self
                     .table
-                    .insert(vlan, source, ingress, EntryKind::Learned, now);
+                    .insert(vlan, mac(), ingress, EntryKind::Learned, now);
                 self.counters.learn_writes += 1;
                 self.counters.moves += 1;
                 self.port_counters[ingress.index()].moves += 1;
                 if !self.is_uplink(ingress) && self.uplink_for(ingress) != old_uplink {
-                    self.notify(ingress, vlan, source);
+                    self.notify(ingress, vlan, mac());
                 }
                 Ok(())
             }
@@ -834,13 +911,13 @@ impl<const SLOTS: usize> Switch<SLOTS> {
                 }
                 match self
                     .table
-                    .insert(vlan, source, ingress, EntryKind::Learned, now)
+                    .insert(vlan, mac(), ingress, EntryKind::Learned, now)
                 {
                     Ok(()) => {
                         self.counters.learn_writes += 1;
                         self.port_counters[ingress.index()].learned += 1;
                         if !self.is_uplink(ingress) {
-                            self.notify(ingress, vlan, source);
+                            self.notify(ingress, vlan, mac());
                         }
                     }
                     Err(_) => self.counters.table_full += 1,
@@ -892,31 +969,34 @@ impl<const SLOTS: usize> Switch<SLOTS> {
     }
 
     /// Whether host port `port` takes unicast to `destination` (the MAC-changes policy).
-    fn accepts_unicast(&self, port: PortId, destination: MacAddress) -> bool {
-        let config = self.port_config(port);
-        match config.mac {
-            Some(mac) => {
-                mac == destination
-                    || config.security.mac_changes == Policy::Accept
-                    || config.security.promiscuous == Policy::Accept
-            }
-            None => true,
+    fn accepts_unicast(&self, port: PortId, destination: u64) -> bool {
+        let mac = self.port_macs[port.index()];
+        if mac == 0 || mac == destination {
+            return true;
         }
+        let security = self.port_config(port).security;
+        security.mac_changes == Policy::Accept || security.promiscuous == Policy::Accept
     }
 
-    fn edit_for(&self, egress: PortId, vlan: VlanId, tag: IngressTag) -> Edit {
-        if self.port_config(egress).vlan.untagged(vlan) {
-            match tag {
+    /// The edits a frame of `vlan` that arrived with `tag` needs: one for ports that carry the
+    /// VLAN untagged, one for ports that carry it tagged.
+    fn edits(vlan: VlanId, tag: IngressTag) -> Edits {
+        Edits {
+            untagged: match tag {
                 IngressTag::Untagged => Edit::Keep,
                 IngressTag::Priority(_) | IngressTag::Vlan(_) => Edit::Pop,
-            }
-        } else {
-            match tag {
+            },
+            tagged: match tag {
                 IngressTag::Vlan(_) => Edit::Keep,
                 IngressTag::Priority(_) => Edit::SetVlan(vlan),
                 IngressTag::Untagged => Edit::Push(vlan.get()),
-            }
+            },
         }
+    }
+
+    /// Adds `port` to `outputs` with the edit the frame needs there.
+    fn add_output(&self, outputs: &mut Outputs, port: PortId, vlan: VlanId, edits: Edits) {
+        outputs.add(port, self.port_config(port).vlan.untagged(vlan), edits);
     }
 
     fn unicast(
@@ -925,7 +1005,7 @@ impl<const SLOTS: usize> Switch<SLOTS> {
         destination_port: PortId,
         vlan: VlanId,
         tag: IngressTag,
-        destination: MacAddress,
+        destination: u64,
     ) -> Decision {
         if destination_port == ingress {
             return Decision::Drop(DropReason::SamePort);
@@ -950,13 +1030,23 @@ impl<const SLOTS: usize> Switch<SLOTS> {
         if !self.link_up.contains(egress) {
             return Decision::Drop(DropReason::PortDown);
         }
+        let edits = Self::edits(vlan, tag);
+        let untagged = self.port_config(egress).vlan.untagged(vlan);
+        if self.promiscuous.is_empty() {
+            return Decision::Forward(Output {
+                port: egress,
+                edit: if untagged {
+                    edits.untagged
+                } else {
+                    edits.tagged
+                },
+            });
+        }
         let mut outputs = Outputs::default();
-        outputs.add(egress, self.edit_for(egress, vlan, tag));
-        if !self.promiscuous.is_empty() {
-            for port in self.promiscuous.iter() {
-                if port != ingress && port != egress && self.floods_to(ingress, port, vlan) {
-                    outputs.add(port, self.edit_for(port, vlan, tag));
-                }
+        outputs.add(egress, untagged, edits);
+        for port in self.promiscuous.iter() {
+            if port != ingress && port != egress && self.floods_to(ingress, port, vlan) {
+                self.add_output(&mut outputs, port, vlan, edits);
             }
         }
         outputs.into_decision()
@@ -984,8 +1074,9 @@ impl<const SLOTS: usize> Switch<SLOTS> {
         ingress: PortId,
         vlan: VlanId,
         tag: IngressTag,
-        unknown_unicast: Option<MacAddress>,
+        unknown_unicast: Option<u64>,
     ) -> Decision {
+        let edits = Self::edits(vlan, tag);
         let mut outputs = Outputs::default();
         for port in self.config.port_ids() {
             if !self.floods_to(ingress, port, vlan) {
@@ -997,7 +1088,7 @@ impl<const SLOTS: usize> Switch<SLOTS> {
             {
                 continue;
             }
-            outputs.add(port, self.edit_for(port, vlan, tag));
+            self.add_output(&mut outputs, port, vlan, edits);
         }
         outputs.into_decision()
     }

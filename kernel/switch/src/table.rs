@@ -31,7 +31,30 @@ const FLAG_STATIC: u8 = 1;
 
 /// The packed key: VLAN in bits 48..60, MAC in bits 0..48, [`OCCUPIED`] set.
 const fn pack(vlan: VlanId, mac: MacAddress) -> u64 {
-    OCCUPIED | ((vlan.get() as u64) << 48) | mac.to_u64()
+    key_of(vlan, mac.to_u64())
+}
+
+/// The packed key of `vlan` and the address `mac` as a 48-bit integer (first octet most
+/// significant, [`MacAddress::to_u64`]): what the switch builds from a frame's head. `mac`
+/// has nothing above bit 47 (both sources of it guarantee that: `to_u64` and the head's
+/// shifts), so it is not masked again per frame.
+pub(crate) const fn key_of(vlan: VlanId, mac: u64) -> u64 {
+    debug_assert!(mac >> 48 == 0);
+    OCCUPIED | ((vlan.get() as u64) << 48) | mac
+}
+
+/// What the switch reads of a stored entry on the packet path: where it is (for a refresh)
+/// and what it says, without turning the key back into a VLAN and an address.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Found {
+    /// The slot, valid until the table next changes.
+    pub(crate) position: usize,
+    /// Where frames to it go.
+    pub(crate) port: PortId,
+    /// Static or learned.
+    pub(crate) kind: EntryKind,
+    /// Whole second it was last seen or written.
+    pub(crate) last_seen: u32,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -182,6 +205,22 @@ impl<const SLOTS: usize> MacTable<SLOTS> {
         Some(Entry {
             vlan: VlanId::new(((slot.key >> 48) & 0x0fff) as u16)?,
             mac: MacAddress::from_u64(slot.key),
+            port: PortId::new(slot.port)?,
+            kind: if slot.flags & FLAG_STATIC != 0 {
+                EntryKind::Static
+            } else {
+                EntryKind::Learned
+            },
+            last_seen: slot.last_seen,
+        })
+    }
+
+    /// The entry stored under `key` ([`key_of`]), if any: one probe, no [`Entry`] built.
+    pub(crate) fn find_key(&self, key: u64) -> Option<Found> {
+        let position = self.find(key)?;
+        let slot = &self.slots[position];
+        Some(Found {
+            position,
             port: PortId::new(slot.port)?,
             kind: if slot.flags & FLAG_STATIC != 0 {
                 EntryKind::Static

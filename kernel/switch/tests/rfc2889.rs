@@ -1028,3 +1028,51 @@ fn ha_standby_drops_every_frame_learns_and_announces_on_takeover() {
     );
     assert_eq!(decision.ports(), ports(&[1]));
 }
+
+/// The fast path's burst counting (`process_head_uncounted`, then `count_received` and
+/// `count_sent` once per burst) leaves every counter where per-frame `process_head` does:
+/// the same frames (a flood across an access port and a trunk with a tag push, a unicast, a
+/// runt and an unknown port) through two switches, compared counter by counter.
+#[test]
+fn burst_counting_matches_per_frame_counting() {
+    let mut config = SwitchConfig::new(3);
+    config.port_mut(port(3)).vlan = trunk(&[1], None);
+    let mut per_frame = small(&config);
+    let mut per_burst = small(&config);
+    let (a, b) = (mac(0x0a), mac(0x0b));
+    let frames: Vec<(u8, Vec<u8>)> = vec![
+        (1, frame(MacAddress::BROADCAST, a, None)),
+        (2, frame(a, b, None)),
+        (1, frame(b, a, None)),
+        (1, vec![0u8; 10]),
+        (3, frame(a, mac(0x0c), Some(1))),
+        (4, frame(a, b, None)),
+    ];
+    let now = secs(1);
+    let (mut rx, mut rx_bytes) = ([0u64; 8], [0u64; 8]);
+    let (mut tx, mut tx_bytes) = ([0u64; 8], [0u64; 8]);
+    for (ingress, bytes) in &frames {
+        let head = dpu_switch::FrameHead::from_frame(bytes);
+        let expected = per_frame.process_head(port(*ingress), &head, now);
+        let decision = per_burst.process_head_uncounted(port(*ingress), &head, now);
+        assert_eq!(decision, expected);
+        rx[usize::from(*ingress)] += 1;
+        rx_bytes[usize::from(*ingress)] += bytes.len() as u64;
+        for egress in decision.ports().iter() {
+            let edit = decision.edit_for(egress).unwrap();
+            tx[usize::from(egress.number())] += 1;
+            tx_bytes[usize::from(egress.number())] += edit.edited_length(bytes.len()) as u64;
+        }
+    }
+    for number in 1..=4u8 {
+        let index = usize::from(number);
+        per_burst.count_received(port(number), rx[index], rx_bytes[index]);
+        per_burst.count_sent(port(number), tx[index], tx_bytes[index]);
+        assert_eq!(
+            per_burst.port_counters(port(number)),
+            per_frame.port_counters(port(number)),
+            "port{number}"
+        );
+    }
+    assert_eq!(per_burst.counters(), per_frame.counters());
+}
