@@ -8,10 +8,11 @@
 //! from `bootbank::poll`), and times the steps.
 //!
 //! A step is one sector erase, one 2 KiB program (one CFI write-to-buffer), one
-//! [`bootstate::update::HASH_BUDGET`] slice of the hash, the check (digest, one Ed25519 verify,
-//! floor), or the record write (activate as a trial, or mark the bank bad). The erase, the
-//! Ed25519 verify and the record write (which erases a record sector) cannot be split; every
-//! kind's count, mean and longest time are kept ([`StepTimes`]) and printed by the console.
+//! [`bootstate::update::HASH_BUDGET`] slice of the hash, one step of the signature check
+//! (digest and key, then `bootstate::ed25519`'s slices of the Ed25519 check, then the floor),
+//! or the record write (activate as a trial, or mark the bank bad). The erase and the record
+//! write (which erases a record sector) cannot be split; every kind's count, mean and longest
+//! time are kept ([`StepTimes`]) and printed by the console.
 //!
 //! The last task's verdict stays readable until the next [`start`].
 
@@ -70,7 +71,7 @@ pub struct StepTimes {
     pub program: StepTime,
     /// Hash slices (and the structure check that starts the verification).
     pub hash: StepTime,
-    /// The check: digest, signature (one Ed25519 verify), floor.
+    /// The signature check's steps: digest and key, the Ed25519 slices, floor.
     pub check: StepTime,
     /// The end: the record write that activates the image (or a refusal's bad mark).
     pub finish: StepTime,
@@ -205,7 +206,7 @@ pub fn poll() -> Work {
             Work::Erased => None,
             Work::Programmed(_) => Some(&mut task.steps.program),
             Work::VerifyStarted | Work::Hashed(_) => Some(&mut task.steps.hash),
-            Work::Checked => Some(&mut task.steps.check),
+            Work::Signature | Work::Checked => Some(&mut task.steps.check),
             Work::Finished => {
                 task.ended = Some(now);
                 Some(&mut task.steps.finish)
@@ -220,9 +221,11 @@ pub fn poll() -> Work {
     match work {
         Work::Erasing | Work::Erased => loopstats::note(Activity::FlashErase),
         Work::Programmed(_) => loopstats::note(Activity::UpdateFrame),
-        Work::VerifyStarted | Work::Hashed(_) | Work::Checked | Work::Finished => {
-            loopstats::note(Activity::UpdateVerify)
-        }
+        Work::VerifyStarted
+        | Work::Hashed(_)
+        | Work::Signature
+        | Work::Checked
+        | Work::Finished => loopstats::note(Activity::UpdateVerify),
         Work::Idle | Work::Over => {}
     }
     work
