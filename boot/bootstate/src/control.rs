@@ -677,8 +677,9 @@ impl<F: Flash> BootControl<F> {
             })
     }
 
-    /// One bounded step of the Ed25519 check of a fully hashed image (the first step also
-    /// checks the digest and the key); true once the signature is valid. A refusal marks the
+    /// One bounded step of the signature check of a fully hashed image: the first checks the
+    /// digest and the key, each later one does a step of the Ed25519 check; true once the
+    /// signature is valid. A refusal marks the
     /// bank Bad with the reason (one write).
     pub fn stage_signature_step(
         &mut self,
@@ -691,10 +692,10 @@ impl<F: Flash> BootControl<F> {
         }
         let step = match &mut staged.signature {
             Some(signature) => signature.step(),
-            None => staged
-                .verifier
-                .signature(trusted_keys)
-                .and_then(|signature| staged.signature.insert(signature).step()),
+            None => staged.verifier.signature(trusted_keys).map(|signature| {
+                staged.signature = Some(signature);
+                false
+            }),
         };
         step.map_err(|error| self.refuse_staged(bank, error))
     }

@@ -757,7 +757,7 @@ impl FlashVerifier {
 
 /// The end of a sliced verification ([`FlashVerifier::signature`]): digest and key are
 /// checked; each [`SignatureVerifier::step`] does one bounded step of the Ed25519 check
-/// ([`crate::ed25519::SignatureCheck`], at most [`crate::ed25519::MAX_STEPS`]), then
+/// ([`crate::ed25519::SignatureCheck`], [`crate::ed25519::MAX_STEPS`] at most), then
 /// [`SignatureVerifier::finish`] checks the floor.
 #[derive(Debug, Clone)]
 pub struct SignatureVerifier {

@@ -614,8 +614,8 @@ pub enum Work {
     VerifyStarted,
     /// Hashed this many bytes.
     Hashed(u32),
-    /// Did one step of the Ed25519 check (the first also checks the digest and the key;
-    /// [`crate::ed25519::MAX_STEPS`] at most).
+    /// Checked the digest and the key (the first), or did one step of the Ed25519 check
+    /// ([`crate::ed25519::MAX_STEPS`] at most).
     Signature,
     /// Did the last step of the Ed25519 check and checked the floor; the record write comes
     /// in the next poll.
