@@ -2,13 +2,15 @@
 //!
 //! The kernel's poll loop must not spend a whole check (5-12 ms under QEMU TCG) in one pass, so
 //! [`SignatureCheck`] does it one [`SignatureCheck::step`] at a time, each step about one field
-//! inversion's worth of work:
+//! inversion's worth of work ([`MAX_STEPS`] steps at most):
 //!
-//! 1. `s` is canonical (below the group order l), the key A decompresses and is not of small order;
+//! 1. `s` is canonical (below the group order l), the key A decompresses and is not of small
+//!    order;
 //! 2. R decompresses and is not of small order;
-//! 3. the tables `[1..8]A` and `[1..8]B` (B the base point);
-//! 4. `[s]B - [k]A` by a joint signed radix-16 double-and-add, [`WINDOWS_PER_STEP`] windows of
-//!    4 bits per step (two multiples tables, no precomputed constants) (k = SHA-512(R || A || M) mod l, computed in [`SignatureCheck::new`]);
+//! 3. the tables `[1..8]A` and `[1..8]B` (B the base point; no precomputed constants);
+//! 4. `[s]B - [k]A` by a joint signed radix-16 double-and-add over those tables,
+//!    [`WINDOWS_PER_STEP`] windows of 4 bits per step (k = SHA-512(R || A || M) mod l, computed
+//!    in [`SignatureCheck::new`]);
 //! 5. the result, compressed, equals R's encoding byte for byte (so a non-canonical R fails).
 //!
 //! These are `verify_strict`'s rules (ed25519-dalek 2.2, `VerifyingKey::verify_strict` and
@@ -183,11 +185,8 @@ impl SignatureCheck {
     /// Does the next bounded piece of work; `Ok(Valid)` or an error once the verdict is in
     /// (and the same answer on every call after).
     pub fn step(&mut self) -> Result<Progress, SignatureError> {
-        if let Phase::Done(verdict) = self.phase {
-            return verdict.map(|()| Progress::Valid);
-        }
-        self.steps += 1;
         let next = match self.phase {
+            Phase::Done(verdict) => return verdict.map(|()| Progress::Valid),
             Phase::Key => self.check_key(),
             Phase::R { key } => self.check_r(key),
             Phase::Tables { key } => {
@@ -216,8 +215,8 @@ impl SignatureCheck {
                     Err(SignatureError::Mismatch)
                 }
             }
-            Phase::Done(_) => unreachable_done(),
         };
+        self.steps += 1;
         self.phase = match next {
             Ok(phase) => phase,
             Err(error) => Phase::Done(Err(error)),
@@ -228,7 +227,7 @@ impl SignatureCheck {
         }
     }
 
-    /// Runs every step (dpuboot and tests: no loop to feed).
+    /// Runs every step (the self-test, the one-shot verification paths and the tests).
     pub fn run(mut self) -> Result<(), SignatureError> {
         loop {
             if self.step()? == Progress::Valid {
@@ -274,6 +273,7 @@ impl SignatureCheck {
             let eight = sum.mul_by_cofactor();
             eight + eight
         };
+        // Digits are in -8..=8 (radix_16), so `|digit| - 1` indexes the 8-entry tables.
         // Minus k_i A: a positive digit subtracts.
         match self.k_digits[index] {
             0 => {}
@@ -287,11 +287,6 @@ impl SignatureCheck {
         }
         sum
     }
-}
-
-/// `Phase::Done` returns before the match; this arm only satisfies exhaustiveness.
-fn unreachable_done() -> Result<Phase, SignatureError> {
-    Err(SignatureError::Mismatch)
 }
 
 /// `[1]P ..= [8]P` (seven additions).
@@ -326,7 +321,7 @@ mod tests {
     use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
     use proptest::prelude::*;
 
-    /// ed25519-dalek's verdict, or None when it cannot even parse the key.
+    /// ed25519-dalek's verdict (false when it cannot even parse the key).
     fn strict(public_key: &[u8; 32], signature: &[u8; 64], message: &[u8]) -> bool {
         VerifyingKey::from_bytes(public_key).is_ok_and(|key| {
             key.verify_strict(message, &Signature::from_bytes(signature))
