@@ -391,6 +391,20 @@ mod tests {
     }
 
     #[test]
+    fn refusals_read_as_words() {
+        for error in [
+            SignatureError::NonCanonicalScalar,
+            SignatureError::KeyEncoding,
+            SignatureError::KeySmallOrder,
+            SignatureError::REncoding,
+            SignatureError::RSmallOrder,
+            SignatureError::Mismatch,
+        ] {
+            readable::assert_words(&std::string::ToString::to_string(&error));
+        }
+    }
+
+    #[test]
     fn the_self_test_passes() {
         assert!(self_test());
         assert_eq!(SELF_TEST_KEY, hex::<32>(RFC8032[0].0));
