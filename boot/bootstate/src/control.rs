@@ -15,11 +15,14 @@
 //! (the kernel's poll loop): [`StagingWriter::accept`] (no flash access),
 //! [`BootControl::stage_step`] (one erase or one program), then
 //! [`BootControl::stage_verify_begin`] / [`BootControl::stage_verify_step`] (a bounded slice of
-//! the hash) / [`BootControl::stage_activate`] (signature, floor, the record write).
+//! the hash) / [`BootControl::stage_signature_step`] (a bounded step of the Ed25519 check) /
+//! [`BootControl::stage_activate`] (what is left of the signature, floor, the record write).
 //! `stage_write` and `stage_finish` are these steps run to the end.
 
 use crate::flash::{Flash, FlashError};
-use crate::image::{FlashVerifier, TrustedKey, VerifiedImage, VerifyError, verify_in_flash};
+use crate::image::{
+    FlashVerifier, SignatureVerifier, TrustedKey, VerifiedImage, VerifyError, verify_in_flash,
+};
 use crate::layout::{BANK_SIZE, bank_offset};
 use crate::record::{
     Bank, BankInfo, BankState, BootEvent, BootOutcome, BootRecord, FailureReason, Stage,
@@ -162,6 +165,8 @@ pub enum StageStep {
 pub struct StagedImage {
     bank: Bank,
     verifier: FlashVerifier,
+    /// The signature check, once the hash is done and digest and key are checked.
+    signature: Option<SignatureVerifier>,
 }
 
 /// A staged image that passed verification, not yet recorded ([`BootControl::stage_check`]).
@@ -190,6 +195,12 @@ impl StagedImage {
     #[must_use]
     pub fn hash_progress(&self) -> (u32, u32) {
         (self.verifier.hashed(), self.verifier.to_hash())
+    }
+
+    /// Steps of the Ed25519 check taken so far ([`BootControl::stage_signature_step`]).
+    #[must_use]
+    pub fn signature_steps(&self) -> usize {
+        self.signature.as_ref().map_or(0, SignatureVerifier::steps)
     }
 }
 
@@ -647,7 +658,11 @@ impl<F: Flash> BootControl<F> {
             return Err(ControlError::NotStaging);
         }
         match FlashVerifier::begin(&mut self.flash, bank_offset(bank), writer.written) {
-            Ok(verifier) => Ok(StagedImage { bank, verifier }),
+            Ok(verifier) => Ok(StagedImage {
+                bank,
+                verifier,
+                signature: None,
+            }),
             Err(error) => Err(self.refuse_staged(bank, error)),
         }
     }
@@ -667,9 +682,32 @@ impl<F: Flash> BootControl<F> {
             })
     }
 
-    /// Ends the verification (digest, key, one Ed25519 signature check, floor) and activates
-    /// the image as a Trial (one write), or marks the bank Bad with the reason (one write):
-    /// [`BootControl::stage_check`] then [`BootControl::stage_record`].
+    /// One bounded step of the signature check of a fully hashed image: the first checks the
+    /// digest and the key, each later one does a step of the Ed25519 check; true once the
+    /// signature is valid. A refusal marks the
+    /// bank Bad with the reason (one write).
+    pub fn stage_signature_step(
+        &mut self,
+        staged: &mut StagedImage,
+        trusted_keys: &[TrustedKey],
+    ) -> Result<bool, ControlError> {
+        let bank = staged.bank;
+        if self.records.current.bank(bank).state != BankState::Writing {
+            return Err(ControlError::NotStaging);
+        }
+        let step = match &mut staged.signature {
+            Some(signature) => signature.step(),
+            None => staged.verifier.signature(trusted_keys).map(|signature| {
+                staged.signature = Some(signature);
+                false
+            }),
+        };
+        step.map_err(|error| self.refuse_staged(bank, error))
+    }
+
+    /// Ends the verification (digest, key, the Ed25519 check or what is left of it, floor) and
+    /// activates the image as a Trial (one write), or marks the bank Bad with the reason (one
+    /// write): [`BootControl::stage_check`] then [`BootControl::stage_record`].
     pub fn stage_activate(
         &mut self,
         staged: StagedImage,
@@ -679,8 +717,9 @@ impl<F: Flash> BootControl<F> {
         self.stage_record(checked)
     }
 
-    /// Ends the verification (digest, key, one Ed25519 signature check, floor) without
-    /// writing, unless it fails: then the bank is marked Bad with the reason (one write).
+    /// Ends the verification (digest, key, the Ed25519 check or what is left of it after
+    /// [`BootControl::stage_signature_step`], floor) without writing, unless it fails: then the
+    /// bank is marked Bad with the reason (one write).
     pub fn stage_check(
         &mut self,
         staged: StagedImage,
@@ -691,7 +730,11 @@ impl<F: Flash> BootControl<F> {
             return Err(ControlError::NotStaging);
         }
         let floor = self.floor.value;
-        match staged.verifier.finish(&mut self.flash, trusted_keys, floor) {
+        let verdict = match staged.signature {
+            Some(signature) => signature.finish(floor),
+            None => staged.verifier.finish(&mut self.flash, trusted_keys, floor),
+        };
+        match verdict {
             Ok(image) => Ok(CheckedImage { bank, image }),
             Err(error) => Err(self.refuse_staged(bank, error)),
         }

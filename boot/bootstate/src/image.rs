@@ -24,6 +24,7 @@ use core::ops::Range;
 use ed25519_dalek::{Signature, VerifyingKey};
 use sha2::{Digest, Sha256};
 
+use crate::ed25519::{Progress, SignatureCheck};
 use crate::flash::{Flash, FlashError};
 use crate::record::{FailureReason, Version};
 
@@ -570,11 +571,27 @@ fn hash_range(
     Ok(())
 }
 
-/// The checks after the hash: digest, key, signature, floor.
-fn conclude(
+/// The checks after the hash that come before the signature: the digest, then the key. Returns
+/// the index of the trusted key with the image's KEYHASH.
+fn check_digest_and_key(
     layout: &Layout,
     digest: [u8; 32],
     trusted_keys: &[TrustedKey],
+) -> Result<usize, VerifyError> {
+    if digest != layout.expected_digest {
+        return Err(VerifyError::Hash);
+    }
+    trusted_keys
+        .iter()
+        .position(|key| key.key_hash() == layout.key_hash)
+        .ok_or(VerifyError::UnknownKey)
+}
+
+/// The check after the signature: the floor (only a signed counter means anything).
+fn accept(
+    layout: &Layout,
+    digest: [u8; 32],
+    key_index: usize,
     floor: u32,
 ) -> Result<VerifiedImage, VerifyError> {
     let Layout {
@@ -582,26 +599,8 @@ fn conclude(
         payload_end,
         image_end,
         security_counter,
-        expected_digest,
-        key_hash,
-        signature,
         ..
     } = *layout;
-    if digest != expected_digest {
-        return Err(VerifyError::Hash);
-    }
-
-    let key_index = trusted_keys
-        .iter()
-        .position(|key| key.key_hash() == key_hash)
-        .ok_or(VerifyError::UnknownKey)?;
-    let verifying_key = VerifyingKey::from_bytes(&trusted_keys[key_index].public_key)
-        .map_err(|_| VerifyError::Signature)?;
-    verifying_key
-        .verify_strict(&digest, &Signature::from_bytes(&signature))
-        .map_err(|_| VerifyError::Signature)?;
-
-    // Only a signed counter means anything.
     if security_counter < floor {
         return Err(VerifyError::SecurityCounter {
             image: security_counter,
@@ -617,6 +616,27 @@ fn conclude(
         total_len: image_end as usize,
         key_index,
     })
+}
+
+/// The checks after the hash in one go: digest, key, signature (`verify_strict`, one call),
+/// floor. [`SignatureVerifier`] is the same with the signature in slices.
+fn conclude(
+    layout: &Layout,
+    digest: [u8; 32],
+    trusted_keys: &[TrustedKey],
+    floor: u32,
+) -> Result<VerifiedImage, VerifyError> {
+    let key_index = check_digest_and_key(layout, digest, trusted_keys)?;
+    let public_key = trusted_keys
+        .get(key_index)
+        .ok_or(VerifyError::UnknownKey)?
+        .public_key;
+    let verifying_key =
+        VerifyingKey::from_bytes(&public_key).map_err(|_| VerifyError::Signature)?;
+    verifying_key
+        .verify_strict(&digest, &Signature::from_bytes(&layout.signature))
+        .map_err(|_| VerifyError::Signature)?;
+    accept(layout, digest, key_index, floor)
 }
 
 fn verify_source(
@@ -638,11 +658,12 @@ fn verify_source(
     conclude(&layout, hasher.finalize().into(), trusted_keys, floor)
 }
 
-/// A verification of an image in flash done in slices (the kernel's poll loop hashes a bounded
-/// number of bytes per pass): [`FlashVerifier::begin`] checks the structure, each
-/// [`FlashVerifier::step`] hashes up to a budget, [`FlashVerifier::finish`] checks the digest,
-/// the key, the signature (one Ed25519 verify) and the floor. The checks and their order are
-/// those of [`verify_in_flash`], which is the same code run in one go.
+/// A verification of an image in flash done in slices (the kernel's poll loop does one bounded
+/// piece per pass): [`FlashVerifier::begin`] checks the structure, each [`FlashVerifier::step`]
+/// hashes up to a budget, [`FlashVerifier::signature`] checks the digest and the key and
+/// returns the [`SignatureVerifier`] whose steps check the Ed25519 signature and then the floor.
+/// The checks and their order are those of [`verify_in_flash`], which runs them in one go
+/// (with `ed25519-dalek`'s `verify_strict`, whose verdicts the sliced check reproduces).
 #[derive(Debug, Clone)]
 pub struct FlashVerifier {
     base: u32,
@@ -700,8 +721,29 @@ impl FlashVerifier {
         self.hashed >= self.layout.unprotected_start
     }
 
+    /// Once every byte is hashed ([`FlashVerifier::is_hashed`]): checks the digest and the key,
+    /// and starts the signature check (no curve arithmetic yet). Before that the digest cannot
+    /// match, so this refuses with [`VerifyError::Hash`].
+    pub fn signature(&self, trusted_keys: &[TrustedKey]) -> Result<SignatureVerifier, VerifyError> {
+        if !self.is_hashed() {
+            return Err(VerifyError::Hash);
+        }
+        let digest: [u8; 32] = self.hasher.clone().finalize().into();
+        let key_index = check_digest_and_key(&self.layout, digest, trusted_keys)?;
+        let public_key = trusted_keys
+            .get(key_index)
+            .ok_or(VerifyError::UnknownKey)?
+            .public_key;
+        Ok(SignatureVerifier {
+            layout: self.layout,
+            digest,
+            key_index,
+            check: SignatureCheck::new(&public_key, &self.layout.signature, &digest),
+        })
+    }
+
     /// Hashes what is left (nothing, after the last [`FlashVerifier::step`]) and checks the
-    /// digest, key, signature and floor.
+    /// digest, key, signature and floor in one go.
     pub fn finish<F: Flash>(
         mut self,
         flash: &mut F,
@@ -709,11 +751,42 @@ impl FlashVerifier {
         floor: u32,
     ) -> Result<VerifiedImage, VerifyError> {
         self.step(flash, u32::MAX)?;
-        conclude(
-            &self.layout,
-            self.hasher.finalize().into(),
-            trusted_keys,
-            floor,
-        )
+        self.signature(trusted_keys)?.finish(floor)
+    }
+}
+
+/// The end of a sliced verification ([`FlashVerifier::signature`]): digest and key are
+/// checked; each [`SignatureVerifier::step`] does one bounded step of the Ed25519 check
+/// ([`crate::ed25519::SignatureCheck`], [`crate::ed25519::MAX_STEPS`] at most), then
+/// [`SignatureVerifier::finish`] checks the floor.
+#[derive(Debug, Clone)]
+pub struct SignatureVerifier {
+    layout: Layout,
+    digest: [u8; 32],
+    key_index: usize,
+    check: SignatureCheck,
+}
+
+impl SignatureVerifier {
+    /// One step of the signature check; true once the signature is valid.
+    pub fn step(&mut self) -> Result<bool, VerifyError> {
+        match self.check.step() {
+            Ok(Progress::Valid) => Ok(true),
+            Ok(Progress::Pending) => Ok(false),
+            Err(_) => Err(VerifyError::Signature),
+        }
+    }
+
+    /// Steps of the signature check taken so far.
+    #[must_use]
+    pub fn steps(&self) -> usize {
+        self.check.steps()
+    }
+
+    /// Runs the signature steps that are left (none after the last [`SignatureVerifier::step`]),
+    /// then checks the floor.
+    pub fn finish(mut self, floor: u32) -> Result<VerifiedImage, VerifyError> {
+        while !self.step()? {}
+        accept(&self.layout, self.digest, self.key_index, floor)
     }
 }

@@ -12,7 +12,8 @@
 //! - [`health`]: the kernel's jumpstart policy (health samples in, verdict out).
 //! - [`lastboot`]: how the last boot ended (panic, fault, watchdog, reboot), as kept in a RAM
 //!   mailbox across warm resets.
-//! - [`image`]: the MCUboot image format parser and verifier (SHA-256 + Ed25519).
+//! - [`image`]: the MCUboot image format parser and verifier (SHA-256 + Ed25519); [`ed25519`]:
+//!   the strict Ed25519 check in bounded steps (the kernel's poll loop runs one per pass).
 //! - [`update`]: the update frame protocol's receiver (frames, order, CRC, length).
 //! - `sign` and `sim` (feature `std`, and in tests): host-side signing, PEM keys, NOR simulator.
 
@@ -25,6 +26,7 @@ extern crate std;
 pub mod bank;
 pub mod control;
 pub mod crc32;
+pub mod ed25519;
 pub mod flash;
 pub mod health;
 pub mod image;

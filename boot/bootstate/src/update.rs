@@ -17,7 +17,7 @@
 //! [`Upload`] is the other half, and knows nothing about frames or the console: the signed
 //! image's bytes go in through [`Upload::feed`] (from the console's frames, or an HTTP body),
 //! and each [`Upload::poll`] does a bounded amount of flash work (one sector erase, one 2 KiB
-//! program, a [`HASH_BUDGET`] slice of the hash, or the final signature check and record
+//! program, a [`HASH_BUDGET`] slice of the hash, one step of the Ed25519 check, or the record
 //! write), so the caller's loop never stalls. [`Upload::progress`] says how far it got and,
 //! at the end, the verdict in words.
 
@@ -614,8 +614,11 @@ pub enum Work {
     VerifyStarted,
     /// Hashed this many bytes.
     Hashed(u32),
-    /// Checked the digest, the key, the signature (one Ed25519 verify) and the floor; the
-    /// record write comes in the next poll.
+    /// Checked the digest and the key (the first), or did one step of the Ed25519 check
+    /// ([`crate::ed25519::MAX_STEPS`] at most).
+    Signature,
+    /// Did the last step of the Ed25519 check and checked the floor; the record write comes
+    /// in the next poll.
     Checked,
     /// Wrote the verdict (or failed): the upload is over (see the state).
     Finished,
@@ -717,8 +720,9 @@ impl Upload {
     }
 
     /// Does one bounded step: a sector erase, one program of up to 2 KiB, starting the
-    /// verification (a few small reads), a [`HASH_BUDGET`] slice of the hash, the check
-    /// (digest, one Ed25519 verify, floor; a refusal writes the bad mark), or the record write
+    /// verification (a few small reads), a [`HASH_BUDGET`] slice of the hash, one step of the
+    /// check (digest and key, then the Ed25519 check in [`crate::ed25519`]'s steps, then the
+    /// floor; a refusal writes the bad mark), or the record write
     /// that activates the image.
     pub fn poll<F: Flash>(
         &mut self,
@@ -772,11 +776,20 @@ impl Upload {
                         Err(error) => self.fail_control(error),
                     };
                 }
-                match control.stage_check(staged, trusted_keys) {
-                    Ok(checked) => {
-                        self.phase = Phase::Checked(checked);
-                        Work::Checked
+                match control.stage_signature_step(&mut staged, trusted_keys) {
+                    Ok(false) => {
+                        self.phase = Phase::Verifying(staged);
+                        Work::Signature
                     }
+                    // The signature is valid: the floor check is a comparison, so it joins
+                    // the last step.
+                    Ok(true) => match control.stage_check(staged, trusted_keys) {
+                        Ok(checked) => {
+                            self.phase = Phase::Checked(checked);
+                            Work::Checked
+                        }
+                        Err(error) => self.fail_control(error),
+                    },
                     Err(error) => self.fail_control(error),
                 }
             }

@@ -14,8 +14,9 @@
 //!
 //! Properties, for every case: no panic; an accepted image's signed region (header, payload,
 //! protected TLVs) is byte-identical to that of a legitimately signed image, with its digest,
-//! counter (at or above the floor) and payload range; `verify_in_flash` returns exactly what
-//! `verify` returns. Long run: `PROPTEST_CASES=200000 cargo test --release -p bootstate --test
+//! counter (at or above the floor) and payload range; `verify_in_flash` and the kernel's sliced
+//! verification (`FlashVerifier`, the Ed25519 check in steps) return exactly what `verify`
+//! returns. Long run: `PROPTEST_CASES=200000 cargo test --release -p bootstate --test
 //! fuzz_image` (docs/fuzzing.md).
 
 #![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
@@ -26,8 +27,8 @@ use std::sync::OnceLock;
 
 use bootstate::flash::{Flash, FlashError};
 use bootstate::image::{
-    IMAGE_MAGIC, TLV_ED25519, TLV_INFO_MAGIC, TLV_KEYHASH, TLV_PROT_INFO_MAGIC, TLV_SEC_CNT,
-    TLV_SHA256, TLV_SIG_PURE, UNSUPPORTED_FLAGS, verify_in_flash,
+    FlashVerifier, IMAGE_MAGIC, TLV_ED25519, TLV_INFO_MAGIC, TLV_KEYHASH, TLV_PROT_INFO_MAGIC,
+    TLV_SEC_CNT, TLV_SHA256, TLV_SIG_PURE, UNSUPPORTED_FLAGS, verify_in_flash,
 };
 use bootstate::sign::{SigningKey, sign_with_header_size, trusted_key};
 use bootstate::{TrustedKey, Version, verify};
@@ -429,6 +430,25 @@ impl Flash for ImageFlash {
     }
 }
 
+/// The kernel's way: [`FlashVerifier`] hashing `budget` bytes per step, then the Ed25519 check
+/// in its bounded steps ([`bootstate::ed25519`]), then the floor.
+fn verify_in_slices(
+    flash: &mut ImageFlash,
+    base: u32,
+    len: u32,
+    keys: &[TrustedKey],
+    floor: u32,
+    budget: u32,
+) -> Result<bootstate::VerifiedImage, bootstate::VerifyError> {
+    let mut verifier = FlashVerifier::begin(flash, base, len)?;
+    while !verifier.step(flash, budget)? {}
+    let mut signature = verifier.signature(keys)?;
+    while !signature.step()? {
+        assert!(signature.steps() <= bootstate::ed25519::MAX_STEPS);
+    }
+    signature.finish(floor)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig {
         cases: proptest_cases(5000),
@@ -464,6 +484,8 @@ proptest! {
         let mut flash = ImageFlash { base: flash_base, bytes: bytes.clone() };
         let in_flash = verify_in_flash(&mut flash, flash_base, bytes.len() as u32, &keys, floor);
         prop_assert_eq!(&in_ram, &in_flash, "RAM and flash verifiers disagree");
+        let sliced = verify_in_slices(&mut flash, flash_base, bytes.len() as u32, &keys, floor, 4096);
+        prop_assert_eq!(&in_ram, &sliced, "one-shot and sliced verifiers disagree");
 
         if let Ok(verified) = in_ram {
             let signed_end = verified.payload.end + usize::from(verified.header.protect_tlv_size);
@@ -500,6 +522,10 @@ proptest! {
         let result = verify(&bytes, &keys, floor);
         let mut flash = ImageFlash { base: 0, bytes: bytes.clone() };
         prop_assert_eq!(&result, &verify_in_flash(&mut flash, 0, bytes.len() as u32, &keys, floor));
+        prop_assert_eq!(
+            &result,
+            &verify_in_slices(&mut flash, 0, bytes.len() as u32, &keys, floor, 1 + slack as u32 * 997)
+        );
         prop_assert_eq!(
             result.is_ok(),
             image.trusted && image.security_counter >= floor,

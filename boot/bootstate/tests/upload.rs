@@ -170,6 +170,75 @@ fn a_bad_signature_marks_the_bank_bad_with_the_reason() {
     );
 }
 
+/// Polls a fully fed upload to its end; returns the polls that did signature work (each
+/// without any flash operation but the last, which may write the verdict).
+fn signature_polls(control: &mut BootControl<NorSim>, upload: &mut Upload) -> u32 {
+    let mut polls = 0;
+    for _ in 0..10_000 {
+        let before = control.flash_mut().operations();
+        let work = upload.poll(control, &keys());
+        let operations = control.flash_mut().operations() - before;
+        match work {
+            Work::Signature | Work::Checked => {
+                assert_eq!(operations, 0, "{work:?}");
+                polls += 1;
+            }
+            Work::Finished | Work::Over => {
+                // A refusal ends the upload in the signature step that found it.
+                if !matches!(upload.progress().state, UploadState::Succeeded(_)) {
+                    polls += 1;
+                }
+                return polls;
+            }
+            _ => {}
+        }
+    }
+    panic!("the upload did not end");
+}
+
+#[test]
+fn the_signature_is_checked_in_bounded_steps_and_a_forged_one_is_refused() {
+    let mut control = boot(provisioned(1));
+    let bytes = image(2, 2, 30_000);
+    let mut upload = start(&mut control, bytes.len());
+    let mut offset = 0;
+    while offset < bytes.len() {
+        offset += upload.feed(&bytes[offset..]).unwrap();
+        upload.poll(&mut control, &keys());
+    }
+    let polls = signature_polls(&mut control, &mut upload);
+    // One step checks the digest and the key, then the Ed25519 check's steps.
+    assert_eq!(polls, bootstate::ed25519::MAX_STEPS as u32 + 1);
+    assert!(matches!(upload.progress().state, UploadState::Succeeded(_)));
+
+    // The signature is the image's last TLV: a flipped bit in its s half passes the hash and
+    // the key, and the slices refuse it.
+    let mut control = boot(provisioned(1));
+    let mut bytes = image(2, 2, 30_000);
+    let last = bytes.len() - 1;
+    bytes[last - 10] ^= 0x10;
+    let mut upload = start(&mut control, bytes.len());
+    let mut offset = 0;
+    while offset < bytes.len() {
+        offset += upload.feed(&bytes[offset..]).unwrap();
+        upload.poll(&mut control, &keys());
+    }
+    let polls = signature_polls(&mut control, &mut upload);
+    assert!(
+        (2..=bootstate::ed25519::MAX_STEPS as u32 + 1).contains(&polls),
+        "{polls}"
+    );
+    assert_eq!(
+        upload.progress().state,
+        UploadState::Failed(UploadFailure::Refused(VerifyError::Signature))
+    );
+    assert_eq!(control.record().bank(Bank::B).state, BankState::Bad);
+    assert_eq!(
+        control.record().bank(Bank::B).reason,
+        bootstate::FailureReason::Signature
+    );
+}
+
 #[test]
 fn an_aborted_upload_leaves_the_bank_writing_and_a_new_one_can_start() {
     let mut control = boot(provisioned(1));

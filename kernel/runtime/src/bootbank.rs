@@ -140,6 +140,8 @@ pub fn init(board: &Board) {
     }
     DECIDED.store(!trial, Ordering::Relaxed);
     print_report(&record, floor, trial);
+    // Before the loop: an update's signature steps then run translated code under QEMU.
+    update::self_test();
     #[cfg(feature = "test-hang")]
     if trial {
         println!("boot: test-hang build: hanging before jumpstart");
