@@ -35,6 +35,17 @@ fn words_only(out: &Out) {
     }
 }
 
+/// An HA pair on 0.1.0+1 whose DPU `failing`'s trial of 0.2.0+2 fails its health check, after
+/// `dpuctl update` (which must fail): the fleet, its DPUs and the update's output.
+fn update_with_a_failing_trial(failing: usize) -> (Fleet, Vec<Dpu>, Out) {
+    let fleet = Fleet::start(&["dpu1", "dpu2"], "0.1.0+1", true);
+    fleet.with(failing, |state| state.trial_fails = true);
+    let dpus = dpus(&fleet, &["dpu1", "dpu2"]);
+    let out = Out::quiet();
+    assert!(!lifecycle::update(&dpus, b"0.2.0+2", &fast(), &out));
+    (fleet, dpus, out)
+}
+
 fn has_line(out: &Out, start: &str, contains: &str) -> bool {
     out.lines()
         .iter()
@@ -179,11 +190,7 @@ fn one_dpu_failing_its_upload_is_named_and_neither_dpu_reboots() {
 
 #[test]
 fn a_trial_that_rolls_back_stops_the_update_before_the_other_dpu() {
-    let fleet = Fleet::start(&["dpu1", "dpu2"], "0.1.0+1", true);
-    fleet.with(1, |state| state.trial_fails = true);
-    let dpus = dpus(&fleet, &["dpu1", "dpu2"]);
-    let out = Out::quiet();
-    assert!(!lifecycle::update(&dpus, b"0.2.0+2", &fast(), &out));
+    let (fleet, _, out) = update_with_a_failing_trial(1);
     assert!(
         has_line(
             &out,
@@ -266,11 +273,7 @@ fn rollback_returns_both_to_the_other_bank_standby_first() {
 /// failure names that DPU, the difference is reported, and status says so.
 #[test]
 fn update_whose_second_dpu_falls_back_reports_the_version_difference() {
-    let fleet = Fleet::start(&["dpu1", "dpu2"], "0.1.0+1", true);
-    fleet.with(0, |state| state.trial_fails = true);
-    let dpus = dpus(&fleet, &["dpu1", "dpu2"]);
-    let out = Out::quiet();
-    assert!(!lifecycle::update(&dpus, b"0.2.0+2", &fast(), &out));
+    let (_fleet, dpus, out) = update_with_a_failing_trial(0);
     assert!(
         has_line(
             &out,
@@ -318,15 +321,7 @@ fn update_whose_second_dpu_falls_back_reports_the_version_difference() {
 /// bank; dpu1 is not touched.
 #[test]
 fn rollback_of_one_active_dpu_hands_its_role_over_first() {
-    let fleet = Fleet::start(&["dpu1", "dpu2"], "0.1.0+1", true);
-    fleet.with(0, |state| state.trial_fails = true);
-    let dpus = dpus(&fleet, &["dpu1", "dpu2"]);
-    assert!(!lifecycle::update(
-        &dpus,
-        b"0.2.0+2",
-        &fast(),
-        &Out::quiet()
-    ));
+    let (fleet, dpus, _) = update_with_a_failing_trial(0);
     assert_eq!(fleet.with(1, |state| state.role.clone()), "active");
     let reboots_of_dpu1 = fleet.with(0, |state| state.boot_number);
     let out = Out::quiet();

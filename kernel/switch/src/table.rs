@@ -29,6 +29,15 @@ const EMPTY: u64 = 0;
 const OCCUPIED: u64 = 1 << 63;
 const FLAG_STATIC: u8 = 1;
 
+/// A slot's kind from its flags.
+fn kind_of(flags: u8) -> EntryKind {
+    if flags & FLAG_STATIC != 0 {
+        EntryKind::Static
+    } else {
+        EntryKind::Learned
+    }
+}
+
 /// The packed key: VLAN in bits 48..60, MAC in bits 0..48, [`OCCUPIED`] set.
 const fn pack(vlan: VlanId, mac: MacAddress) -> u64 {
     key_of(vlan, mac.to_u64())
@@ -206,11 +215,7 @@ impl<const SLOTS: usize> MacTable<SLOTS> {
             vlan: VlanId::new(((slot.key >> 48) & 0x0fff) as u16)?,
             mac: MacAddress::from_u64(slot.key),
             port: PortId::new(slot.port)?,
-            kind: if slot.flags & FLAG_STATIC != 0 {
-                EntryKind::Static
-            } else {
-                EntryKind::Learned
-            },
+            kind: kind_of(slot.flags),
             last_seen: slot.last_seen,
         })
     }
@@ -222,11 +227,7 @@ impl<const SLOTS: usize> MacTable<SLOTS> {
         Some(Found {
             position,
             port: PortId::new(slot.port)?,
-            kind: if slot.flags & FLAG_STATIC != 0 {
-                EntryKind::Static
-            } else {
-                EntryKind::Learned
-            },
+            kind: kind_of(slot.flags),
             last_seen: slot.last_seen,
         })
     }
