@@ -861,11 +861,39 @@ fn dpuctl_under_ping(
     Ok((ok, output, text))
 }
 
-/// Each DPU's reboots since power-on (its dpuboot banners less one).
-fn reboots(pair: &Pair) -> Vec<usize> {
-    (0..pair.dpus.len())
+/// Each DPU's reboots since power-on (its dpuboot banners less one), in words
+/// (`dpu1 1, dpu2 1`); an error naming both counts unless they are `expected` (by DPU).
+fn expect_reboots(pair: &Pair, expected: &[usize]) -> Result<String> {
+    let words = |counts: &[usize]| {
+        pair.dpus
+            .iter()
+            .zip(counts)
+            .map(|(dpu, count)| format!("{} {count}", dpu.spec.alias))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let counted: Vec<usize> = (0..pair.dpus.len())
         .map(|index| boots(pair, index).saturating_sub(1))
-        .collect()
+        .collect();
+    if counted != expected {
+        bail!(
+            "expected reboots {}, counted {}",
+            words(expected),
+            words(&counted)
+        );
+    }
+    Ok(words(&counted))
+}
+
+/// Every DPU has the result line `ALIAS (mgmt ADDRESS): TEXT...` in `output`.
+fn expect_each_dpu_line(pair: &Pair, output: &str, text: &str) -> Result<()> {
+    for dpu in &pair.dpus {
+        let line = format!("{} (mgmt {}): {text}", dpu.spec.alias, dpu.spec.address);
+        if !output.contains(&line) {
+            bail!("no line '{line}'");
+        }
+    }
+    Ok(())
 }
 
 /// The seeds' first scenario and the rolling update: both DPUs take 0.2.0+2 under a 10 ms
@@ -881,28 +909,10 @@ fn update_both(pair: &Pair, options: &BuildOptions, log: &mut String) -> Result<
     if !ok {
         bail!("dpuctl update failed");
     }
-    for dpu in &pair.dpus {
-        let line = format!(
-            "{} (mgmt {}): updated 0.1.0+1 -> 0.2.0+2, committed",
-            dpu.spec.alias, dpu.spec.address
-        );
-        if !output.contains(&line) {
-            bail!("no line '{line}'");
-        }
-    }
+    expect_each_dpu_line(pair, &output, "updated 0.1.0+1 -> 0.2.0+2, committed")?;
     let lost = check_traffic(&ping, "rolling update", 1, log)?;
-    let after_update = reboots(pair);
-    log.push_str(&format!(
-        "rolling update of both: {seconds:.1} s, {lost} ms of pings lost, reboots dpu1 {} dpu2 {}\n",
-        after_update[0], after_update[1]
-    ));
-    println!(
-        "     rolling update: {seconds:.1} s, {lost} ms of pings lost; reboots dpu1 {}, dpu2 {}",
-        after_update[0], after_update[1]
-    );
-    if after_update != [1, 1] {
-        bail!("expected one reboot per DPU, counted {after_update:?}");
-    }
+    let reboots = expect_reboots(pair, &[1, 1])?;
+    println!("     rolling update: {seconds:.1} s, {lost} ms of pings lost; reboots {reboots}");
     let (_, status) = dpuctl(pair, log, "status")?;
     if status.matches("0.2.0+2 committed*").count() != 2 {
         bail!("dpuctl status does not show 0.2.0+2 committed on both");
@@ -914,24 +924,10 @@ fn update_both(pair: &Pair, options: &BuildOptions, log: &mut String) -> Result<
     if !ok {
         bail!("dpuctl rollback failed");
     }
-    for dpu in &pair.dpus {
-        let line = format!(
-            "{} (mgmt {}): rolled back 0.2.0+2 -> 0.1.0+1, committed",
-            dpu.spec.alias, dpu.spec.address
-        );
-        if !output.contains(&line) {
-            bail!("no line '{line}'");
-        }
-    }
+    expect_each_dpu_line(pair, &output, "rolled back 0.2.0+2 -> 0.1.0+1, committed")?;
     let lost = check_traffic(&ping, "rollback of both", 1, log)?;
-    let after_rollback = reboots(pair);
-    println!(
-        "     rollback of both: {lost} ms of pings lost; reboots dpu1 {}, dpu2 {} in all",
-        after_rollback[0], after_rollback[1]
-    );
-    if after_rollback != [2, 2] {
-        bail!("expected two reboots per DPU in all, counted {after_rollback:?}");
-    }
+    let reboots = expect_reboots(pair, &[2, 2])?;
+    println!("     rollback of both: {lost} ms of pings lost; reboots {reboots} in all");
     let (ok, status) = dpuctl(pair, log, "status")?;
     if !ok || status.matches("0.1.0+1 committed*").count() != 2 {
         bail!("dpuctl status does not show both healthy on 0.1.0+1 committed");
@@ -998,14 +994,9 @@ fn update_second_fails(pair: &Pair, options: &BuildOptions, log: &mut String) ->
     if !status.contains("dpu2 runs firmware 0.2.0+2, dpu1 0.1.0+1") {
         bail!("the difference reported does not name both DPUs and versions");
     }
-    let after_update = reboots(pair);
-    println!(
-        "     dpu1 falls back: reboots dpu1 {}, dpu2 {}; the difference is reported",
-        after_update[0], after_update[1]
-    );
-    if after_update != [2, 1] {
-        bail!("expected reboots dpu1 2 (trial, fallback) and dpu2 1, counted {after_update:?}");
-    }
+    // dpu1: its trial's boot and the fallback's.
+    let reboots = expect_reboots(pair, &[2, 1])?;
+    println!("     dpu1 falls back: reboots {reboots}; the difference is reported");
 
     let (ok, output) = dpuctl(pair, log, "rollback dpu2")?;
     if !ok
@@ -1019,14 +1010,8 @@ fn update_second_fails(pair: &Pair, options: &BuildOptions, log: &mut String) ->
     }
     ping.wait_replies(100, Duration::from_secs(10))?;
     let lost = check_traffic(&ping.stop()?, "update and rollback", 2, log)?;
-    let in_all = reboots(pair);
-    println!(
-        "     dpu2 rolled back to match: reboots dpu1 {}, dpu2 {} in all; {lost} ms of pings lost",
-        in_all[0], in_all[1]
-    );
-    if in_all != [2, 2] {
-        bail!("expected two reboots per DPU in all, counted {in_all:?}");
-    }
+    let reboots = expect_reboots(pair, &[2, 2])?;
+    println!("     dpu2 rolled back to match: reboots {reboots} in all; {lost} ms of pings lost");
     let (ok, status) = dpuctl(pair, log, "status")?;
     if !ok || status.matches("0.1.0+1 committed*").count() != 2 {
         bail!("dpuctl status does not show both healthy on 0.1.0+1 committed");
@@ -1095,22 +1080,10 @@ fn update_health_fail(pair: &Pair, options: &BuildOptions, log: &mut String) -> 
         );
     }
     // The trial's boot and the fallback's: two reboots on the first DPU, none on the other.
-    let reboots = (boots(pair, first) - 1, boots(pair, other) - 1);
-    log.push_str(&format!(
-        "health-check failure: reboots {} {} {} {}\n",
-        first_dpu.alias, reboots.0, other_dpu.alias, reboots.1
-    ));
-    println!(
-        "     one DPU's image fails its health check: reboots {} {}, {} {}",
-        first_dpu.alias, reboots.0, other_dpu.alias, reboots.1
-    );
-    if reboots != (2, 0) {
-        bail!(
-            "expected 2 reboots on {} and none on {}, counted {reboots:?}",
-            first_dpu.alias,
-            other_dpu.alias
-        );
-    }
+    let mut expected = [0; 2];
+    expected[first] = 2;
+    let reboots = expect_reboots(pair, &expected)?;
+    println!("     one DPU's image fails its health check: reboots {reboots}");
     Ok(())
 }
 
