@@ -16,6 +16,7 @@
 #![forbid(unsafe_code)]
 
 mod cells;
+pub mod clock;
 mod error;
 pub mod validate;
 
@@ -25,6 +26,7 @@ use fdt::node::FdtNode;
 use heapless::Vec;
 
 pub use cells::{interrupts, is_compatible, regions};
+pub use clock::CounterScale;
 pub use error::{DeviceTreeError, PropertyProblem, StructureProblem};
 pub use fdt;
 

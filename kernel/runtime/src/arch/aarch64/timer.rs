@@ -2,6 +2,7 @@
 
 use aarch64_cpu::registers::{CNTFRQ_EL0, CNTV_CTL_EL0, CNTV_CVAL_EL0, CNTV_TVAL_EL0, CNTVCT_EL0};
 use core::sync::atomic::{AtomicU64, Ordering};
+use dpu_board::CounterScale;
 use tock_registers::interfaces::{Readable, Writeable};
 
 /// Timer interrupts per second.
@@ -10,6 +11,9 @@ pub const TICK_HZ: u64 = 100;
 static TICKS: AtomicU64 = AtomicU64::new(0);
 /// The counter when this kernel started (QEMU's counter keeps running across warm resets).
 static BOOT_COUNT: AtomicU64 = AtomicU64::new(0);
+/// Ticks to time units by a multiply (the poll loop reads the time several times per pass),
+/// made at [`mark_boot`] from CNTFRQ_EL0, which firmware sets once and never changes.
+static SCALE: spin::Once<CounterScale> = spin::Once::new();
 
 /// Counter frequency in Hz.
 pub fn frequency() -> u64 {
@@ -22,27 +26,31 @@ pub fn counter() -> u64 {
     CNTVCT_EL0.get()
 }
 
+/// The conversion for this counter (made here if [`mark_boot`] has not run yet).
+fn scale() -> &'static CounterScale {
+    SCALE.call_once(|| CounterScale::new(frequency()))
+}
+
 /// Microseconds since the counter started (reset), from the counter, for timestamps.
 pub fn counter_microseconds() -> u64 {
-    let count = u128::from(counter());
-    (count * 1_000_000 / u128::from(frequency())) as u64
+    scale().microseconds(counter())
 }
 
 /// Notes the counter at kernel entry: [`milliseconds_since_boot`] counts from here.
 pub fn mark_boot() {
+    scale();
     BOOT_COUNT.store(counter(), Ordering::Relaxed);
 }
 
 /// Milliseconds since this kernel started, from the free-running counter (keeps counting
 /// without timer interrupts; for deadlines and the last-boot record).
 pub fn milliseconds_since_boot() -> u64 {
-    let elapsed = u128::from(counter().saturating_sub(BOOT_COUNT.load(Ordering::Relaxed)));
-    (elapsed * 1000 / u128::from(frequency())) as u64
+    counts_to_milliseconds(counter().saturating_sub(BOOT_COUNT.load(Ordering::Relaxed)))
 }
 
 /// Converts a counter difference to milliseconds.
 pub fn counts_to_milliseconds(counts: u64) -> u64 {
-    (u128::from(counts) * 1000 / u128::from(frequency())) as u64
+    scale().milliseconds(counts)
 }
 
 /// Starts periodic ticks (the caller enables the timer's interrupt at the GIC).
