@@ -9,14 +9,19 @@ use crate::bootbank::Setting;
 use crate::bootbank::console_update::{self, Progress};
 use crate::bootbank::update;
 use crate::net::Network;
+use crate::switching::FdbListing;
 use crate::version::{GIT_HASH, PROFILE, VERSION};
 use crate::{System, console, layout, log, print, println};
 use dpu_shell::{COMMANDS, Command, CrashKind, Feed, LineEditor, LineError};
+use heapless::Deque;
 
 /// Longest console line.
 const LINE_CAPACITY: usize = 256;
 /// The prompt; tests wait for it as the readiness line.
 pub const PROMPT: &str = "dpu> ";
+
+/// Bytes typed during an `fdb` listing that are kept for the line after it.
+const TYPE_AHEAD_CAPACITY: usize = 256;
 
 /// The shell's state: the line being typed, and an `update` that owns the console while it runs.
 pub struct Shell {
@@ -24,6 +29,13 @@ pub struct Shell {
     update: Option<console_update::Session>,
     /// A `ping` runs (the network feeds it); the prompt comes back when it ends.
     pinging: bool,
+    /// An `fdb` listing prints a few lines per pass; the prompt comes back when it ends.
+    listing: Option<FdbListing>,
+    /// What was typed during a listing, read as input once it ends (as a terminal keeps
+    /// type-ahead); Ctrl-C ends the listing and discards it.
+    typed_ahead: Deque<u8, TYPE_AHEAD_CAPACITY>,
+    /// Typed-ahead bytes that did not fit, reported when the listing ends.
+    typed_ahead_dropped: usize,
 }
 
 impl Shell {
@@ -33,6 +45,9 @@ impl Shell {
             editor: LineEditor::new(),
             update: None,
             pinging: false,
+            listing: None,
+            typed_ahead: Deque::new(),
+            typed_ahead_dropped: 0,
         }
     }
 
@@ -51,6 +66,10 @@ impl Shell {
         if self.pinging {
             return busy | self.poll_ping(network);
         }
+        if self.listing.is_some() {
+            self.poll_listing(network);
+            return true;
+        }
         loop {
             if let Some(session) = &mut self.update {
                 return match session.poll() {
@@ -63,12 +82,50 @@ impl Shell {
                     }
                 };
             }
-            let Some(byte) = console::read_byte() else {
+            let Some(byte) = self.typed_ahead.pop_front().or_else(console::read_byte) else {
                 return busy;
             };
             busy = true;
             self.feed(system, network, byte);
+            if self.listing.is_some() {
+                // The rest of the input waits for the listing (it keeps the loop awake).
+                return true;
+            }
         }
+    }
+
+    /// One pass of an `fdb` listing. Ctrl-C stops it (and drops what was typed meanwhile);
+    /// other bytes wait in [`Shell::typed_ahead`].
+    fn poll_listing(&mut self, network: &mut Network) {
+        while let Some(byte) = console::read_byte() {
+            if byte == 0x03 {
+                self.listing = None;
+                self.typed_ahead.clear();
+                self.typed_ahead_dropped = 0;
+                println!("^C");
+                self.prompt();
+                return;
+            }
+            if self.typed_ahead.push_back(byte).is_err() {
+                self.typed_ahead_dropped += 1;
+            }
+        }
+        let ended = match (network.switch(), &mut self.listing) {
+            (Some((ports, _)), Some(listing)) => ports.continue_fdb(listing),
+            _ => true,
+        };
+        if !ended {
+            return;
+        }
+        self.listing = None;
+        if self.typed_ahead_dropped > 0 {
+            println!(
+                "error: {} byte(s) typed during the listing did not fit in its {}-byte type-ahead; dropped",
+                self.typed_ahead_dropped, TYPE_AHEAD_CAPACITY
+            );
+            self.typed_ahead_dropped = 0;
+        }
+        self.prompt();
     }
 
     /// While a ping runs the console takes only Ctrl-C (other bytes are dropped, as a terminal
@@ -113,15 +170,19 @@ impl Shell {
             Feed::Line => {
                 crate::loopstats::note(crate::loopstats::Activity::Command);
                 match Command::parse(self.editor.line()) {
+                    Ok(Command::Fdb { vlan, port }) => match network.switch() {
+                        Some((ports, _)) => self.listing = Some(ports.start_fdb(vlan, port)),
+                        None => println!("{}", NO_SWITCH),
+                    },
                     Ok(command) => {
                         execute(system, network, command, &self.editor, &mut self.update)
                     }
                     Err(error) => println!("error: {}", error),
                 }
                 self.editor.clear();
-                // An update or a ping that started prompts when it ends.
+                // An update, a ping or a listing that started prompts when it ends.
                 self.pinging = network.ping_running();
-                if self.update.is_none() && !self.pinging {
+                if self.update.is_none() && !self.pinging && self.listing.is_none() {
                     self.prompt();
                 }
             }
@@ -296,10 +357,8 @@ fn execute(
             Some((ports, nics)) => ports.set(nics, key, value),
             None => println!("{}", NO_SWITCH),
         },
-        Command::Fdb { vlan, port } => match network.switch() {
-            Some((ports, _)) => ports.show_fdb(vlan, port),
-            None => println!("{}", NO_SWITCH),
-        },
+        // Started by the shell itself: it feeds the listing pass by pass.
+        Command::Fdb { .. } => {}
         Command::FdbAdd { mac, vlan, port } => match network.switch() {
             Some((ports, _)) => ports.fdb_add(mac, vlan, port),
             None => println!("{}", NO_SWITCH),
