@@ -43,6 +43,8 @@ pub enum Tool {
     Schemathesis,
     /// `openapi-spec-validator` (the OpenAPI document's host test).
     SpecValidator,
+    /// `perf` (`cargo xtask bench switch --host-profile`: where QEMU's host time goes).
+    Perf,
 }
 
 impl Tool {
@@ -55,6 +57,7 @@ impl Tool {
             Self::Ip => Some("iproute2"),
             Self::Curl => Some("curl"),
             Self::Pip => Some("python3-pip"),
+            Self::Perf => Some("linux-perf"),
             Self::Imgtool | Self::Schemathesis | Self::SpecValidator => None,
         }
     }
@@ -81,6 +84,7 @@ impl Tool {
             Self::Imgtool => "imgtool",
             Self::Schemathesis => "schemathesis",
             Self::SpecValidator => "openapi-spec-validator",
+            Self::Perf => "perf",
         }
     }
 
@@ -101,6 +105,7 @@ impl Tool {
             Self::Ping => runs("ping", &["-V"]),
             Self::Ip => runs("ip", &["-V"]),
             Self::Curl => runs("curl", &["--version"]),
+            Self::Perf => runs("perf", &["--version"]),
             Self::Pip => runs("python3", &["-m", "pip", "--version"]),
             Self::Imgtool => runs("imgtool", &["version"]),
             // The pinned release exactly: another one may check differently.

@@ -54,6 +54,10 @@ commands:
   bench switch [--reps N] [--trial-seconds S] [--iterations N]
                                     switch forwarding rates (RFC 2544 zero-loss, unpaced) vs the
                                     kernel's cross-connect mode; table, CSV and SVG in target/bench
+               [--instructions | --no-instructions] [--netdev B] [--host-profile]
+               [--peer | --peer-matrix | --peer-matrix-only] [--peer-reps N]
+                                    guest instructions per frame (PMU, -icount); where QEMU's host
+                                    time goes (perf); beside Linux (root; docs/switch.md)
   bench pair [--runs N] [--trigger T]
                                     (root) failovers of the two-DPU pair per trigger (manual,
                                     panic, hang, cable) under a 10 ms ping: lost pings, median, max

@@ -63,6 +63,11 @@ impl Session {
         Self::start_arguments(&arguments, elf)
     }
 
+    /// QEMU's process id (for a profiler to attach to).
+    pub fn pid(&self) -> u32 {
+        self.process.child.id()
+    }
+
     /// Starts QEMU with exactly `arguments` (e.g. a flash boot through dpuboot).
     pub fn start_arguments(arguments: &[String], elf: &Path) -> Result<Self> {
         Self::start_arguments_in(None, arguments, elf)

@@ -8,6 +8,7 @@
 //! the zero-loss rate by binary search, prints a table and writes CSV and SVG under
 //! `target/bench/`. QEMU runs on host CPU 1, the generator on CPU 0.
 
+mod hostprofile;
 mod peer;
 
 use crate::qemu::{self, Machine};
@@ -58,6 +59,8 @@ struct Settings {
     backend: Backend,
     /// Also run peer-bench (Linux bridge, XDP, ours) with this many repetitions.
     peer_reps: Option<usize>,
+    /// Sample QEMU with `perf` during each mode's unpaced 64 B, 1-MAC trial.
+    host_profile: bool,
 }
 
 /// QEMU netdev backends for the data ports whose other end the generator can be.
@@ -285,6 +288,8 @@ struct Measured {
     zero_loss: f64,
     unpaced: Trial,
     trials: Vec<Trial>,
+    /// Where QEMU's host time went in the unpaced trial (`--host-profile`, 64 B, 1 MAC).
+    host: Option<hostprofile::Split>,
 }
 
 /// Guest instructions per forwarded frame in one configuration, from the kernel's `pmu`.
@@ -353,6 +358,7 @@ pub fn bench(options: &BuildOptions, arguments: &[String]) -> Result<()> {
         instructions: true,
         backend: Backend::Socket,
         peer_reps: None,
+        host_profile: false,
     };
     let mut peer_mode = false;
     let mut walker = OptionWalker::new(arguments);
@@ -374,6 +380,7 @@ pub fn bench(options: &BuildOptions, arguments: &[String]) -> Result<()> {
             }
             "--peer-reps" => settings.peer_reps = Some(walker.value(option)?.parse()?),
             "--netdev" => settings.backend = Backend::parse(&walker.value(option)?)?,
+            "--host-profile" => settings.host_profile = true,
             other => bail!("bench switch: unknown option '{other}'"),
         }
     }
@@ -391,6 +398,9 @@ pub fn bench(options: &BuildOptions, arguments: &[String]) -> Result<()> {
         );
     }
     crate::install::ensure_qemu()?;
+    if settings.host_profile {
+        crate::install::ensure(&[crate::install::Tool::Perf], "bench switch --host-profile")?;
+    }
     let artifacts = build::build_kernel(options)?;
     let rmem_default = std::fs::read_to_string("/proc/sys/net/core/rmem_default")
         .map(|t| t.trim().to_string())
@@ -486,6 +496,7 @@ fn boot_guest(
     mode: Mode,
     icount: bool,
     backend: Backend,
+    named_threads: bool,
 ) -> Result<(Session, Generator)> {
     let wiring = Wiring::new(backend)?;
     enlarge_buffers(wiring.port_a.raw_fd());
@@ -503,6 +514,9 @@ fn boot_guest(
         arguments.extend(["-icount".to_string(), "shift=0".to_string()]);
     }
     arguments.extend(qemu::profile("bench-switch.args", &fill)?);
+    if named_threads {
+        arguments.extend(hostprofile::QEMU_ARGUMENTS.map(str::to_string));
+    }
     // Extra QEMU arguments for a look inside (for example `-d exec,nochain -D FILE` to see
     // where the instructions go); whitespace-separated, none by default.
     if let Ok(extra) = std::env::var("DPU_BENCH_QEMU_EXTRA") {
@@ -544,7 +558,13 @@ fn run_mode(
     mode: Mode,
     settings: &Settings,
 ) -> Result<Vec<Measured>> {
-    let (mut session, generator) = boot_guest(artifacts, mode, false, settings.backend)?;
+    let (mut session, generator) = boot_guest(
+        artifacts,
+        mode,
+        false,
+        settings.backend,
+        settings.host_profile,
+    )?;
     let mut measured = Vec::new();
     for frame in [64usize, 1518] {
         for macs in [1usize, 4096] {
@@ -553,7 +573,26 @@ fn run_mode(
                 show_guest_tail(&mut session);
                 return Err(error);
             }
+            let profiled = settings.host_profile && frame == 64 && macs == 1;
+            let recording = if profiled {
+                let path = workspace_root()
+                    .join("target")
+                    .join("bench")
+                    .join(format!("perf-{}.data", mode.label()));
+                std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))?;
+                Some(hostprofile::Recording::start(session.pid(), &path)?)
+            } else {
+                None
+            };
             let unpaced = generator.trial(frame, macs, 0.0, settings.unpaced)?;
+            let host = match recording {
+                Some(recording) => {
+                    let split = recording.finish()?;
+                    print_host_split(mode, &split);
+                    Some(split)
+                }
+                None => None,
+            };
             let mut trials = vec![unpaced];
             // RFC 2544 binary search between 0 and a little above the unpaced delivery.
             let (mut low, mut high) = (0.0f64, (unpaced.delivered_rate() * 1.2).max(1000.0));
@@ -585,6 +624,7 @@ fn run_mode(
                 zero_loss,
                 unpaced,
                 trials,
+                host,
             });
         }
     }
@@ -655,7 +695,7 @@ fn run_instructions(
     mode: Mode,
     backend: Backend,
 ) -> Result<Vec<Counted>> {
-    let (mut session, generator) = boot_guest(artifacts, mode, true, backend)?;
+    let (mut session, generator) = boot_guest(artifacts, mode, true, backend, false)?;
     let mut counted = Vec::new();
     for macs in [1usize, 4096] {
         generator.learn(macs)?;
@@ -1117,12 +1157,112 @@ fn report(
     let plot = directory.join("switch.svg");
     std::fs::write(&table, csv)?;
     std::fs::write(&trial_table, trials)?;
+    report_host_profile(results, &directory)?;
     std::fs::write(&plot, svg(results, rmem_default))?;
     println!(
         "wrote {}, {} and {}",
         table.display(),
         trial_table.display(),
         plot.display()
+    );
+    Ok(())
+}
+
+/// One mode's host-time split, as it is measured.
+fn print_host_split(mode: Mode, split: &hostprofile::Split) {
+    println!(
+        "  {:<13} host time in the unpaced 64 B trial ({:.2} CPUs busy): guest code {:.1} %, vCPU QEMU {:.1} %, vCPU kernel {:.1} %, I/O kernel {:.1} %, I/O QEMU {:.1} %",
+        mode.label(),
+        split.cpus,
+        split.guest_code,
+        split.vcpu_qemu,
+        split.vcpu_kernel,
+        split.io_kernel,
+        split.io_qemu
+    );
+}
+
+/// The host-time table (`--host-profile`): medians per mode, and its CSV.
+fn report_host_profile(results: &[Measured], directory: &Path) -> Result<()> {
+    let profiled: Vec<&Measured> = results.iter().filter(|m| m.host.is_some()).collect();
+    if profiled.is_empty() {
+        return Ok(());
+    }
+    println!();
+    println!(
+        "where QEMU's host time goes, unpaced 64 B, 1 MAC (perf record -F 997; percent of QEMU's samples; medians)"
+    );
+    println!(
+        "{:<13} {:>6} {:>11} {:>10} {:>12} {:>11} {:>9} {:>13}",
+        "mode",
+        "cpus",
+        "guest-code",
+        "vcpu-qemu",
+        "vcpu-kernel",
+        "io-kernel",
+        "io-qemu",
+        "delivered-pps"
+    );
+    let mut csv = String::from(
+        "mode,host_cpus,guest_code_pct,vcpu_qemu_pct,vcpu_kernel_pct,io_kernel_pct,io_qemu_pct,delivered_pps,reps\n",
+    );
+    for mode in [Mode::Switch, Mode::CrossConnect] {
+        let chosen: Vec<&Measured> = profiled
+            .iter()
+            .copied()
+            .filter(|m| m.mode == mode)
+            .collect();
+        if chosen.is_empty() {
+            continue;
+        }
+        let column = |value: fn(&hostprofile::Split) -> f64| {
+            let mut values: Vec<f64> = chosen
+                .iter()
+                .filter_map(|m| m.host.as_ref())
+                .map(value)
+                .collect();
+            median(&mut values)
+        };
+        let mut delivered: Vec<f64> = chosen.iter().map(|m| m.unpaced.delivered_rate()).collect();
+        let figures = [
+            column(|s| s.cpus),
+            column(|s| s.guest_code),
+            column(|s| s.vcpu_qemu),
+            column(|s| s.vcpu_kernel),
+            column(|s| s.io_kernel),
+            column(|s| s.io_qemu),
+            median(&mut delivered),
+        ];
+        println!(
+            "{:<13} {:>6.2} {:>10.1}% {:>9.1}% {:>11.1}% {:>10.1}% {:>8.1}% {:>13.0}",
+            mode.label(),
+            figures[0],
+            figures[1],
+            figures[2],
+            figures[3],
+            figures[4],
+            figures[5],
+            figures[6]
+        );
+        writeln!(
+            csv,
+            "{},{:.3},{:.2},{:.2},{:.2},{:.2},{:.2},{:.0},{}",
+            mode.label(),
+            figures[0],
+            figures[1],
+            figures[2],
+            figures[3],
+            figures[4],
+            figures[5],
+            figures[6],
+            chosen.len()
+        )?;
+    }
+    let path = directory.join("switch-host-profile.csv");
+    std::fs::write(&path, csv)?;
+    println!(
+        "wrote {} (perf data in target/bench/perf-*.data)",
+        path.display()
     );
     Ok(())
 }
