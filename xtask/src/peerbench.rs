@@ -8,12 +8,15 @@
 //! `target/bench/switch-peer.csv`, `switch-peer-runs.csv` and `switch-peer.svg`. Nothing of
 //! peer-bench is copied here: it is called.
 
+use crate::switchbench::hostprofile::{self, Recording, Split};
 use crate::workspace_root;
 use anyhow::{Context, Result, bail};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 /// The management NIC our kernel expects first, given to every guest alike.
 const PRE_NIC_ARGS: &str = "-netdev user,id=m,restrict=on -device virtio-net-device,netdev=m";
@@ -237,8 +240,10 @@ fn location() -> PathBuf {
         .unwrap_or_else(|| workspace_root().join("../shared/tools/peer-bench"))
 }
 
-/// Runs the matrix and reports it; `Ok(false)` when it was skipped (said why).
-pub fn run(image: &Path, reps: usize) -> Result<bool> {
+/// Runs the matrix and reports it; `Ok(false)` when it was skipped (said why). With
+/// `host_profile`, every guest's QEMU is sampled with `perf` from its readiness line to its end
+/// (trials only, not the boot), and the split of its host time is printed per guest.
+pub fn run(image: &Path, reps: usize, host_profile: bool) -> Result<bool> {
     let tool = location();
     let matrix = tool.join("matrix.sh");
     if !matrix.is_file() {
@@ -294,12 +299,34 @@ pub fn run(image: &Path, reps: usize) -> Result<bool> {
             std::env::var(variable).unwrap_or_else(|_| default.into()),
         );
     }
+    if host_profile {
+        // Named threads tell the vCPU from the main loop; run.sh appends these words.
+        let mut extra = std::env::var("EXTRA_QEMU_ARGS").unwrap_or_default();
+        extra.push(' ');
+        extra.push_str(&hostprofile::QEMU_ARGUMENTS.join(" "));
+        command.env("EXTRA_QEMU_ARGS", extra.trim());
+    }
     // matrix.sh says which configuration and repetition runs on stderr.
-    command.stderr(std::process::Stdio::inherit());
-    let output = command
-        .output()
+    command.stderr(Stdio::inherit()).stdout(Stdio::piped());
+    let mut child = command
+        .spawn()
         .with_context(|| format!("running {}", matrix.display()))?;
-    std::fs::write(results.join("summary.txt"), &output.stdout)?;
+    let mut stdout = child.stdout.take().context("matrix.sh's output")?;
+    let reader = std::thread::spawn(move || {
+        let mut text = Vec::new();
+        let _ = stdout.read_to_end(&mut text);
+        text
+    });
+    let mut profiles = ProfileWatch::default();
+    while child.try_wait()?.is_none() {
+        if host_profile {
+            profiles.look(&directory)?;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let splits = profiles.finish();
+    let output = reader.join().unwrap_or_default();
+    std::fs::write(results.join("summary.txt"), &output)?;
     let summary = summarize(&read_results(&results)?);
     if summary.is_empty() {
         bail!(
@@ -308,7 +335,197 @@ pub fn run(image: &Path, reps: usize) -> Result<bool> {
         );
     }
     report(&summary, &read_results(&results)?, &directory)?;
+    if host_profile {
+        report_host_profile(&splits, &directory)?;
+    }
     Ok(true)
+}
+
+/// The QEMUs of peer-bench being sampled, and the splits of those that ended.
+#[derive(Default)]
+struct ProfileWatch {
+    /// QEMU pids seen (each is sampled once).
+    seen: Vec<u32>,
+    /// Sampled now: pid, guest, recording.
+    running: Vec<(u32, Peer, Recording)>,
+    /// Waiting for their guest's readiness line: pid, guest, console log.
+    booting: Vec<(u32, Peer, PathBuf)>,
+    ended: Vec<(Peer, Split)>,
+}
+
+impl ProfileWatch {
+    /// Finds new peer-bench QEMUs, starts sampling those whose guest is ready, and finishes
+    /// the recordings of those that exited.
+    fn look(&mut self, directory: &Path) -> Result<()> {
+        for (pid, command_line) in peer_bench_qemus() {
+            if self.seen.contains(&pid) {
+                continue;
+            }
+            self.seen.push(pid);
+            if let Some((peer, console)) = classify(&command_line) {
+                self.booting.push((pid, peer, console));
+            }
+        }
+        let mut index = 0;
+        while index < self.booting.len() {
+            let (pid, _, console) = &self.booting[index];
+            let alive = Path::new(&format!("/proc/{pid}")).exists();
+            // Not UTF-8 throughout: our kernel's log frames are binary (defmt).
+            let text =
+                String::from_utf8_lossy(&std::fs::read(console).unwrap_or_default()).into_owned();
+            if alive && !is_ready(&text) {
+                index += 1;
+                continue;
+            }
+            let (pid, peer, _) = self.booting.remove(index);
+            if alive {
+                let path = directory.join(format!("perf-peer-{}-{pid}.data", peer.name()));
+                self.running
+                    .push((pid, peer, Recording::start(pid, &path)?));
+            }
+        }
+        let mut index = 0;
+        while index < self.running.len() {
+            let pid = self.running[index].0;
+            if Path::new(&format!("/proc/{pid}")).exists() {
+                index += 1;
+                continue;
+            }
+            let (_, peer, recording) = self.running.remove(index);
+            match recording.finish() {
+                Ok(split) => self.ended.push((peer, split)),
+                Err(error) => {
+                    eprintln!("peer-bench: no host profile of {}: {error:#}", peer.name())
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The splits, after the recordings still running are stopped.
+    fn finish(mut self) -> Vec<(Peer, Split)> {
+        for (_, peer, recording) in self.running.drain(..) {
+            if let Ok(split) = recording.finish() {
+                self.ended.push((peer, split));
+            }
+        }
+        self.ended
+    }
+}
+
+/// Whether a guest's console shows its readiness line: peer-bench's Linux guest prints
+/// `BRIDGE READY` or `XDP READY`, ours the switch's boot line.
+fn is_ready(console: &str) -> bool {
+    console.contains(" READY") || console.contains("data port(s)")
+}
+
+/// Running QEMUs started by peer-bench's run.sh with named threads: pid and command line.
+fn peer_bench_qemus() -> Vec<(u32, String)> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| {
+            let pid: u32 = entry.ok()?.file_name().to_str()?.parse().ok()?;
+            let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let words: Vec<String> = raw
+                .split(|&byte| byte == 0)
+                .map(|word| String::from_utf8_lossy(word).into_owned())
+                .collect();
+            // QEMU itself, not the timeout and taskset wrappers in front of it.
+            let program = words.first()?;
+            (program.ends_with("qemu-system-aarch64")
+                && words.iter().any(|word| word.contains("debug-threads=on")))
+            .then(|| (pid, words.join(" ")))
+        })
+        .collect()
+}
+
+/// Which guest a peer-bench QEMU runs, and its console log, from its command line: run.sh
+/// names its run directory `<MODE>-...` and puts the console pipe in it.
+fn classify(command_line: &str) -> Option<(Peer, PathBuf)> {
+    let pipe = command_line
+        .split_whitespace()
+        .find_map(|word| word.split(',').find_map(|part| part.strip_prefix("path=")))?;
+    let run = Path::new(pipe).parent()?;
+    let name = run.file_name()?.to_str()?;
+    let peer = if name.starts_with("bridge-") {
+        Peer::Bridge
+    } else if name.starts_with("xdp-") {
+        Peer::Xdp
+    } else if name.starts_with("baremetal-") {
+        if command_line.contains("switch.crossconnect=1") {
+            Peer::OursCrossConnect
+        } else {
+            Peer::OursSwitch
+        }
+    } else {
+        return None;
+    };
+    Some((peer, run.join("console.log")))
+}
+
+/// Medians of each guest's host-time split, and the CSV.
+fn report_host_profile(splits: &[(Peer, Split)], directory: &Path) -> Result<()> {
+    println!();
+    println!(
+        "where each guest's QEMU spends its host time, from its readiness line to its end (perf record -F 997; percent of QEMU's samples; medians)"
+    );
+    println!(
+        "{:<20} {:>4} {:>6} {:>11} {:>10} {:>12} {:>11} {:>9}",
+        "guest", "runs", "cpus", "guest-code", "vcpu-qemu", "vcpu-kernel", "io-kernel", "io-qemu"
+    );
+    let mut csv = String::from(
+        "guest,runs,host_cpus,guest_code_pct,vcpu_qemu_pct,vcpu_kernel_pct,io_kernel_pct,io_qemu_pct\n",
+    );
+    for peer in Peer::ALL {
+        let chosen: Vec<&Split> = splits
+            .iter()
+            .filter(|(each, _)| *each == peer)
+            .map(|(_, split)| split)
+            .collect();
+        if chosen.is_empty() {
+            continue;
+        }
+        let column = |value: fn(&Split) -> f64| {
+            median(chosen.iter().map(|split| value(split)).collect()).unwrap_or(0.0)
+        };
+        let figures = [
+            column(|s| s.cpus),
+            column(|s| s.guest_code),
+            column(|s| s.vcpu_qemu),
+            column(|s| s.vcpu_kernel),
+            column(|s| s.io_kernel),
+            column(|s| s.io_qemu),
+        ];
+        println!(
+            "{:<20} {:>4} {:>6.2} {:>10.1}% {:>9.1}% {:>11.1}% {:>10.1}% {:>8.1}%",
+            peer.label(),
+            chosen.len(),
+            figures[0],
+            figures[1],
+            figures[2],
+            figures[3],
+            figures[4],
+            figures[5]
+        );
+        writeln!(
+            csv,
+            "{},{},{:.3},{:.2},{:.2},{:.2},{:.2},{:.2}",
+            peer.name(),
+            chosen.len(),
+            figures[0],
+            figures[1],
+            figures[2],
+            figures[3],
+            figures[4],
+            figures[5]
+        )?;
+    }
+    let path = directory.join("switch-peer-host-profile.csv");
+    std::fs::write(&path, csv)?;
+    println!("wrote {}", path.display());
+    Ok(())
 }
 
 fn figure(value: Option<f64>, decimals: usize) -> String {
@@ -529,6 +746,34 @@ mod tests {
             .find(|row| row.peer == Peer::OursSwitch)
             .unwrap();
         assert_eq!(ours.ratio_zero_loss, Some(1.0));
+    }
+
+    #[test]
+    fn a_peer_bench_qemu_is_told_by_its_run_directory() {
+        let linux = "qemu-system-aarch64 -M virt -chardev pipe,id=con,path=/tmp/peer-bench/run/bridge-mmio-smp1-64-812/con -serial chardev:con -name peer-bench,debug-threads=on";
+        assert_eq!(
+            classify(linux),
+            Some((
+                Peer::Bridge,
+                PathBuf::from("/tmp/peer-bench/run/bridge-mmio-smp1-64-812/console.log")
+            ))
+        );
+        let xdp = linux.replace("/bridge-", "/xdp-");
+        assert_eq!(classify(&xdp).map(|(peer, _)| peer), Some(Peer::Xdp));
+        let ours = linux.replace("/bridge-", "/baremetal-") + " -append switch.crossconnect=1";
+        assert_eq!(
+            classify(&ours).map(|(peer, _)| peer),
+            Some(Peer::OursCrossConnect)
+        );
+        let switch = linux.replace("/bridge-", "/baremetal-");
+        assert_eq!(
+            classify(&switch).map(|(peer, _)| peer),
+            Some(Peer::OursSwitch)
+        );
+        assert_eq!(classify("qemu-system-aarch64 -M virt"), None);
+        assert!(is_ready("[ 3.1] BRIDGE READY\n"));
+        assert!(is_ready("switch: 2 data port(s), default learning switch"));
+        assert!(!is_ready("Booting Linux"));
     }
 
     #[test]

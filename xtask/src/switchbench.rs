@@ -8,7 +8,7 @@
 //! the zero-loss rate by binary search, prints a table and writes CSV and SVG under
 //! `target/bench/`. QEMU runs on host CPU 1, the generator on CPU 0.
 
-mod hostprofile;
+pub(crate) mod hostprofile;
 mod peer;
 
 use crate::qemu::{self, Machine};
@@ -432,7 +432,7 @@ pub fn bench(options: &BuildOptions, arguments: &[String]) -> Result<()> {
     set_affinity(None);
     report(&results, &counted, &rmem_default, &settings)?;
     if let Some(reps) = settings.peer_reps {
-        crate::peerbench::run(&artifacts.image, reps.max(1))?;
+        crate::peerbench::run(&artifacts.image, reps.max(1), settings.host_profile)?;
     }
     Ok(())
 }
