@@ -464,6 +464,39 @@ pub struct Switch<const SLOTS: usize = MAC_TABLE_SLOTS> {
     /// Per port: its configured MAC as a 48-bit integer, 0 for none (a configured MAC is
     /// unicast, so never 0): the security checks compare it with the head's addresses.
     port_macs: [u64; MAX_PORTS],
+    /// The last source `learn` found on its own port (or the team's) and refreshed: a burst's
+    /// next frame from it, on that port in the same second, needs no second look at the table.
+    recent_source: Recent,
+    /// The last destination found live in the table: the next frame to it, in the same second,
+    /// goes where it went without a second probe.
+    recent_destination: Recent,
+}
+
+/// What the switch read of one table entry, kept for the next frames of a burst: valid only
+/// while the table's generation ([`MacTable::generation`]) and the clock's second are the ones
+/// it was read at, so a move, a removal, an aged entry, a new static entry or a later second
+/// all make it miss. [`Switch::apply`] forgets it (the aging time and the roles may change).
+#[derive(Clone, Copy)]
+struct Recent {
+    /// The table key ([`key_of`]); 0 (no stored key is 0) for nothing kept.
+    key: u64,
+    generation: u64,
+    second: u32,
+    /// For a source, the port it was refreshed from; for a destination, where it is.
+    port: Option<PortId>,
+}
+
+impl Recent {
+    const NONE: Recent = Recent {
+        key: 0,
+        generation: 0,
+        second: 0,
+        port: None,
+    };
+
+    fn holds(&self, key: u64, generation: u64, second: u32) -> bool {
+        self.key == key && self.generation == generation && self.second == second
+    }
 }
 
 impl<const SLOTS: usize> Default for Switch<SLOTS> {
@@ -501,6 +534,8 @@ impl<const SLOTS: usize> Switch<SLOTS> {
             announce_left: 0,
             standby: false,
             port_macs: [0; MAX_PORTS],
+            recent_source: Recent::NONE,
+            recent_destination: Recent::NONE,
         }
     }
 
@@ -512,6 +547,8 @@ impl<const SLOTS: usize> Switch<SLOTS> {
     /// A full table scan when something is flushed: for config changes, not per frame.
     pub fn apply(&mut self, config: &SwitchConfig) -> Result<(), ConfigError> {
         config.validate()?;
+        self.recent_source = Recent::NONE;
+        self.recent_destination = Recent::NONE;
         let old = core::mem::replace(&mut self.config, config.clone());
         let mut flush_learned = PortSet::EMPTY;
         let mut flush_all = PortSet::EMPTY;
@@ -820,11 +857,26 @@ impl<const SLOTS: usize> Switch<SLOTS> {
             || !MacTable::<SLOTS>::expired(last_seen, now, self.config.aging_seconds)
     }
 
-    fn lookup_port(&self, vlan: VlanId, mac: u64, now: Tick) -> Option<PortId> {
-        self.table
-            .find_key(key_of(vlan, mac))
+    fn lookup_port(&mut self, vlan: VlanId, mac: u64, now: Tick) -> Option<PortId> {
+        let key = key_of(vlan, mac);
+        let (generation, second) = (self.table.generation(), now.coarse_seconds());
+        if self.recent_destination.holds(key, generation, second) {
+            return self.recent_destination.port;
+        }
+        let port = self
+            .table
+            .find_key(key)
             .filter(|found| self.live_at(found.kind, found.last_seen, now))
-            .map(|found| found.port)
+            .map(|found| found.port);
+        if port.is_some() {
+            self.recent_destination = Recent {
+                key,
+                generation,
+                second,
+                port,
+            };
+        }
+        port
     }
 
     fn at_limit(&self, port: PortId) -> bool {
@@ -838,14 +890,26 @@ impl<const SLOTS: usize> Switch<SLOTS> {
         source: u64,
         now: Tick,
     ) -> Result<(), DropReason> {
+        let key = key_of(vlan, source);
+        let second = now.coarse_seconds();
+        // The burst's previous frame from this source on this port refreshed it in this
+        // second, and the table has not changed since: this frame would do nothing more.
+        if self
+            .recent_source
+            .holds(key, self.table.generation(), second)
+            && self.recent_source.port == Some(ingress)
+        {
+            return Ok(());
+        }
         // One probe for the look and the refresh below; the address goes back to bytes only
         // for a table write or a notify request.
-        let stored: Option<Found> = self.table.find_key(key_of(vlan, source));
+        let stored: Option<Found> = self.table.find_key(key);
         let existing = stored.filter(|found| self.live_at(found.kind, found.last_seen, now));
         let mac = || MacAddress::from_u64(source);
         match existing {
             Some(entry) if entry.kind == EntryKind::Static => {
                 if entry.port == ingress {
+                    self.remember_source(key, second, ingress);
                     Ok(())
                 } else {
                     Err(DropReason::StaticElsewhere)
@@ -859,6 +923,7 @@ impl<const SLOTS: usize> Switch<SLOTS> {
                 if self.table.touch_at(entry.position, now) {
                     self.counters.learn_writes += 1;
                 }
+                self.remember_source(key, second, ingress);
                 Ok(())
             }
             // A host port's MAC it sent from moments ago, coming back in from the network, is our
@@ -925,6 +990,16 @@ impl<const SLOTS: usize> Switch<SLOTS> {
                 Ok(())
             }
         }
+    }
+
+    /// Keeps `key` as refreshed from `ingress` in `second` (see [`Switch::learn`]).
+    fn remember_source(&mut self, key: u64, second: u32, ingress: PortId) {
+        self.recent_source = Recent {
+            key,
+            generation: self.table.generation(),
+            second,
+            port: Some(ingress),
+        };
     }
 
     /// The uplink traffic of `port` leaves by: its pin for a host port, itself for an uplink.
