@@ -467,9 +467,12 @@ pub struct Switch<const SLOTS: usize = MAC_TABLE_SLOTS> {
     /// The last source `learn` found on its own port (or the team's) and refreshed: a burst's
     /// next frame from it, on that port in the same second, needs no second look at the table.
     recent_source: Recent,
-    /// The last destination found live in the table: the next frame to it, in the same second,
-    /// goes where it went without a second probe.
-    recent_destination: Recent,
+    /// The last known unicast decided, for the next frame of the burst to the same destination
+    /// from the same port with the same tag (see [`RecentUnicast`]).
+    recent_unicast: RecentUnicast,
+    /// Bumped by every change of what a unicast decision reads besides the table: the config,
+    /// the link states, the team's pins. [`RecentUnicast`] is valid under one value of it.
+    state_epoch: u64,
 }
 
 /// What the switch read of one table entry, kept for the next frames of a burst: valid only
@@ -497,6 +500,30 @@ impl Recent {
     fn holds(&self, key: u64, generation: u64, second: u32) -> bool {
         self.key == key && self.generation == generation && self.second == second
     }
+}
+
+/// The decision for a known unicast destination (the table's port for it, then the checks of
+/// [`Switch::unicast`]): it depends on the ingress port, the tag the frame came with (its
+/// edit), the table entry (the generation and the second, as in [`Recent`]) and the switch's
+/// state (its epoch). The next frame that matches all of them gets the same decision without a
+/// probe or the checks again.
+#[derive(Clone, Copy)]
+struct RecentUnicast {
+    destination: Recent,
+    epoch: u64,
+    ingress: Option<PortId>,
+    tag: IngressTag,
+    decision: Decision,
+}
+
+impl RecentUnicast {
+    const NONE: RecentUnicast = RecentUnicast {
+        destination: Recent::NONE,
+        epoch: 0,
+        ingress: None,
+        tag: IngressTag::Untagged,
+        decision: Decision::Drop(DropReason::NoDestination),
+    };
 }
 
 impl<const SLOTS: usize> Default for Switch<SLOTS> {
@@ -535,7 +562,8 @@ impl<const SLOTS: usize> Switch<SLOTS> {
             standby: false,
             port_macs: [0; MAX_PORTS],
             recent_source: Recent::NONE,
-            recent_destination: Recent::NONE,
+            recent_unicast: RecentUnicast::NONE,
+            state_epoch: 0,
         }
     }
 
@@ -548,7 +576,8 @@ impl<const SLOTS: usize> Switch<SLOTS> {
     pub fn apply(&mut self, config: &SwitchConfig) -> Result<(), ConfigError> {
         config.validate()?;
         self.recent_source = Recent::NONE;
-        self.recent_destination = Recent::NONE;
+        self.recent_unicast = RecentUnicast::NONE;
+        self.state_epoch = self.state_epoch.wrapping_add(1);
         let old = core::mem::replace(&mut self.config, config.clone());
         let mut flush_learned = PortSet::EMPTY;
         let mut flush_all = PortSet::EMPTY;
@@ -623,6 +652,7 @@ impl<const SLOTS: usize> Switch<SLOTS> {
     /// Link state of a port changed (the driver saw it). Re-runs teaming: a failover or
     /// failback re-pins host ports and queues notify requests. Returns whether anything changed.
     pub fn set_link(&mut self, port: PortId, up: bool) -> bool {
+        self.state_epoch = self.state_epoch.wrapping_add(1);
         if !self.config.has_port(port) || self.link_up.contains(port) == up {
             return false;
         }
@@ -655,6 +685,7 @@ impl<const SLOTS: usize> Switch<SLOTS> {
     }
 
     fn recompute_team(&mut self) {
+        self.state_epoch = self.state_epoch.wrapping_add(1);
         let (active, standby) = self.config.team();
         let failback = self.config.teaming.failback;
         let link_up = self.link_up;
@@ -839,8 +870,33 @@ impl<const SLOTS: usize> Switch<SLOTS> {
         if destination & GROUP_BIT != 0 {
             return self.flood(ingress, vlan, header.tag, None);
         }
+        let key = key_of(vlan, destination);
+        let (generation, second) = (self.table.generation(), now.coarse_seconds());
+        let recent = &self.recent_unicast;
+        if recent.destination.holds(key, generation, second)
+            && recent.epoch == self.state_epoch
+            && recent.ingress == Some(ingress)
+            && recent.tag == header.tag
+        {
+            return recent.decision;
+        }
         match self.lookup_port(vlan, destination, now) {
-            Some(port) => self.unicast(ingress, port, vlan, header.tag, destination),
+            Some(port) => {
+                let decision = self.unicast(ingress, port, vlan, header.tag, destination);
+                self.recent_unicast = RecentUnicast {
+                    destination: Recent {
+                        key,
+                        generation,
+                        second,
+                        port: Some(port),
+                    },
+                    epoch: self.state_epoch,
+                    ingress: Some(ingress),
+                    tag: header.tag,
+                    decision,
+                };
+                decision
+            }
             None => {
                 self.port_counters[ingress.index()].unknown_unicast += 1;
                 self.flood(ingress, vlan, header.tag, Some(destination))
@@ -857,26 +913,11 @@ impl<const SLOTS: usize> Switch<SLOTS> {
             || !MacTable::<SLOTS>::expired(last_seen, now, self.config.aging_seconds)
     }
 
-    fn lookup_port(&mut self, vlan: VlanId, mac: u64, now: Tick) -> Option<PortId> {
-        let key = key_of(vlan, mac);
-        let (generation, second) = (self.table.generation(), now.coarse_seconds());
-        if self.recent_destination.holds(key, generation, second) {
-            return self.recent_destination.port;
-        }
-        let port = self
-            .table
-            .find_key(key)
+    fn lookup_port(&self, vlan: VlanId, mac: u64, now: Tick) -> Option<PortId> {
+        self.table
+            .find_key(key_of(vlan, mac))
             .filter(|found| self.live_at(found.kind, found.last_seen, now))
-            .map(|found| found.port);
-        if port.is_some() {
-            self.recent_destination = Recent {
-                key,
-                generation,
-                second,
-                port,
-            };
-        }
-        port
+            .map(|found| found.port)
     }
 
     fn at_limit(&self, port: PortId) -> bool {
@@ -990,6 +1031,15 @@ impl<const SLOTS: usize> Switch<SLOTS> {
                 Ok(())
             }
         }
+    }
+
+    /// Forgets what the switch keeps for a burst's repeated addresses (the last source
+    /// refreshed, the last known unicast decided). For tests: a switch that forgets before
+    /// every frame decides without them, which must change nothing.
+    #[doc(hidden)]
+    pub fn forget_recent(&mut self) {
+        self.recent_source = Recent::NONE;
+        self.recent_unicast = RecentUnicast::NONE;
     }
 
     /// Keeps `key` as refreshed from `ingress` in `second` (see [`Switch::learn`]).
