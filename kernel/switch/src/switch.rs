@@ -946,11 +946,45 @@ impl<const SLOTS: usize> Switch<SLOTS> {
         // for a table write or a notify request.
         let stored: Option<Found> = self.table.find_key(key);
         let existing = stored.filter(|found| self.live_at(found.kind, found.last_seen, now));
+        match existing {
+            Some(entry) if entry.kind == EntryKind::Static && entry.port == ingress => {
+                self.remember_source(key, second, ingress);
+                Ok(())
+            }
+            Some(entry)
+                if entry.kind == EntryKind::Learned
+                    && (entry.port == ingress
+                        || (self.is_uplink(ingress) && self.is_uplink(entry.port))) =>
+            {
+                // Same port, or one uplink of the team to another: no move, refresh only.
+                if self.table.touch_at(entry.position, now) {
+                    self.counters.learn_writes += 1;
+                }
+                self.remember_source(key, second, ingress);
+                Ok(())
+            }
+            _ => self.learn_change(ingress, vlan, source, now, stored, existing),
+        }
+    }
+
+    /// The rest of [`Switch::learn`]: a source that is new, moved, static elsewhere, reflected
+    /// or over its port's limit. Out of line (and cold), so the fast path's common case, a
+    /// known source on its own port, keeps its registers.
+    #[cold]
+    #[inline(never)]
+    fn learn_change(
+        &mut self,
+        ingress: PortId,
+        vlan: VlanId,
+        source: u64,
+        now: Tick,
+        stored: Option<Found>,
+        existing: Option<Found>,
+    ) -> Result<(), DropReason> {
         let mac = || MacAddress::from_u64(source);
         match existing {
             Some(entry) if entry.kind == EntryKind::Static => {
                 if entry.port == ingress {
-                    self.remember_source(key, second, ingress);
                     Ok(())
                 } else {
                     Err(DropReason::StaticElsewhere)
@@ -960,11 +994,11 @@ impl<const SLOTS: usize> Switch<SLOTS> {
                 if entry.port == ingress
                     || (self.is_uplink(ingress) && self.is_uplink(entry.port)) =>
             {
-                // Same port, or one uplink of the team to another: no move, refresh only.
+                // Not reached from `learn` (it refreshes these itself); kept so this match
+                // stays the whole rule.
                 if self.table.touch_at(entry.position, now) {
                     self.counters.learn_writes += 1;
                 }
-                self.remember_source(key, second, ingress);
                 Ok(())
             }
             // A host port's MAC it sent from moments ago, coming back in from the network, is our

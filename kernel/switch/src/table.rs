@@ -236,6 +236,8 @@ impl<const SLOTS: usize> MacTable<SLOTS> {
     }
 
     /// The entry stored under `key` ([`key_of`]), if any: one probe, no [`Entry`] built.
+    /// Inlined, so the result stays in registers (as a call it came back through memory).
+    #[inline(always)]
     pub(crate) fn find_key(&self, key: u64) -> Option<Found> {
         let position = self.find(key)?;
         let slot = &self.slots[position];
