@@ -23,8 +23,9 @@ use crate::print;
 use crate::println;
 use dpu_switch::config::PortList;
 use dpu_switch::{
-    Decision, DropReason, Edit, EntryKind, FrameHead, MAX_PORTS, MacAddress, Outputs, PortId,
-    PortRole, Switch, SwitchConfig, Tick, VlanId, apply_edit, parse_cmdline,
+    Decision, DropReason, Edit, EditError, EntryKind, FrameHead, MAX_PORTS, MacAddress, Outputs,
+    PortId, PortRole, Switch, SwitchConfig, Tick, VlanId, apply_edit, apply_edit_words,
+    parse_cmdline,
 };
 use netdev::{LinkState, POOL_HEADROOM, PoolBuffer, TxErrorKind};
 use static_cell::ConstStaticCell;
@@ -474,7 +475,8 @@ impl DataPorts {
         if edit != Edit::Keep {
             let (start, length) = (buffer.start(), buffer.len());
             // The pool's 128 bytes of headroom leave room for a pushed tag.
-            let Ok(edited) = apply_edit(POOL.buffer_mut(&mut buffer), start, length, edit) else {
+            let Ok(edited) = edit_in_place(POOL.buffer_mut(&mut buffer), start, length, edit)
+            else {
                 self.counters.edit_failed += 1;
                 self.release(buffer);
                 return;
@@ -584,6 +586,31 @@ impl DataPorts {
             self.counters.bad_handle += 1;
         }
     }
+}
+
+/// Makes `edit` on the frame at `bytes[start..start + length]`: by words when the frame starts
+/// on one (a received frame does, at the pool's headroom), so the 12 address bytes move as three
+/// word loads and stores instead of about 30 byte loads and stores; by bytes otherwise. Both
+/// give the same bytes and the same result (`dpu_switch`'s test `word_edits_match_byte_edits`).
+fn edit_in_place(
+    bytes: &mut [u8],
+    start: usize,
+    length: usize,
+    edit: Edit,
+) -> Result<(usize, usize), EditError> {
+    // SAFETY: `u32` has no padding and every bit pattern is a valid `u32` (and a valid four
+    // `u8`s), so the aligned middle of the byte slice may be read and written as words;
+    // `align_to_mut` picks that middle and keeps it inside the slice.
+    let (prefix, words, _) = unsafe { bytes.align_to_mut::<u32>() };
+    let offset = prefix.len();
+    if start >= offset && (start - offset).is_multiple_of(4) {
+        match apply_edit_words(words, start - offset, length, edit) {
+            // Past the words (in the unaligned tail): the byte edit decides.
+            Err(EditError::OutOfBounds) => {}
+            result => return result.map(|(start, length)| (start + offset, length)),
+        }
+    }
+    apply_edit(bytes, start, length, edit)
 }
 
 /// How an output got its frame.
