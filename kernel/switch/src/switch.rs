@@ -464,6 +464,10 @@ pub struct Switch<const SLOTS: usize = MAC_TABLE_SLOTS> {
     /// Per port: its configured MAC as a 48-bit integer, 0 for none (a configured MAC is
     /// unicast, so never 0): the security checks compare it with the head's addresses.
     port_macs: [u64; MAX_PORTS],
+    /// Per port: the only source it may send from, 0 for no check (the forged-transmits
+    /// policy: a host port with a configured MAC and `reject`). Set by `apply`, so a frame's
+    /// check is one load and one comparison.
+    enforced_sources: [u64; MAX_PORTS],
     /// The last source `learn` found on its own port (or the team's) and refreshed: a burst's
     /// next frame from it, on that port in the same second, needs no second look at the table.
     recent_source: Recent,
@@ -561,6 +565,7 @@ impl<const SLOTS: usize> Switch<SLOTS> {
             announce_left: 0,
             standby: false,
             port_macs: [0; MAX_PORTS],
+            enforced_sources: [0; MAX_PORTS],
             recent_source: Recent::NONE,
             recent_unicast: RecentUnicast::NONE,
             state_epoch: 0,
@@ -591,6 +596,14 @@ impl<const SLOTS: usize> Switch<SLOTS> {
             self.port_macs[index] = match config.port(port).mac {
                 Some(mac) if present => mac.to_u64(),
                 _ => 0,
+            };
+            let settings = config.port(port);
+            self.enforced_sources[index] = if settings.role == PortRole::Host
+                && settings.security.forged_transmits == Policy::Reject
+            {
+                self.port_macs[index]
+            } else {
+                0
             };
             let (before, after) = (old.port(port), config.port(port));
             let was_present = old.has_port(port);
@@ -855,12 +868,8 @@ impl<const SLOTS: usize> Switch<SLOTS> {
             Ok(vlan) => vlan,
             Err(reason) => return Decision::Drop(reason),
         };
-        let port_mac = self.port_macs[ingress.index()];
-        if port.role == PortRole::Host
-            && port.security.forged_transmits == Policy::Reject
-            && port_mac != 0
-            && header.source != port_mac
-        {
+        let enforced = self.enforced_sources[ingress.index()];
+        if enforced != 0 && header.source != enforced {
             return Decision::Drop(DropReason::ForgedTransmit);
         }
         if let Err(reason) = self.learn(ingress, vlan, header.source, now) {
