@@ -255,10 +255,13 @@ impl Outputs {
 
 /// What to do with one received frame.
 ///
-/// 12 bytes, 4-byte aligned (the size is checked below): returned in two registers. At its
+/// 16 bytes, 4-byte aligned (the size is checked below): returned in two registers. At its
 /// natural 1-byte alignment every return was a `memcpy` call on a target that forbids
-/// unaligned accesses (aarch64-unknown-none), and at 40 bytes a copy through memory.
+/// unaligned accesses (aarch64-unknown-none), and at 40 bytes a copy through memory. The
+/// kind is a byte of its own (`repr(u8)`): with the kind folded into the edit's spare values
+/// every reader decoded it with a subtraction, a comparison and a select.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
 pub enum Decision {
     /// Release the buffer; the reason is counted.
     Drop(DropReason),
