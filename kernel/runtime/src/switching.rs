@@ -23,8 +23,9 @@ use crate::print;
 use crate::println;
 use dpu_switch::config::PortList;
 use dpu_switch::{
-    Decision, DropReason, Edit, EntryKind, FrameHead, MAC_TABLE_SLOTS, MAX_PORTS, MacAddress,
-    Outputs, PortId, PortRole, Switch, SwitchConfig, Tick, VlanId, apply_edit, parse_cmdline,
+    Decision, DropReason, Edit, EditError, EntryKind, FrameHead, MAC_TABLE_SLOTS, MAX_PORTS,
+    MacAddress, Outputs, PortId, PortRole, Switch, SwitchConfig, Tick, VlanId, apply_edit,
+    apply_edit_words, parse_cmdline,
 };
 use netdev::{LinkState, POOL_HEADROOM, PoolBuffer, TxErrorKind};
 use static_cell::ConstStaticCell;
@@ -491,7 +492,8 @@ impl DataPorts {
         if edit != Edit::Keep {
             let (start, length) = (buffer.start(), buffer.len());
             // The pool's 128 bytes of headroom leave room for a pushed tag.
-            let Ok(edited) = apply_edit(POOL.buffer_mut(&mut buffer), start, length, edit) else {
+            let Ok(edited) = edit_in_place(POOL.buffer_mut(&mut buffer), start, length, edit)
+            else {
                 self.counters.edit_failed += 1;
                 self.release(buffer);
                 return;
@@ -601,6 +603,34 @@ impl DataPorts {
             self.counters.bad_handle += 1;
         }
     }
+}
+
+/// Makes `edit` on the frame at `bytes[start..start + length]`: by words when the frame starts
+/// on one (a received frame does, at the pool's headroom), so the 12 address bytes move as three
+/// word loads and stores instead of about 30 byte loads and stores; by bytes otherwise. Both
+/// give the same bytes and the same result (`dpu_switch`'s test `word_edits_match_byte_edits`).
+fn edit_in_place(
+    bytes: &mut [u8],
+    start: usize,
+    length: usize,
+    edit: Edit,
+) -> Result<(usize, usize), EditError> {
+    let address = bytes.as_mut_ptr();
+    if address.cast::<u32>().is_aligned() && start.is_multiple_of(4) {
+        let count = bytes.len() / 4;
+        // SAFETY: `address` is 4-byte aligned (checked) and the `count` words lie inside
+        // `bytes`, which this function borrows exclusively, so nothing else reads or writes
+        // them while `words` lives; `u32` has no padding and every bit pattern is a valid
+        // `u32` and four valid bytes. (`align_to_mut` says the same but cost about 20
+        // instructions per frame for its general split.)
+        let words = unsafe { core::slice::from_raw_parts_mut(address.cast::<u32>(), count) };
+        match apply_edit_words(words, start, length, edit) {
+            // Past the last whole word: the byte edit decides.
+            Err(EditError::OutOfBounds) => {}
+            result => return result,
+        }
+    }
+    apply_edit(bytes, start, length, edit)
 }
 
 /// How an output got its frame.

@@ -23,7 +23,7 @@ pub use config::{
     ConfigError, Field, LimitPolicy, Policy, PortConfig, PortRole, Problem, SecurityPolicy,
     SwitchConfig, TeamingConfig, VlanMode, VlanSet,
 };
-pub use frame::{Edit, EditError, FrameHead, apply_edit, write_rarp};
+pub use frame::{Edit, EditError, FrameHead, apply_edit, apply_edit_words, write_rarp};
 pub use switch::{
     ANNOUNCE_SLOTS_PER_CALL, Counters, Decision, DropReason, FdbError, HOST_MAC_HOLD_SECONDS,
     NOTIFY_QUEUE, Notification, Output, Outputs, PortCounters, Switch,

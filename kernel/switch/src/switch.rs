@@ -255,10 +255,13 @@ impl Outputs {
 
 /// What to do with one received frame.
 ///
-/// 12 bytes, 4-byte aligned (the size is checked below): returned in two registers. At its
+/// 16 bytes, 4-byte aligned (the size is checked below): returned in two registers. At its
 /// natural 1-byte alignment every return was a `memcpy` call on a target that forbids
-/// unaligned accesses (aarch64-unknown-none), and at 40 bytes a copy through memory.
+/// unaligned accesses (aarch64-unknown-none), and at 40 bytes a copy through memory. The
+/// kind is a byte of its own (`repr(u8)`): with the kind folded into the edit's spare values
+/// every reader decoded it with a subtraction, a comparison and a select.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
 pub enum Decision {
     /// Release the buffer; the reason is counted.
     Drop(DropReason),
@@ -464,6 +467,70 @@ pub struct Switch<const SLOTS: usize = MAC_TABLE_SLOTS> {
     /// Per port: its configured MAC as a 48-bit integer, 0 for none (a configured MAC is
     /// unicast, so never 0): the security checks compare it with the head's addresses.
     port_macs: [u64; MAX_PORTS],
+    /// Per port: the only source it may send from, 0 for no check (the forged-transmits
+    /// policy: a host port with a configured MAC and `reject`). Set by `apply`, so a frame's
+    /// check is one load and one comparison.
+    enforced_sources: [u64; MAX_PORTS],
+    /// The last source `learn` found on its own port (or the team's) and refreshed: a burst's
+    /// next frame from it, on that port in the same second, needs no second look at the table.
+    recent_source: Recent,
+    /// The last known unicast decided, for the next frame of the burst to the same destination
+    /// from the same port with the same tag (see [`RecentUnicast`]).
+    recent_unicast: RecentUnicast,
+    /// Bumped by every change of what a unicast decision reads besides the table: the config,
+    /// the link states, the team's pins. [`RecentUnicast`] is valid under one value of it.
+    state_epoch: u64,
+}
+
+/// What the switch read of one table entry, kept for the next frames of a burst: valid only
+/// while the table's generation ([`MacTable::generation`]) and the clock's second are the ones
+/// it was read at, so a move, a removal, an aged entry, a new static entry or a later second
+/// all make it miss. [`Switch::apply`] forgets it (the aging time and the roles may change).
+#[derive(Clone, Copy)]
+struct Recent {
+    /// The table key ([`key_of`]); 0 (no stored key is 0) for nothing kept.
+    key: u64,
+    generation: u64,
+    second: u32,
+    /// For a source, the port it was refreshed from; for a destination, where it is.
+    port: Option<PortId>,
+}
+
+impl Recent {
+    const NONE: Recent = Recent {
+        key: 0,
+        generation: 0,
+        second: 0,
+        port: None,
+    };
+
+    fn holds(&self, key: u64, generation: u64, second: u32) -> bool {
+        self.key == key && self.generation == generation && self.second == second
+    }
+}
+
+/// The decision for a known unicast destination (the table's port for it, then the checks of
+/// [`Switch::unicast`]): it depends on the ingress port, the tag the frame came with (its
+/// edit), the table entry (the generation and the second, as in [`Recent`]) and the switch's
+/// state (its epoch). The next frame that matches all of them gets the same decision without a
+/// probe or the checks again.
+#[derive(Clone, Copy)]
+struct RecentUnicast {
+    destination: Recent,
+    epoch: u64,
+    ingress: Option<PortId>,
+    tag: IngressTag,
+    decision: Decision,
+}
+
+impl RecentUnicast {
+    const NONE: RecentUnicast = RecentUnicast {
+        destination: Recent::NONE,
+        epoch: 0,
+        ingress: None,
+        tag: IngressTag::Untagged,
+        decision: Decision::Drop(DropReason::NoDestination),
+    };
 }
 
 impl<const SLOTS: usize> Default for Switch<SLOTS> {
@@ -501,6 +568,10 @@ impl<const SLOTS: usize> Switch<SLOTS> {
             announce_left: 0,
             standby: false,
             port_macs: [0; MAX_PORTS],
+            enforced_sources: [0; MAX_PORTS],
+            recent_source: Recent::NONE,
+            recent_unicast: RecentUnicast::NONE,
+            state_epoch: 0,
         }
     }
 
@@ -512,6 +583,9 @@ impl<const SLOTS: usize> Switch<SLOTS> {
     /// A full table scan when something is flushed: for config changes, not per frame.
     pub fn apply(&mut self, config: &SwitchConfig) -> Result<(), ConfigError> {
         config.validate()?;
+        self.recent_source = Recent::NONE;
+        self.recent_unicast = RecentUnicast::NONE;
+        self.state_epoch = self.state_epoch.wrapping_add(1);
         let old = core::mem::replace(&mut self.config, config.clone());
         let mut flush_learned = PortSet::EMPTY;
         let mut flush_all = PortSet::EMPTY;
@@ -525,6 +599,14 @@ impl<const SLOTS: usize> Switch<SLOTS> {
             self.port_macs[index] = match config.port(port).mac {
                 Some(mac) if present => mac.to_u64(),
                 _ => 0,
+            };
+            let settings = config.port(port);
+            self.enforced_sources[index] = if settings.role == PortRole::Host
+                && settings.security.forged_transmits == Policy::Reject
+            {
+                self.port_macs[index]
+            } else {
+                0
             };
             let (before, after) = (old.port(port), config.port(port));
             let was_present = old.has_port(port);
@@ -586,6 +668,7 @@ impl<const SLOTS: usize> Switch<SLOTS> {
     /// Link state of a port changed (the driver saw it). Re-runs teaming: a failover or
     /// failback re-pins host ports and queues notify requests. Returns whether anything changed.
     pub fn set_link(&mut self, port: PortId, up: bool) -> bool {
+        self.state_epoch = self.state_epoch.wrapping_add(1);
         if !self.config.has_port(port) || self.link_up.contains(port) == up {
             return false;
         }
@@ -618,6 +701,7 @@ impl<const SLOTS: usize> Switch<SLOTS> {
     }
 
     fn recompute_team(&mut self) {
+        self.state_epoch = self.state_epoch.wrapping_add(1);
         let (active, standby) = self.config.team();
         let failback = self.config.teaming.failback;
         let link_up = self.link_up;
@@ -787,12 +871,8 @@ impl<const SLOTS: usize> Switch<SLOTS> {
             Ok(vlan) => vlan,
             Err(reason) => return Decision::Drop(reason),
         };
-        let port_mac = self.port_macs[ingress.index()];
-        if port.role == PortRole::Host
-            && port.security.forged_transmits == Policy::Reject
-            && port_mac != 0
-            && header.source != port_mac
-        {
+        let enforced = self.enforced_sources[ingress.index()];
+        if enforced != 0 && header.source != enforced {
             return Decision::Drop(DropReason::ForgedTransmit);
         }
         if let Err(reason) = self.learn(ingress, vlan, header.source, now) {
@@ -802,8 +882,33 @@ impl<const SLOTS: usize> Switch<SLOTS> {
         if destination & GROUP_BIT != 0 {
             return self.flood(ingress, vlan, header.tag, None);
         }
+        let key = key_of(vlan, destination);
+        let (generation, second) = (self.table.generation(), now.coarse_seconds());
+        let recent = &self.recent_unicast;
+        if recent.destination.holds(key, generation, second)
+            && recent.epoch == self.state_epoch
+            && recent.ingress == Some(ingress)
+            && recent.tag == header.tag
+        {
+            return recent.decision;
+        }
         match self.lookup_port(vlan, destination, now) {
-            Some(port) => self.unicast(ingress, port, vlan, header.tag, destination),
+            Some(port) => {
+                let decision = self.unicast(ingress, port, vlan, header.tag, destination);
+                self.recent_unicast = RecentUnicast {
+                    destination: Recent {
+                        key,
+                        generation,
+                        second,
+                        port: Some(port),
+                    },
+                    epoch: self.state_epoch,
+                    ingress: Some(ingress),
+                    tag: header.tag,
+                    decision,
+                };
+                decision
+            }
             None => {
                 self.port_counters[ingress.index()].unknown_unicast += 1;
                 self.flood(ingress, vlan, header.tag, Some(destination))
@@ -838,10 +943,56 @@ impl<const SLOTS: usize> Switch<SLOTS> {
         source: u64,
         now: Tick,
     ) -> Result<(), DropReason> {
+        let key = key_of(vlan, source);
+        let second = now.coarse_seconds();
+        // The burst's previous frame from this source on this port refreshed it in this
+        // second, and the table has not changed since: this frame would do nothing more.
+        if self
+            .recent_source
+            .holds(key, self.table.generation(), second)
+            && self.recent_source.port == Some(ingress)
+        {
+            return Ok(());
+        }
         // One probe for the look and the refresh below; the address goes back to bytes only
         // for a table write or a notify request.
-        let stored: Option<Found> = self.table.find_key(key_of(vlan, source));
+        let stored: Option<Found> = self.table.find_key(key);
         let existing = stored.filter(|found| self.live_at(found.kind, found.last_seen, now));
+        match existing {
+            Some(entry) if entry.kind == EntryKind::Static && entry.port == ingress => {
+                self.remember_source(key, second, ingress);
+                Ok(())
+            }
+            Some(entry)
+                if entry.kind == EntryKind::Learned
+                    && (entry.port == ingress
+                        || (self.is_uplink(ingress) && self.is_uplink(entry.port))) =>
+            {
+                // Same port, or one uplink of the team to another: no move, refresh only.
+                if self.table.touch_at(entry.position, now) {
+                    self.counters.learn_writes += 1;
+                }
+                self.remember_source(key, second, ingress);
+                Ok(())
+            }
+            _ => self.learn_change(ingress, vlan, source, now, stored, existing),
+        }
+    }
+
+    /// The rest of [`Switch::learn`]: a source that is new, moved, static elsewhere, reflected
+    /// or over its port's limit. Out of line (and cold), so the fast path's common case, a
+    /// known source on its own port, keeps its registers.
+    #[cold]
+    #[inline(never)]
+    fn learn_change(
+        &mut self,
+        ingress: PortId,
+        vlan: VlanId,
+        source: u64,
+        now: Tick,
+        stored: Option<Found>,
+        existing: Option<Found>,
+    ) -> Result<(), DropReason> {
         let mac = || MacAddress::from_u64(source);
         match existing {
             Some(entry) if entry.kind == EntryKind::Static => {
@@ -855,7 +1006,8 @@ impl<const SLOTS: usize> Switch<SLOTS> {
                 if entry.port == ingress
                     || (self.is_uplink(ingress) && self.is_uplink(entry.port)) =>
             {
-                // Same port, or one uplink of the team to another: no move, refresh only.
+                // Not reached from `learn` (it refreshes these itself); kept so this match
+                // stays the whole rule.
                 if self.table.touch_at(entry.position, now) {
                     self.counters.learn_writes += 1;
                 }
@@ -925,6 +1077,25 @@ impl<const SLOTS: usize> Switch<SLOTS> {
                 Ok(())
             }
         }
+    }
+
+    /// Forgets what the switch keeps for a burst's repeated addresses (the last source
+    /// refreshed, the last known unicast decided). For tests: a switch that forgets before
+    /// every frame decides without them, which must change nothing.
+    #[doc(hidden)]
+    pub fn forget_recent(&mut self) {
+        self.recent_source = Recent::NONE;
+        self.recent_unicast = RecentUnicast::NONE;
+    }
+
+    /// Keeps `key` as refreshed from `ingress` in `second` (see [`Switch::learn`]).
+    fn remember_source(&mut self, key: u64, second: u32, ingress: PortId) {
+        self.recent_source = Recent {
+            key,
+            generation: self.table.generation(),
+            second,
+            port: Some(ingress),
+        };
     }
 
     /// The uplink traffic of `port` leaves by: its pin for a host port, itself for an uplink.

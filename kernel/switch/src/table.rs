@@ -142,6 +142,10 @@ pub struct MacTable<const SLOTS: usize> {
     age_cursor: usize,
     scan_cursor: usize,
     scan_rewound: usize,
+    /// Bumped by every change of an entry's key, port, kind or slot (insert, replace, remove,
+    /// and the shifts of a removal), not by a refresh of its last-seen second: a reader that
+    /// saw the same generation twice saw the same entries in the same slots.
+    generation: u64,
 }
 
 impl<const SLOTS: usize> Default for MacTable<SLOTS> {
@@ -168,7 +172,15 @@ impl<const SLOTS: usize> MacTable<SLOTS> {
             age_cursor: 0,
             scan_cursor: 0,
             scan_rewound: 0,
+            generation: 0,
         }
+    }
+
+    /// The table's generation: it changes whenever an entry is stored, replaced or removed
+    /// (or moved to another slot by a removal), and not when a last-seen second is refreshed.
+    /// The switch keeps what it read of the table for the next frame of a burst under it.
+    pub(crate) const fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// Entries stored.
@@ -191,6 +203,9 @@ impl<const SLOTS: usize> MacTable<SLOTS> {
         (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> Self::SHIFT) as usize
     }
 
+    // Inlined: as a call it made the fast path save and restore a dozen live registers
+    // around each probe.
+    #[inline(always)]
     fn find(&self, key: u64) -> Option<usize> {
         let mut index = Self::home(key);
         for _ in 0..MAX_PROBE {
@@ -221,6 +236,8 @@ impl<const SLOTS: usize> MacTable<SLOTS> {
     }
 
     /// The entry stored under `key` ([`key_of`]), if any: one probe, no [`Entry`] built.
+    /// Inlined, so the result stays in registers (as a call it came back through memory).
+    #[inline(always)]
     pub(crate) fn find_key(&self, key: u64) -> Option<Found> {
         let position = self.find(key)?;
         let slot = &self.slots[position];
@@ -287,6 +304,7 @@ impl<const SLOTS: usize> MacTable<SLOTS> {
             flags,
         };
         if let Some(index) = self.find(key) {
+            self.generation = self.generation.wrapping_add(1);
             self.uncount(self.slots[index]);
             self.slots[index] = new_slot;
             self.count(new_slot);
@@ -298,6 +316,7 @@ impl<const SLOTS: usize> MacTable<SLOTS> {
         let mut index = Self::home(key);
         for _ in 0..MAX_PROBE {
             if self.slots[index].key == EMPTY {
+                self.generation = self.generation.wrapping_add(1);
                 self.slots[index] = new_slot;
                 self.len += 1;
                 self.count(new_slot);
@@ -349,6 +368,7 @@ impl<const SLOTS: usize> MacTable<SLOTS> {
     /// Backward-shift deletion: pull later entries of the cluster into the hole when that brings
     /// them closer to home, so no tombstones are needed and no entry moves away from home.
     fn remove_at(&mut self, index: usize) {
+        self.generation = self.generation.wrapping_add(1);
         self.uncount(self.slots[index]);
         self.len -= 1;
         let mut hole = index;

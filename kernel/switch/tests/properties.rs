@@ -127,23 +127,60 @@ enum Event {
     Maintain,
     /// Apply the n-th spare config (a valid one, then a spoiled copy that must change nothing).
     Apply(usize),
+    /// The last frame again, as a burst repeats a flow ([`repeats`] makes it that frame).
+    Again,
+}
+
+/// `events` with each [`Event::Again`] replaced by the frame before it (dropped if none).
+fn repeats(events: &[Event]) -> Vec<Event> {
+    let mut last = None;
+    events
+        .iter()
+        .filter_map(|event| match event {
+            Event::Again => last.clone(),
+            Event::Frame { .. } => {
+                last = Some(event.clone());
+                last.clone()
+            }
+            other => Some(other.clone()),
+        })
+        .collect()
 }
 
 fn event() -> impl Strategy<Value = Event> {
+    events_weighted([20, 1, 2, 2, 1, 8], 44)
+}
+
+/// Bursts of repeats with changes in between, among a few unicast addresses (so most
+/// destinations are known): for the kept entries' property.
+fn burst_event() -> impl Strategy<Value = Event> {
+    events_weighted([10, 4, 1, 1, 1, 10], 6)
+}
+
+/// Events, weighted: frame, link change, time step, maintenance, config, the last frame again.
+/// Frames use the first `addresses` of the address pool ([`address`]).
+fn events_weighted(weights: [u32; 6], addresses: u32) -> impl Strategy<Value = Event> {
     let tag = prop_oneof![
         3 => Just(None),
         1 => Just(Some(0x2000)),
         3 => prop::sample::select(vec![1u16, 10, 20, 30, 0x0fff]).prop_map(Some),
     ];
     prop_oneof![
-        20 => (1u8..=7, 0u32..44, 0u32..42, tag, prop::option::weighted(0.05, 0usize..20))
+        weights[0] => (
+            1u8..=7,
+            0..addresses,
+            0..addresses.min(42),
+            tag,
+            prop::option::weighted(0.05, 0usize..20),
+        )
             .prop_map(|(ingress, destination, source, tag, cut)| Event::Frame {
                 ingress, destination, source, tag, cut
             }),
-        1 => (1u8..=7, prop::bool::ANY).prop_map(|(port, up)| Event::Link(port, up)),
-        2 => (0u64..3000).prop_map(Event::Time),
-        2 => Just(Event::Maintain),
-        1 => (0usize..4).prop_map(Event::Apply),
+        weights[1] => (1u8..=7, prop::bool::ANY).prop_map(|(port, up)| Event::Link(port, up)),
+        weights[2] => (0u64..3000).prop_map(Event::Time),
+        weights[3] => Just(Event::Maintain),
+        weights[4] => (0usize..4).prop_map(Event::Apply),
+        weights[5] => Just(Event::Again),
     ]
 }
 
@@ -179,8 +216,9 @@ fn run(
     let mut config = first.clone();
     let mut now = Tick::from_secs(1);
     let mut decided_tx = [0u64; 7];
-    for event in events {
+    for event in &repeats(events) {
         match *event {
+            Event::Again => {}
             Event::Link(number, up) => {
                 switch.set_link(port(number), up);
             }
@@ -286,6 +324,74 @@ fn run(
     Ok(())
 }
 
+/// The switch with the entries it keeps for a burst's repeats (the last source refreshed, the
+/// last known unicast decided) against one that forgets them before every frame: the same
+/// decisions, counters, table and notify requests. Each frame is sent one to three times in a
+/// row, as a burst repeats it, and [`Event::Again`] repeats it after other events.
+fn run_against_forgetful(
+    first: &SwitchConfig,
+    spares: &[SwitchConfig],
+    events: &[Event],
+) -> Result<(), TestCaseError> {
+    let mut keeping = Box::new(Tiny::new());
+    let mut forgetting = Box::new(Tiny::new());
+    keeping.apply(first).unwrap();
+    forgetting.apply(first).unwrap();
+    let mut now = Tick::from_secs(1);
+    for event in &repeats(events) {
+        match *event {
+            Event::Again => {}
+            Event::Link(number, up) => {
+                keeping.set_link(port(number), up);
+                forgetting.set_link(port(number), up);
+            }
+            Event::Time(millis) => now = Tick(now.0 + millis),
+            Event::Maintain => {
+                keeping.maintain(now);
+                forgetting.maintain(now);
+            }
+            Event::Apply(index) => {
+                let config = &spares[index % spares.len()];
+                keeping.apply(config).unwrap();
+                forgetting.apply(config).unwrap();
+            }
+            Event::Frame {
+                ingress,
+                destination,
+                source,
+                tag,
+                cut,
+            } => {
+                let mut bytes = build(address(destination), address(source), tag);
+                if let Some(cut) = cut {
+                    bytes.truncate(cut);
+                }
+                for _ in 0..=(destination + source) % 3 {
+                    forgetting.forget_recent();
+                    let kept = keeping.process(port(ingress), &bytes, now);
+                    let fresh = forgetting.process(port(ingress), &bytes, now);
+                    prop_assert_eq!(kept, fresh);
+                }
+            }
+        }
+        while let Some(fresh) = forgetting.next_notification() {
+            prop_assert_eq!(keeping.next_notification(), Some(fresh));
+        }
+        prop_assert_eq!(keeping.next_notification(), None);
+    }
+    prop_assert_eq!(keeping.counters(), forgetting.counters());
+    for number in 1..=7 {
+        prop_assert_eq!(
+            keeping.port_counters(port(number)),
+            forgetting.port_counters(port(number))
+        );
+    }
+    let kept: Vec<_> = keeping.entries().collect();
+    let fresh: Vec<_> = forgetting.entries().collect();
+    prop_assert_eq!(kept, fresh);
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
@@ -296,6 +402,15 @@ proptest! {
         events in prop::collection::vec(event(), 1..300),
     ) {
         run(&config, &spares, &events)?;
+    }
+
+    #[test]
+    fn kept_entries_change_no_decision(
+        config in config(),
+        spares in prop::collection::vec(config(), 1..3),
+        events in prop::collection::vec(burst_event(), 1..300),
+    ) {
+        run_against_forgetful(&config, &spares, &events)?;
     }
 
     #[test]

@@ -1076,3 +1076,137 @@ fn burst_counting_matches_per_frame_counting() {
     }
     assert_eq!(per_burst.counters(), per_frame.counters());
 }
+
+/// A burst's repeated source (learning) and repeated destination (lookup) are served without a
+/// second probe only while nothing changed: every frame here comes at the same instant, as in
+/// one burst, and each table change between two frames must show in the next one.
+#[test]
+fn repeated_source_in_a_burst_sees_moves_removals_and_statics() {
+    let mut switch = small(&SwitchConfig::new(3));
+    let now = Tick(1500);
+    let from = |source: u32| frame(MacAddress::BROADCAST, mac(source), None);
+    for _ in 0..3 {
+        switch.process(port(1), &from(1), now);
+    }
+    assert_eq!(switch.port_counters(port(1)).learned, 1);
+    assert_eq!(switch.counters().learn_writes, 1, "repeats write nothing");
+    // It moves to port2 and back to port1 within the burst: both moves are seen.
+    switch.process(port(2), &from(1), now);
+    assert_eq!(switch.learned_on(port(2)), 1);
+    switch.process(port(1), &from(1), now);
+    assert_eq!(switch.counters().moves, 2);
+    assert_eq!(switch.learned_on(port(1)), 1);
+    switch.process(port(1), &from(1), now);
+    // Removed between two frames: the next one learns it again (and asks for a notify).
+    drain(&mut switch);
+    assert!(switch.remove_entry(vlan(1), mac(1)).is_some());
+    switch.process(port(1), &from(1), now);
+    assert_eq!(switch.port_counters(port(1)).learned, 2);
+    assert_eq!(switch.mac_count(), 1);
+    switch.process(port(1), &from(1), now);
+    // Made static on another port between two frames: the next one is refused.
+    switch.add_static(vlan(1), mac(1), port(2), now).unwrap();
+    assert_eq!(
+        switch.process(port(1), &from(1), now),
+        Decision::Drop(DropReason::StaticElsewhere)
+    );
+    // The same source on another port than the one it was refreshed from is a move.
+    switch.process(port(3), &from(3), now);
+    switch.process(port(3), &from(3), now);
+    switch.process(port(2), &from(3), now);
+    assert_eq!(switch.counters().moves, 3);
+    assert_eq!(switch.learned_on(port(2)), 1);
+    switch.table().check_invariants().unwrap();
+}
+
+/// The repeated destination of a burst follows a move, a removal, the clock's next second
+/// (aging) and a new config (a shorter aging time), each between two frames.
+#[test]
+fn repeated_destination_in_a_burst_sees_moves_removals_aging_and_configs() {
+    let mut config = SwitchConfig::new(3);
+    config.aging_seconds = 10;
+    let mut switch = small(&config);
+    let learn = |switch: &mut Small, on: u8, source: u32, now: Tick| {
+        switch.process(
+            port(on),
+            &frame(MacAddress::BROADCAST, mac(source), None),
+            now,
+        );
+    };
+    let to_two = |switch: &mut Small, now: Tick| {
+        switch
+            .process(port(1), &frame(mac(2), mac(1), None), now)
+            .ports()
+    };
+    let now = secs(1);
+    learn(&mut switch, 2, 2, now);
+    assert_eq!(to_two(&mut switch, now), ports(&[2]));
+    assert_eq!(to_two(&mut switch, now), ports(&[2]));
+    learn(&mut switch, 3, 2, now);
+    assert_eq!(to_two(&mut switch, now), ports(&[3]), "followed the move");
+    assert!(switch.remove_entry(vlan(1), mac(2)).is_some());
+    assert_eq!(
+        to_two(&mut switch, now),
+        ports(&[2, 3]),
+        "unknown again: flood"
+    );
+    // Learned at second 1 with a 10 s aging time: live in second 10, expired in second 11,
+    // even before the sweep reaches it.
+    learn(&mut switch, 2, 2, now);
+    assert_eq!(to_two(&mut switch, secs(10)), ports(&[2]));
+    assert_eq!(to_two(&mut switch, secs(11)), ports(&[2, 3]));
+    // A new config with a shorter aging time, between two frames of one second.
+    learn(&mut switch, 2, 2, secs(20));
+    assert_eq!(to_two(&mut switch, secs(25)), ports(&[2]));
+    config.aging_seconds = 3;
+    switch.apply(&config).unwrap();
+    assert_eq!(to_two(&mut switch, secs(25)), ports(&[2, 3]));
+    switch.table().check_invariants().unwrap();
+}
+
+/// A burst's repeated known unicast gets its decision again only for the same ingress port, the
+/// same tag and an unchanged switch: a link change, a re-pin, a priority tag or another ingress
+/// port between two frames each show in the next one.
+#[test]
+fn repeated_unicast_in_a_burst_sees_links_pins_tags_and_ingress() {
+    let mut switch = small(&two_uplinks(true, true, 2));
+    let now = secs(1);
+    // Host port3's VM (mac 3) and a network MAC on the active uplink port1.
+    switch.process(port(3), &frame(MacAddress::BROADCAST, mac(3), None), now);
+    switch.process(port(1), &frame(MacAddress::BROADCAST, mac(9), None), now);
+    let out = |switch: &mut Small, ingress: u8, tci: Option<u16>| {
+        switch.process(port(ingress), &frame(mac(9), mac(3), tci), now)
+    };
+    let forward = |port_number: u8, edit: Edit| {
+        Decision::Forward(dpu_switch::Output {
+            port: port(port_number),
+            edit,
+        })
+    };
+    assert_eq!(out(&mut switch, 3, None), forward(1, Edit::Keep));
+    assert_eq!(out(&mut switch, 3, None), forward(1, Edit::Keep));
+    // A priority-tagged frame of the same flow needs the tag popped.
+    assert_eq!(out(&mut switch, 3, Some(0x6000)), forward(1, Edit::Pop));
+    assert_eq!(out(&mut switch, 3, None), forward(1, Edit::Keep));
+    // The active uplink fails: the host is re-pinned to the standby, port2.
+    switch.set_link(port(1), false);
+    assert_eq!(out(&mut switch, 3, None), forward(2, Edit::Keep));
+    switch.set_link(port(1), true);
+    assert_eq!(out(&mut switch, 3, None), forward(1, Edit::Keep));
+    // The same destination from another host port: that port's own pin, not the kept one.
+    assert_eq!(
+        switch.process(port(4), &frame(mac(9), mac(4), None), now),
+        forward(1, Edit::Keep)
+    );
+    assert_eq!(
+        switch.process(port(2), &frame(mac(9), mac(5), None), now),
+        Decision::Drop(DropReason::UplinkToUplink)
+    );
+    assert_eq!(out(&mut switch, 3, None), forward(1, Edit::Keep));
+    // Host to host: a link down between two frames.
+    switch.process(port(4), &frame(MacAddress::BROADCAST, mac(4), None), now);
+    let to_four = |switch: &mut Small| switch.process(port(3), &frame(mac(4), mac(3), None), now);
+    assert_eq!(to_four(&mut switch), forward(4, Edit::Keep));
+    switch.set_link(port(4), false);
+    assert_eq!(to_four(&mut switch), Decision::Drop(DropReason::PortDown));
+}
