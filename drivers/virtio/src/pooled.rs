@@ -32,7 +32,7 @@ use netdev::{
 
 use crate::features::{self, Negotiated};
 use crate::net::{
-    DeviceErrors, InitError, MAX_FRAME_LEN, NET_DEVICE_ID, NET_HEADER_LEN, QUEUE_SIZE, RX_QUEUE,
+    DeviceErrors, InitError, MAX_FRAME_LEN, NET_DEVICE_ID, NET_HEADER_LEN, RX_QUEUE,
     RX_REFILL_BATCH, TX_QUEUE, bring_up, read_link, read_mac, reset,
 };
 use crate::pool::{POOL_BUFFERS, PacketPool};
@@ -46,11 +46,17 @@ const FALLBACK_MAC: MacAddress = MacAddress([0x02, 0, 0, 0, 0, 0x01]);
 /// Where the device writes a received buffer: the header, then the frame at the headroom.
 const RX_OFFSET: usize = POOL_HEADROOM - NET_HEADER_LEN;
 
+/// Entries per virtqueue of a data port (receive and transmit); the device may ask for fewer
+/// (the queue then runs at its `QueueNumMax`, rounded down to a power of two). QEMU's
+/// virtio-net offers 256, and Linux posts the whole ring: under TCG a vCPU stall of a few ms at
+/// 20-30 k frames/s overflows a shallower one, and that decides an RFC 2544 zero-loss result.
+pub const PORT_QUEUE_SIZE: usize = 256;
+
 /// The rings of one pooled port. Declare it `static`.
 pub struct QueueStorage {
     claimed: AtomicBool,
-    rx: QueueMemory<QUEUE_SIZE>,
-    tx: QueueMemory<QUEUE_SIZE>,
+    rx: QueueMemory<PORT_QUEUE_SIZE>,
+    tx: QueueMemory<PORT_QUEUE_SIZE>,
 }
 
 impl Default for QueueStorage {
@@ -105,8 +111,8 @@ pub struct PooledVirtioNet<T: Transport, const COUNT: usize = POOL_BUFFERS> {
     port: PoolPort,
     /// Receive buffers this port keeps posted (its reserve in the pool).
     rx_reserve: usize,
-    rx: VirtQueue<QUEUE_SIZE>,
-    tx: VirtQueue<QUEUE_SIZE>,
+    rx: VirtQueue<PORT_QUEUE_SIZE>,
+    tx: VirtQueue<PORT_QUEUE_SIZE>,
     mac: MacAddress,
     link: LinkState,
     features: Negotiated,
@@ -358,7 +364,7 @@ impl<T: Transport, const COUNT: usize> PooledVirtioNet<T, COUNT> {
         let tx = &mut self.tx;
         self.pool.with_ledger(|ledger| {
             // In bursts: one read of the used index and one suppression step per burst.
-            while tx.pop_used_burst(QUEUE_SIZE, |result| match result {
+            while tx.pop_used_burst(PORT_QUEUE_SIZE, |result| match result {
                 Ok(UsedBuffer { token, .. }) => {
                     if ledger.ring_returned(port, token) {
                         returned += 1;
