@@ -36,7 +36,7 @@ use crate::net::{
     RX_REFILL_BATCH, TX_QUEUE, bring_up, read_link, read_mac, reset,
 };
 use crate::pool::{POOL_BUFFERS, PacketPool};
-use crate::queue::{QueueError, QueueMemory, UsedBuffer, VirtQueue};
+use crate::queue::{Binding, QueueError, QueueMemory, UsedBuffer, VirtQueue};
 use crate::transport::{Transport, status};
 
 const _: () = assert!(NET_HEADER_LEN == 12, "the header is zeroed as 8 + 4 bytes");
@@ -203,6 +203,11 @@ impl<T: Transport, const COUNT: usize> PooledVirtioNet<T, COUNT> {
             self.mac = read_mac(&self.transport);
         }
         self.link = read_link(&self.transport, self.features);
+        // Fresh queues, nothing in flight: every receive buffer is the same size from the same
+        // offset, and every transmit is device-readable, so those parts are written once here.
+        self.rx
+            .bind_descriptors(Binding::Writable((POOL_BUFFER_SIZE - RX_OFFSET) as u32));
+        self.tx.bind_descriptors(Binding::Readable);
         self.post_rx_buffers();
         let status = self.transport.status();
         self.transport.set_status(status | status::DRIVER_OK);
@@ -323,14 +328,16 @@ impl<T: Transport, const COUNT: usize> PooledVirtioNet<T, COUNT> {
                 let Some(index) = ledger.take_for_rx(port) else {
                     break;
                 };
+                // The descriptor's length and flags were fixed at start: only the address.
                 let address = pool.address(index) + RX_OFFSET as u64;
-                let length = (POOL_BUFFER_SIZE - RX_OFFSET) as u32;
-                if !rx.push(index, address, length, true) {
+                if !rx.push_receive_unpublished(index, address) {
                     ledger.ring_returned(port, index);
                     break;
                 }
             }
         });
+        // One index publish for the whole refill.
+        self.rx.publish();
     }
 
     fn notify_rx_if_needed(&mut self) {
@@ -558,9 +565,12 @@ impl<T: Transport, const COUNT: usize> PooledVirtioNet<T, COUNT> {
                 // (`start >= NET_HEADER_LEN`, checked above).
                 unsafe { zero_net_header(header as *mut u8) };
                 // No offloads negotiated: an all-zero header (§5.1.6.2).
-                tx.push(index, header, (NET_HEADER_LEN + len) as u32, false)
+                tx.push_transmit_unpublished(index, header, (NET_HEADER_LEN + len) as u32)
             })
         });
+        if outcome.is_ok() {
+            self.tx.publish();
+        }
         match outcome {
             Ok(()) => {
                 self.counters.tx_packets += 1;
@@ -636,7 +646,7 @@ impl<T: Transport, const COUNT: usize> PooledVirtioNet<T, COUNT> {
                     // returns true, so neither the caller nor a device touches the cell; the
                     // header bytes lie inside it (`start >= NET_HEADER_LEN`, checked above).
                     unsafe { zero_net_header(header as *mut u8) };
-                    tx.push_unpublished(index, header, (NET_HEADER_LEN + len) as u32, false)
+                    tx.push_transmit_unpublished(index, header, (NET_HEADER_LEN + len) as u32)
                 });
                 if let Err((error, buffer)) = posted {
                     match error {
