@@ -219,8 +219,8 @@ impl<const COUNT: usize> PacketPool<COUNT> {
     ///
     /// # Safety
     /// The caller holds the ledger lock, and buffer `index` was handed to the caller by the
-    /// ledger (`rx_done`) under that same hold: no device and no other party touches it.
-    /// `start` is a multiple of 8 and `start + 24 <= POOL_BUFFER_SIZE`.
+    /// ledger (`rx_done`, `RxBurst::received`) under that same hold: no device and no other
+    /// party touches it. `start` is a multiple of 8 and `start + 24 <= POOL_BUFFER_SIZE`.
     pub(crate) unsafe fn received_head(&self, index: u16, start: usize) -> [u64; 3] {
         let cell = self.buffers[usize::from(index)].0.get();
         // SAFETY: per this function's contract nothing else touches the cell, and the three

@@ -324,17 +324,12 @@ impl<T: Transport, const COUNT: usize> PooledVirtioNet<T, COUNT> {
         let pool = self.pool;
         let rx = &mut self.rx;
         pool.with_ledger(|ledger| {
-            while rx.free() > 0 {
-                let Some(index) = ledger.take_for_rx(port) else {
-                    break;
-                };
+            // Up to the free slots and the reserve; the ledger's counts change once.
+            ledger.take_for_rx_burst(port, usize::from(rx.free()), |index| {
                 // The descriptor's length and flags were fixed at start: only the address.
                 let address = pool.address(index) + RX_OFFSET as u64;
-                if !rx.push_receive_unpublished(index, address) {
-                    ledger.ring_returned(port, index);
-                    break;
-                }
-            }
+                rx.push_receive_unpublished(index, address)
+            });
         });
         // One index publish for the whole refill.
         self.rx.publish();
@@ -370,10 +365,12 @@ impl<T: Transport, const COUNT: usize> PooledVirtioNet<T, COUNT> {
         let mut last = None;
         let tx = &mut self.tx;
         self.pool.with_ledger(|ledger| {
+            // The in-flight counts change once, when `completions` goes.
+            let mut completions = ledger.tx_completions(port);
             // In bursts: one read of the used index and one suppression step per burst.
             while tx.pop_used_burst(PORT_QUEUE_SIZE, |result| match result {
                 Ok(UsedBuffer { token, .. }) => {
-                    if ledger.ring_returned(port, token) {
+                    if completions.completed(token) {
                         returned += 1;
                     } else {
                         errors += 1;
@@ -454,6 +451,9 @@ impl<T: Transport, const COUNT: usize> PooledVirtioNet<T, COUNT> {
         let mut stats = ReceiveStats::default();
         let rx = &mut self.rx;
         self.pool.with_ledger(|ledger| {
+            // Each buffer checked and moved as it comes; the counts change once, when `burst`
+            // goes.
+            let mut burst = ledger.rx_burst(port);
             // In bursts: one read of the used index and one suppression step per burst.
             while count < frames.len() {
                 let taken = rx.pop_used_burst(frames.len() - count, |result| {
@@ -463,7 +463,7 @@ impl<T: Transport, const COUNT: usize> PooledVirtioNet<T, COUNT> {
                             stats.device_errors += 1;
                             stats.last_error = Some(error);
                             if let QueueError::UsedLengthTooLarge { token, .. } = error {
-                                ledger.ring_returned(port, token);
+                                burst.dropped(token);
                             }
                             return;
                         }
@@ -471,18 +471,18 @@ impl<T: Transport, const COUNT: usize> PooledVirtioNet<T, COUNT> {
                     let frame_len = (length as usize).saturating_sub(NET_HEADER_LEN);
                     if frame_len < ETHERNET_HEADER_LEN {
                         stats.runts += 1;
-                        ledger.ring_returned(port, token);
+                        burst.dropped(token);
                     } else if frame_len > MAX_FRAME_LEN {
                         stats.oversized += 1;
-                        ledger.ring_returned(port, token);
+                        burst.dropped(token);
                     } else if let Some(slot) = frames.get_mut(count) {
-                        match ledger.rx_done(port, token, POOL_HEADROOM, frame_len) {
+                        match burst.received(token, POOL_HEADROOM, frame_len) {
                             Some(buffer) => {
                                 if let Some(head) =
                                     heads.as_deref_mut().and_then(|heads| heads.get_mut(count))
                                 {
                                     // SAFETY: the ledger lock is held (this closure) and
-                                    // `rx_done` just handed buffer `token` to us; the frame
+                                    // `received` just handed buffer `token` to us; the frame
                                     // starts at POOL_HEADROOM (8-aligned, 24 bytes fit:
                                     // checked at compile time above).
                                     *head = unsafe { pool.received_head(token, POOL_HEADROOM) };
@@ -497,7 +497,7 @@ impl<T: Transport, const COUNT: usize> PooledVirtioNet<T, COUNT> {
                         }
                     } else {
                         // Not reached: at most the free slots are taken. Never lost all the same.
-                        ledger.ring_returned(port, token);
+                        burst.dropped(token);
                     }
                 });
                 if taken == 0 {
@@ -619,6 +619,9 @@ impl<T: Transport, const COUNT: usize> PooledVirtioNet<T, COUNT> {
         let pool = self.pool;
         let tx = &mut self.tx;
         pool.with_ledger(|ledger| {
+            // The port and the reserve rule looked at once; the counts change once, when
+            // `posting` goes.
+            let mut posting = ledger.tx_burst(port);
             for entry in frames.iter_mut() {
                 let Some(buffer) = entry.take() else {
                     continue;
@@ -638,7 +641,7 @@ impl<T: Transport, const COUNT: usize> PooledVirtioNet<T, COUNT> {
                     continue;
                 }
                 // One look at the handle for the check and the move onto the ring.
-                let posted = ledger.tx_post(port, buffer, |slot| {
+                let posted = posting.post(buffer, |slot| {
                     let index = slot as u16;
                     let header = pool.address(index) + (start - NET_HEADER_LEN) as u64;
                     // SAFETY: as in `transmit_pooled`: the handle is the current one for a
