@@ -7,7 +7,7 @@
 //! `virtio::pool::PacketPool`). Every operation is O(1): occupancy and deficits are kept as
 //! running counts, never recomputed by a scan (only [`PoolLedger::check`], for tests, scans).
 //! A driver's fast path works in bursts ([`PoolLedger::rx_burst`],
-//! [`PoolLedger::take_for_rx_burst`], [`PoolLedger::tx_burst`], [`PoolLedger::tx_completions`]):
+//! [`PoolLedger::take_for_rx_batch`], [`PoolLedger::tx_burst`], [`PoolLedger::tx_completions`]):
 //! each buffer's record is still checked and moved one by one (a buffer named for the wrong
 //! port or a stale handle is refused exactly as by the single-buffer calls), but the running
 //! counts and the deficit change once per burst, when its guard is dropped; the guard borrows
@@ -697,42 +697,45 @@ impl<const COUNT: usize> PoolLedger<COUNT> {
         }
     }
 
-    /// Takes free buffers for `port`'s receive ring, at most `limit` and never beyond the
-    /// port's reserve (as [`take_for_rx`](Self::take_for_rx) does one), handing each to `post`;
-    /// the first one `post` refuses goes back to the free list and ends the refill. The counts
-    /// change once for the whole refill. Returns how many were posted.
-    pub fn take_for_rx_burst(
-        &mut self,
-        port: PoolPort,
-        limit: usize,
-        mut post: impl FnMut(u16) -> bool,
-    ) -> usize {
+    /// Takes free buffers for `port`'s receive ring into `out`, at most `out.len()` and never
+    /// beyond the port's reserve (as [`take_for_rx`](Self::take_for_rx) does one): each is
+    /// recorded as posted on the port, and the counts change once for the batch. Returns how
+    /// many, from the front of `out`. The driver posts them; any it cannot post go back with
+    /// [`ring_returned`](Self::ring_returned).
+    pub fn take_for_rx_batch(&mut self, port: PoolPort, out: &mut [u16]) -> usize {
         let Some(account) = self.ports.get(port.index()).copied() else {
             return 0;
         };
         if !account.attached {
             return 0;
         }
-        let room = (account.reserve.saturating_sub(account.posted) as usize).min(limit);
-        let mut taken = 0;
-        while taken < room {
-            let Some(index) = self.take_free() else {
+        let room = (account.reserve.saturating_sub(account.posted) as usize)
+            .min(out.len())
+            .min(self.free_count());
+        // The free list's top in a local for the batch (see `take_free`, `free_entry`).
+        let mut taken = self.taken;
+        let mut count = 0;
+        for entry in out.iter_mut().take(room) {
+            let position = COUNT - 1 - taken;
+            let Some(stored) = self.free.get(position) else {
                 break;
             };
-            if !post(index as u16) {
-                // Back on top of the free list, where it came from; its record never changed.
-                self.put_free(index);
+            let index = usize::from(*stored ^ taken as u16);
+            let Some(owner) = self.owners.get_mut(index) else {
                 break;
-            }
-            self.owners[index] = Owner::RxPosted(port.0);
+            };
+            *owner = Owner::RxPosted(port.0);
+            *entry = index as u16;
             taken += 1;
+            count += 1;
         }
+        self.taken = taken;
         // Every buffer taken was below the reserve: each lowers the deficit by one.
-        let count = taken as u32;
-        self.ports[port.index()].posted += count;
-        self.posted += count;
-        self.deficit -= count;
-        taken
+        let posted = count as u32;
+        self.ports[port.index()].posted += posted;
+        self.posted += posted;
+        self.deficit -= posted;
+        count
     }
 
     /// Starts reclaiming `port`'s finished transmits ([`TxCompletions::completed`] per
@@ -1162,9 +1165,9 @@ mod tests {
         let mut ledger = PoolLedger::<16>::new();
         let port = ledger.attach(6).unwrap();
         let other = ledger.attach(2).unwrap();
-        let posted = ledger.take_for_rx_burst(port, 16, |_| true);
+        let posted = ledger.take_for_rx_batch(port, &mut [0; 16]);
         assert_eq!(posted, 6, "never beyond the reserve");
-        assert_eq!(ledger.take_for_rx_burst(other, 16, |_| true), 2);
+        assert_eq!(ledger.take_for_rx_batch(other, &mut [0; 16]), 2);
         assert_eq!((ledger.deficit(), ledger.occupancy().rx_posted), (0, 8));
         ledger.check().unwrap();
         // Buffers 0..6 are on `port`'s ring, 6 and 7 on the other's.
@@ -1189,20 +1192,27 @@ mod tests {
         assert_eq!(ledger.port_occupancy(port).rx_posted, 3);
         assert_eq!(ledger.deficit(), 3);
         assert_eq!((second.index(), second.len()), (2, 64));
-        // A refill posts only what the reserve misses, and a refused post ends it with the
-        // buffer back on the free list.
-        let mut calls = 0;
-        let refilled = ledger.take_for_rx_burst(port, 16, |_| {
-            calls += 1;
-            calls < 3
-        });
-        assert_eq!((refilled, ledger.deficit()), (2, 1));
+        // A refill posts only what the reserve misses and what the batch holds; one the
+        // driver could not post goes back.
+        let mut batch = [0u16; 2];
+        assert_eq!(ledger.take_for_rx_batch(port, &mut batch), 2);
+        assert_eq!(ledger.deficit(), 1);
         ledger.check().unwrap();
+        assert!(ledger.ring_returned(port, batch[1]));
+        let mut batch = [0u16; 16];
         assert_eq!(
-            ledger.take_for_rx_burst(port, 0, |_| true),
-            0,
-            "no ring room"
+            ledger.take_for_rx_batch(port, &mut batch),
+            2,
+            "the reserve's rest"
         );
+        assert_eq!(ledger.deficit(), 0);
+        assert_eq!(
+            ledger.take_for_rx_batch(port, &mut batch),
+            0,
+            "reserve full"
+        );
+        assert_eq!(ledger.take_for_rx_batch(other, &mut []), 0, "no ring room");
+        ledger.check().unwrap();
         ledger.release(first).unwrap();
         ledger.release(second).unwrap();
         ledger.check().unwrap();
@@ -1213,7 +1223,7 @@ mod tests {
         let mut ledger = PoolLedger::<8>::new();
         let rx = ledger.attach(4).unwrap();
         let tx = ledger.attach(0).unwrap();
-        assert_eq!(ledger.take_for_rx_burst(rx, 8, |_| true), 4);
+        assert_eq!(ledger.take_for_rx_batch(rx, &mut [0; 8]), 4);
         let received: Vec<PoolBuffer> = {
             let mut burst = ledger.rx_burst(rx);
             (0..3)

@@ -45,6 +45,9 @@ const _: () = assert!(NET_HEADER_LEN == 12, "the header is zeroed as 8 + 4 bytes
 const FALLBACK_MAC: MacAddress = MacAddress([0x02, 0, 0, 0, 0, 0x01]);
 /// Where the device writes a received buffer: the header, then the frame at the headroom.
 const RX_OFFSET: usize = POOL_HEADROOM - NET_HEADER_LEN;
+/// Receive buffers taken from the pool and posted per step of a refill (a pass refills about
+/// a burst; the first fill takes a few steps).
+const RX_REFILL_CHUNK: usize = 32;
 
 /// Entries per virtqueue of a data port (receive and transmit); the device may ask for fewer
 /// (the queue then runs at its `QueueNumMax`, rounded down to a power of two). QEMU's
@@ -324,12 +327,27 @@ impl<T: Transport, const COUNT: usize> PooledVirtioNet<T, COUNT> {
         let pool = self.pool;
         let rx = &mut self.rx;
         pool.with_ledger(|ledger| {
-            // Up to the free slots and the reserve; the ledger's counts change once.
-            ledger.take_for_rx_burst(port, usize::from(rx.free()), |index| {
+            // In batches: the ledger records a batch as posted (its counts once), then the
+            // ring takes it (its indices once); both loops keep their state in registers.
+            let mut batch = [0u16; RX_REFILL_CHUNK];
+            loop {
+                let room = usize::from(rx.free()).min(RX_REFILL_CHUNK);
+                let taken = ledger.take_for_rx_batch(port, &mut batch[..room]);
+                let Some(taken_buffers) = batch.get(..taken) else {
+                    break;
+                };
                 // The descriptor's length and flags were fixed at start: only the address.
-                let address = pool.address(index) + RX_OFFSET as u64;
-                rx.push_receive_unpublished(index, address)
-            });
+                let posted = rx.push_receive_batch(taken_buffers, |index| {
+                    pool.address(index) + RX_OFFSET as u64
+                });
+                // Not reached (the batch fits the free slots), but never lost either.
+                for index in taken_buffers.iter().skip(posted) {
+                    ledger.ring_returned(port, *index);
+                }
+                if taken < RX_REFILL_CHUNK || posted < taken {
+                    break;
+                }
+            }
         });
         // One index publish for the whole refill.
         self.rx.publish();

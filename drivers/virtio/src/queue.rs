@@ -506,6 +506,44 @@ impl<const SIZE: usize> VirtQueue<SIZE> {
         true
     }
 
+    /// Posts receive buffers `tokens[i]` at `address_of(tokens[i])` on a queue bound
+    /// [`Binding::Writable`], as [`push_receive_unpublished`](Self::push_receive_unpublished)
+    /// does one, not yet published: with the queue's indices in locals for the batch (one load
+    /// and one store of each, not one per buffer). Returns how many were posted, from the
+    /// front of `tokens` (0 if the queue is not bound so; fewer if descriptors ran out or a
+    /// token is the reserved `u16::MAX`).
+    pub fn push_receive_batch(&mut self, tokens: &[u16], address_of: impl Fn(u16) -> u64) -> usize {
+        if !matches!(self.binding, Binding::Writable(_)) {
+            return 0;
+        }
+        let memory = self.memory;
+        let mask = self.size - 1;
+        let mut free_count = self.free_count;
+        let mut avail_index = self.avail_index;
+        let mut posted = 0;
+        for &token in tokens {
+            if free_count == 0 || token == NOT_IN_FLIGHT {
+                break;
+            }
+            free_count -= 1;
+            // As in `claim_slot`: the masks change nothing but the bounds checks.
+            let descriptor_index = self.free_descriptors[usize::from(free_count) & (SIZE - 1)];
+            let slot = usize::from(descriptor_index) & (SIZE - 1);
+            self.tokens[slot] = token;
+            memory.descriptors[slot]
+                .address
+                .store(address_of(token).to_le(), Ordering::Relaxed);
+            memory.avail.ring[usize::from(avail_index & mask) & (SIZE - 1)]
+                .store(descriptor_index.to_le(), Ordering::Relaxed);
+            avail_index = avail_index.wrapping_add(1);
+            posted += 1;
+        }
+        self.free_count = free_count;
+        self.avail_index = avail_index;
+        self.in_flight += posted as u16;
+        posted
+    }
+
     /// Posts one device-readable buffer (a transmit) on a queue bound [`Binding::Readable`],
     /// without making it available yet ([`publish`](Self::publish)): two descriptor stores,
     /// the token and the ring entry. Returns `false` if no descriptor is free or the queue is
@@ -638,14 +676,49 @@ impl<const SIZE: usize> VirtQueue<SIZE> {
             return 1;
         }
         let count = usize::from(pending).min(limit);
+        // The queue's indices and counts in locals for the burst, written back once: kept in
+        // the fields, each entry reloaded and stored them all (the ring's atomics and the
+        // caller's stores may alias them as far as the compiler knows).
+        let (used, size, mask) = (&self.memory.used, u32::from(self.size), self.size - 1);
+        let mut last_used = self.last_used;
+        let mut free_count = self.free_count;
+        let mut in_flight = self.in_flight;
         for _ in 0..count {
             // As in `push_unpublished`: the second mask only drops the bounds check.
-            let position = usize::from(self.last_used & (self.size - 1)) & (SIZE - 1);
-            let element = &self.memory.used.ring[position];
-            let (id, length) = element.read();
-            self.last_used = self.last_used.wrapping_add(1);
-            take(self.retire(id, length));
+            let (id, length) = used.ring[usize::from(last_used & mask) & (SIZE - 1)].read();
+            last_used = last_used.wrapping_add(1);
+            // The checks of `retire`, on the locals.
+            let result = if id >= size {
+                Err(QueueError::UsedIdOutOfRange { id })
+            } else {
+                let descriptor_index = id as usize & (SIZE - 1);
+                let token = self.tokens[descriptor_index];
+                if token == NOT_IN_FLIGHT {
+                    Err(QueueError::UsedIdNotPosted { id })
+                } else {
+                    self.tokens[descriptor_index] = NOT_IN_FLIGHT;
+                    // A descriptor was in flight, so fewer than `size <= SIZE` are free: the
+                    // mask changes nothing but the bounds check.
+                    self.free_descriptors[usize::from(free_count) & (SIZE - 1)] = id as u16;
+                    free_count += 1;
+                    in_flight -= 1;
+                    let capacity = self.writable_capacity[descriptor_index];
+                    if length > capacity {
+                        Err(QueueError::UsedLengthTooLarge {
+                            token,
+                            length,
+                            capacity,
+                        })
+                    } else {
+                        Ok(UsedBuffer { token, length })
+                    }
+                }
+            };
+            take(result);
         }
+        self.last_used = last_used;
+        self.free_count = free_count;
+        self.in_flight = in_flight;
         // Once per burst: the park distance is far larger than a ring.
         self.after_used();
         count
@@ -793,5 +866,37 @@ mod tests {
         assert_eq!(tx.binding(), Binding::Unbound);
         assert!(!tx.push_transmit_unpublished(6, 0x6000, 60));
         assert_eq!(tx.in_flight(), 3);
+    }
+
+    #[test]
+    fn a_receive_batch_posts_until_the_descriptors_run_out() {
+        let mut rx = queue();
+        assert_eq!(rx.push_receive_batch(&[1, 2], |_| 0), 0, "unbound: none");
+        assert!(rx.bind_descriptors(Binding::Writable(1600)));
+        let tokens: [u16; 10] = core::array::from_fn(|index| 10 + index as u16);
+        let posted = rx.push_receive_batch(&tokens, |token| u64::from(token) * 0x1000);
+        assert_eq!((posted, rx.in_flight(), rx.free()), (8, 8, 0));
+        rx.publish();
+        for position in 0..8 {
+            let id = u16::from_le(rx.memory.avail.ring[position].load(Ordering::Relaxed));
+            let (address, length, flags, _) = descriptor(&rx, usize::from(id));
+            assert_eq!(
+                (address, length, flags),
+                ((10 + position as u64) * 0x1000, 1600, DESCRIPTOR_F_WRITE)
+            );
+        }
+        // They come back in any order, each token once, with the burst's checks.
+        for id in [3u32, 0, 7] {
+            device_uses(&rx, id, 64);
+        }
+        device_uses(&rx, 3, 64);
+        let mut seen = std::vec::Vec::new();
+        assert_eq!(rx.pop_used_burst(8, |result| seen.push(result)), 4);
+        assert!(matches!(seen[0], Ok(UsedBuffer { length: 64, .. })));
+        assert_eq!(seen[3], Err(QueueError::UsedIdNotPosted { id: 3 }));
+        assert_eq!((rx.in_flight(), rx.free()), (5, 3));
+        // The freed descriptors take the next batch; a reserved token ends it.
+        assert_eq!(rx.push_receive_batch(&[40, u16::MAX, 41], |_| 0x9000), 1);
+        assert_eq!(rx.in_flight(), 6);
     }
 }
