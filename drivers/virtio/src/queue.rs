@@ -665,52 +665,57 @@ impl<const SIZE: usize> VirtQueue<SIZE> {
         if pending == 0 || limit == 0 {
             return 0;
         }
-        if pending > self.in_flight {
-            // As in `pop_used`: believe nothing, resynchronise and report.
-            self.last_used = used_index;
-            self.after_used();
-            take(Err(QueueError::UsedIndexJump {
-                claimed: pending,
-                in_flight: self.in_flight,
-            }));
-            return 1;
-        }
-        let count = usize::from(pending).min(limit);
+        // As in `pop_used`, an index ahead of what is in flight is believed in nothing: one
+        // report, and the driver resynchronises to it. Reported from inside the loop, so
+        // `take` has one call site (two kept it a call per entry, its captures in memory).
+        let jump = pending > self.in_flight;
+        let count = if jump {
+            1
+        } else {
+            usize::from(pending).min(limit)
+        };
         // The queue's indices and counts in locals for the burst, written back once: kept in
         // the fields, each entry reloaded and stored them all (the ring's atomics and the
         // caller's stores may alias them as far as the compiler knows).
         let (used, size, mask) = (&self.memory.used, u32::from(self.size), self.size - 1);
-        let mut last_used = self.last_used;
+        let mut last_used = if jump { used_index } else { self.last_used };
         let mut free_count = self.free_count;
         let mut in_flight = self.in_flight;
         for _ in 0..count {
-            // As in `push_unpublished`: the second mask only drops the bounds check.
-            let (id, length) = used.ring[usize::from(last_used & mask) & (SIZE - 1)].read();
-            last_used = last_used.wrapping_add(1);
-            // The checks of `retire`, on the locals.
-            let result = if id >= size {
-                Err(QueueError::UsedIdOutOfRange { id })
+            let result = if jump {
+                Err(QueueError::UsedIndexJump {
+                    claimed: pending,
+                    in_flight,
+                })
             } else {
-                let descriptor_index = id as usize & (SIZE - 1);
-                let token = self.tokens[descriptor_index];
-                if token == NOT_IN_FLIGHT {
-                    Err(QueueError::UsedIdNotPosted { id })
+                // As in `push_unpublished`: the second mask only drops the bounds check.
+                let (id, length) = used.ring[usize::from(last_used & mask) & (SIZE - 1)].read();
+                last_used = last_used.wrapping_add(1);
+                // The checks of `retire`, on the locals.
+                if id >= size {
+                    Err(QueueError::UsedIdOutOfRange { id })
                 } else {
-                    self.tokens[descriptor_index] = NOT_IN_FLIGHT;
-                    // A descriptor was in flight, so fewer than `size <= SIZE` are free: the
-                    // mask changes nothing but the bounds check.
-                    self.free_descriptors[usize::from(free_count) & (SIZE - 1)] = id as u16;
-                    free_count += 1;
-                    in_flight -= 1;
-                    let capacity = self.writable_capacity[descriptor_index];
-                    if length > capacity {
-                        Err(QueueError::UsedLengthTooLarge {
-                            token,
-                            length,
-                            capacity,
-                        })
+                    let descriptor_index = id as usize & (SIZE - 1);
+                    let token = self.tokens[descriptor_index];
+                    if token == NOT_IN_FLIGHT {
+                        Err(QueueError::UsedIdNotPosted { id })
                     } else {
-                        Ok(UsedBuffer { token, length })
+                        self.tokens[descriptor_index] = NOT_IN_FLIGHT;
+                        // A descriptor was in flight, so fewer than `size <= SIZE` are free:
+                        // the mask changes nothing but the bounds check.
+                        self.free_descriptors[usize::from(free_count) & (SIZE - 1)] = id as u16;
+                        free_count += 1;
+                        in_flight -= 1;
+                        let capacity = self.writable_capacity[descriptor_index];
+                        if length > capacity {
+                            Err(QueueError::UsedLengthTooLarge {
+                                token,
+                                length,
+                                capacity,
+                            })
+                        } else {
+                            Ok(UsedBuffer { token, length })
+                        }
                     }
                 }
             };
