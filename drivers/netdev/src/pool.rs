@@ -692,8 +692,8 @@ impl<const COUNT: usize> PoolLedger<COUNT> {
             ledger: self,
             port: port.0,
             pool,
-            returned: 0,
             issued: 0,
+            dropped: 0,
         }
     }
 
@@ -831,10 +831,10 @@ pub struct RxBurst<'a, const COUNT: usize> {
     port: u8,
     /// The handles' pool word (`None`: the ledger has no id, nothing is issued).
     pool: Option<NonZeroU32>,
-    /// Buffers that left the port's receive ring (frames and drops).
-    returned: u32,
-    /// Of those, the ones handed to the caller.
+    /// Buffers that left the port's receive ring for the caller (frames).
     issued: u32,
+    /// Buffers that left it for the free list (drops).
+    dropped: u32,
 }
 
 impl<const COUNT: usize> RxBurst<'_, COUNT> {
@@ -850,7 +850,6 @@ impl<const COUNT: usize> RxBurst<'_, COUNT> {
         ledger.owners[slot] = Owner::Held;
         let generation = ledger.generations[slot].wrapping_add(1);
         ledger.generations[slot] = generation;
-        self.returned += 1;
         self.issued += 1;
         Some(PoolBuffer {
             pool,
@@ -870,7 +869,7 @@ impl<const COUNT: usize> RxBurst<'_, COUNT> {
             return false;
         }
         self.ledger.put_free(slot);
-        self.returned += 1;
+        self.dropped += 1;
         true
     }
 }
@@ -879,11 +878,12 @@ impl<const COUNT: usize> Drop for RxBurst<'_, COUNT> {
     fn drop(&mut self) {
         let ledger = &mut *self.ledger;
         let account = &mut ledger.ports[usize::from(self.port) % MAX_POOL_PORTS];
+        let returned = self.issued + self.dropped;
         let before = account.deficit();
-        account.posted -= self.returned;
+        account.posted -= returned;
         // The port's deficit can only have grown: fewer posted, same reserve.
         ledger.deficit += account.deficit() - before;
-        ledger.posted -= self.returned;
+        ledger.posted -= returned;
         ledger.held += self.issued;
     }
 }

@@ -505,7 +505,6 @@ impl<T: Transport, const COUNT: usize> PooledVirtioNet<T, COUNT> {
                                     // checked at compile time above).
                                     *head = unsafe { pool.received_head(token, POOL_HEADROOM) };
                                 }
-                                stats.packets += 1;
                                 stats.bytes += frame_len as u64;
                                 *slot = Some(buffer);
                                 count += 1;
@@ -526,7 +525,8 @@ impl<T: Transport, const COUNT: usize> PooledVirtioNet<T, COUNT> {
         if let Some(error) = stats.last_error {
             self.record_error(error);
         }
-        self.counters.rx_packets += stats.packets;
+        // Every frame handed out was counted in `count`.
+        self.counters.rx_packets += count as u64;
         self.counters.rx_bytes += stats.bytes;
         self.counters.rx_drop_runt += stats.runts;
         self.counters.rx_drop_oversized += stats.oversized;
@@ -624,7 +624,9 @@ impl<T: Transport, const COUNT: usize> PooledVirtioNet<T, COUNT> {
     /// returned [`TxBurst`]). No notification (`flush`).
     pub fn transmit_burst(&mut self, frames: &mut [Option<PoolBuffer>]) -> TxBurst {
         let mut burst = TxBurst::default();
-        let wanted = frames.iter().filter(|frame| frame.is_some()).count();
+        // At most this many to post (empty slots are skipped below): enough to decide whether
+        // to reclaim first, without a pass over the slots.
+        let wanted = frames.len();
         if wanted == 0 {
             return burst;
         }
@@ -781,7 +783,6 @@ pub struct TxBurst {
 /// What one receive burst saw, applied to the counters after the pool lock is dropped.
 #[derive(Default)]
 struct ReceiveStats {
-    packets: u64,
     bytes: u64,
     runts: u64,
     oversized: u64,

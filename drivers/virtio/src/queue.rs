@@ -268,7 +268,6 @@ pub struct VirtQueue<const SIZE: usize> {
     tokens: [u16; SIZE],
     /// Per descriptor: device-writable capacity (`u32::MAX`, unchecked, for device-readable).
     writable_capacity: [u32; SIZE],
-    in_flight: u16,
     /// Next available index to publish.
     avail_index: u16,
     /// Available index at the last notification decision.
@@ -315,7 +314,6 @@ impl<const SIZE: usize> VirtQueue<SIZE> {
             free_count: size,
             tokens: [NOT_IN_FLIGHT; SIZE],
             writable_capacity: [0; SIZE],
-            in_flight: 0,
             avail_index: 0,
             kicked_index: 0,
             last_used: 0,
@@ -341,7 +339,9 @@ impl<const SIZE: usize> VirtQueue<SIZE> {
 
     /// Buffers the device holds.
     pub fn in_flight(&self) -> u16 {
-        self.in_flight
+        // One descriptor per buffer: every descriptor is free or in flight, so no count of its
+        // own (one update fewer per post and per used buffer).
+        self.size - self.free_count
     }
 
     /// The bus addresses to give the device: descriptors, driver area, device area.
@@ -440,7 +440,7 @@ impl<const SIZE: usize> VirtQueue<SIZE> {
     /// flight (after setup); a plain [`push`](Self::push) later unbinds the queue again.
     /// Returns `false` (nothing changed) if buffers are in flight.
     pub fn bind_descriptors(&mut self, binding: Binding) -> bool {
-        if self.in_flight != 0 {
+        if self.in_flight() != 0 {
             return false;
         }
         let (length, flags, capacity) = match binding {
@@ -481,7 +481,6 @@ impl<const SIZE: usize> VirtQueue<SIZE> {
         // per-descriptor arrays their bounds checks.
         let slot = usize::from(descriptor_index) & (SIZE - 1);
         self.tokens[slot] = token;
-        self.in_flight += 1;
         // `size <= SIZE`, both powers of two: the second mask changes nothing but the check.
         let position = usize::from(self.avail_index & (self.size - 1)) & (SIZE - 1);
         self.memory.avail.ring[position].store(descriptor_index.to_le(), Ordering::Relaxed);
@@ -540,7 +539,6 @@ impl<const SIZE: usize> VirtQueue<SIZE> {
         }
         self.free_count = free_count;
         self.avail_index = avail_index;
-        self.in_flight += posted as u16;
         posted
     }
 
@@ -634,14 +632,14 @@ impl<const SIZE: usize> VirtQueue<SIZE> {
         if pending == 0 {
             return None;
         }
-        if pending > self.in_flight {
+        if pending > self.in_flight() {
             // Believe nothing: resynchronise to the device's index and report. Buffers still in
             // flight stay so (the device may yet return them), so none is double-freed.
             self.last_used = used_index;
             self.after_used();
             return Some(Err(QueueError::UsedIndexJump {
                 claimed: pending,
-                in_flight: self.in_flight,
+                in_flight: self.in_flight(),
             }));
         }
         let element = &self.memory.used.ring[usize::from(self.last_used & (self.size - 1))];
@@ -668,7 +666,8 @@ impl<const SIZE: usize> VirtQueue<SIZE> {
         // As in `pop_used`, an index ahead of what is in flight is believed in nothing: one
         // report, and the driver resynchronises to it. Reported from inside the loop, so
         // `take` has one call site (two kept it a call per entry, its captures in memory).
-        let jump = pending > self.in_flight;
+        let in_flight = self.in_flight();
+        let jump = pending > in_flight;
         let count = if jump {
             1
         } else {
@@ -680,7 +679,6 @@ impl<const SIZE: usize> VirtQueue<SIZE> {
         let (used, size, mask) = (&self.memory.used, u32::from(self.size), self.size - 1);
         let mut last_used = if jump { used_index } else { self.last_used };
         let mut free_count = self.free_count;
-        let mut in_flight = self.in_flight;
         for _ in 0..count {
             let result = if jump {
                 Err(QueueError::UsedIndexJump {
@@ -705,7 +703,6 @@ impl<const SIZE: usize> VirtQueue<SIZE> {
                         // the mask changes nothing but the bounds check.
                         self.free_descriptors[usize::from(free_count) & (SIZE - 1)] = id as u16;
                         free_count += 1;
-                        in_flight -= 1;
                         let capacity = self.writable_capacity[descriptor_index];
                         if length > capacity {
                             Err(QueueError::UsedLengthTooLarge {
@@ -723,7 +720,6 @@ impl<const SIZE: usize> VirtQueue<SIZE> {
         }
         self.last_used = last_used;
         self.free_count = free_count;
-        self.in_flight = in_flight;
         // Once per burst: the park distance is far larger than a ring.
         self.after_used();
         count
@@ -744,7 +740,6 @@ impl<const SIZE: usize> VirtQueue<SIZE> {
         self.tokens[descriptor_index] = NOT_IN_FLIGHT;
         self.free_descriptors[usize::from(self.free_count)] = id as u16;
         self.free_count += 1;
-        self.in_flight -= 1;
         let capacity = self.writable_capacity[descriptor_index];
         if length > capacity {
             return Err(QueueError::UsedLengthTooLarge {
@@ -781,7 +776,6 @@ impl<const SIZE: usize> VirtQueue<SIZE> {
                 self.tokens[descriptor_index] = NOT_IN_FLIGHT;
                 self.free_descriptors[usize::from(self.free_count)] = descriptor_index as u16;
                 self.free_count += 1;
-                self.in_flight -= 1;
                 sink(token);
             }
         }
