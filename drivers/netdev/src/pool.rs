@@ -6,6 +6,12 @@
 //! It knows nothing about the bytes; a driver crate pairs it with the DMA memory (see
 //! `virtio::pool::PacketPool`). Every operation is O(1): occupancy and deficits are kept as
 //! running counts, never recomputed by a scan (only [`PoolLedger::check`], for tests, scans).
+//! A driver's fast path works in bursts ([`PoolLedger::rx_burst`],
+//! [`PoolLedger::take_for_rx_batch`], [`PoolLedger::tx_burst`], [`PoolLedger::tx_completions`]):
+//! each buffer's record is still checked and moved one by one (a buffer named for the wrong
+//! port or a stale handle is refused exactly as by the single-buffer calls), but the running
+//! counts and the deficit change once per burst, when its guard is dropped; the guard borrows
+//! the ledger, so nothing reads the counts in between.
 //!
 //! Reserve rule (why a congested egress cannot starve another port's receive ring): each
 //! attached port has an RX reserve `r`: its receive ring is refilled up to `r` buffers, never
@@ -673,6 +679,93 @@ impl<const COUNT: usize> PoolLedger<COUNT> {
         Ok(())
     }
 
+    /// Starts a receive burst on `port`: buffers it posted come back from its receive ring,
+    /// each as a frame for the caller ([`RxBurst::received`]) or a drop
+    /// ([`RxBurst::dropped`]), with the same checks as [`rx_done`](Self::rx_done) and
+    /// [`ring_returned`](Self::ring_returned) per buffer; the occupancy counts and the deficit
+    /// are brought up to date once, when the burst ends (it is dropped). The ledger stays
+    /// borrowed for the whole burst, so nothing sees the counts before that.
+    pub fn rx_burst(&mut self, port: PoolPort) -> RxBurst<'_, COUNT> {
+        // An attached port's ledger has its id (never 0); without one, nothing is issued.
+        let pool = (self.id != PoolId(0)).then(|| pool_word(self.id));
+        RxBurst {
+            ledger: self,
+            port: port.0,
+            pool,
+            issued: 0,
+            dropped: 0,
+        }
+    }
+
+    /// Takes free buffers for `port`'s receive ring into `out`, at most `out.len()` and never
+    /// beyond the port's reserve (as [`take_for_rx`](Self::take_for_rx) does one): each is
+    /// recorded as posted on the port, and the counts change once for the batch. Returns how
+    /// many, from the front of `out`. The driver posts them; any it cannot post go back with
+    /// [`ring_returned`](Self::ring_returned).
+    pub fn take_for_rx_batch(&mut self, port: PoolPort, out: &mut [u16]) -> usize {
+        let Some(account) = self.ports.get(port.index()).copied() else {
+            return 0;
+        };
+        if !account.attached {
+            return 0;
+        }
+        let room = (account.reserve.saturating_sub(account.posted) as usize)
+            .min(out.len())
+            .min(self.free_count());
+        // The free list's top in a local for the batch (see `take_free`, `free_entry`).
+        let mut taken = self.taken;
+        let mut count = 0;
+        for entry in out.iter_mut().take(room) {
+            let position = COUNT - 1 - taken;
+            let Some(stored) = self.free.get(position) else {
+                break;
+            };
+            let index = usize::from(*stored ^ taken as u16);
+            let Some(owner) = self.owners.get_mut(index) else {
+                break;
+            };
+            *owner = Owner::RxPosted(port.0);
+            *entry = index as u16;
+            taken += 1;
+            count += 1;
+        }
+        self.taken = taken;
+        // Every buffer taken was below the reserve: each lowers the deficit by one.
+        let posted = count as u32;
+        self.ports[port.index()].posted += posted;
+        self.posted += posted;
+        self.deficit -= posted;
+        count
+    }
+
+    /// Starts reclaiming `port`'s finished transmits ([`TxCompletions::completed`] per
+    /// buffer, checked as [`ring_returned`](Self::ring_returned) checks it); the in-flight
+    /// counts change once, when the reclaim ends (it is dropped).
+    pub fn tx_completions(&mut self, port: PoolPort) -> TxCompletions<'_, COUNT> {
+        TxCompletions {
+            ledger: self,
+            port: port.0,
+            completed: 0,
+        }
+    }
+
+    /// Starts a transmit burst on `port`: held buffers move onto its ring one by one
+    /// ([`TxPostBurst::post`], each handle checked as [`tx_post`](Self::tx_post) checks it),
+    /// with the port's attachment and the reserve rule looked at once (posting held buffers
+    /// changes neither the free buffers nor the deficit) and the counts changed once, when
+    /// the burst ends (it is dropped).
+    pub fn tx_burst(&mut self, port: PoolPort) -> TxPostBurst<'_, COUNT> {
+        let attached = self.ports.get(port.index()).is_some_and(|a| a.attached);
+        let covered = self.covers_deficit_after(0);
+        TxPostBurst {
+            ledger: self,
+            port: port.0,
+            attached,
+            covered,
+            posted: 0,
+        }
+    }
+
     /// Checks every record against the running counts (O(COUNT); for tests and debugging).
     ///
     /// # Errors
@@ -731,6 +824,155 @@ impl<const COUNT: usize> PoolLedger<COUNT> {
     }
 }
 
+/// A receive burst on one port ([`PoolLedger::rx_burst`]): per buffer, an ownership check and
+/// move; the counts once, when it is dropped.
+pub struct RxBurst<'a, const COUNT: usize> {
+    ledger: &'a mut PoolLedger<COUNT>,
+    port: u8,
+    /// The handles' pool word (`None`: the ledger has no id, nothing is issued).
+    pool: Option<NonZeroU32>,
+    /// Buffers that left the port's receive ring for the caller (frames).
+    issued: u32,
+    /// Buffers that left it for the free list (drops).
+    dropped: u32,
+}
+
+impl<const COUNT: usize> RxBurst<'_, COUNT> {
+    /// A buffer the port posted came back holding a frame at `start..start + len`: the caller
+    /// now holds it. `None` (nothing changed) if the buffer was not posted by this port.
+    pub fn received(&mut self, index: u16, start: usize, len: usize) -> Option<PoolBuffer> {
+        let slot = usize::from(index);
+        let pool = self.pool?;
+        let ledger = &mut *self.ledger;
+        if ledger.owners.get(slot) != Some(&Owner::RxPosted(self.port)) {
+            return None;
+        }
+        ledger.owners[slot] = Owner::Held;
+        let generation = ledger.generations[slot].wrapping_add(1);
+        ledger.generations[slot] = generation;
+        self.issued += 1;
+        Some(PoolBuffer {
+            pool,
+            index,
+            generation,
+            start: start as u16,
+            len: len as u16,
+        })
+    }
+
+    /// A buffer the port posted came back without a frame worth keeping (a runt, an
+    /// oversized frame, a device error): it goes back to the free list. `false` (nothing
+    /// changed) if the buffer was not posted by this port.
+    pub fn dropped(&mut self, index: u16) -> bool {
+        let slot = usize::from(index);
+        if self.ledger.owners.get(slot) != Some(&Owner::RxPosted(self.port)) {
+            return false;
+        }
+        self.ledger.put_free(slot);
+        self.dropped += 1;
+        true
+    }
+}
+
+impl<const COUNT: usize> Drop for RxBurst<'_, COUNT> {
+    fn drop(&mut self) {
+        let ledger = &mut *self.ledger;
+        let account = &mut ledger.ports[usize::from(self.port) % MAX_POOL_PORTS];
+        let returned = self.issued + self.dropped;
+        let before = account.deficit();
+        account.posted -= returned;
+        // The port's deficit can only have grown: fewer posted, same reserve.
+        ledger.deficit += account.deficit() - before;
+        ledger.posted -= returned;
+        ledger.held += self.issued;
+    }
+}
+
+/// Finished transmits of one port coming back ([`PoolLedger::tx_completions`]): per buffer, an
+/// ownership check and a free-list push; the in-flight counts once, when it is dropped.
+pub struct TxCompletions<'a, const COUNT: usize> {
+    ledger: &'a mut PoolLedger<COUNT>,
+    port: u8,
+    completed: u32,
+}
+
+impl<const COUNT: usize> TxCompletions<'_, COUNT> {
+    /// The port finished transmitting buffer `index`: it goes back to the free list. `false`
+    /// (nothing changed) if the buffer is not in flight on this port.
+    pub fn completed(&mut self, index: u16) -> bool {
+        let slot = usize::from(index);
+        if self.ledger.owners.get(slot) != Some(&Owner::TxInFlight(self.port)) {
+            return false;
+        }
+        self.ledger.put_free(slot);
+        self.completed += 1;
+        true
+    }
+}
+
+impl<const COUNT: usize> Drop for TxCompletions<'_, COUNT> {
+    fn drop(&mut self) {
+        let ledger = &mut *self.ledger;
+        ledger.ports[usize::from(self.port) % MAX_POOL_PORTS].in_flight -= self.completed;
+        ledger.in_flight -= self.completed;
+    }
+}
+
+/// A transmit burst on one port ([`PoolLedger::tx_burst`]): per buffer, a handle check and a
+/// move onto the ring; the counts once, when it is dropped.
+pub struct TxPostBurst<'a, const COUNT: usize> {
+    ledger: &'a mut PoolLedger<COUNT>,
+    port: u8,
+    attached: bool,
+    /// The free buffers cover the deficit (unchanged while the burst lasts).
+    covered: bool,
+    posted: u32,
+}
+
+impl<const COUNT: usize> TxPostBurst<'_, COUNT> {
+    /// As [`PoolLedger::tx_post`]: if the handle is valid, the port attached and the reserves
+    /// allow it, `post` gets the buffer's slot and puts it on the ring; if `post` says it did,
+    /// the buffer is in flight on the port (the handle consumed), else it comes back, still
+    /// held, with [`TxAdmitError::Reserve`] (no ring room).
+    ///
+    /// # Errors
+    /// The handle's refusal (counted), [`TxAdmitError::NotAttached`], a reserve refusal
+    /// (counted), or `post` refusing: the buffer comes back with the reason.
+    pub fn post(
+        &mut self,
+        buffer: PoolBuffer,
+        post: impl FnOnce(usize) -> bool,
+    ) -> Result<(), (TxAdmitError, PoolBuffer)> {
+        let ledger = &mut *self.ledger;
+        let slot = match ledger.validate_counted(&buffer) {
+            Ok(slot) => slot,
+            Err(error) => return Err((TxAdmitError::Handle(error), buffer)),
+        };
+        if !self.attached {
+            return Err((TxAdmitError::NotAttached, buffer));
+        }
+        if !self.covered {
+            ledger.counters.reserve_refusals += 1;
+            return Err((TxAdmitError::Reserve, buffer));
+        }
+        if !post(slot) {
+            return Err((TxAdmitError::Reserve, buffer));
+        }
+        ledger.owners[slot] = Owner::TxInFlight(self.port);
+        self.posted += 1;
+        Ok(())
+    }
+}
+
+impl<const COUNT: usize> Drop for TxPostBurst<'_, COUNT> {
+    fn drop(&mut self) {
+        let ledger = &mut *self.ledger;
+        ledger.held -= self.posted;
+        ledger.ports[usize::from(self.port) % MAX_POOL_PORTS].in_flight += self.posted;
+        ledger.in_flight += self.posted;
+    }
+}
+
 /// Why a held buffer may not go on a transmit ring now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TxAdmitError {
@@ -744,7 +986,10 @@ pub enum TxAdmitError {
 
 #[cfg(test)]
 mod tests {
+    extern crate std;
+
     use super::*;
+    use std::vec::Vec;
 
     #[test]
     fn a_new_ledger_is_all_zero_and_hands_out_every_buffer_once() {
@@ -913,5 +1158,138 @@ mod tests {
         assert_eq!(ledger.counters().stale_handle, 1);
         assert!(ledger.ring_returned(tx, index as u16));
         ledger.check().unwrap();
+    }
+
+    #[test]
+    fn a_receive_burst_checks_each_buffer_and_counts_once_it_ends() {
+        let mut ledger = PoolLedger::<16>::new();
+        let port = ledger.attach(6).unwrap();
+        let other = ledger.attach(2).unwrap();
+        let posted = ledger.take_for_rx_batch(port, &mut [0; 16]);
+        assert_eq!(posted, 6, "never beyond the reserve");
+        assert_eq!(ledger.take_for_rx_batch(other, &mut [0; 16]), 2);
+        assert_eq!((ledger.deficit(), ledger.occupancy().rx_posted), (0, 8));
+        ledger.check().unwrap();
+        // Buffers 0..6 are on `port`'s ring, 6 and 7 on the other's.
+        let (first, second) = {
+            let mut burst = ledger.rx_burst(port);
+            assert_eq!(burst.received(6, 128, 60), None, "the other port's buffer");
+            assert!(!burst.dropped(7), "the other port's buffer");
+            let first = burst.received(0, 128, 60).unwrap();
+            assert_eq!(burst.received(0, 128, 60), None, "not posted any more");
+            assert!(burst.dropped(1));
+            assert!(!burst.dropped(1), "already free");
+            let second = burst.received(2, 128, 64).unwrap();
+            (first, second)
+        };
+        // Once the burst ended the counts are the records again.
+        ledger.check().unwrap();
+        let occupancy = ledger.occupancy();
+        assert_eq!(
+            (occupancy.rx_posted, occupancy.rx_held, occupancy.free),
+            (5, 2, 9)
+        );
+        assert_eq!(ledger.port_occupancy(port).rx_posted, 3);
+        assert_eq!(ledger.deficit(), 3);
+        assert_eq!((second.index(), second.len()), (2, 64));
+        // A refill posts only what the reserve misses and what the batch holds; one the
+        // driver could not post goes back.
+        let mut batch = [0u16; 2];
+        assert_eq!(ledger.take_for_rx_batch(port, &mut batch), 2);
+        assert_eq!(ledger.deficit(), 1);
+        ledger.check().unwrap();
+        assert!(ledger.ring_returned(port, batch[1]));
+        let mut batch = [0u16; 16];
+        assert_eq!(
+            ledger.take_for_rx_batch(port, &mut batch),
+            2,
+            "the reserve's rest"
+        );
+        assert_eq!(ledger.deficit(), 0);
+        assert_eq!(
+            ledger.take_for_rx_batch(port, &mut batch),
+            0,
+            "reserve full"
+        );
+        assert_eq!(ledger.take_for_rx_batch(other, &mut []), 0, "no ring room");
+        ledger.check().unwrap();
+        ledger.release(first).unwrap();
+        ledger.release(second).unwrap();
+        ledger.check().unwrap();
+    }
+
+    #[test]
+    fn a_transmit_burst_refuses_bad_handles_and_a_reserve_it_would_eat() {
+        let mut ledger = PoolLedger::<8>::new();
+        let rx = ledger.attach(4).unwrap();
+        let tx = ledger.attach(0).unwrap();
+        assert_eq!(ledger.take_for_rx_batch(rx, &mut [0; 8]), 4);
+        let received: Vec<PoolBuffer> = {
+            let mut burst = ledger.rx_burst(rx);
+            (0..3)
+                .map(|index| burst.received(index, 128, 60).unwrap())
+                .collect()
+        };
+        let mut received = received.into_iter();
+        let (a, b, c) = (
+            received.next().unwrap(),
+            received.next().unwrap(),
+            received.next().unwrap(),
+        );
+        let stale = a.forged_copy(ledger.id(), a.generation().wrapping_add(1));
+        let foreign = a.forged_copy(PoolId(999), a.generation());
+        // Free 4, deficit 3: the reserve allows the burst.
+        {
+            let mut burst = ledger.tx_burst(tx);
+            assert!(burst.post(a, |_| true).is_ok());
+            let (error, stale) = burst
+                .post(stale, |_| panic!("reached the ring"))
+                .unwrap_err();
+            assert_eq!(error, TxAdmitError::Handle(HandleError::Stale));
+            let (error, _) = burst
+                .post(foreign, |_| panic!("reached the ring"))
+                .unwrap_err();
+            assert_eq!(error, TxAdmitError::Handle(HandleError::WrongPool));
+            // The ring is full: the buffer comes back, still held.
+            let (error, b) = burst.post(b, |_| false).unwrap_err();
+            assert_eq!(error, TxAdmitError::Reserve);
+            assert!(burst.post(b, |_| true).is_ok());
+            drop(stale);
+        }
+        ledger.check().unwrap();
+        assert_eq!(ledger.port_occupancy(tx).tx_in_flight, 2);
+        assert_eq!(
+            (ledger.counters().stale_handle, ledger.counters().wrong_pool),
+            (1, 1)
+        );
+        // Completions: only this port's in-flight buffers come back.
+        {
+            let mut completions = ledger.tx_completions(rx);
+            assert!(!completions.completed(0), "in flight on the other port");
+        }
+        {
+            let mut completions = ledger.tx_completions(tx);
+            assert!(completions.completed(0));
+            assert!(!completions.completed(0), "already back");
+            assert!(!completions.completed(3), "posted for receive");
+        }
+        ledger.check().unwrap();
+        assert_eq!(ledger.occupancy().tx_in_flight, 1);
+        // Take the free buffers down to the deficit: a transmit would eat a reserve.
+        let copies: Vec<PoolBuffer> = core::iter::from_fn(|| ledger.allocate(128, 60)).collect();
+        assert_eq!(ledger.free(), ledger.deficit());
+        // One more frame received without a refill: the free buffers no longer cover it.
+        let d = ledger.rx_burst(rx).received(3, 128, 60).unwrap();
+        assert!(ledger.free() < ledger.deficit());
+        {
+            let mut burst = ledger.tx_burst(tx);
+            let (error, c) = burst.post(c, |_| panic!("reached the ring")).unwrap_err();
+            assert_eq!(error, TxAdmitError::Reserve);
+            drop(c);
+        }
+        // The allocation that stopped at the deficit, and this transmit.
+        assert_eq!(ledger.counters().reserve_refusals, 2);
+        ledger.check().unwrap();
+        drop((copies, d));
     }
 }

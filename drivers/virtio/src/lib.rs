@@ -24,7 +24,8 @@
 //! ```text
 //! static POOL: PacketPool = PacketPool::new();
 //! static QUEUES: [QueueStorage; 7] = [const { QueueStorage::new() }; 7];
-//! let port = PooledVirtioNet::new(transport, &QUEUES[n], &POOL, QUEUE_SIZE)?;
+//! let reserve = virtio::pool::rx_reserve_per_port(data_ports);
+//! let port = PooledVirtioNet::new(transport, &QUEUES[n], &POOL, reserve)?;
 //! // receive(&mut burst) on one port, POOL.frame/buffer_mut to decide and edit,
 //! // transmit_pooled(buffer, start, len) on another, flush() once per pass.
 //! ```
@@ -54,6 +55,6 @@ pub use features::{FeatureNames, Negotiated};
 pub use mmio::{MmioInterrupt, MmioTransport, ProbeError};
 pub use net::{DeviceErrors, InitError, NetStorage, VirtioNet};
 pub use pool::{POOL_BUFFERS, PacketPool};
-pub use pooled::{PooledInitError, PooledVirtioNet, QueueStorage, TxBurst};
+pub use pooled::{PORT_QUEUE_SIZE, PooledInitError, PooledVirtioNet, QueueStorage, TxBurst};
 pub use queue::QueueError;
 pub use transport::Transport;

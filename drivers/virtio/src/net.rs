@@ -36,7 +36,9 @@ pub const NET_DEVICE_ID: u32 = 1;
 pub const BUFFER_COUNT: usize = 256;
 /// Bytes per pool buffer: header + the largest frame, rounded to a power of two.
 pub const BUFFER_SIZE: usize = 2048;
-/// Entries per virtqueue (receive and transmit); the device may ask for fewer.
+/// Entries per virtqueue (receive and transmit) of a NIC with its own pool (`mgmt0`, the HA
+/// link); the device may ask for fewer. Data ports run deeper rings
+/// ([`PORT_QUEUE_SIZE`](crate::pooled::PORT_QUEUE_SIZE)).
 pub const QUEUE_SIZE: usize = 128;
 /// `virtio_net_hdr` length with VERSION_1 (§5.1.6: 12 bytes, `num_buffers` included).
 pub const NET_HEADER_LEN: usize = 12;
@@ -560,11 +562,11 @@ impl<T: Transport> VirtioNet<T> {
 }
 
 /// Steps up to DRIVER_OK, leaving the device FAILED or reset on error.
-pub(crate) fn bring_up<T: Transport>(
+pub(crate) fn bring_up<T: Transport, const SIZE: usize>(
     transport: &mut T,
-    rx_memory: &'static QueueMemory<QUEUE_SIZE>,
-    tx_memory: &'static QueueMemory<QUEUE_SIZE>,
-) -> Result<(VirtQueue<QUEUE_SIZE>, VirtQueue<QUEUE_SIZE>, Negotiated), InitError> {
+    rx_memory: &'static QueueMemory<SIZE>,
+    tx_memory: &'static QueueMemory<SIZE>,
+) -> Result<(VirtQueue<SIZE>, VirtQueue<SIZE>, Negotiated), InitError> {
     reset(transport)?;
     transport.set_status(status::ACKNOWLEDGE);
     transport.set_status(status::ACKNOWLEDGE | status::DRIVER);

@@ -17,13 +17,38 @@ use core::cell::UnsafeCell;
 use netdev::pool::{HandleError, PoolCounters, PoolLedger, PoolPort, PortOccupancy};
 use netdev::{POOL_BUFFER_SIZE, POOL_HEADROOM, PoolBuffer, PoolId, PoolOccupancy};
 
-use crate::net::{MAX_FRAME_LEN, NET_HEADER_LEN};
+use crate::net::{MAX_FRAME_LEN, NET_HEADER_LEN, RX_REFILL_BATCH};
+use crate::pooled::PORT_QUEUE_SIZE;
 
-/// Buffers in a kernel pool (2 MiB): seven data ports' 128-entry receive rings plus surplus
-/// for transmit rings and bursts.
+/// Buffers in a kernel pool (2 MiB): the data ports' receive reserves
+/// ([`rx_reserve_per_port`]) plus [`POOL_SPARE`] for transmit rings, copies and bursts.
 pub const POOL_BUFFERS: usize = 1024;
 
+/// Buffers of a kernel pool kept out of every RX reserve: one congested egress's whole transmit
+/// ring ([`PORT_QUEUE_SIZE`]) plus 96 for flood copies, RARP frames and a burst in hand. (The
+/// reserve rule already keeps a parked transmit out of the reserves; this keeps traffic moving
+/// while one egress is stuck.)
+pub const POOL_SPARE: usize = PORT_QUEUE_SIZE + 96;
+
+/// The RX reserve each of `ports` data ports on a [`POOL_BUFFERS`] pool gets: its whole
+/// receive ring ([`PORT_QUEUE_SIZE`]) when the pool can spare it, else an equal share of what
+/// [`POOL_SPARE`] leaves (2 ports: 256 each; 3: 224; 7: 96). Never less than two refill batches
+/// for up to [`netdev::pool::MAX_POOL_PORTS`] ports (checked at compile time).
+pub const fn rx_reserve_per_port(ports: usize) -> usize {
+    let ports = if ports == 0 { 1 } else { ports };
+    let share = (POOL_BUFFERS - POOL_SPARE) / ports;
+    if share < PORT_QUEUE_SIZE {
+        share
+    } else {
+        PORT_QUEUE_SIZE
+    }
+}
+
 const _: () = {
+    // Every port count a pool serves leaves the spare and keeps two refill batches posted.
+    let ports = netdev::pool::MAX_POOL_PORTS;
+    assert!(ports * rx_reserve_per_port(ports) + POOL_SPARE <= POOL_BUFFERS);
+    assert!(rx_reserve_per_port(ports) >= 2 * RX_REFILL_BATCH);
     // The virtio-net header sits in the headroom; a full frame fits behind it.
     assert!(POOL_HEADROOM >= 128 && POOL_HEADROOM >= NET_HEADER_LEN);
     assert!(POOL_HEADROOM + MAX_FRAME_LEN <= POOL_BUFFER_SIZE);
@@ -194,8 +219,8 @@ impl<const COUNT: usize> PacketPool<COUNT> {
     ///
     /// # Safety
     /// The caller holds the ledger lock, and buffer `index` was handed to the caller by the
-    /// ledger (`rx_done`) under that same hold: no device and no other party touches it.
-    /// `start` is a multiple of 8 and `start + 24 <= POOL_BUFFER_SIZE`.
+    /// ledger (`rx_done`, `RxBurst::received`) under that same hold: no device and no other
+    /// party touches it. `start` is a multiple of 8 and `start + 24 <= POOL_BUFFER_SIZE`.
     pub(crate) unsafe fn received_head(&self, index: u16, start: usize) -> [u64; 3] {
         let cell = self.buffers[usize::from(index)].0.get();
         // SAFETY: per this function's contract nothing else touches the cell, and the three

@@ -32,11 +32,11 @@ use netdev::{
 
 use crate::features::{self, Negotiated};
 use crate::net::{
-    DeviceErrors, InitError, MAX_FRAME_LEN, NET_DEVICE_ID, NET_HEADER_LEN, QUEUE_SIZE, RX_QUEUE,
+    DeviceErrors, InitError, MAX_FRAME_LEN, NET_DEVICE_ID, NET_HEADER_LEN, RX_QUEUE,
     RX_REFILL_BATCH, TX_QUEUE, bring_up, read_link, read_mac, reset,
 };
 use crate::pool::{POOL_BUFFERS, PacketPool};
-use crate::queue::{QueueError, QueueMemory, UsedBuffer, VirtQueue};
+use crate::queue::{Binding, QueueError, QueueMemory, UsedBuffer, VirtQueue};
 use crate::transport::{Transport, status};
 
 const _: () = assert!(NET_HEADER_LEN == 12, "the header is zeroed as 8 + 4 bytes");
@@ -45,12 +45,21 @@ const _: () = assert!(NET_HEADER_LEN == 12, "the header is zeroed as 8 + 4 bytes
 const FALLBACK_MAC: MacAddress = MacAddress([0x02, 0, 0, 0, 0, 0x01]);
 /// Where the device writes a received buffer: the header, then the frame at the headroom.
 const RX_OFFSET: usize = POOL_HEADROOM - NET_HEADER_LEN;
+/// Receive buffers taken from the pool and posted per step of a refill (a pass refills about
+/// a burst; the first fill takes a few steps).
+const RX_REFILL_CHUNK: usize = 32;
+
+/// Entries per virtqueue of a data port (receive and transmit); the device may ask for fewer
+/// (the queue then runs at its `QueueNumMax`, rounded down to a power of two). QEMU's
+/// virtio-net offers 256, and Linux posts the whole ring: under TCG a vCPU stall of a few ms at
+/// 20-30 k frames/s overflows a shallower one, and that decides an RFC 2544 zero-loss result.
+pub const PORT_QUEUE_SIZE: usize = 256;
 
 /// The rings of one pooled port. Declare it `static`.
 pub struct QueueStorage {
     claimed: AtomicBool,
-    rx: QueueMemory<QUEUE_SIZE>,
-    tx: QueueMemory<QUEUE_SIZE>,
+    rx: QueueMemory<PORT_QUEUE_SIZE>,
+    tx: QueueMemory<PORT_QUEUE_SIZE>,
 }
 
 impl Default for QueueStorage {
@@ -105,8 +114,8 @@ pub struct PooledVirtioNet<T: Transport, const COUNT: usize = POOL_BUFFERS> {
     port: PoolPort,
     /// Receive buffers this port keeps posted (its reserve in the pool).
     rx_reserve: usize,
-    rx: VirtQueue<QUEUE_SIZE>,
-    tx: VirtQueue<QUEUE_SIZE>,
+    rx: VirtQueue<PORT_QUEUE_SIZE>,
+    tx: VirtQueue<PORT_QUEUE_SIZE>,
     mac: MacAddress,
     link: LinkState,
     features: Negotiated,
@@ -197,6 +206,11 @@ impl<T: Transport, const COUNT: usize> PooledVirtioNet<T, COUNT> {
             self.mac = read_mac(&self.transport);
         }
         self.link = read_link(&self.transport, self.features);
+        // Fresh queues, nothing in flight: every receive buffer is the same size from the same
+        // offset, and every transmit is device-readable, so those parts are written once here.
+        self.rx
+            .bind_descriptors(Binding::Writable((POOL_BUFFER_SIZE - RX_OFFSET) as u32));
+        self.tx.bind_descriptors(Binding::Readable);
         self.post_rx_buffers();
         let status = self.transport.status();
         self.transport.set_status(status | status::DRIVER_OK);
@@ -313,18 +327,30 @@ impl<T: Transport, const COUNT: usize> PooledVirtioNet<T, COUNT> {
         let pool = self.pool;
         let rx = &mut self.rx;
         pool.with_ledger(|ledger| {
-            while rx.free() > 0 {
-                let Some(index) = ledger.take_for_rx(port) else {
+            // In batches: the ledger records a batch as posted (its counts once), then the
+            // ring takes it (its indices once); both loops keep their state in registers.
+            let mut batch = [0u16; RX_REFILL_CHUNK];
+            loop {
+                let room = usize::from(rx.free()).min(RX_REFILL_CHUNK);
+                let taken = ledger.take_for_rx_batch(port, &mut batch[..room]);
+                let Some(taken_buffers) = batch.get(..taken) else {
                     break;
                 };
-                let address = pool.address(index) + RX_OFFSET as u64;
-                let length = (POOL_BUFFER_SIZE - RX_OFFSET) as u32;
-                if !rx.push(index, address, length, true) {
-                    ledger.ring_returned(port, index);
+                // The descriptor's length and flags were fixed at start: only the address.
+                let posted = rx.push_receive_batch(taken_buffers, |index| {
+                    pool.address(index) + RX_OFFSET as u64
+                });
+                // Not reached (the batch fits the free slots), but never lost either.
+                for index in taken_buffers.iter().skip(posted) {
+                    ledger.ring_returned(port, *index);
+                }
+                if taken < RX_REFILL_CHUNK || posted < taken {
                     break;
                 }
             }
         });
+        // One index publish for the whole refill.
+        self.rx.publish();
     }
 
     fn notify_rx_if_needed(&mut self) {
@@ -357,10 +383,12 @@ impl<T: Transport, const COUNT: usize> PooledVirtioNet<T, COUNT> {
         let mut last = None;
         let tx = &mut self.tx;
         self.pool.with_ledger(|ledger| {
+            // The in-flight counts change once, when `completions` goes.
+            let mut completions = ledger.tx_completions(port);
             // In bursts: one read of the used index and one suppression step per burst.
-            while tx.pop_used_burst(QUEUE_SIZE, |result| match result {
+            while tx.pop_used_burst(PORT_QUEUE_SIZE, |result| match result {
                 Ok(UsedBuffer { token, .. }) => {
-                    if ledger.ring_returned(port, token) {
+                    if completions.completed(token) {
                         returned += 1;
                     } else {
                         errors += 1;
@@ -441,6 +469,9 @@ impl<T: Transport, const COUNT: usize> PooledVirtioNet<T, COUNT> {
         let mut stats = ReceiveStats::default();
         let rx = &mut self.rx;
         self.pool.with_ledger(|ledger| {
+            // Each buffer checked and moved as it comes; the counts change once, when `burst`
+            // goes.
+            let mut burst = ledger.rx_burst(port);
             // In bursts: one read of the used index and one suppression step per burst.
             while count < frames.len() {
                 let taken = rx.pop_used_burst(frames.len() - count, |result| {
@@ -450,7 +481,7 @@ impl<T: Transport, const COUNT: usize> PooledVirtioNet<T, COUNT> {
                             stats.device_errors += 1;
                             stats.last_error = Some(error);
                             if let QueueError::UsedLengthTooLarge { token, .. } = error {
-                                ledger.ring_returned(port, token);
+                                burst.dropped(token);
                             }
                             return;
                         }
@@ -458,23 +489,22 @@ impl<T: Transport, const COUNT: usize> PooledVirtioNet<T, COUNT> {
                     let frame_len = (length as usize).saturating_sub(NET_HEADER_LEN);
                     if frame_len < ETHERNET_HEADER_LEN {
                         stats.runts += 1;
-                        ledger.ring_returned(port, token);
+                        burst.dropped(token);
                     } else if frame_len > MAX_FRAME_LEN {
                         stats.oversized += 1;
-                        ledger.ring_returned(port, token);
+                        burst.dropped(token);
                     } else if let Some(slot) = frames.get_mut(count) {
-                        match ledger.rx_done(port, token, POOL_HEADROOM, frame_len) {
+                        match burst.received(token, POOL_HEADROOM, frame_len) {
                             Some(buffer) => {
                                 if let Some(head) =
                                     heads.as_deref_mut().and_then(|heads| heads.get_mut(count))
                                 {
                                     // SAFETY: the ledger lock is held (this closure) and
-                                    // `rx_done` just handed buffer `token` to us; the frame
+                                    // `received` just handed buffer `token` to us; the frame
                                     // starts at POOL_HEADROOM (8-aligned, 24 bytes fit:
                                     // checked at compile time above).
                                     *head = unsafe { pool.received_head(token, POOL_HEADROOM) };
                                 }
-                                stats.packets += 1;
                                 stats.bytes += frame_len as u64;
                                 *slot = Some(buffer);
                                 count += 1;
@@ -484,7 +514,7 @@ impl<T: Transport, const COUNT: usize> PooledVirtioNet<T, COUNT> {
                         }
                     } else {
                         // Not reached: at most the free slots are taken. Never lost all the same.
-                        ledger.ring_returned(port, token);
+                        burst.dropped(token);
                     }
                 });
                 if taken == 0 {
@@ -495,7 +525,8 @@ impl<T: Transport, const COUNT: usize> PooledVirtioNet<T, COUNT> {
         if let Some(error) = stats.last_error {
             self.record_error(error);
         }
-        self.counters.rx_packets += stats.packets;
+        // Every frame handed out was counted in `count`.
+        self.counters.rx_packets += count as u64;
         self.counters.rx_bytes += stats.bytes;
         self.counters.rx_drop_runt += stats.runts;
         self.counters.rx_drop_oversized += stats.oversized;
@@ -552,9 +583,12 @@ impl<T: Transport, const COUNT: usize> PooledVirtioNet<T, COUNT> {
                 // (`start >= NET_HEADER_LEN`, checked above).
                 unsafe { zero_net_header(header as *mut u8) };
                 // No offloads negotiated: an all-zero header (§5.1.6.2).
-                tx.push(index, header, (NET_HEADER_LEN + len) as u32, false)
+                tx.push_transmit_unpublished(index, header, (NET_HEADER_LEN + len) as u32)
             })
         });
+        if outcome.is_ok() {
+            self.tx.publish();
+        }
         match outcome {
             Ok(()) => {
                 self.counters.tx_packets += 1;
@@ -590,7 +624,9 @@ impl<T: Transport, const COUNT: usize> PooledVirtioNet<T, COUNT> {
     /// returned [`TxBurst`]). No notification (`flush`).
     pub fn transmit_burst(&mut self, frames: &mut [Option<PoolBuffer>]) -> TxBurst {
         let mut burst = TxBurst::default();
-        let wanted = frames.iter().filter(|frame| frame.is_some()).count();
+        // At most this many to post (empty slots are skipped below): enough to decide whether
+        // to reclaim first, without a pass over the slots.
+        let wanted = frames.len();
         if wanted == 0 {
             return burst;
         }
@@ -603,6 +639,9 @@ impl<T: Transport, const COUNT: usize> PooledVirtioNet<T, COUNT> {
         let pool = self.pool;
         let tx = &mut self.tx;
         pool.with_ledger(|ledger| {
+            // The port and the reserve rule looked at once; the counts change once, when
+            // `posting` goes.
+            let mut posting = ledger.tx_burst(port);
             for entry in frames.iter_mut() {
                 let Some(buffer) = entry.take() else {
                     continue;
@@ -622,7 +661,7 @@ impl<T: Transport, const COUNT: usize> PooledVirtioNet<T, COUNT> {
                     continue;
                 }
                 // One look at the handle for the check and the move onto the ring.
-                let posted = ledger.tx_post(port, buffer, |slot| {
+                let posted = posting.post(buffer, |slot| {
                     let index = slot as u16;
                     let header = pool.address(index) + (start - NET_HEADER_LEN) as u64;
                     // SAFETY: as in `transmit_pooled`: the handle is the current one for a
@@ -630,7 +669,7 @@ impl<T: Transport, const COUNT: usize> PooledVirtioNet<T, COUNT> {
                     // returns true, so neither the caller nor a device touches the cell; the
                     // header bytes lie inside it (`start >= NET_HEADER_LEN`, checked above).
                     unsafe { zero_net_header(header as *mut u8) };
-                    tx.push_unpublished(index, header, (NET_HEADER_LEN + len) as u32, false)
+                    tx.push_transmit_unpublished(index, header, (NET_HEADER_LEN + len) as u32)
                 });
                 if let Err((error, buffer)) = posted {
                     match error {
@@ -744,7 +783,6 @@ pub struct TxBurst {
 /// What one receive burst saw, applied to the counters after the pool lock is dropped.
 #[derive(Default)]
 struct ReceiveStats {
-    packets: u64,
     bytes: u64,
     runts: u64,
     oversized: u64,

@@ -606,11 +606,11 @@ proptest! {
 #[test]
 fn pool_and_ring_sizes_are_what_the_docs_say() {
     // 1024 x 2 KiB buffers + the ledger (6,400 bytes with the lock), padded to 64; the rings of
-    // one pooled port (two 128-entry queues and the claim flag).
+    // one pooled port (two 256-entry queues and the claim flag).
     const {
         assert!(PacketPool::<1024>::BYTES == 2_103_552);
-        assert!(QueueStorage::BYTES == 6_704);
-        assert!(core::mem::size_of::<PooledVirtioNet<FakeDevice>>() < 19 * 1024);
+        assert!(QueueStorage::BYTES == 13_360);
+        assert!(core::mem::size_of::<PooledVirtioNet<FakeDevice>>() < 21 * 1024);
     }
 }
 
@@ -752,4 +752,65 @@ fn pooled_receive_interrupt_is_armed_only_for_the_sleep() {
         pool.release(buffer).unwrap();
     }
     assert_pool_consistent(pool);
+}
+
+#[test]
+fn a_port_posts_its_whole_ring_or_what_the_device_allows() {
+    use crate::pooled::PORT_QUEUE_SIZE;
+    // QEMU offers 256 entries: a 256-buffer reserve fills the whole ring.
+    let pool = pool();
+    let (device, port) = port(pool, PORT_QUEUE_SIZE);
+    assert_eq!(port.port_occupancy().rx_posted, 256);
+    assert_eq!(device.pending(0), 256);
+    drop(port);
+    // A device offering 100 entries runs a 64-entry ring; the reserve shrinks to it.
+    let device = FakeDevice::qemu_like();
+    device.state().queue_max = [100, 100];
+    let port = Port::new(device.clone(), queues(), pool, PORT_QUEUE_SIZE).unwrap();
+    assert_eq!(port.port_occupancy().reserve, 64);
+    assert_eq!(port.port_occupancy().rx_posted, 64);
+    assert_eq!(pool.reserve_deficit(), 0);
+    assert_pool_consistent(pool);
+}
+
+#[test]
+fn rx_reserves_take_the_whole_ring_for_two_ports_and_leave_the_spare_for_more() {
+    use crate::pool::{POOL_BUFFERS, POOL_SPARE, rx_reserve_per_port};
+    assert_eq!(POOL_SPARE, 352);
+    let reserves: Vec<usize> = (1..=8).map(rx_reserve_per_port).collect();
+    assert_eq!(reserves, [256, 256, 224, 168, 134, 112, 96, 84]);
+    assert_eq!(rx_reserve_per_port(0), 256, "no port: no division by zero");
+    for ports in 1..=netdev::pool::MAX_POOL_PORTS {
+        let reserve = rx_reserve_per_port(ports);
+        assert!(
+            ports * reserve + POOL_SPARE <= POOL_BUFFERS,
+            "{ports} ports"
+        );
+    }
+    // Seven ports, the kernel's most, attach to a real-size pool with these reserves.
+    let big = std::thread::Builder::new()
+        .stack_size(16 << 20)
+        .spawn(|| &*Box::leak(Box::new(PacketPool::<POOL_BUFFERS>::new())))
+        .unwrap()
+        .join()
+        .unwrap();
+    let reserve = rx_reserve_per_port(7);
+    let ports: Vec<_> = (0..7)
+        .map(|_| {
+            let device = FakeDevice::qemu_like();
+            let port = PooledVirtioNet::<FakeDevice, POOL_BUFFERS>::new(
+                device.clone(),
+                queues(),
+                big,
+                reserve,
+            )
+            .unwrap();
+            (device, port)
+        })
+        .collect();
+    let occupancy = big.occupancy();
+    assert_eq!(occupancy.rx_posted, 7 * 96);
+    assert_eq!(occupancy.free as usize, POOL_SPARE);
+    drop(ports);
+    assert_eq!(big.occupancy().free as usize, POOL_BUFFERS);
 }

@@ -243,6 +243,20 @@ pub struct UsedBuffer {
 /// Marks a descriptor that is not in flight.
 const NOT_IN_FLIGHT: u16 = u16::MAX;
 
+/// What every descriptor of a queue is fixed to, so a post writes only what changes
+/// ([`VirtQueue::bind_descriptors`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Binding {
+    /// Nothing fixed: every post writes the whole descriptor ([`VirtQueue::push`]).
+    Unbound,
+    /// Every descriptor is device-writable with this length (a receive ring of same-size
+    /// buffers): a post writes the address ([`VirtQueue::push_receive_unpublished`]).
+    Writable(u32),
+    /// Every descriptor is device-readable (a transmit ring): a post writes the address and
+    /// the length ([`VirtQueue::push_transmit_unpublished`]).
+    Readable,
+}
+
 /// The driver's side of one split virtqueue of capacity `SIZE`.
 pub struct VirtQueue<const SIZE: usize> {
     memory: &'static QueueMemory<SIZE>,
@@ -254,7 +268,6 @@ pub struct VirtQueue<const SIZE: usize> {
     tokens: [u16; SIZE],
     /// Per descriptor: device-writable capacity (`u32::MAX`, unchecked, for device-readable).
     writable_capacity: [u32; SIZE],
-    in_flight: u16,
     /// Next available index to publish.
     avail_index: u16,
     /// Available index at the last notification decision.
@@ -265,6 +278,8 @@ pub struct VirtQueue<const SIZE: usize> {
     interrupt_armed: bool,
     /// `last_used` when `used_event` was last parked half the index space ahead.
     parked_at: u16,
+    /// What the descriptors' constant parts are fixed to, if anything.
+    binding: Binding,
 }
 
 impl<const SIZE: usize> VirtQueue<SIZE> {
@@ -299,7 +314,6 @@ impl<const SIZE: usize> VirtQueue<SIZE> {
             free_count: size,
             tokens: [NOT_IN_FLIGHT; SIZE],
             writable_capacity: [0; SIZE],
-            in_flight: 0,
             avail_index: 0,
             kicked_index: 0,
             last_used: 0,
@@ -307,6 +321,7 @@ impl<const SIZE: usize> VirtQueue<SIZE> {
             // So that the suppression below writes the ring (which starts all zero).
             interrupt_armed: true,
             parked_at: 0,
+            binding: Binding::Unbound,
         };
         queue.suppress_used_interrupts();
         Some(queue)
@@ -324,7 +339,9 @@ impl<const SIZE: usize> VirtQueue<SIZE> {
 
     /// Buffers the device holds.
     pub fn in_flight(&self) -> u16 {
-        self.in_flight
+        // One descriptor per buffer: every descriptor is free or in flight, so no count of its
+        // own (one update fewer per post and per used buffer).
+        self.size - self.free_count
     }
 
     /// The bus addresses to give the device: descriptors, driver area, device area.
@@ -415,6 +432,133 @@ impl<const SIZE: usize> VirtQueue<SIZE> {
         }
     }
 
+    /// Fixes the constant parts of every descriptor once (flags, `next`, and for a writable
+    /// binding the length and the checked capacity), so each later post through
+    /// [`push_receive_unpublished`](Self::push_receive_unpublished) or
+    /// [`push_transmit_unpublished`](Self::push_transmit_unpublished) writes only the buffer's
+    /// address (and length), its token and the available-ring entry. Call it while nothing is in
+    /// flight (after setup); a plain [`push`](Self::push) later unbinds the queue again.
+    /// Returns `false` (nothing changed) if buffers are in flight.
+    pub fn bind_descriptors(&mut self, binding: Binding) -> bool {
+        if self.in_flight() != 0 {
+            return false;
+        }
+        let (length, flags, capacity) = match binding {
+            Binding::Unbound => (0, 0, 0),
+            Binding::Writable(length) => (length, DESCRIPTOR_F_WRITE, length),
+            // Device-readable: `len` is not checked (see `push_unpublished`).
+            Binding::Readable => (0, 0, u32::MAX),
+        };
+        for (descriptor, slot_capacity) in self
+            .memory
+            .descriptors
+            .iter()
+            .zip(self.writable_capacity.iter_mut())
+        {
+            descriptor.length.store(length.to_le(), Ordering::Relaxed);
+            descriptor.flags.store(flags.to_le(), Ordering::Relaxed);
+            descriptor.next.store(0, Ordering::Relaxed);
+            *slot_capacity = capacity;
+        }
+        self.binding = binding;
+        true
+    }
+
+    /// What the descriptors are fixed to ([`bind_descriptors`](Self::bind_descriptors)).
+    pub fn binding(&self) -> Binding {
+        self.binding
+    }
+
+    /// Takes a free descriptor for `token` and makes it the next available-ring entry (not yet
+    /// published): the descriptor index, or `None` if none is free.
+    fn claim_slot(&mut self, token: u16) -> Option<usize> {
+        if self.free_count == 0 || token == NOT_IN_FLIGHT {
+            return None;
+        }
+        self.free_count -= 1;
+        let descriptor_index = self.free_descriptors[usize::from(self.free_count)];
+        // Free descriptors are below `size <= SIZE`, so the mask changes nothing; it spares the
+        // per-descriptor arrays their bounds checks.
+        let slot = usize::from(descriptor_index) & (SIZE - 1);
+        self.tokens[slot] = token;
+        // `size <= SIZE`, both powers of two: the second mask changes nothing but the check.
+        let position = usize::from(self.avail_index & (self.size - 1)) & (SIZE - 1);
+        self.memory.avail.ring[position].store(descriptor_index.to_le(), Ordering::Relaxed);
+        self.avail_index = self.avail_index.wrapping_add(1);
+        Some(slot)
+    }
+
+    /// Posts one receive buffer at `address` on a queue bound [`Binding::Writable`] (its
+    /// length is the binding's) without making it available yet ([`publish`](Self::publish)):
+    /// one descriptor store, the token and the ring entry. Returns `false` if no descriptor is
+    /// free or the queue is not bound so.
+    pub fn push_receive_unpublished(&mut self, token: u16, address: u64) -> bool {
+        if !matches!(self.binding, Binding::Writable(_)) {
+            return false;
+        }
+        let Some(slot) = self.claim_slot(token) else {
+            return false;
+        };
+        self.memory.descriptors[slot]
+            .address
+            .store(address.to_le(), Ordering::Relaxed);
+        true
+    }
+
+    /// Posts receive buffers `tokens[i]` at `address_of(tokens[i])` on a queue bound
+    /// [`Binding::Writable`], as [`push_receive_unpublished`](Self::push_receive_unpublished)
+    /// does one, not yet published: with the queue's indices in locals for the batch (one load
+    /// and one store of each, not one per buffer). Returns how many were posted, from the
+    /// front of `tokens` (0 if the queue is not bound so; fewer if descriptors ran out or a
+    /// token is the reserved `u16::MAX`).
+    pub fn push_receive_batch(&mut self, tokens: &[u16], address_of: impl Fn(u16) -> u64) -> usize {
+        if !matches!(self.binding, Binding::Writable(_)) {
+            return 0;
+        }
+        let memory = self.memory;
+        let mask = self.size - 1;
+        let mut free_count = self.free_count;
+        let mut avail_index = self.avail_index;
+        let mut posted = 0;
+        for &token in tokens {
+            if free_count == 0 || token == NOT_IN_FLIGHT {
+                break;
+            }
+            free_count -= 1;
+            // As in `claim_slot`: the masks change nothing but the bounds checks.
+            let descriptor_index = self.free_descriptors[usize::from(free_count) & (SIZE - 1)];
+            let slot = usize::from(descriptor_index) & (SIZE - 1);
+            self.tokens[slot] = token;
+            memory.descriptors[slot]
+                .address
+                .store(address_of(token).to_le(), Ordering::Relaxed);
+            memory.avail.ring[usize::from(avail_index & mask) & (SIZE - 1)]
+                .store(descriptor_index.to_le(), Ordering::Relaxed);
+            avail_index = avail_index.wrapping_add(1);
+            posted += 1;
+        }
+        self.free_count = free_count;
+        self.avail_index = avail_index;
+        posted
+    }
+
+    /// Posts one device-readable buffer (a transmit) on a queue bound [`Binding::Readable`],
+    /// without making it available yet ([`publish`](Self::publish)): two descriptor stores,
+    /// the token and the ring entry. Returns `false` if no descriptor is free or the queue is
+    /// not bound so.
+    pub fn push_transmit_unpublished(&mut self, token: u16, address: u64, length: u32) -> bool {
+        if self.binding != Binding::Readable {
+            return false;
+        }
+        let Some(slot) = self.claim_slot(token) else {
+            return false;
+        };
+        let descriptor = &self.memory.descriptors[slot];
+        descriptor.address.store(address.to_le(), Ordering::Relaxed);
+        descriptor.length.store(length.to_le(), Ordering::Relaxed);
+        true
+    }
+
     /// Posts one buffer and makes it available (no notification). `writable` buffers are for
     /// the device to fill (receive). Returns `false` if no descriptor is free.
     pub fn push(&mut self, token: u16, address: u64, length: u32, writable: bool) -> bool {
@@ -435,29 +579,20 @@ impl<const SIZE: usize> VirtQueue<SIZE> {
         length: u32,
         writable: bool,
     ) -> bool {
-        if self.free_count == 0 || token == NOT_IN_FLIGHT {
+        let Some(slot) = self.claim_slot(token) else {
             return false;
-        }
-        self.free_count -= 1;
-        let descriptor_index = self.free_descriptors[usize::from(self.free_count)];
-        // Free descriptors are below `size <= SIZE`, so the mask changes nothing; it spares the
-        // per-descriptor arrays their bounds checks.
-        let slot = usize::from(descriptor_index) & (SIZE - 1);
+        };
+        // The whole descriptor is written: the queue's constant parts are no longer fixed.
+        self.binding = Binding::Unbound;
         let descriptor = &self.memory.descriptors[slot];
         descriptor.address.store(address.to_le(), Ordering::Relaxed);
         descriptor.length.store(length.to_le(), Ordering::Relaxed);
         let flags = if writable { DESCRIPTOR_F_WRITE } else { 0 };
         descriptor.flags.store(flags.to_le(), Ordering::Relaxed);
         descriptor.next.store(0, Ordering::Relaxed);
-        self.tokens[slot] = token;
         // Device-readable buffers: `len` counts bytes written, which some devices misreport
         // for transmit; it is not used, so it is not checked.
         self.writable_capacity[slot] = if writable { length } else { u32::MAX };
-        self.in_flight += 1;
-        // `size <= SIZE`, both powers of two: the second mask changes nothing but the check.
-        let position = usize::from(self.avail_index & (self.size - 1)) & (SIZE - 1);
-        self.memory.avail.ring[position].store(descriptor_index.to_le(), Ordering::Relaxed);
-        self.avail_index = self.avail_index.wrapping_add(1);
         true
     }
 
@@ -497,14 +632,14 @@ impl<const SIZE: usize> VirtQueue<SIZE> {
         if pending == 0 {
             return None;
         }
-        if pending > self.in_flight {
+        if pending > self.in_flight() {
             // Believe nothing: resynchronise to the device's index and report. Buffers still in
             // flight stay so (the device may yet return them), so none is double-freed.
             self.last_used = used_index;
             self.after_used();
             return Some(Err(QueueError::UsedIndexJump {
                 claimed: pending,
-                in_flight: self.in_flight,
+                in_flight: self.in_flight(),
             }));
         }
         let element = &self.memory.used.ring[usize::from(self.last_used & (self.size - 1))];
@@ -528,25 +663,63 @@ impl<const SIZE: usize> VirtQueue<SIZE> {
         if pending == 0 || limit == 0 {
             return 0;
         }
-        if pending > self.in_flight {
-            // As in `pop_used`: believe nothing, resynchronise and report.
-            self.last_used = used_index;
-            self.after_used();
-            take(Err(QueueError::UsedIndexJump {
-                claimed: pending,
-                in_flight: self.in_flight,
-            }));
-            return 1;
-        }
-        let count = usize::from(pending).min(limit);
+        // As in `pop_used`, an index ahead of what is in flight is believed in nothing: one
+        // report, and the driver resynchronises to it. Reported from inside the loop, so
+        // `take` has one call site (two kept it a call per entry, its captures in memory).
+        let in_flight = self.in_flight();
+        let jump = pending > in_flight;
+        let count = if jump {
+            1
+        } else {
+            usize::from(pending).min(limit)
+        };
+        // The queue's indices and counts in locals for the burst, written back once: kept in
+        // the fields, each entry reloaded and stored them all (the ring's atomics and the
+        // caller's stores may alias them as far as the compiler knows).
+        let (used, size, mask) = (&self.memory.used, u32::from(self.size), self.size - 1);
+        let mut last_used = if jump { used_index } else { self.last_used };
+        let mut free_count = self.free_count;
         for _ in 0..count {
-            // As in `push_unpublished`: the second mask only drops the bounds check.
-            let position = usize::from(self.last_used & (self.size - 1)) & (SIZE - 1);
-            let element = &self.memory.used.ring[position];
-            let (id, length) = element.read();
-            self.last_used = self.last_used.wrapping_add(1);
-            take(self.retire(id, length));
+            let result = if jump {
+                Err(QueueError::UsedIndexJump {
+                    claimed: pending,
+                    in_flight,
+                })
+            } else {
+                // As in `push_unpublished`: the second mask only drops the bounds check.
+                let (id, length) = used.ring[usize::from(last_used & mask) & (SIZE - 1)].read();
+                last_used = last_used.wrapping_add(1);
+                // The checks of `retire`, on the locals.
+                if id >= size {
+                    Err(QueueError::UsedIdOutOfRange { id })
+                } else {
+                    let descriptor_index = id as usize & (SIZE - 1);
+                    let token = self.tokens[descriptor_index];
+                    if token == NOT_IN_FLIGHT {
+                        Err(QueueError::UsedIdNotPosted { id })
+                    } else {
+                        self.tokens[descriptor_index] = NOT_IN_FLIGHT;
+                        // A descriptor was in flight, so fewer than `size <= SIZE` are free:
+                        // the mask changes nothing but the bounds check.
+                        self.free_descriptors[usize::from(free_count) & (SIZE - 1)] = id as u16;
+                        free_count += 1;
+                        let capacity = self.writable_capacity[descriptor_index];
+                        if length > capacity {
+                            Err(QueueError::UsedLengthTooLarge {
+                                token,
+                                length,
+                                capacity,
+                            })
+                        } else {
+                            Ok(UsedBuffer { token, length })
+                        }
+                    }
+                }
+            };
+            take(result);
         }
+        self.last_used = last_used;
+        self.free_count = free_count;
         // Once per burst: the park distance is far larger than a ring.
         self.after_used();
         count
@@ -567,7 +740,6 @@ impl<const SIZE: usize> VirtQueue<SIZE> {
         self.tokens[descriptor_index] = NOT_IN_FLIGHT;
         self.free_descriptors[usize::from(self.free_count)] = id as u16;
         self.free_count += 1;
-        self.in_flight -= 1;
         let capacity = self.writable_capacity[descriptor_index];
         if length > capacity {
             return Err(QueueError::UsedLengthTooLarge {
@@ -604,9 +776,126 @@ impl<const SIZE: usize> VirtQueue<SIZE> {
                 self.tokens[descriptor_index] = NOT_IN_FLIGHT;
                 self.free_descriptors[usize::from(self.free_count)] = descriptor_index as u16;
                 self.free_count += 1;
-                self.in_flight -= 1;
                 sink(token);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use super::*;
+    use std::boxed::Box;
+
+    fn queue() -> VirtQueue<8> {
+        let memory: &'static QueueMemory<8> = Box::leak(Box::new(QueueMemory::new()));
+        VirtQueue::new(memory, 8, true).unwrap()
+    }
+
+    fn descriptor(queue: &VirtQueue<8>, index: usize) -> (u64, u32, u16, u16) {
+        let descriptor = &queue.memory.descriptors[index];
+        (
+            u64::from_le(descriptor.address.load(Ordering::Relaxed)),
+            u32::from_le(descriptor.length.load(Ordering::Relaxed)),
+            u16::from_le(descriptor.flags.load(Ordering::Relaxed)),
+            u16::from_le(descriptor.next.load(Ordering::Relaxed)),
+        )
+    }
+
+    /// The device hands back the buffer in descriptor `id` with `length` bytes written.
+    fn device_uses(queue: &VirtQueue<8>, id: u32, length: u32) {
+        let used = &queue.memory.used;
+        let index = u16::from_le(used.index.load(Ordering::Relaxed));
+        used.ring[usize::from(index) % 8].write(id, length);
+        used.index
+            .store(index.wrapping_add(1).to_le(), Ordering::Release);
+    }
+
+    #[test]
+    fn bound_receive_posts_write_only_the_address_and_keep_the_length_check() {
+        let mut rx = queue();
+        assert!(!rx.push_receive_unpublished(1, 0x1000), "unbound: refused");
+        assert!(rx.bind_descriptors(Binding::Writable(1600)));
+        assert!(rx.push_receive_unpublished(7, 0x4000));
+        rx.publish();
+        let id = u16::from_le(rx.memory.avail.ring[0].load(Ordering::Relaxed));
+        assert_eq!(
+            descriptor(&rx, usize::from(id)),
+            (0x4000, 1600, DESCRIPTOR_F_WRITE, 0)
+        );
+        // Not while a buffer is in flight.
+        assert!(!rx.bind_descriptors(Binding::Readable));
+        // The fixed capacity still bounds what the device may claim to have written.
+        device_uses(&rx, u32::from(id), 1601);
+        assert_eq!(
+            rx.pop_used(),
+            Some(Err(QueueError::UsedLengthTooLarge {
+                token: 7,
+                length: 1601,
+                capacity: 1600
+            }))
+        );
+        assert!(
+            !rx.push_transmit_unpublished(1, 0x1000, 60),
+            "bound for receive"
+        );
+    }
+
+    #[test]
+    fn bound_transmit_posts_write_address_and_length_and_a_plain_push_unbinds() {
+        let mut tx = queue();
+        assert!(tx.bind_descriptors(Binding::Readable));
+        assert!(tx.push_transmit_unpublished(3, 0x2000, 72));
+        assert!(tx.push_transmit_unpublished(4, 0x3000, 90));
+        tx.publish();
+        for position in 0..2 {
+            let id = u16::from_le(tx.memory.avail.ring[position].load(Ordering::Relaxed));
+            let (address, length, flags, next) = descriptor(&tx, usize::from(id));
+            assert_eq!((flags, next), (0, 0));
+            assert_eq!((address, length), [(0x2000, 72), (0x3000, 90)][position]);
+        }
+        assert!(
+            !tx.push_receive_unpublished(5, 0x1000),
+            "bound for transmit"
+        );
+        // A plain push writes the whole descriptor and unbinds the queue.
+        assert!(tx.push(5, 0x5000, 1600, true));
+        assert_eq!(tx.binding(), Binding::Unbound);
+        assert!(!tx.push_transmit_unpublished(6, 0x6000, 60));
+        assert_eq!(tx.in_flight(), 3);
+    }
+
+    #[test]
+    fn a_receive_batch_posts_until_the_descriptors_run_out() {
+        let mut rx = queue();
+        assert_eq!(rx.push_receive_batch(&[1, 2], |_| 0), 0, "unbound: none");
+        assert!(rx.bind_descriptors(Binding::Writable(1600)));
+        let tokens: [u16; 10] = core::array::from_fn(|index| 10 + index as u16);
+        let posted = rx.push_receive_batch(&tokens, |token| u64::from(token) * 0x1000);
+        assert_eq!((posted, rx.in_flight(), rx.free()), (8, 8, 0));
+        rx.publish();
+        for position in 0..8 {
+            let id = u16::from_le(rx.memory.avail.ring[position].load(Ordering::Relaxed));
+            let (address, length, flags, _) = descriptor(&rx, usize::from(id));
+            assert_eq!(
+                (address, length, flags),
+                ((10 + position as u64) * 0x1000, 1600, DESCRIPTOR_F_WRITE)
+            );
+        }
+        // They come back in any order, each token once, with the burst's checks.
+        for id in [3u32, 0, 7] {
+            device_uses(&rx, id, 64);
+        }
+        device_uses(&rx, 3, 64);
+        let mut seen = std::vec::Vec::new();
+        assert_eq!(rx.pop_used_burst(8, |result| seen.push(result)), 4);
+        assert!(matches!(seen[0], Ok(UsedBuffer { length: 64, .. })));
+        assert_eq!(seen[3], Err(QueueError::UsedIdNotPosted { id: 3 }));
+        assert_eq!((rx.in_flight(), rx.free()), (5, 3));
+        // The freed descriptors take the next batch; a reserved token ends it.
+        assert_eq!(rx.push_receive_batch(&[40, u16::MAX, 41], |_| 0x9000), 1);
+        assert_eq!(rx.in_flight(), 6);
     }
 }

@@ -46,11 +46,15 @@ const SNAPSHOT_MAX_AGE_MS: u64 = 100;
 
 /// Data ports (every NIC but `mgmt0`).
 pub const MAX_DATA_PORTS: usize = MAX_NICS - 1;
-/// Receive buffers each data port keeps posted (its reserve in [`POOL`]). Seven ports reserve
-/// 7 x 96 = 672 of the 1024 buffers; the other 352 carry frames parked on transmit rings (a
-/// congested egress holds at most its 128-entry ring), flood copies and RARP frames.
-const DATA_PORT_RX_RESERVE: usize = 96;
-const _: () = assert!(MAX_DATA_PORTS * DATA_PORT_RX_RESERVE + 256 <= virtio::POOL_BUFFERS);
+// Receive buffers each data port keeps posted (its reserve in [`POOL`]) come from the number
+// of data ports brought up (`virtio::pool::rx_reserve_per_port`): the whole 256-entry ring
+// while the pool can spare it (1 or 2 ports), an equal share of the rest with more (7 ports:
+// 96 each, 672 of the 1024), always leaving `virtio::pool::POOL_SPARE` (352) for frames parked
+// on transmit rings (a congested egress holds at most its ring), flood copies and RARP frames.
+const _: () = assert!(
+    MAX_DATA_PORTS * virtio::pool::rx_reserve_per_port(MAX_DATA_PORTS) + virtio::pool::POOL_SPARE
+        <= virtio::POOL_BUFFERS
+);
 
 /// `mgmt0`'s own buffers and rings.
 static MGMT_NET_STORAGE: NetStorage = NetStorage::new();
@@ -211,6 +215,11 @@ pub fn init(board: &Board) -> Network {
     let ha_settings = crate::ha::settings(board.bootargs);
     let ha_link = ha_settings.as_ref().and_then(|(settings, _)| settings.link);
     let mut link_nic: Option<MgmtNic> = None;
+    // Every NIC but mgmt0 and the HA link is a data port: their count sizes the RX reserves.
+    let data_ports = (1..found.len())
+        .filter(|index| NIC_NAMES.get(*index).copied() != ha_link)
+        .count();
+    let rx_reserve = virtio::pool::rx_reserve_per_port(data_ports);
     for (index, (base, interrupt, transport)) in found.into_iter().enumerate() {
         let name = NIC_NAMES[index];
         let handle = transport.interrupt_handle();
@@ -247,7 +256,7 @@ pub fn init(board: &Board) -> Network {
             let (Some(queues), Some(cell)) = (PORT_QUEUES.get(slot), PORT_DRIVERS.get(slot)) else {
                 continue;
             };
-            match PooledVirtioNet::new(transport, queues, &POOL, DATA_PORT_RX_RESERVE) {
+            match PooledVirtioNet::new(transport, queues, &POOL, rx_reserve) {
                 Ok(driver) => {
                     let driver = cell.init(driver);
                     let seen = (driver.mac_address(), driver.link_state(), driver.features());
@@ -296,7 +305,7 @@ pub fn init(board: &Board) -> Network {
             "net: {} data port(s) share a pool of {} buffers ({} reserved for receive)",
             network.data.len(),
             virtio::POOL_BUFFERS,
-            network.data.len() * DATA_PORT_RX_RESERVE
+            network.data.len() * rx_reserve
         );
     }
     network.ports = DataPorts::new(&network.data, board.bootargs);
