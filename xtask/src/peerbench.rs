@@ -471,56 +471,19 @@ fn report_host_profile(splits: &[(Peer, Split)], directory: &Path) -> Result<()>
     println!(
         "where each guest's QEMU spends its host time, from its readiness line to its end (perf record -F 997; percent of QEMU's samples; medians)"
     );
-    println!(
-        "{:<20} {:>4} {:>6} {:>11} {:>10} {:>12} {:>11} {:>9}",
-        "guest", "runs", "cpus", "guest-code", "vcpu-qemu", "vcpu-kernel", "io-kernel", "io-qemu"
-    );
-    let mut csv = String::from(
-        "guest,runs,host_cpus,guest_code_pct,vcpu_qemu_pct,vcpu_kernel_pct,io_kernel_pct,io_qemu_pct\n",
-    );
+    println!("{}", hostprofile::table_header("guest", 20));
+    let mut csv = hostprofile::csv_header("guest") + "\n";
     for peer in Peer::ALL {
         let chosen: Vec<&Split> = splits
             .iter()
             .filter(|(each, _)| *each == peer)
             .map(|(_, split)| split)
             .collect();
-        if chosen.is_empty() {
+        let Some(split) = Split::median(&chosen) else {
             continue;
-        }
-        let column = |value: fn(&Split) -> f64| {
-            median(chosen.iter().map(|split| value(split)).collect()).unwrap_or(0.0)
         };
-        let figures = [
-            column(|s| s.cpus),
-            column(|s| s.guest_code),
-            column(|s| s.vcpu_qemu),
-            column(|s| s.vcpu_kernel),
-            column(|s| s.io_kernel),
-            column(|s| s.io_qemu),
-        ];
-        println!(
-            "{:<20} {:>4} {:>6.2} {:>10.1}% {:>9.1}% {:>11.1}% {:>10.1}% {:>8.1}%",
-            peer.label(),
-            chosen.len(),
-            figures[0],
-            figures[1],
-            figures[2],
-            figures[3],
-            figures[4],
-            figures[5]
-        );
-        writeln!(
-            csv,
-            "{},{},{:.3},{:.2},{:.2},{:.2},{:.2},{:.2}",
-            peer.name(),
-            chosen.len(),
-            figures[0],
-            figures[1],
-            figures[2],
-            figures[3],
-            figures[4],
-            figures[5]
-        )?;
+        println!("{}", split.row(peer.label(), 20, chosen.len()));
+        writeln!(csv, "{}", split.csv_row(peer.name(), chosen.len()))?;
     }
     let path = directory.join("switch-peer-host-profile.csv");
     std::fs::write(&path, csv)?;

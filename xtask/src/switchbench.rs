@@ -1193,69 +1193,34 @@ fn report_host_profile(results: &[Measured], directory: &Path) -> Result<()> {
         "where QEMU's host time goes, unpaced 64 B, 1 MAC (perf record -F 997; percent of QEMU's samples; medians)"
     );
     println!(
-        "{:<13} {:>6} {:>11} {:>10} {:>12} {:>11} {:>9} {:>13}",
-        "mode",
-        "cpus",
-        "guest-code",
-        "vcpu-qemu",
-        "vcpu-kernel",
-        "io-kernel",
-        "io-qemu",
+        "{} {:>13}",
+        hostprofile::table_header("mode", 13),
         "delivered-pps"
     );
-    let mut csv = String::from(
-        "mode,host_cpus,guest_code_pct,vcpu_qemu_pct,vcpu_kernel_pct,io_kernel_pct,io_qemu_pct,delivered_pps,reps\n",
-    );
+    let mut csv = hostprofile::csv_header("mode") + ",delivered_pps\n";
     for mode in [Mode::Switch, Mode::CrossConnect] {
         let chosen: Vec<&Measured> = profiled
             .iter()
             .copied()
             .filter(|m| m.mode == mode)
             .collect();
-        if chosen.is_empty() {
+        let splits: Vec<&hostprofile::Split> =
+            chosen.iter().filter_map(|m| m.host.as_ref()).collect();
+        let Some(split) = hostprofile::Split::median(&splits) else {
             continue;
-        }
-        let column = |value: fn(&hostprofile::Split) -> f64| {
-            let mut values: Vec<f64> = chosen
-                .iter()
-                .filter_map(|m| m.host.as_ref())
-                .map(value)
-                .collect();
-            median(&mut values)
         };
         let mut delivered: Vec<f64> = chosen.iter().map(|m| m.unpaced.delivered_rate()).collect();
-        let figures = [
-            column(|s| s.cpus),
-            column(|s| s.guest_code),
-            column(|s| s.vcpu_qemu),
-            column(|s| s.vcpu_kernel),
-            column(|s| s.io_kernel),
-            column(|s| s.io_qemu),
-            median(&mut delivered),
-        ];
+        let delivered = median(&mut delivered);
         println!(
-            "{:<13} {:>6.2} {:>10.1}% {:>9.1}% {:>11.1}% {:>10.1}% {:>8.1}% {:>13.0}",
-            mode.label(),
-            figures[0],
-            figures[1],
-            figures[2],
-            figures[3],
-            figures[4],
-            figures[5],
-            figures[6]
+            "{} {:>13.0}",
+            split.row(mode.label(), 13, splits.len()),
+            delivered
         );
         writeln!(
             csv,
-            "{},{:.3},{:.2},{:.2},{:.2},{:.2},{:.2},{:.0},{}",
-            mode.label(),
-            figures[0],
-            figures[1],
-            figures[2],
-            figures[3],
-            figures[4],
-            figures[5],
-            figures[6],
-            chosen.len()
+            "{},{:.0}",
+            split.csv_row(mode.label(), splits.len()),
+            delivered
         )?;
     }
     let path = directory.join("switch-host-profile.csv");

@@ -43,6 +43,71 @@ pub struct Split {
     pub cpus: f64,
 }
 
+/// The table's header after a guest column `width` wide.
+pub fn table_header(guest: &str, width: usize) -> String {
+    format!(
+        "{guest:<width$} {:>4} {:>6} {:>11} {:>10} {:>12} {:>11} {:>9}",
+        "runs", "cpus", "guest-code", "vcpu-qemu", "vcpu-kernel", "io-kernel", "io-qemu"
+    )
+}
+
+/// The CSV header, after the guest's column name.
+pub fn csv_header(guest: &str) -> String {
+    format!(
+        "{guest},runs,host_cpus,guest_code_pct,vcpu_qemu_pct,vcpu_kernel_pct,io_kernel_pct,io_qemu_pct"
+    )
+}
+
+impl Split {
+    /// Column by column, the median of `splits` (none for no splits).
+    pub fn median(splits: &[&Split]) -> Option<Split> {
+        if splits.is_empty() {
+            return None;
+        }
+        let column = |value: fn(&Split) -> f64| {
+            let mut values: Vec<f64> = splits.iter().map(|split| value(split)).collect();
+            super::median(&mut values)
+        };
+        Some(Split {
+            guest_code: column(|s| s.guest_code),
+            vcpu_qemu: column(|s| s.vcpu_qemu),
+            vcpu_kernel: column(|s| s.vcpu_kernel),
+            io_kernel: column(|s| s.io_kernel),
+            io_qemu: column(|s| s.io_qemu),
+            cpus: column(|s| s.cpus),
+        })
+    }
+
+    /// One table row: `guest` in a column `width` wide, the runs it is the median of, then
+    /// the figures.
+    pub fn row(&self, guest: &str, width: usize, runs: usize) -> String {
+        let Split {
+            guest_code: code,
+            vcpu_qemu: vq,
+            vcpu_kernel: vk,
+            io_kernel: ik,
+            io_qemu: iq,
+            cpus,
+        } = self;
+        format!(
+            "{guest:<width$} {runs:>4} {cpus:>6.2} {code:>10.1}% {vq:>9.1}% {vk:>11.1}% {ik:>10.1}% {iq:>8.1}%"
+        )
+    }
+
+    /// One CSV row (no line end), in the table's order.
+    pub fn csv_row(&self, guest: &str, runs: usize) -> String {
+        let figures = [
+            self.guest_code,
+            self.vcpu_qemu,
+            self.vcpu_kernel,
+            self.io_kernel,
+            self.io_qemu,
+        ]
+        .map(|percent| format!("{percent:.2}"));
+        format!("{guest},{runs},{:.3},{}", self.cpus, figures.join(","))
+    }
+}
+
 impl Recording {
     /// Starts sampling `pid` into `path`.
     pub fn start(pid: u32, path: &Path) -> Result<Self> {
@@ -165,6 +230,30 @@ mod tests {
         assert!((split.io_qemu - 10.55).abs() < 1e-9);
         // 19 031 samples over 20 s at 997 Hz.
         assert!((split.cpus - 19_031.0 / (20.0 * 997.0)).abs() < 1e-9);
+    }
+
+    #[test]
+    fn medians_are_taken_column_by_column() {
+        let split = |guest_code: f64, cpus: f64| Split {
+            guest_code,
+            cpus,
+            ..Split::default()
+        };
+        let (a, b, c) = (split(10.0, 0.9), split(30.0, 0.5), split(20.0, 0.7));
+        let median = Split::median(&[&a, &b, &c]).unwrap();
+        assert_eq!((median.guest_code, median.cpus), (20.0, 0.7));
+        // Of two, the upper (as the bench's other medians).
+        let even = Split::median(&[&a, &b]).unwrap();
+        assert_eq!((even.guest_code, even.cpus), (30.0, 0.9));
+        assert_eq!(Split::median(&[]), None);
+        assert_eq!(
+            median.row("switch", 8, 3),
+            "switch      3   0.70       20.0%       0.0%         0.0%        0.0%      0.0%"
+        );
+        assert_eq!(
+            median.csv_row("switch", 3),
+            "switch,3,0.700,20.00,0.00,0.00,0.00,0.00"
+        );
     }
 
     #[test]
