@@ -743,6 +743,7 @@ impl<const COUNT: usize> PoolLedger<COUNT> {
     /// counts change once, when the reclaim ends (it is dropped).
     pub fn tx_completions(&mut self, port: PoolPort) -> TxCompletions<'_, COUNT> {
         TxCompletions {
+            taken: self.taken,
             ledger: self,
             port: port.0,
             completed: 0,
@@ -894,6 +895,8 @@ pub struct TxCompletions<'a, const COUNT: usize> {
     ledger: &'a mut PoolLedger<COUNT>,
     port: u8,
     completed: u32,
+    /// The free list's top for the reclaim (see `put_free`), written back once.
+    taken: usize,
 }
 
 impl<const COUNT: usize> TxCompletions<'_, COUNT> {
@@ -904,7 +907,15 @@ impl<const COUNT: usize> TxCompletions<'_, COUNT> {
         if self.ledger.owners.get(slot) != Some(&Owner::TxInFlight(self.port)) {
             return false;
         }
-        self.ledger.put_free(slot);
+        // As `put_free`, with the list's top in the guard: the buffer is not free, so the list
+        // has room (`taken >= 1`).
+        let position = COUNT - self.taken;
+        let Some(entry) = self.ledger.free.get_mut(position) else {
+            return false;
+        };
+        *entry = index ^ (COUNT - 1 - position) as u16;
+        self.ledger.owners[slot] = Owner::Free;
+        self.taken -= 1;
         self.completed += 1;
         true
     }
@@ -913,6 +924,7 @@ impl<const COUNT: usize> TxCompletions<'_, COUNT> {
 impl<const COUNT: usize> Drop for TxCompletions<'_, COUNT> {
     fn drop(&mut self) {
         let ledger = &mut *self.ledger;
+        ledger.taken = self.taken;
         ledger.ports[usize::from(self.port) % MAX_POOL_PORTS].in_flight -= self.completed;
         ledger.in_flight -= self.completed;
     }
