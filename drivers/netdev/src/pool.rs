@@ -703,7 +703,13 @@ impl<const COUNT: usize> PoolLedger<COUNT> {
     /// many, from the front of `out`. The driver posts them; any it cannot post go back with
     /// [`ring_returned`](Self::ring_returned).
     pub fn take_for_rx_batch(&mut self, port: PoolPort, out: &mut [u16]) -> usize {
-        let Some(account) = self.ports.get(port.index()).copied() else {
+        let free_count = self.free_count();
+        // The free list's entries in use as a slice, walked from its top: the positions are
+        // in range by construction (no check per buffer), see `take_free`, `free_entry`.
+        let Some(free) = self.free.get(..free_count) else {
+            return 0;
+        };
+        let Some(account) = self.ports.get_mut(port.index()) else {
             return 0;
         };
         if !account.attached {
@@ -711,16 +717,13 @@ impl<const COUNT: usize> PoolLedger<COUNT> {
         }
         let room = (account.reserve.saturating_sub(account.posted) as usize)
             .min(out.len())
-            .min(self.free_count());
-        // The free list's top in a local for the batch (see `take_free`, `free_entry`).
+            .min(free_count);
+        // The free list's top in a local for the batch.
         let mut taken = self.taken;
         let mut count = 0;
-        for entry in out.iter_mut().take(room) {
-            let position = COUNT - 1 - taken;
-            let Some(stored) = self.free.get(position) else {
-                break;
-            };
+        for (entry, stored) in out.iter_mut().zip(free.iter().rev()).take(room) {
             let index = usize::from(*stored ^ taken as u16);
+            // Every entry `put_free` wrote names a buffer; a damaged list stops the batch.
             let Some(owner) = self.owners.get_mut(index) else {
                 break;
             };
@@ -732,7 +735,7 @@ impl<const COUNT: usize> PoolLedger<COUNT> {
         self.taken = taken;
         // Every buffer taken was below the reserve: each lowers the deficit by one.
         let posted = count as u32;
-        self.ports[port.index()].posted += posted;
+        account.posted += posted;
         self.posted += posted;
         self.deficit -= posted;
         count
@@ -743,6 +746,7 @@ impl<const COUNT: usize> PoolLedger<COUNT> {
     /// counts change once, when the reclaim ends (it is dropped).
     pub fn tx_completions(&mut self, port: PoolPort) -> TxCompletions<'_, COUNT> {
         TxCompletions {
+            taken: self.taken,
             ledger: self,
             port: port.0,
             completed: 0,
@@ -894,6 +898,8 @@ pub struct TxCompletions<'a, const COUNT: usize> {
     ledger: &'a mut PoolLedger<COUNT>,
     port: u8,
     completed: u32,
+    /// The free list's top for the reclaim (see `put_free`), written back once.
+    taken: usize,
 }
 
 impl<const COUNT: usize> TxCompletions<'_, COUNT> {
@@ -904,7 +910,15 @@ impl<const COUNT: usize> TxCompletions<'_, COUNT> {
         if self.ledger.owners.get(slot) != Some(&Owner::TxInFlight(self.port)) {
             return false;
         }
-        self.ledger.put_free(slot);
+        // As `put_free`, with the list's top in the guard: the buffer is not free, so the list
+        // has room (`taken >= 1`).
+        let position = COUNT - self.taken;
+        let Some(entry) = self.ledger.free.get_mut(position) else {
+            return false;
+        };
+        *entry = index ^ (COUNT - 1 - position) as u16;
+        self.ledger.owners[slot] = Owner::Free;
+        self.taken -= 1;
         self.completed += 1;
         true
     }
@@ -913,6 +927,7 @@ impl<const COUNT: usize> TxCompletions<'_, COUNT> {
 impl<const COUNT: usize> Drop for TxCompletions<'_, COUNT> {
     fn drop(&mut self) {
         let ledger = &mut *self.ledger;
+        ledger.taken = self.taken;
         ledger.ports[usize::from(self.port) % MAX_POOL_PORTS].in_flight -= self.completed;
         ledger.in_flight -= self.completed;
     }

@@ -476,9 +476,10 @@ impl<const SIZE: usize> VirtQueue<SIZE> {
             return None;
         }
         self.free_count -= 1;
-        let descriptor_index = self.free_descriptors[usize::from(self.free_count)];
-        // Free descriptors are below `size <= SIZE`, so the mask changes nothing; it spares the
-        // per-descriptor arrays their bounds checks.
+        // `free_count < size <= SIZE`, and free descriptors are below `size`, so both masks
+        // change nothing; they spare the free list and the per-descriptor arrays their bounds
+        // checks (a panic path per transmit).
+        let descriptor_index = self.free_descriptors[usize::from(self.free_count) & (SIZE - 1)];
         let slot = usize::from(descriptor_index) & (SIZE - 1);
         self.tokens[slot] = token;
         // `size <= SIZE`, both powers of two: the second mask changes nothing but the check.
