@@ -471,6 +471,10 @@ pub struct Switch<const SLOTS: usize = MAC_TABLE_SLOTS> {
     /// policy: a host port with a configured MAC and `reject`). Set by `apply`, so a frame's
     /// check is one load and one comparison.
     enforced_sources: [u64; MAX_PORTS],
+    /// Per port: what an untagged or priority-tagged frame received on it classifies to (its
+    /// VLAN, or why it is dropped), by [`classify`] at `apply`: such a frame's VLAN is one
+    /// load, with no look at the port's config.
+    untagged_vlans: [Result<VlanId, DropReason>; MAX_PORTS],
     /// The last source `learn` found on its own port (or the team's) and refreshed: a burst's
     /// next frame from it, on that port in the same second, needs no second look at the table.
     recent_source: Recent,
@@ -569,6 +573,8 @@ impl<const SLOTS: usize> Switch<SLOTS> {
             standby: false,
             port_macs: [0; MAX_PORTS],
             enforced_sources: [0; MAX_PORTS],
+            // Not read before `apply`: no port is present until then.
+            untagged_vlans: [Err(DropReason::UnknownPort); MAX_PORTS],
             recent_source: Recent::NONE,
             recent_unicast: RecentUnicast::NONE,
             state_epoch: 0,
@@ -608,6 +614,7 @@ impl<const SLOTS: usize> Switch<SLOTS> {
             } else {
                 0
             };
+            self.untagged_vlans[index] = classify(&settings.vlan, IngressTag::Untagged);
             let (before, after) = (old.port(port), config.port(port));
             let was_present = old.has_port(port);
             if !present {
@@ -865,9 +872,13 @@ impl<const SLOTS: usize> Switch<SLOTS> {
         if header.source & GROUP_BIT != 0 || header.source == 0 {
             return Decision::Drop(DropReason::InvalidSource);
         }
-        // By reference: a port config holds a 512-byte VLAN map, too big to copy per frame.
-        let port = self.config.port(ingress);
-        let vlan = match classify(&port.vlan, header.tag) {
+        // An untagged frame's VLAN was classified at `apply`; a tagged one's needs the port's
+        // VLANs (by reference: a port config holds a 512-byte VLAN map, too big to copy).
+        let classified = match header.tag {
+            IngressTag::Untagged | IngressTag::Priority(_) => self.untagged_vlans[ingress.index()],
+            tag => classify(&self.config.port(ingress).vlan, tag),
+        };
+        let vlan = match classified {
             Ok(vlan) => vlan,
             Err(reason) => return Decision::Drop(reason),
         };
