@@ -329,8 +329,7 @@ impl DataPorts {
                 match self.switch.process_head_uncounted(ingress, &head, now) {
                     Decision::Drop(_) => self.release(buffer),
                     Decision::Forward(output) => {
-                        self.decided(output.port, output.edit, length);
-                        self.send(nics, buffer, output.port, output.edit, Sent::Moved);
+                        self.send_decided(nics, buffer, output.port, output.edit, length);
                     }
                     Decision::Flood(outputs) => {
                         for output in outputs.iter() {
@@ -500,12 +499,61 @@ impl DataPorts {
             };
             buffer.set_frame(edited.0, edited.1);
         }
+        self.queue(nics, buffer, port.index(), sent);
+    }
+
+    /// A forwarded frame: [`DataPorts::decided`] and [`DataPorts::send`] with one look at the
+    /// output's queue (its count and its burst share the entry; the frame is counted even if
+    /// its edit then fails, as the flood's outputs are).
+    #[inline(always)]
+    fn send_decided(
+        &mut self,
+        nics: &mut [PortNic],
+        mut buffer: PoolBuffer,
+        port: PortId,
+        edit: Edit,
+        length: usize,
+    ) {
         let index = port.index();
-        if self.outputs[index].length == BURST {
-            // Not reached (one entry per frame of a burst), but never drop for it.
+        let Some(queue) = self.outputs.get_mut(index) else {
+            self.counters.no_room += 1;
+            self.release(buffer);
+            return;
+        };
+        queue.decided += 1;
+        if edit == Edit::Keep {
+            queue.decided_bytes += length as u64;
+        } else {
+            queue.decided_bytes += edit.edited_length(length) as u64;
+            let start = buffer.start();
+            let Ok(edited) = edit_in_place(POOL.buffer_mut(&mut buffer), start, length, edit)
+            else {
+                self.counters.edit_failed += 1;
+                self.release(buffer);
+                return;
+            };
+            buffer.set_frame(edited.0, edited.1);
+        }
+        self.queue(nics, buffer, index, Sent::Moved);
+    }
+
+    /// Puts `buffer` on output `index`'s queue for the burst. One check finds both a full
+    /// queue (not reached: one entry per frame of a burst, handed over early all the same) and
+    /// a bad index.
+    #[inline(always)]
+    fn queue(&mut self, nics: &mut [PortNic], buffer: PoolBuffer, index: usize, sent: Sent) {
+        let free = self
+            .outputs
+            .get(index)
+            .is_some_and(|queue| queue.length < BURST);
+        if !free {
             self.transmit_output(nics, index);
         }
-        let queue = &mut self.outputs[index];
+        let Some(queue) = self.outputs.get_mut(index) else {
+            self.counters.no_room += 1;
+            self.release(buffer);
+            return;
+        };
         let Some(slot) = queue.frames.get_mut(queue.length) else {
             self.counters.no_room += 1;
             self.release(buffer);

@@ -471,15 +471,16 @@ pub struct Switch<const SLOTS: usize = MAC_TABLE_SLOTS> {
     /// policy: a host port with a configured MAC and `reject`). Set by `apply`, so a frame's
     /// check is one load and one comparison.
     enforced_sources: [u64; MAX_PORTS],
+    /// Per port: what an untagged or priority-tagged frame received on it classifies to (its
+    /// VLAN, or why it is dropped), by [`classify`] at `apply`: such a frame's VLAN is one
+    /// load, with no look at the port's config.
+    untagged_vlans: [Result<VlanId, DropReason>; MAX_PORTS],
     /// The last source `learn` found on its own port (or the team's) and refreshed: a burst's
     /// next frame from it, on that port in the same second, needs no second look at the table.
     recent_source: Recent,
     /// The last known unicast decided, for the next frame of the burst to the same destination
     /// from the same port with the same tag (see [`RecentUnicast`]).
     recent_unicast: RecentUnicast,
-    /// Bumped by every change of what a unicast decision reads besides the table: the config,
-    /// the link states, the team's pins. [`RecentUnicast`] is valid under one value of it.
-    state_epoch: u64,
 }
 
 /// What the switch read of one table entry, kept for the next frames of a burst: valid only
@@ -512,12 +513,12 @@ impl Recent {
 /// The decision for a known unicast destination (the table's port for it, then the checks of
 /// [`Switch::unicast`]): it depends on the ingress port, the tag the frame came with (its
 /// edit), the table entry (the generation and the second, as in [`Recent`]) and the switch's
-/// state (its epoch). The next frame that matches all of them gets the same decision without a
-/// probe or the checks again.
+/// state (config, link states, team pins: every change of those resets it to
+/// [`RecentUnicast::NONE`], which matches no frame). The next frame that matches all of them
+/// gets the same decision without a probe or the checks again.
 #[derive(Clone, Copy)]
 struct RecentUnicast {
     destination: Recent,
-    epoch: u64,
     ingress: Option<PortId>,
     tag: IngressTag,
     decision: Decision,
@@ -526,7 +527,6 @@ struct RecentUnicast {
 impl RecentUnicast {
     const NONE: RecentUnicast = RecentUnicast {
         destination: Recent::NONE,
-        epoch: 0,
         ingress: None,
         tag: IngressTag::Untagged,
         decision: Decision::Drop(DropReason::NoDestination),
@@ -569,9 +569,10 @@ impl<const SLOTS: usize> Switch<SLOTS> {
             standby: false,
             port_macs: [0; MAX_PORTS],
             enforced_sources: [0; MAX_PORTS],
+            // Not read before `apply`: no port is present until then.
+            untagged_vlans: [Err(DropReason::UnknownPort); MAX_PORTS],
             recent_source: Recent::NONE,
             recent_unicast: RecentUnicast::NONE,
-            state_epoch: 0,
         }
     }
 
@@ -585,7 +586,6 @@ impl<const SLOTS: usize> Switch<SLOTS> {
         config.validate()?;
         self.recent_source = Recent::NONE;
         self.recent_unicast = RecentUnicast::NONE;
-        self.state_epoch = self.state_epoch.wrapping_add(1);
         let old = core::mem::replace(&mut self.config, config.clone());
         let mut flush_learned = PortSet::EMPTY;
         let mut flush_all = PortSet::EMPTY;
@@ -608,6 +608,7 @@ impl<const SLOTS: usize> Switch<SLOTS> {
             } else {
                 0
             };
+            self.untagged_vlans[index] = classify(&settings.vlan, IngressTag::Untagged);
             let (before, after) = (old.port(port), config.port(port));
             let was_present = old.has_port(port);
             if !present {
@@ -668,7 +669,9 @@ impl<const SLOTS: usize> Switch<SLOTS> {
     /// Link state of a port changed (the driver saw it). Re-runs teaming: a failover or
     /// failback re-pins host ports and queues notify requests. Returns whether anything changed.
     pub fn set_link(&mut self, port: PortId, up: bool) -> bool {
-        self.state_epoch = self.state_epoch.wrapping_add(1);
+        // What a unicast decision reads besides the table may change here (the link states,
+        // the team's pins): the remembered one no longer holds.
+        self.recent_unicast = RecentUnicast::NONE;
         if !self.config.has_port(port) || self.link_up.contains(port) == up {
             return false;
         }
@@ -701,7 +704,9 @@ impl<const SLOTS: usize> Switch<SLOTS> {
     }
 
     fn recompute_team(&mut self) {
-        self.state_epoch = self.state_epoch.wrapping_add(1);
+        // What a unicast decision reads besides the table may change here (the link states,
+        // the team's pins): the remembered one no longer holds.
+        self.recent_unicast = RecentUnicast::NONE;
         let (active, standby) = self.config.team();
         let failback = self.config.teaming.failback;
         let link_up = self.link_up;
@@ -865,9 +870,13 @@ impl<const SLOTS: usize> Switch<SLOTS> {
         if header.source & GROUP_BIT != 0 || header.source == 0 {
             return Decision::Drop(DropReason::InvalidSource);
         }
-        // By reference: a port config holds a 512-byte VLAN map, too big to copy per frame.
-        let port = self.config.port(ingress);
-        let vlan = match classify(&port.vlan, header.tag) {
+        // An untagged frame's VLAN was classified at `apply`; a tagged one's needs the port's
+        // VLANs (by reference: a port config holds a 512-byte VLAN map, too big to copy).
+        let classified = match header.tag {
+            IngressTag::Untagged | IngressTag::Priority(_) => self.untagged_vlans[ingress.index()],
+            tag => classify(&self.config.port(ingress).vlan, tag),
+        };
+        let vlan = match classified {
             Ok(vlan) => vlan,
             Err(reason) => return Decision::Drop(reason),
         };
@@ -886,7 +895,6 @@ impl<const SLOTS: usize> Switch<SLOTS> {
         let (generation, second) = (self.table.generation(), now.coarse_seconds());
         let recent = &self.recent_unicast;
         if recent.destination.holds(key, generation, second)
-            && recent.epoch == self.state_epoch
             && recent.ingress == Some(ingress)
             && recent.tag == header.tag
         {
@@ -902,7 +910,6 @@ impl<const SLOTS: usize> Switch<SLOTS> {
                         second,
                         port: Some(port),
                     },
-                    epoch: self.state_epoch,
                     ingress: Some(ingress),
                     tag: header.tag,
                     decision,

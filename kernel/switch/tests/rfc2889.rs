@@ -247,6 +247,48 @@ fn mac_moves_are_counted_and_followed() {
 }
 
 #[test]
+fn untagged_classification_follows_each_apply() {
+    // An untagged frame's VLAN is looked up from what `apply` computed: every new config
+    // must change it (trunk without native, trunk with native, access), and nothing else.
+    let mut config = SwitchConfig::new(3);
+    config.port_mut(port(1)).vlan = trunk(&[10, 20], None);
+    config.port_mut(port(2)).vlan = VlanMode::Access(20);
+    config.port_mut(port(3)).vlan = VlanMode::Access(10);
+    let mut switch = small(&config);
+    let broadcast = |source| frame(MacAddress::BROADCAST, mac(source), None);
+    let priority = |source| frame(MacAddress::BROADCAST, mac(source), Some(0x2000));
+    assert_eq!(
+        switch.process(port(1), &broadcast(60), secs(1)),
+        Decision::Drop(DropReason::UntaggedNotAllowed)
+    );
+    config.port_mut(port(1)).vlan = trunk(&[10], Some(20));
+    switch.apply(&config).unwrap();
+    let decision = switch.process(port(1), &broadcast(61), secs(2));
+    assert_eq!(decision.ports(), ports(&[2]), "native 20 floods within 20");
+    assert!(switch.lookup(vlan(20), mac(61)).is_some());
+    let decision = switch.process(port(1), &priority(62), secs(2));
+    assert_eq!(
+        decision.ports(),
+        ports(&[2]),
+        "priority-tagged is the native VLAN's"
+    );
+    config.port_mut(port(1)).vlan = VlanMode::Access(10);
+    switch.apply(&config).unwrap();
+    let decision = switch.process(port(1), &broadcast(63), secs(3));
+    assert_eq!(decision.ports(), ports(&[3]), "access 10 floods within 10");
+    assert!(switch.lookup(vlan(10), mac(63)).is_some());
+    // A tagged frame still goes by the port's VLANs: 20 is no longer carried.
+    assert_eq!(
+        switch.process(
+            port(1),
+            &frame(MacAddress::BROADCAST, mac(64), Some(20)),
+            secs(3)
+        ),
+        Decision::Drop(DropReason::VlanNotAllowed)
+    );
+}
+
+#[test]
 fn vlan_isolation_and_tag_rules() {
     let mut config = SwitchConfig::new(4);
     config.port_mut(port(1)).vlan = VlanMode::Access(10);
