@@ -74,7 +74,27 @@ pub fn build_kernel(options: &BuildOptions) -> Result<KernelArtifacts> {
         bail!("the kernel image has no arm64 header magic at offset 56");
     }
     std::fs::write(&image, bytes)?;
-    Ok(KernelArtifacts { image, elf })
+    let artifacts = KernelArtifacts { image, elf };
+    let (_, data, _, _) = sizes(&artifacts)?;
+    check_data_size(data)?;
+    Ok(artifacts)
+}
+
+/// Most `.data` the kernel may have. It is about 56 KiB; the big statics (the MAC table, the
+/// packet pool, the TCP buffers, the page tables) are built by const constructors that are all
+/// zero bytes, so they are `.bss` and cost the Image nothing. One non-zero field (an enum
+/// whose default is not discriminant 0) moves its whole static into `.data`: the switch's
+/// half MiB did once. This catches that at every build, tests and benches included.
+pub const DATA_LIMIT: u64 = 256 << 10;
+
+/// Refuses a kernel whose `.data` is above [`DATA_LIMIT`], saying why.
+pub fn check_data_size(data: u64) -> Result<()> {
+    if data > DATA_LIMIT {
+        bail!(
+            "the kernel's .data is {data} bytes, above its limit of {DATA_LIMIT}: a large static got an initializer that is not all zero bytes, so it is stored in the Image instead of .bss (docs/memory.md, \"Zero-initialized statics\")"
+        );
+    }
+    Ok(())
 }
 
 /// Lays the ELF's loadable segments out as they sit in memory, from the lowest load address to
@@ -131,4 +151,18 @@ pub fn print_sizes(artifacts: &KernelArtifacts) -> Result<()> {
         data + bss
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kernel_with_a_big_data_section_is_refused() {
+        assert!(check_data_size(57_256).is_ok());
+        assert!(check_data_size(DATA_LIMIT).is_ok());
+        let error = check_data_size(587_096).unwrap_err().to_string();
+        assert!(error.contains("587096 bytes"), "{error}");
+        assert!(error.contains("not all zero bytes"), "{error}");
+    }
 }

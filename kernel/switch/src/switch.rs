@@ -474,13 +474,23 @@ pub struct Switch<const SLOTS: usize = MAC_TABLE_SLOTS> {
     /// Per port: what an untagged or priority-tagged frame received on it classifies to (its
     /// VLAN, or why it is dropped), by [`classify`] at `apply`: such a frame's VLAN is one
     /// load, with no look at the port's config.
-    untagged_vlans: [Result<VlanId, DropReason>; MAX_PORTS],
+    untagged_vlans: [Untagged; MAX_PORTS],
     /// The last source `learn` found on its own port (or the team's) and refreshed: a burst's
     /// next frame from it, on that port in the same second, needs no second look at the table.
     recent_source: Recent,
     /// The last known unicast decided, for the next frame of the burst to the same destination
     /// from the same port with the same tag (see [`RecentUnicast`]).
     recent_unicast: RecentUnicast,
+}
+
+/// What an untagged frame on a port classifies to (see `Switch::untagged_vlans`). Not a
+/// `Result`: its `Err` is discriminant 1, and `Switch::new()` must be all zero bytes so the
+/// kernel's switch static lands in .bss, not in the Image; `Drop(UnknownPort)` is zero.
+#[derive(Clone, Copy)]
+#[repr(u8)]
+enum Untagged {
+    Drop(DropReason),
+    Vlan(VlanId),
 }
 
 /// What the switch read of one table entry, kept for the next frames of a burst: valid only
@@ -525,11 +535,14 @@ struct RecentUnicast {
 }
 
 impl RecentUnicast {
+    /// Nothing kept (`destination`'s key 0 never matches). Every field is zero bytes, the
+    /// decision too (`Drop` and `UnknownPort` are both discriminant 0): `Switch::new()` must
+    /// be all zero so the kernel's switch static lands in .bss, not in the Image (half a MiB).
     const NONE: RecentUnicast = RecentUnicast {
         destination: Recent::NONE,
         ingress: None,
         tag: IngressTag::Untagged,
-        decision: Decision::Drop(DropReason::NoDestination),
+        decision: Decision::Drop(DropReason::UnknownPort),
     };
 }
 
@@ -570,7 +583,7 @@ impl<const SLOTS: usize> Switch<SLOTS> {
             port_macs: [0; MAX_PORTS],
             enforced_sources: [0; MAX_PORTS],
             // Not read before `apply`: no port is present until then.
-            untagged_vlans: [Err(DropReason::UnknownPort); MAX_PORTS],
+            untagged_vlans: [Untagged::Drop(DropReason::UnknownPort); MAX_PORTS],
             recent_source: Recent::NONE,
             recent_unicast: RecentUnicast::NONE,
         }
@@ -608,7 +621,10 @@ impl<const SLOTS: usize> Switch<SLOTS> {
             } else {
                 0
             };
-            self.untagged_vlans[index] = classify(&settings.vlan, IngressTag::Untagged);
+            self.untagged_vlans[index] = match classify(&settings.vlan, IngressTag::Untagged) {
+                Ok(vlan) => Untagged::Vlan(vlan),
+                Err(reason) => Untagged::Drop(reason),
+            };
             let (before, after) = (old.port(port), config.port(port));
             let was_present = old.has_port(port);
             if !present {
@@ -873,7 +889,12 @@ impl<const SLOTS: usize> Switch<SLOTS> {
         // An untagged frame's VLAN was classified at `apply`; a tagged one's needs the port's
         // VLANs (by reference: a port config holds a 512-byte VLAN map, too big to copy).
         let classified = match header.tag {
-            IngressTag::Untagged | IngressTag::Priority(_) => self.untagged_vlans[ingress.index()],
+            IngressTag::Untagged | IngressTag::Priority(_) => {
+                match self.untagged_vlans[ingress.index()] {
+                    Untagged::Vlan(vlan) => Ok(vlan),
+                    Untagged::Drop(reason) => Err(reason),
+                }
+            }
             tag => classify(&self.config.port(ingress).vlan, tag),
         };
         let vlan = match classified {
