@@ -481,25 +481,35 @@ impl DataPorts {
     fn send(
         &mut self,
         nics: &mut [PortNic],
-        mut buffer: PoolBuffer,
+        buffer: PoolBuffer,
         port: PortId,
         edit: Edit,
         sent: Sent,
     ) {
-        // Most frames go out as they came: no edit, so no look at the bytes (that would take
-        // the pool lock and check the handle once more, per frame).
+        let length = buffer.len();
+        let Some(buffer) = self.edited(buffer, length, edit) else {
+            return;
+        };
+        self.queue(nics, buffer, port.index(), sent);
+    }
+
+    /// `buffer` with `edit` made on its frame of `length` bytes, or `None` (counted, the
+    /// buffer released) if it cannot be made. Most frames go out as they came: no edit, so no
+    /// look at the bytes (that would take the pool lock and check the handle once more).
+    #[inline(always)]
+    fn edited(&mut self, mut buffer: PoolBuffer, length: usize, edit: Edit) -> Option<PoolBuffer> {
         if edit != Edit::Keep {
-            let (start, length) = (buffer.start(), buffer.len());
+            let start = buffer.start();
             // The pool's 128 bytes of headroom leave room for a pushed tag.
             let Ok(edited) = edit_in_place(POOL.buffer_mut(&mut buffer), start, length, edit)
             else {
                 self.counters.edit_failed += 1;
                 self.release(buffer);
-                return;
+                return None;
             };
             buffer.set_frame(edited.0, edited.1);
         }
-        self.queue(nics, buffer, port.index(), sent);
+        Some(buffer)
     }
 
     /// A forwarded frame: [`DataPorts::decided`] and [`DataPorts::send`] with one look at the
@@ -509,7 +519,7 @@ impl DataPorts {
     fn send_decided(
         &mut self,
         nics: &mut [PortNic],
-        mut buffer: PoolBuffer,
+        buffer: PoolBuffer,
         port: PortId,
         edit: Edit,
         length: usize,
@@ -521,19 +531,14 @@ impl DataPorts {
             return;
         };
         queue.decided += 1;
-        if edit == Edit::Keep {
-            queue.decided_bytes += length as u64;
+        queue.decided_bytes += if edit == Edit::Keep {
+            length
         } else {
-            queue.decided_bytes += edit.edited_length(length) as u64;
-            let start = buffer.start();
-            let Ok(edited) = edit_in_place(POOL.buffer_mut(&mut buffer), start, length, edit)
-            else {
-                self.counters.edit_failed += 1;
-                self.release(buffer);
-                return;
-            };
-            buffer.set_frame(edited.0, edited.1);
-        }
+            edit.edited_length(length)
+        } as u64;
+        let Some(buffer) = self.edited(buffer, length, edit) else {
+            return;
+        };
         self.queue(nics, buffer, index, Sent::Moved);
     }
 
