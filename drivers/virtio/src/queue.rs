@@ -250,7 +250,7 @@ pub enum Binding {
     /// Nothing fixed: every post writes the whole descriptor ([`VirtQueue::push`]).
     Unbound,
     /// Every descriptor is device-writable with this length (a receive ring of same-size
-    /// buffers): a post writes the address ([`VirtQueue::push_receive_unpublished`]).
+    /// buffers): a post writes the address ([`VirtQueue::push_receive_batch`]).
     Writable(u32),
     /// Every descriptor is device-readable (a transmit ring): a post writes the address and
     /// the length ([`VirtQueue::push_transmit_unpublished`]).
@@ -434,7 +434,7 @@ impl<const SIZE: usize> VirtQueue<SIZE> {
 
     /// Fixes the constant parts of every descriptor once (flags, `next`, and for a writable
     /// binding the length and the checked capacity), so each later post through
-    /// [`push_receive_unpublished`](Self::push_receive_unpublished) or
+    /// [`push_receive_batch`](Self::push_receive_batch) or
     /// [`push_transmit_unpublished`](Self::push_transmit_unpublished) writes only the buffer's
     /// address (and length), its token and the available-ring entry. Call it while nothing is in
     /// flight (after setup); a plain [`push`](Self::push) later unbinds the queue again.
@@ -489,26 +489,9 @@ impl<const SIZE: usize> VirtQueue<SIZE> {
         Some(slot)
     }
 
-    /// Posts one receive buffer at `address` on a queue bound [`Binding::Writable`] (its
-    /// length is the binding's) without making it available yet ([`publish`](Self::publish)):
-    /// one descriptor store, the token and the ring entry. Returns `false` if no descriptor is
-    /// free or the queue is not bound so.
-    pub fn push_receive_unpublished(&mut self, token: u16, address: u64) -> bool {
-        if !matches!(self.binding, Binding::Writable(_)) {
-            return false;
-        }
-        let Some(slot) = self.claim_slot(token) else {
-            return false;
-        };
-        self.memory.descriptors[slot]
-            .address
-            .store(address.to_le(), Ordering::Relaxed);
-        true
-    }
-
     /// Posts receive buffers `tokens[i]` at `address_of(tokens[i])` on a queue bound
-    /// [`Binding::Writable`], as [`push_receive_unpublished`](Self::push_receive_unpublished)
-    /// does one, not yet published: with the queue's indices in locals for the batch (one load
+    /// [`Binding::Writable`] (one descriptor store per buffer, the token and the ring entry), not
+    /// yet published: with the queue's indices in locals for the batch (one load
     /// and one store of each, not one per buffer). Returns how many were posted, from the
     /// front of `tokens` (0 if the queue is not bound so; fewer if descriptors ran out or a
     /// token is the reserved `u16::MAX`).
@@ -817,9 +800,13 @@ mod tests {
     #[test]
     fn bound_receive_posts_write_only_the_address_and_keep_the_length_check() {
         let mut rx = queue();
-        assert!(!rx.push_receive_unpublished(1, 0x1000), "unbound: refused");
+        assert_eq!(
+            rx.push_receive_batch(&[1], |_| 0x1000),
+            0,
+            "unbound: refused"
+        );
         assert!(rx.bind_descriptors(Binding::Writable(1600)));
-        assert!(rx.push_receive_unpublished(7, 0x4000));
+        assert_eq!(rx.push_receive_batch(&[7], |_| 0x4000), 1);
         rx.publish();
         let id = u16::from_le(rx.memory.avail.ring[0].load(Ordering::Relaxed));
         assert_eq!(
@@ -857,8 +844,9 @@ mod tests {
             assert_eq!((flags, next), (0, 0));
             assert_eq!((address, length), [(0x2000, 72), (0x3000, 90)][position]);
         }
-        assert!(
-            !tx.push_receive_unpublished(5, 0x1000),
+        assert_eq!(
+            tx.push_receive_batch(&[5], |_| 0x1000),
+            0,
             "bound for transmit"
         );
         // A plain push writes the whole descriptor and unbinds the queue.
