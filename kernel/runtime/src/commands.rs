@@ -170,13 +170,14 @@ impl Shell {
             Feed::Line => {
                 crate::loopstats::note(crate::loopstats::Activity::Command);
                 match Command::parse(self.editor.line()) {
-                    Ok(Command::Fdb { vlan, port }) => match network.switch() {
-                        Some((ports, _)) => self.listing = Some(ports.start_fdb(vlan, port)),
-                        None => println!("{}", NO_SWITCH),
-                    },
-                    Ok(command) => {
-                        execute(system, network, command, &self.editor, &mut self.update)
-                    }
+                    Ok(command) => execute(
+                        system,
+                        network,
+                        command,
+                        &self.editor,
+                        &mut self.update,
+                        &mut self.listing,
+                    ),
                     Err(error) => println!("error: {}", error),
                 }
                 self.editor.clear();
@@ -230,6 +231,7 @@ fn execute(
     command: Command<'_>,
     editor: &LineEditor<LINE_CAPACITY>,
     update: &mut Option<console_update::Session>,
+    listing: &mut Option<FdbListing>,
 ) {
     match command {
         Command::Ifconfig { verbose } => network.print_ifconfig(verbose),
@@ -357,8 +359,11 @@ fn execute(
             Some((ports, nics)) => ports.set(nics, key, value),
             None => println!("{}", NO_SWITCH),
         },
-        // Started by the shell itself: it feeds the listing pass by pass.
-        Command::Fdb { .. } => {}
+        // The shell feeds the listing pass by pass (`Shell::poll_listing`).
+        Command::Fdb { vlan, port } => match network.switch() {
+            Some((ports, _)) => *listing = Some(ports.start_fdb(vlan, port)),
+            None => println!("{}", NO_SWITCH),
+        },
         Command::FdbAdd { mac, vlan, port } => match network.switch() {
             Some((ports, _)) => ports.fdb_add(mac, vlan, port),
             None => println!("{}", NO_SWITCH),
